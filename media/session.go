@@ -1,0 +1,537 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+const (
+	// maxPacket is the largest datagram accepted; anything larger cannot be
+	// G.711 audio on an Ethernet path and is dropped unparsed.
+	maxPacket = 1500
+	// rtpHeaderLen is the fixed header we send (no CSRC, no extension).
+	rtpHeaderLen = 12
+	// maxFrameSamples bounds WriteFrame so one frame fits one packet.
+	maxFrameSamples = maxPacket - rtpHeaderLen
+	// defaultLatchTimeout is how long the latched peer must be silent before
+	// another source may take over the leg (a phone that changed NAT
+	// binding, or a re-INVITE to a new media server).
+	defaultLatchTimeout = 2 * time.Second
+	// gapThreshold: a longer pause between sent frames starts a new talk
+	// spurt (marker bit, timestamp jumps by the silence).
+	gapThreshold = 3 * FrameDuration
+	// dtmfQueue is the DTMF channel's buffer; digits beyond it are dropped
+	// (counted) rather than stalling the receive loop.
+	dtmfQueue = 64
+)
+
+// remoteConfig is what SetRemote negotiated; swapped atomically so the
+// receive loop never takes a lock.
+type remoteConfig struct {
+	remote netip.AddrPort
+	codec  Codec
+	dtmfPT uint8
+	enc    *[65536]uint8
+	dec    *[256]int16
+}
+
+// Session is one RTP leg: one UDP socket, one remote peer.
+//
+// Receiving runs on one goroutine started by Start and stopped by Close.
+// Sending (WriteFrame, Play, SendDTMF) may be called from any goroutine.
+type Session struct {
+	alloc *PortAllocator
+	port  int
+	conn  *net.UDPConn
+	local netip.AddrPort
+	log   *slog.Logger
+	epoch time.Time
+
+	cfg     atomic.Pointer[remoteConfig]
+	latched atomic.Pointer[netip.AddrPort]
+	recv    atomic.Pointer[func(pcm []int16)]
+	dtmf    chan rune
+
+	latchTimeout time.Duration
+
+	startOnce sync.Once
+	closeOnce sync.Once
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeErr  error
+
+	// Send side, guarded by sendMu.
+	sendMu     sync.Mutex
+	ssrc       uint32
+	seq        uint16
+	ts         uint32 // timestamp of the next audio packet
+	lastSend   time.Time
+	sentAny    bool
+	needMarker bool
+	inEvent    bool
+	hdr        rtp.Header
+	sendBuf    [maxPacket]byte
+	dtmfMu     sync.Mutex // one RFC 4733 event at a time
+
+	// Receive side, owned by the receive goroutine.
+	rx rxState
+
+	st counters
+}
+
+type rxState struct {
+	lastFromLatched time.Time
+	pcm             [FrameSamples]int16
+	fill            int
+
+	seqInit   bool
+	ssrc      uint32
+	baseSeq   uint32
+	maxSeq    uint16
+	cycles    uint32
+	received  uint64
+	lostPrev  int64
+	transitOK bool
+	transit   int64
+	jitter    float64 // RFC 3550 J, in timestamp units
+
+	dtmfSeen  bool
+	dtmfTS    uint32
+	dtmfEvent uint8
+}
+
+type counters struct {
+	packetsIn, packetsOut, bytesIn, bytesOut atomic.Uint64
+	lastIn                                   atomic.Int64 // unix nanos
+	lost                                     atomic.Int64
+	jitterBits                               atomic.Uint64
+	dropJunk, dropPT, dropOversize           atomic.Uint64
+	dropEarly, dropStranger, dropSendEvent   atomic.Uint64
+	relatches, dtmfIn, dtmfDropped           atomic.Uint64
+}
+
+// Stats is a snapshot of a session's counters.
+type Stats struct {
+	Local        netip.AddrPort
+	Remote       netip.AddrPort // from signalling (SetRemote)
+	Latched      netip.AddrPort // where packets really come from; zero until the first valid packet
+	Codec        Codec
+	PacketsIn    uint64
+	PacketsOut   uint64
+	BytesIn      uint64
+	BytesOut     uint64
+	LastPacketIn time.Time // zero if nothing received
+	Lost         int64     // RFC 3550 cumulative loss (negative with duplicates)
+	JitterMs     float64   // RFC 3550 interarrival jitter
+
+	DroppedJunk        uint64 // not RTP version 2 / unparsable
+	DroppedPayloadType uint64 // neither the codec nor telephone-event
+	DroppedOversize    uint64 // larger than 1500 bytes
+	DroppedEarly       uint64 // arrived before SetRemote
+	DroppedStranger    uint64 // from another address than the latched peer
+	DroppedDuringDTMF  uint64 // audio frames not sent while an RFC 4733 event was going out
+	Relatches          uint64 // latched peer replaced after falling silent
+	DTMFIn             uint64 // digits delivered on DTMF()
+	DTMFDropped        uint64 // digits lost because nobody read DTMF()
+}
+
+// NewSession binds a UDP socket on localIP with a port from alloc. The
+// session receives nothing until Start and sends nothing until SetRemote.
+func NewSession(alloc *PortAllocator, localIP netip.Addr, logger *slog.Logger) (*Session, error) {
+	if alloc == nil {
+		return nil, errors.New("media: NewSession: nil port allocator")
+	}
+	conn, port, err := alloc.bind(localIP)
+	if err != nil {
+		return nil, fmt.Errorf("new rtp session: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	local := netip.AddrPortFrom(localIP, uint16(port))
+	s := &Session{
+		alloc:        alloc,
+		port:         port,
+		conn:         conn,
+		local:        local,
+		log:          logger.With("rtp_local", local.String()),
+		epoch:        time.Now(),
+		dtmf:         make(chan rune, dtmfQueue),
+		latchTimeout: defaultLatchTimeout,
+		done:         make(chan struct{}),
+		ssrc:         rand.Uint32(),
+		seq:          uint16(rand.Uint32()),
+		ts:           rand.Uint32(),
+	}
+	s.hdr.Version = 2
+	s.hdr.SSRC = s.ssrc
+	return s, nil
+}
+
+// LocalAddr is the address to put in SDP (c= and m= lines).
+func (s *Session) LocalAddr() netip.AddrPort { return s.local }
+
+// SSRC is the synchronisation source of packets this session sends.
+func (s *Session) SSRC() uint32 { return s.ssrc }
+
+// SetRemote sets the peer and codec from the SDP offer/answer. dtmfPT 0
+// means telephone-event was not negotiated. It may be called again on a
+// re-INVITE; a new remote address drops the latched peer so the new one
+// can be learnt.
+func (s *Session) SetRemote(remote netip.AddrPort, codec Codec, dtmfPT uint8) {
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	c := &remoteConfig{remote: remote, codec: codec, dtmfPT: dtmfPT}
+	var err error
+	if c.enc, err = codec.encodeTable(); err == nil {
+		c.dec, err = codec.decodeTable()
+	}
+	if err != nil {
+		s.log.Error("rtp session: cannot code negotiated codec; audio will be dropped", "codec", codec.String(), "err", err)
+		c.enc, c.dec = nil, nil
+	}
+	old := s.cfg.Swap(c)
+	if old == nil || old.remote != remote {
+		s.latched.Store(nil)
+	}
+	s.log.Debug("rtp remote set", "remote", remote.String(), "codec", codec.Name, "dtmf_pt", dtmfPT)
+}
+
+// Start launches the receive loop. It is a no-op after the first call or
+// after Close.
+func (s *Session) Start() {
+	s.startOnce.Do(func() {
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		s.wg.Add(1)
+		go s.readLoop()
+	})
+}
+
+// Close stops the receive loop, closes the socket and releases the port.
+// It is idempotent and safe to call concurrently, but must not be called
+// from inside a receiver callback (it waits for the receive loop).
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		// Make a later Start a no-op before the loop can be launched.
+		s.startOnce.Do(func() {})
+		close(s.done)
+		if err := s.conn.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close rtp socket %s: %w", s.local, err)
+		}
+		s.wg.Wait()
+		s.alloc.release(s.port)
+	})
+	return s.closeErr
+}
+
+// Done is closed when the session is closed.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// SetReceiver installs fn to be called on the receive goroutine with every
+// decoded 20 ms frame. The slice is reused: copy it to keep it. nil discards.
+func (s *Session) SetReceiver(fn func(pcm []int16)) {
+	if fn == nil {
+		s.recv.Store(nil)
+		return
+	}
+	s.recv.Store(&fn)
+}
+
+// DTMF delivers digits received as RFC 4733 events or injected with
+// InjectDTMF, one per key press.
+func (s *Session) DTMF() <-chan rune { return s.dtmf }
+
+// InjectDTMF delivers a digit that arrived by signalling (SIP INFO) on the
+// same channel as RFC 4733 digits. Invalid digits are ignored.
+func (s *Session) InjectDTMF(d rune) {
+	if _, ok := dtmfEventCode(d); !ok {
+		s.log.Warn("ignoring invalid injected DTMF digit", "digit", string(d))
+		return
+	}
+	s.deliverDigit(d)
+}
+
+func (s *Session) deliverDigit(d rune) {
+	select {
+	case s.dtmf <- d:
+		s.st.dtmfIn.Add(1)
+	default:
+		s.st.dtmfDropped.Add(1)
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Session) Stats() Stats {
+	st := Stats{
+		Local:              s.local,
+		PacketsIn:          s.st.packetsIn.Load(),
+		PacketsOut:         s.st.packetsOut.Load(),
+		BytesIn:            s.st.bytesIn.Load(),
+		BytesOut:           s.st.bytesOut.Load(),
+		Lost:               s.st.lost.Load(),
+		JitterMs:           math.Float64frombits(s.st.jitterBits.Load()),
+		DroppedJunk:        s.st.dropJunk.Load(),
+		DroppedPayloadType: s.st.dropPT.Load(),
+		DroppedOversize:    s.st.dropOversize.Load(),
+		DroppedEarly:       s.st.dropEarly.Load(),
+		DroppedStranger:    s.st.dropStranger.Load(),
+		DroppedDuringDTMF:  s.st.dropSendEvent.Load(),
+		Relatches:          s.st.relatches.Load(),
+		DTMFIn:             s.st.dtmfIn.Load(),
+		DTMFDropped:        s.st.dtmfDropped.Load(),
+	}
+	if ns := s.st.lastIn.Load(); ns != 0 {
+		st.LastPacketIn = time.Unix(0, ns)
+	}
+	if c := s.cfg.Load(); c != nil {
+		st.Remote, st.Codec = c.remote, c.codec
+	}
+	if l := s.latched.Load(); l != nil {
+		st.Latched = *l
+	}
+	return st
+}
+
+// WriteFrame encodes pcm with the negotiated codec and sends it as one RTP
+// packet. A pause of more than three frames since the previous packet starts
+// a new talk spurt: marker bit set and the timestamp advanced by the pause.
+func (s *Session) WriteFrame(pcm []int16) error { return s.write(pcm, false, false) }
+
+// write sends one audio packet. continuous means the caller paces frames
+// itself (Play), so the timestamp advances by exactly len(pcm) whatever the
+// scheduling jitter.
+func (s *Session) write(pcm []int16, forceMarker, continuous bool) error {
+	select {
+	case <-s.done:
+		return ErrClosed
+	default:
+	}
+	cfg := s.cfg.Load()
+	if cfg == nil {
+		return ErrNoRemote
+	}
+	if cfg.enc == nil {
+		return fmt.Errorf("rtp send: codec %s: %w", cfg.codec, ErrUnsupportedCodec)
+	}
+	if len(pcm) == 0 {
+		return nil
+	}
+	if len(pcm) > maxFrameSamples {
+		return fmt.Errorf("rtp send: frame of %d samples exceeds one packet (max %d)", len(pcm), maxFrameSamples)
+	}
+	dst, ok := s.dest(cfg)
+
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.inEvent {
+		s.st.dropSendEvent.Add(1)
+		return nil
+	}
+	now := time.Now()
+	marker := forceMarker || s.needMarker || !s.sentAny
+	if !continuous && s.sentAny {
+		if gap := now.Sub(s.lastSend); gap > gapThreshold {
+			marker = true
+			s.ts += uint32(gap/FrameDuration-1) * FrameSamples
+		}
+	}
+	h := &s.hdr
+	h.Marker = marker
+	h.PayloadType = cfg.codec.PayloadType
+	h.SequenceNumber = s.seq
+	h.Timestamp = s.ts
+	n, err := h.MarshalTo(s.sendBuf[:])
+	if err != nil {
+		return fmt.Errorf("rtp send: marshal header: %w", err)
+	}
+	payload := s.sendBuf[n : n+len(pcm)]
+	for i, v := range pcm {
+		payload[i] = cfg.enc[uint16(v)]
+	}
+	// Timestamp and sequence advance even if there is nowhere to send
+	// (c=0.0.0.0 hold), so the stream stays continuous when it resumes.
+	s.seq++
+	s.ts += uint32(len(pcm))
+	s.lastSend = now
+	s.sentAny = true
+	s.needMarker = false
+	if !ok {
+		return nil
+	}
+	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n+len(pcm)], dst); err != nil {
+		return fmt.Errorf("rtp send to %s: %w", dst, err)
+	}
+	s.st.packetsOut.Add(1)
+	s.st.bytesOut.Add(uint64(n + len(pcm)))
+	return nil
+}
+
+// dest is where to send: the latched source (symmetric RTP) or, until a
+// packet arrives, the address from SDP. ok is false for a hold address.
+func (s *Session) dest(cfg *remoteConfig) (netip.AddrPort, bool) {
+	if l := s.latched.Load(); l != nil {
+		return *l, true
+	}
+	r := cfg.remote
+	if !r.IsValid() || r.Addr().IsUnspecified() || r.Port() == 0 {
+		return r, false
+	}
+	return r, true
+}
+
+func (s *Session) readLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, maxPacket+512)
+	var pkt rtp.Packet
+	for {
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// ICMP errors and the like are transient for an unconnected
+			// socket; count and carry on.
+			s.st.dropJunk.Add(1)
+			continue
+		}
+		if n > maxPacket {
+			s.st.dropOversize.Add(1)
+			continue
+		}
+		s.handlePacket(&pkt, buf[:n], from, time.Now())
+	}
+}
+
+// handlePacket validates, latches, accounts and dispatches one datagram.
+func (s *Session) handlePacket(pkt *rtp.Packet, b []byte, from netip.AddrPort, now time.Time) {
+	cfg := s.cfg.Load()
+	if cfg == nil {
+		s.st.dropEarly.Add(1)
+		return
+	}
+	if len(b) < rtpHeaderLen || b[0]>>6 != 2 {
+		s.st.dropJunk.Add(1)
+		return
+	}
+	if err := pkt.Unmarshal(b); err != nil {
+		s.st.dropJunk.Add(1)
+		return
+	}
+	pt := pkt.PayloadType
+	isAudio := pt == cfg.codec.PayloadType && cfg.dec != nil
+	isDTMF := cfg.dtmfPT != 0 && pt == cfg.dtmfPT
+	if !isAudio && !isDTMF {
+		s.st.dropPT.Add(1)
+		return
+	}
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if !s.latch(from, now) {
+		s.st.dropStranger.Add(1)
+		return
+	}
+	s.st.packetsIn.Add(1)
+	s.st.bytesIn.Add(uint64(len(b)))
+	s.st.lastIn.Store(now.UnixNano())
+	s.trackSeq(pkt, now, isAudio)
+
+	if isDTMF {
+		s.handleDTMF(pkt)
+		return
+	}
+	fnp := s.recv.Load()
+	rx := &s.rx
+	for _, c := range pkt.Payload {
+		rx.pcm[rx.fill] = cfg.dec[c]
+		rx.fill++
+		if rx.fill == FrameSamples {
+			rx.fill = 0
+			if fnp != nil {
+				(*fnp)(rx.pcm[:])
+			}
+		}
+	}
+}
+
+// latch implements symmetric RTP: the first valid packet's source becomes
+// the peer; others are refused unless the peer has been silent for
+// latchTimeout.
+func (s *Session) latch(from netip.AddrPort, now time.Time) bool {
+	l := s.latched.Load()
+	switch {
+	case l == nil:
+		s.latched.Store(&from)
+		s.log.Debug("rtp peer latched", "peer", from.String())
+	case *l != from:
+		if now.Sub(s.rx.lastFromLatched) <= s.latchTimeout {
+			return false
+		}
+		s.latched.Store(&from)
+		s.st.relatches.Add(1)
+		s.log.Info("rtp peer re-latched after silence", "old", l.String(), "peer", from.String())
+	}
+	s.rx.lastFromLatched = now
+	return true
+}
+
+// trackSeq keeps RFC 3550 loss and jitter figures (appendix A.1 and A.8).
+func (s *Session) trackSeq(pkt *rtp.Packet, now time.Time, audio bool) {
+	rx := &s.rx
+	seq := pkt.SequenceNumber
+	if !rx.seqInit || rx.ssrc != pkt.SSRC {
+		if rx.seqInit {
+			rx.lostPrev = s.st.lost.Load()
+		}
+		rx.seqInit, rx.ssrc = true, pkt.SSRC
+		rx.baseSeq, rx.maxSeq, rx.cycles, rx.received = uint32(seq), seq, 0, 0
+		rx.transitOK = false
+	} else if delta := seq - rx.maxSeq; delta < 0x8000 {
+		if delta > 3000 {
+			// Sender restarted its sequence without a new SSRC: rebase
+			// rather than count thousands of phantom losses.
+			rx.lostPrev = s.st.lost.Load()
+			rx.baseSeq, rx.cycles, rx.received = uint32(seq), 0, 0
+		} else if seq < rx.maxSeq {
+			rx.cycles += 1 << 16
+		}
+		rx.maxSeq = seq
+	}
+	rx.received++
+	expected := int64(rx.cycles) + int64(rx.maxSeq) - int64(rx.baseSeq) + 1
+	s.st.lost.Store(rx.lostPrev + expected - int64(rx.received))
+
+	if !audio {
+		return
+	}
+	arrival := int64(now.Sub(s.epoch)) * 8000 / int64(time.Second)
+	transit := arrival - int64(pkt.Timestamp)
+	if rx.transitOK {
+		d := transit - rx.transit
+		if d < 0 {
+			d = -d
+		}
+		// Timestamps wrap at 2^32; a jump that large is a new stream, not jitter.
+		if d < 1<<30 {
+			rx.jitter += (float64(d) - rx.jitter) / 16
+			s.st.jitterBits.Store(math.Float64bits(rx.jitter / 8))
+		}
+	}
+	rx.transit, rx.transitOK = transit, true
+}
