@@ -159,7 +159,6 @@ func parseWAV(name string, data []byte) (*Prompt, error) {
 	return &Prompt{Name: name, Samples: samples}, nil
 }
 
-
 // EncodeWAV returns samples as an 8 kHz mono 16-bit PCM WAV file (tests,
 // debugging captures).
 func EncodeWAV(samples []int16) []byte {
