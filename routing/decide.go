@@ -1,0 +1,239 @@
+package routing
+
+import (
+	"fmt"
+	"time"
+)
+
+// CallArrived chooses an idle agent for c (which need not be added with
+// AddCall). It does not change any state: the caller claims the agent with
+// SetBusy and Assigned. The order is: best skill level first; within a
+// level, same-region agents, then (once the region hold is over) any region;
+// within that, the tier's preferred groups, then (once the group hold is
+// over) any group; within that, the queue's strategy.
+func (r *Router) CallArrived(c Call, now time.Time) (string, bool, error) {
+	q, t, err := r.lookup(c)
+	if err != nil {
+		return "", false, fmt.Errorf("call arrived: %w", err)
+	}
+	a := r.pickAgent(q, t, c.Region, now.Sub(r.effectiveSince(c)))
+	if a == nil {
+		return "", false, nil
+	}
+	return a.ID, true, nil
+}
+
+func (r *Router) pickAgent(q *queueState, t *tierState, region string, age time.Duration) *agentState {
+	if q.idleCount == 0 {
+		return nil
+	}
+	regionHold := region != "" && age < q.cfg.RegionWiden
+	pref := t.cfg.PreferredGroups
+	groupHold := len(pref) > 0 && age < t.cfg.WidenAfter
+	var regions [2]string
+	nreg := 0
+	if region != "" {
+		regions[nreg] = region
+		nreg++
+	}
+	if !regionHold {
+		regions[nreg] = anyKey
+		nreg++
+	}
+	for _, lvl := range q.levels {
+		for _, rg := range regions[:nreg] {
+			if len(pref) > 0 {
+				var best *idleEntry
+				for _, g := range pref {
+					if h := q.idle[idleKey{lvl, rg, g}]; h != nil {
+						if e, ok := h.Top(); ok && (best == nil || idleBefore(e, best)) {
+							best = e
+						}
+					}
+				}
+				if best != nil {
+					return best.a
+				}
+				if groupHold {
+					continue
+				}
+			}
+			if h := q.idle[idleKey{lvl, rg, anyKey}]; h != nil {
+				if e, ok := h.Top(); ok {
+					return e.a
+				}
+			}
+		}
+	}
+	return nil
+}
+
+type candidate struct {
+	w     *waiting
+	level int
+	esc   bool
+	over  time.Duration
+	gap   float64
+}
+
+// AgentFreed chooses the waiting call a free agent should take, among the
+// queues it serves. It does not remove the call: the caller does with
+// RemoveCall. See the package doc for the rule (escalation, then skill
+// level and tier gap per Config.SkillRule, then longest wait).
+func (r *Router) AgentFreed(agentID string, now time.Time) (Call, bool, error) {
+	a, ok := r.agents[agentID]
+	if !ok {
+		return Call{}, false, fmt.Errorf("agent freed %s: %w", agentID, ErrUnknownAgent)
+	}
+	r.refreshOverdue(now)
+	var gaps [16]float64
+	var gapDone [16]bool
+	gapOf := func(t *tierState) float64 {
+		if t.idx < len(gaps) && gapDone[t.idx] {
+			return gaps[t.idx]
+		}
+		g := r.level(t, t.sl, t.overdue, "", now).Gap
+		if t.idx < len(gaps) {
+			gaps[t.idx], gapDone[t.idx] = g, true
+		}
+		return g
+	}
+	var best candidate
+	for _, s := range a.skills {
+		if s.q.waiting == 0 {
+			continue
+		}
+		for _, tq := range s.q.tiers {
+			if tq.all.Len() == 0 {
+				continue
+			}
+			w := r.bestEligible(tq, a, now)
+			if w == nil {
+				continue
+			}
+			c := candidate{w: w, level: s.level}
+			age := now.Sub(w.since)
+			if esc := tq.t.cfg.EscalateAfter; esc >= 0 && age >= esc {
+				c.esc, c.over = true, age-esc
+			}
+			if r.cfg.Policy == PolicyGapRelative || r.cfg.Policy == PolicyGapAbsolute {
+				c.gap = gapOf(tq.t)
+			}
+			if best.w == nil || r.better(c, best) {
+				best = c
+			}
+		}
+	}
+	if best.w == nil {
+		return Call{}, false, nil
+	}
+	return best.w.Call, true, nil
+}
+
+func (r *Router) better(a, b candidate) bool {
+	if a.esc != b.esc {
+		return a.esc
+	}
+	if a.esc {
+		if a.over != b.over {
+			return a.over > b.over
+		}
+		return waitingBefore(a.w, b.w)
+	}
+	if r.cfg.SkillRule == SkillFirst && a.level != b.level {
+		return a.level < b.level
+	}
+	switch r.cfg.Policy {
+	case PolicyGapRelative, PolicyGapAbsolute:
+		if a.gap != b.gap {
+			return a.gap > b.gap
+		}
+	case PolicyStrict:
+		if a.w.tq.t.idx != b.w.tq.t.idx {
+			return a.w.tq.t.idx < b.w.tq.t.idx
+		}
+	}
+	if a.level != b.level {
+		return a.level < b.level
+	}
+	if !a.w.since.Equal(b.w.since) {
+		return a.w.since.Before(b.w.since)
+	}
+	if a.w.tq.t.idx != b.w.tq.t.idx {
+		return a.w.tq.t.idx < b.w.tq.t.idx
+	}
+	return a.w.seq < b.w.seq
+}
+
+// bestEligible is the longest-waiting call of tq that agent a may take now.
+// Region: a call is held for its own region until RegionWiden; since the
+// heaps are ordered by age, if the oldest call of tq is from another region
+// and not yet widened, no other foreign call is either, so looking at the
+// tops of the agent's region, of the no-region calls and of the whole tier
+// queue is enough. Preferred groups: eligibility only grows with age, so the
+// oldest region-eligible call decides.
+func (r *Router) bestEligible(tq *tierQueue, a *agentState, now time.Time) *waiting {
+	var best *waiting
+	consider := func(h *indexedHeap[*waiting]) {
+		if h == nil {
+			return
+		}
+		if w, ok := h.Top(); ok && (best == nil || waitingBefore(w, best)) {
+			best = w
+		}
+	}
+	if a.Region != "" {
+		consider(tq.byRegion[a.Region])
+	}
+	consider(tq.byRegion[""])
+	if w, ok := tq.all.Top(); ok && now.Sub(w.since) >= tq.q.cfg.RegionWiden {
+		consider(tq.all)
+	}
+	if best == nil {
+		return nil
+	}
+	if !a.groupOK[tq.t.idx] && now.Sub(best.since) < tq.t.cfg.WidenAfter {
+		return nil
+	}
+	return best
+}
+
+// Match pairs a waiting call with an idle agent.
+type Match struct {
+	CallID  string
+	AgentID string
+}
+
+// NextMatch finds a waiting call and an idle agent that may now be paired
+// although neither event (arrival, agent freed) happened: a region or
+// preferred-group hold ran out, or an agent was made idle without
+// AgentFreed. Call it periodically (e.g. every second) and apply matches
+// one at a time until it reports false. The call chosen for the agent is
+// AgentFreed's choice, so the tier policy still applies. Cost: the queues
+// that have both waiting calls and idle agents, a few heap tops each.
+func (r *Router) NextMatch(now time.Time) (Match, bool) {
+	for _, q := range r.queues {
+		if q.waiting == 0 || q.idleCount == 0 {
+			continue
+		}
+		for _, tq := range q.tiers {
+			if tq.all.Len() == 0 {
+				continue
+			}
+			for _, rg := range tq.regions {
+				w, ok := tq.byRegion[rg].Top()
+				if !ok {
+					continue
+				}
+				a := r.pickAgent(q, tq.t, w.Region, now.Sub(w.since))
+				if a == nil {
+					continue
+				}
+				if c, ok, _ := r.AgentFreed(a.ID, now); ok {
+					return Match{CallID: c.ID, AgentID: a.ID}, true
+				}
+			}
+		}
+	}
+	return Match{}, false
+}

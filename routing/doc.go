@@ -1,0 +1,82 @@
+// Package routing makes the ACD's two distribution decisions — which waiting
+// call a freed agent takes (AgentFreed) and which idle agent an arriving call
+// goes to (CallArrived) — and keeps the per-tier service-level accounting those
+// decisions depend on. It is pure, single-threaded decision code: no network,
+// no goroutines, time is passed in, so the same code runs inside the acd
+// package (under its lock) and inside the cmd/hotline-sim discrete-event
+// simulator.
+//
+// # Service level estimator
+//
+// A tier's actual service level is
+//
+//	answered within Threshold ÷ (answered + abandoned after ShortAbandon + overdue waiting)
+//
+// over a sliding window of Config.Window (default 15 min) kept as
+// Config.Buckets (default 15) time buckets: an outcome is added to the bucket
+// of the moment it happened and a bucket older than the window is dropped
+// whole, so the estimate moves in steps of Window/Buckets and costs
+// O(Buckets) per read regardless of traffic. A bucketed window was chosen over
+// exponential decay because it is the figure supervisors already know ("SL of
+// the last 15 minutes") and it forgets a burst completely after one window.
+//
+// "Overdue waiting" are callers still in queue who have already waited past
+// their tier's Threshold: whatever happens to them they are misses, so by
+// default they are counted as misses the moment they cross the threshold
+// (and leave that count when they are answered or abandon, where their real
+// outcome takes over). This removes most of the window's lag: a tier whose
+// queue is backing up shows a falling SL immediately, not minutes later when
+// those callers are finally answered. Config.IgnoreWaitingMisses turns it off
+// (the simulator shows the difference). A window with no outcomes reads as
+// 100 %.
+//
+// # Tier order: the gap
+//
+// With the default Policy (PolicyGapRelative) tiers are ordered by
+// (target − actual) ÷ (1 − target): the share of the tier's miss budget that is
+// used up beyond what the target allows. Five points below a 95 % target is a
+// full miss budget (gap 1.0); five points below 80 % is a quarter of one
+// (0.25), which matches how much each tier's figure is hurt. PolicyGapAbsolute
+// uses target − actual; PolicyFIFO ignores tiers (oldest caller first);
+// PolicyStrict serves tiers in configuration order. Within a tier the caller
+// who has waited longest goes first.
+//
+// # No starvation
+//
+// Gap ordering alone self-corrects (callers of a starved tier turn into
+// overdue misses and raise its gap) but gives no bound. So every tier has an
+// EscalateAfter wait (default 4 × Threshold, see DefaultEscalateFactor): a
+// caller who has waited that long outranks every non-escalated caller in
+// every queue the freed agent serves, whatever the skill level or gap, and
+// escalated callers are served by how far they are past that point.
+//
+// # Skill level and gap together
+//
+// SkillFirst (default): a freed agent looks first at the queues where it holds
+// its best level; only if none of them has an eligible caller does it look at
+// the next level, and so on; within a level, tiers by gap. GapFirst: all
+// queues the agent serves are pooled and ordered by gap; the level only breaks
+// ties. SkillFirst is the default because it keeps each queue's first-skill
+// agents on their own queue, which is what the skill-level rule of the
+// requirements asks, and the simulator (cmd/hotline-sim README) shows it
+// gives every tier equal or better service levels than GapFirst in the
+// overload scenario.
+//
+// # Widening
+//
+// A call of a known region is held for agents of that region for
+// Queue.RegionWiden; a call of a tier with PreferredGroups is held for agents
+// of those groups for Tier.WidenAfter. After that any eligible agent may take
+// it, but an arriving call still prefers a same-region / preferred-group agent
+// when one is idle. A zero wait therefore means "prefer, never hold".
+// Widening is measured on the call's effective age (see Config.PriorityStep).
+//
+// # Indexes
+//
+// Waiting calls are kept per (queue, tier) in heaps ordered by effective
+// enqueue time, plus one heap per caller region; idle agents per (queue,
+// skill level, region|any, group|any) in heaps ordered by the queue's
+// strategy. A decision therefore looks at a handful of heap tops per queue
+// the agent serves (AgentFreed) or per skill level of the queue
+// (CallArrived), never at all agents or all calls.
+package routing
