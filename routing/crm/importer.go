@@ -150,11 +150,7 @@ func (im *Importer) validate(raw rawCustomer, needTier bool) (Customer, RejectRe
 		return Customer{}, RejectBadTier, fmt.Sprintf("tier %q is not one of the configured tiers", raw.tier)
 	}
 	c.Tier = tier
-	switch strings.ToLower(strings.TrimSpace(raw.blacklisted)) {
-	case "", "no", "n", "false", "0":
-	case "yes", "y", "true", "1":
-		c.Blacklisted = true
-	default:
+	if c.Blacklisted, ok = parseBlacklisted(raw.blacklisted); !ok {
 		return Customer{}, RejectBadBlacklisted, fmt.Sprintf("blacklisted %q: want yes/no, true/false or 1/0", raw.blacklisted)
 	}
 	if len(c.ID) > maxField || len(c.Name) > maxField {
@@ -170,6 +166,17 @@ func (im *Importer) validate(raw rawCustomer, needTier bool) (Customer, RejectRe
 type sourceRow struct {
 	raw  rawCustomer
 	line int
+}
+
+// parseBlacklisted reads a blacklist flag; empty means no.
+func parseBlacklisted(s string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "no", "n", "false", "0":
+		return false, true
+	case "yes", "y", "true", "1":
+		return true, true
+	}
+	return false, false
 }
 
 // batch accumulates the report of one import.

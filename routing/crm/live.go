@@ -139,14 +139,18 @@ func (l *Live) fetch(ctx context.Context, canon string) (Customer, error) {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&jc); err != nil {
 		return Customer{}, fmt.Errorf("decoding CRM answer: %w", err)
 	}
-	c := Customer{ID: jc.ID, Number: canon, Name: jc.Name, Tier: strings.TrimSpace(jc.Tier), Region: jc.Region,
-		Blacklisted: bool(jc.Blacklisted), Attributes: jc.Attributes, Source: SourceLive}
 	if jc.Number != "" {
-		n, err := l.cfg.Plan.Normalise(jc.Number)
+		n, err := l.cfg.Plan.Normalise(string(jc.Number))
 		if err != nil || n != canon {
 			return Customer{}, fmt.Errorf("CRM answered for number %q", jc.Number)
 		}
 	}
+	blacklisted, ok := parseBlacklisted(string(jc.Blacklisted))
+	if !ok {
+		return Customer{}, fmt.Errorf("CRM answered blacklisted %q", jc.Blacklisted)
+	}
+	c := Customer{ID: strings.TrimSpace(string(jc.ID)), Number: canon, Name: jc.Name, Tier: strings.TrimSpace(jc.Tier),
+		Region: jc.Region, Blacklisted: blacklisted, Attributes: jc.Attributes, Source: SourceLive}
 	if c.Tier == "" {
 		c.Tier = DefaultTier
 	}
@@ -163,30 +167,42 @@ func (l *Live) fetch(ctx context.Context, canon string) (Customer, error) {
 	return c, nil
 }
 
-// jsonCustomer is a customer as the CRM's JSON API writes it.
+// jsonCustomer is a customer as the CRM's JSON API writes it. Number, ID and
+// blacklisted take strings or bare JSON values, since CRM exports differ; a
+// bad value rejects the one record, not the page.
 type jsonCustomer struct {
-	ID          string            `json:"id"`
-	Number      string            `json:"number"`
+	ID          flexString        `json:"id"`
+	Number      flexString        `json:"number"`
 	Name        string            `json:"name"`
 	Tier        string            `json:"tier"`
 	Region      string            `json:"region"`
-	Blacklisted flexBool          `json:"blacklisted"`
+	Blacklisted flexString        `json:"blacklisted"`
 	Attributes  map[string]string `json:"attributes"`
 }
 
-// flexBool accepts true/false as JSON booleans or as the strings the CSV
-// importer accepts, since CRM exports differ.
-type flexBool bool
+func (jc jsonCustomer) raw() rawCustomer {
+	return rawCustomer{number: string(jc.Number), id: string(jc.ID), name: jc.Name, tier: jc.Tier,
+		region: jc.Region, blacklisted: string(jc.Blacklisted), attrs: jc.Attributes}
+}
 
-func (f *flexBool) UnmarshalJSON(b []byte) error {
-	s := strings.ToLower(strings.Trim(string(b), `"`))
-	switch s {
-	case "true", "yes", "y", "1":
-		*f = true
-	case "false", "no", "n", "0", "", "null":
-		*f = false
-	default:
-		return fmt.Errorf("blacklisted %s: want a boolean", b)
+// flexString holds a JSON string, or the text of any other JSON scalar
+// (13800000001, true); null is empty.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+		return nil
+	}
+	if s := string(b); s != "null" {
+		if len(b) > 0 && (b[0] == '{' || b[0] == '[') {
+			return fmt.Errorf("want a scalar, got %.20s", s)
+		}
+		*f = flexString(s)
 	}
 	return nil
 }

@@ -84,9 +84,9 @@ func (f *fakeCRM) live(t *testing.T, cfg LiveConfig) *Live {
 }
 
 var liveCustomers = map[string]jsonCustomer{
-	"13900000001": {ID: "L1", Name: "Live Gold", Tier: "Gold", Region: "west", Blacklisted: true,
+	"13900000001": {ID: "L1", Name: "Live Gold", Tier: "Gold", Region: "west", Blacklisted: "yes",
 		Attributes: map[string]string{"vip_since": "2019"}},
-	"13900000002": {Name: "Live No Region", Tier: "silver"},
+	"13900000002": {Name: "Live No Region", Tier: "silver", Blacklisted: "false"},
 	"13900000003": {Name: "Live Bad Tier", Tier: "platinum"},
 }
 
