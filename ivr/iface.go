@@ -1,0 +1,167 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"time"
+)
+
+// Digit is one key the caller pressed (RFC 4733 event or SIP INFO).
+type Digit struct {
+	Key byte // one of 0-9 * #
+	// At is when the engine received the key; it starts the
+	// digit → next prompt latency clock. Zero means "when the interpreter read it".
+	At time.Time
+}
+
+// Leg is the caller's side of the call as the interpreter sees it. The caller
+// hanging up is signalled by cancelling the context given to Run.
+type Leg interface {
+	CallerNumber() string
+	Dialled() string
+	// Play plays the files in order and returns when they have been played
+	// or ctx is done (then it must stop within a packet time). Barge-in is the
+	// interpreter's job: it cancels ctx when a digit should cut the prompt.
+	Play(ctx context.Context, files ...string) error
+	// Digits delivers the caller's keys. The channel should be buffered so a
+	// fast caller's keys are not lost while a prompt starts.
+	Digits() <-chan Digit
+	// Record writes the caller's audio to path (WAV) until maxLen has passed,
+	// silence lasted silence, or ctx is done (stop digit or hang-up; the
+	// interpreter watches the digits). The audio written so far is kept in
+	// every case; it returns how much was recorded.
+	Record(ctx context.Context, path string, maxLen, silence time.Duration) (time.Duration, error)
+	// Hangup ends the call from the IVR side.
+	Hangup(ctx context.Context, reason string) error
+}
+
+// Prompts turns a prompt name used in a flow into a file the Leg can play.
+type Prompts interface {
+	Resolve(language, name string) (string, error)
+}
+
+// PromptDir resolves prompts as <dir>/<language>/<name>.wav. Files are
+// checked when flows load (LoadOptions.PromptRoot), not on every play.
+type PromptDir string
+
+// Resolve implements Prompts.
+func (d PromptDir) Resolve(language, name string) (string, error) {
+	if !promptNameRe.MatchString(name) || !nodeIDRe.MatchString(language) {
+		return "", errors.New("ivr: bad prompt name " + language + "/" + name)
+	}
+	return filepath.Join(string(d), language, name+".wav"), nil
+}
+
+// Customer is what the CRM knows about a caller.
+type Customer struct {
+	ID          string
+	Name        string
+	Tier        string
+	Region      string
+	Blacklisted bool
+	Attributes  map[string]string
+}
+
+// ErrNotFound is returned by a Lookup that does not know the caller; the
+// call continues as the default tier without the "lookup failed" flag.
+var ErrNotFound = errors.New("ivr: customer not found")
+
+// Lookup is the CRM adapter.
+type Lookup interface {
+	Lookup(ctx context.Context, key string) (Customer, error)
+}
+
+// QueueRequest hands a call to the ACD.
+type QueueRequest struct {
+	CallID       string
+	Queue        string
+	Tier         string
+	Region       string
+	Priority     int
+	CallerNumber string
+	Dialled      string
+	Vars         map[string]string // a copy; the ACD may keep it
+	Trace        []TraceEntry      // a copy, for the agent desktop
+}
+
+// Queuer is the ACD hand-off.
+type Queuer interface {
+	Enqueue(ctx context.Context, req QueueRequest) (QueuedCall, error)
+}
+
+// QueuedCall is one caller waiting in a queue. The interpreter finishes it
+// with exactly one of Bridge (after an update carrying an AgentID) or Leave.
+type QueuedCall interface {
+	// Updates carries position changes and, last, the agent that answered
+	// (AgentID set). Closing it without an agent means the ACD gave up on the
+	// call; the interpreter then takes the node's failure path.
+	Updates() <-chan QueueUpdate
+	// Bridge connects the caller to the agent that answered and blocks until
+	// the conversation ends. The interpreter has already said the agent's id.
+	Bridge(ctx context.Context) (BridgeResult, error)
+	// Leave takes the call out of the queue (or releases an agent that
+	// answered but was never bridged). Safe to call after the ACD dropped it.
+	Leave(reason LeaveReason)
+}
+
+// QueueUpdate is news from the ACD about a waiting call.
+type QueueUpdate struct {
+	Position      int           // 1 = next to be served; 0 = unknown
+	EstimatedWait time.Duration // 0 = unknown
+	AgentID       string        // set when an agent answered: stop waiting and bridge
+}
+
+// LeaveReason says why a call left a queue without reaching an agent.
+type LeaveReason string
+
+// Reasons for Leave.
+const (
+	LeaveCallerHangup LeaveReason = "caller_hangup"
+	LeaveOverflow     LeaveReason = "overflow"  // max wait reached
+	LeaveVoicemail    LeaveReason = "voicemail" // caller pressed the leave digit
+	LeaveClosed       LeaveReason = "closed"    // the ACD closed the updates
+)
+
+// BridgeEnd says how a conversation with an agent ended.
+type BridgeEnd string
+
+// Ends of a bridge.
+const (
+	// EndAgentHangup: the agent hung up first; the caller is still there
+	// and the flow continues at the queue node's next (the survey).
+	EndAgentHangup BridgeEnd = "agent_hangup"
+	// EndCallerHangup: the caller hung up; the flow ends.
+	EndCallerHangup BridgeEnd = "caller_hangup"
+	// EndTransferred: the agent sent the call elsewhere; the flow ends.
+	EndTransferred BridgeEnd = "transferred"
+)
+
+// BridgeResult reports a finished conversation.
+type BridgeResult struct {
+	AgentID string
+	End     BridgeEnd
+}
+
+// TransferRequest asks the engine to move the call out of this IVR.
+type TransferRequest struct {
+	CallID       string
+	Kind         TransferKind // number (not bound to a flow here), external or agent
+	Target       string
+	Trunk        string // external only
+	CallerNumber string
+	Vars         map[string]string
+	Trace        []TraceEntry
+}
+
+// Transferer carries out transfers the interpreter cannot do in place.
+// A nil error means the call has left the IVR.
+type Transferer interface {
+	Transfer(ctx context.Context, req TransferRequest) error
+}
+
+// FlowSource finds flows for in-place transfers; *Registry implements it.
+type FlowSource interface {
+	Flow(name string) (*Flow, bool)
+	FlowForNumber(number string) (*Flow, bool)
+}

@@ -1,0 +1,173 @@
+package ivr
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+)
+
+// numberFragments are the prompts `say` needs to speak any number below a
+// million and any digit string; a flow that says numbers must ship them all.
+var numberFragments = func() []string {
+	out := []string{"num/hundred", "num/thousand"}
+	for i := 0; i < 20; i++ {
+		out = append(out, "num/"+strconv.Itoa(i))
+	}
+	for i := 20; i < 100; i += 10 {
+		out = append(out, "num/"+strconv.Itoa(i))
+	}
+	return out
+}()
+
+// Prompts said around queue announcements.
+const (
+	promptPosition = "position" // "you are number"
+	promptInQueue  = "in-queue" // "in the queue"
+	promptWait     = "wait"     // "your expected waiting time is about"
+	promptMinutes  = "minutes"
+)
+
+// validate checks the graph of a parsed flow: references, reachability,
+// input-free loops, calendars and prompt files.
+func (p *parser) validate(f *Flow, opts LoadOptions) {
+	ids := sortedIDs(f)
+	for _, id := range ids {
+		nd := f.Nodes[id]
+		for _, r := range nd.refs {
+			if f.Nodes[r.target] == nil {
+				p.errorf(r.line, id, "%s refers to unknown node %q", r.field, r.target)
+			}
+		}
+		for _, r := range nd.Rules {
+			for _, c := range []string{r.Open, r.Closed} {
+				if c != "" && f.Calendars[c] == nil {
+					p.errorf(r.Line, id, "rule uses unknown calendar %q", c)
+				}
+			}
+		}
+	}
+	if f.Nodes[f.Start] == nil {
+		return
+	}
+
+	reached := map[string]bool{}
+	stack := []string{f.Start}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if reached[id] || f.Nodes[id] == nil {
+			continue
+		}
+		reached[id] = true
+		for _, r := range f.Nodes[id].refs {
+			stack = append(stack, r.target)
+		}
+	}
+	for _, id := range ids {
+		if !reached[id] {
+			p.errorf(f.Nodes[id].Line, id, "node is unreachable from start node %q", f.Start)
+		}
+	}
+
+	p.checkSpin(f, ids)
+	if opts.PromptRoot != "" {
+		p.checkPrompts(f, ids, opts.PromptRoot)
+	}
+}
+
+// checkSpin finds cycles made only of nodes that never wait for the caller:
+// such a loop would spin the interpreter forever.
+func (p *parser) checkSpin(f *Flow, ids []string) {
+	const (
+		white = iota
+		grey
+		black
+	)
+	colour := map[string]int{}
+	var visit func(id string)
+	visit = func(id string) {
+		colour[id] = grey
+		nd := f.Nodes[id]
+		for _, r := range nd.refs {
+			next := f.Nodes[r.target]
+			if next == nil || next.Type.waitsForInput() {
+				continue
+			}
+			switch colour[r.target] {
+			case grey:
+				p.errorf(r.line, id, "%s to %q closes a loop that never waits for input", r.field, r.target)
+			case white:
+				visit(r.target)
+			}
+		}
+		colour[id] = black
+	}
+	for _, id := range ids {
+		if colour[id] == white && !f.Nodes[id].Type.waitsForInput() {
+			visit(id)
+		}
+	}
+}
+
+func (p *parser) checkPrompts(f *Flow, ids []string, root string) {
+	dir := filepath.Join(root, f.Language)
+	missing := map[string]bool{}
+	check := func(nd *Node, names ...string) {
+		for _, name := range names {
+			if name == "" {
+				continue
+			}
+			if !promptNameRe.MatchString(name) {
+				p.errorf(nd.Line, nd.ID, "bad prompt name %q", name)
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dir, name+".wav")); err != nil {
+				if !missing[nd.ID+"\x00"+name] {
+					p.errorf(nd.Line, nd.ID, "prompt %q not found (%s)", name, filepath.Join(dir, name+".wav"))
+				}
+				missing[nd.ID+"\x00"+name] = true
+			}
+		}
+	}
+	for _, id := range ids {
+		nd := f.Nodes[id]
+		check(nd, nd.Prompts...)
+		check(nd, nd.NoInput...)
+		check(nd, nd.Invalid...)
+		check(nd, nd.After...)
+		check(nd, nd.Thanks...)
+		check(nd, nd.MOH, nd.Beep, nd.AnnounceAgent)
+		switch {
+		case nd.Type == TypeSay:
+			check(nd, numberFragments...)
+		case nd.Type == TypeQueue:
+			if nd.AnnounceAgent != "" {
+				check(nd, numberFragments...)
+			}
+			if nd.AnnounceEvery > 0 {
+				check(nd, numberFragments...)
+				check(nd, promptPosition, promptInQueue)
+				if nd.AnnounceWait {
+					check(nd, promptWait, promptMinutes)
+				}
+			}
+		}
+	}
+}
+
+func sortedIDs(f *Flow) []string {
+	ids := make([]string, 0, len(f.Nodes))
+	for id := range f.Nodes {
+		ids = append(ids, id)
+	}
+	// File order reads best in error lists; ID breaks ties.
+	sort.Slice(ids, func(i, j int) bool {
+		a, b := f.Nodes[ids[i]], f.Nodes[ids[j]]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.ID < b.ID
+	})
+	return ids
+}
