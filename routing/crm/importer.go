@@ -222,7 +222,7 @@ type csvColumns struct {
 	width                                           int
 }
 
-func parseHeader(header []string, mode Mode) (csvColumns, error) {
+func parseHeader(header []string) (csvColumns, error) {
 	cols := csvColumns{number: -1, id: -1, name: -1, tier: -1, region: -1, blacklisted: -1, op: -1, width: len(header)}
 	for i, h := range header {
 		h = strings.TrimSpace(h)
@@ -323,7 +323,7 @@ func (im *Importer) importCSV(ctx context.Context, r io.Reader, source string, m
 		}
 		return b.report, fmt.Errorf("crm: import %s: header: %w", source, err)
 	}
-	cols, err := parseHeader(header, mode)
+	cols, err := parseHeader(header)
 	if err != nil {
 		return b.report, fmt.Errorf("crm: import %s: header: %w", source, err)
 	}
