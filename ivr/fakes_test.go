@@ -3,7 +3,7 @@ package ivr
 import (
 	"context"
 	"errors"
-	"path"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +13,7 @@ import (
 // fakeLeg plays prompts instantly (music on hold plays until cancelled) and
 // presses keys scripted per prompt: script["menu"] = {"9", "", "1"} presses 9
 // the first time the menu prompt starts, nothing the second, 1 the third.
+// Of the prompts in one Play, the first with script left answers.
 // A "H" in a script hangs the caller up.
 type fakeLeg struct {
 	caller, dialled string
@@ -56,13 +57,12 @@ func promptName(f string) string {
 func (l *fakeLeg) Play(ctx context.Context, files ...string) error {
 	l.mu.Lock()
 	var keys string
-	for i, f := range files {
+	scripted := false
+	for _, f := range files {
 		name := promptName(f)
 		l.played = append(l.played, name)
-		if i == 0 {
-			if s := l.script[name]; len(s) > 0 {
-				keys, l.script[name] = s[0], s[1:]
-			}
+		if s := l.script[name]; len(s) > 0 && !scripted {
+			keys, l.script[name], scripted = s[0], s[1:], true
 		}
 	}
 	l.mu.Unlock()
@@ -237,6 +237,9 @@ func runCall(t *testing.T, in *Interpreter, f *Flow, leg *fakeLeg) *Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	leg.hangupCaller = cancel
+	if in.Logger == nil {
+		in.Logger = quietLog
+	}
 	if q, ok := in.Queuer.(*fakeQueuer); ok {
 		q.leg = leg
 	}
@@ -256,4 +259,4 @@ func mustParse(t *testing.T, src string) *Flow {
 	return f
 }
 
-func baseName(p string) string { return path.Base(p) }
+var quietLog = slog.New(slog.DiscardHandler)

@@ -276,9 +276,12 @@ func (p *parser) varName(v *yaml.Node, node string) string {
 	return s
 }
 
-func (p *parser) regex(v *yaml.Node, node string) *regexp.Regexp {
+func (p *parser) regex(v *yaml.Node, node string, whole bool) *regexp.Regexp {
 	s := p.str(v, node)
 	re, err := regexp.Compile(s)
+	if err == nil && whole {
+		re, err = regexp.Compile("^(?:" + s + ")$")
+	}
 	if err != nil {
 		p.errorf(v.Line, node, "bad pattern %q: %v", s, err)
 		return nil
@@ -361,8 +364,9 @@ var schema = map[NodeType]map[string]field{
 		"max":                 func(p *parser, nd *Node, v *yaml.Node) { nd.MaxDigits = p.integer(v, nd.ID, 1, 64) },
 		"terminator":          func(p *parser, nd *Node, v *yaml.Node) { nd.Terminator = p.digit(v, nd.ID, true) },
 		"inter_digit_timeout": func(p *parser, nd *Node, v *yaml.Node) { nd.InterDigit = p.dur(v, nd.ID) },
-		"pattern":             func(p *parser, nd *Node, v *yaml.Node) { nd.Pattern = p.regex(v, nd.ID) },
-		"secret":              func(p *parser, nd *Node, v *yaml.Node) { nd.Secret = p.boolean(v, nd.ID) },
+		// The whole input must match: an account pattern is not a search.
+		"pattern": func(p *parser, nd *Node, v *yaml.Node) { nd.Pattern = p.regex(v, nd.ID, true) },
+		"secret":  func(p *parser, nd *Node, v *yaml.Node) { nd.Secret = p.boolean(v, nd.ID) },
 	},
 	TypeLookup: {
 		"next": fNext, "timeout": fTimeout,
@@ -660,9 +664,9 @@ func (p *parser) rules(nd *Node, v *yaml.Node) []Rule {
 					r.Vars[p.varName(vv[0], nd.ID)] = p.str(vv[1], nd.ID)
 				}
 			case "caller":
-				r.Caller = p.regex(val, nd.ID)
+				r.Caller = p.regex(val, nd.ID, false)
 			case "dialled":
-				r.Dialled = p.regex(val, nd.ID)
+				r.Dialled = p.regex(val, nd.ID, false)
 			case "open":
 				r.Open = p.str(val, nd.ID)
 			case "closed":
