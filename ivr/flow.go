@@ -75,8 +75,8 @@ type Node struct {
 	MinDigits  int
 	MaxDigits  int
 	InterDigit time.Duration
-	Pattern    *regexp.Regexp
-	Secret     bool // collect: keep the digits out of the trace
+	Pattern    *regexp.Regexp // anchored: the whole input must match
+	Secret     bool           // collect: keep the digits out of the trace
 
 	// collect, record, survey: variable that receives the result
 	Var string

@@ -346,6 +346,7 @@ func (r *run) play(names []string, bargeIn string) error {
 			if pb.err != nil {
 				r.log.Warn("ivr: play failed", "err", pb.err)
 			}
+			r.drainDuringPrompt(bargeIn)
 			return nil
 		case d, ok := <-r.digits:
 			if !ok {
@@ -356,6 +357,26 @@ func (r *run) play(names []string, bargeIn string) error {
 				r.typeahead = append(r.typeahead, r.stamp(d))
 				return nil
 			}
+		}
+	}
+}
+
+// drainDuringPrompt applies the prompt's barge-in rule to keys that
+// arrived while it played but were not read before it ended.
+func (r *run) drainDuringPrompt(bargeIn string) {
+	for {
+		select {
+		case d, ok := <-r.digits:
+			if !ok {
+				r.digits = nil
+				return
+			}
+			if bargeIn != "" && strings.IndexByte(bargeIn, d.Key) >= 0 {
+				r.typeahead = append(r.typeahead, r.stamp(d))
+				return
+			}
+		default:
+			return
 		}
 	}
 }
