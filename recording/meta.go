@@ -53,6 +53,8 @@ type Meta struct {
 	Tier   string   `json:"tier,omitempty"`
 	Caller string   `json:"caller,omitempty"` // caller number (ANI)
 
+	// Start and End bound the audio: Open sets Start (any value passed in
+	// is replaced), Close sets End.
 	Start  time.Time `json:"start"`
 	End    time.Time `json:"end,omitzero"`
 	Pauses []Pause   `json:"pauses,omitempty"`

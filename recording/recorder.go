@@ -21,6 +21,11 @@ type Config struct {
 	// Options apply to every recording; Options.OnFailure is called after
 	// the Recorder's own failure counter is bumped.
 	Options Options
+	// Retention, if positive, makes Run delete recordings older than this
+	// (never an active call's) every SweepEvery (default 1 h), from its own
+	// goroutine so a long directory walk never delays the flusher.
+	Retention  time.Duration
+	SweepEvery time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -46,6 +51,9 @@ var ErrRecorderClosed = errors.New("recording: recorder closed")
 func NewRecorder(cfg Config) *Recorder {
 	if cfg.Tick <= 0 {
 		cfg.Tick = 50 * time.Millisecond
+	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -138,6 +146,12 @@ func (rc *Recorder) Failures() uint64 { return rc.failures.Load() }
 // only goroutine doing recording file I/O, so a slow disk delays recordings
 // (their rings absorb about a second) but never the RTP goroutines.
 func (rc *Recorder) Run(ctx context.Context) error {
+	if rc.cfg.Retention > 0 {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); rc.sweepLoop(ctx) }()
+		defer wg.Wait()
+	}
 	t := time.NewTicker(rc.cfg.Tick)
 	defer t.Stop()
 	for {
@@ -184,4 +198,28 @@ func (rc *Recorder) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Sweep applies the retention age now, sparing active calls.
+func (rc *Recorder) Sweep(maxAge time.Duration) ([]string, error) {
+	return Sweep(rc.cfg.Root, maxAge, rc.Active)
+}
+
+func (rc *Recorder) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(rc.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		deleted, err := rc.Sweep(rc.cfg.Retention)
+		if err != nil {
+			rc.cfg.Logger.Warn("recording: retention sweep", "err", err)
+		}
+		if len(deleted) > 0 {
+			rc.cfg.Logger.Info("recording: retention deleted recordings", "count", len(deleted))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -148,8 +148,7 @@ type Recording struct {
 	onClose func(*Recording) // Recorder bookkeeping
 }
 
-// Open starts recording meta.CallID under root/YYYY/MM/DD (date of
-// meta.Start, or now, in UTC) and writes the sidecar in state "recording".
+// Open starts recording meta.CallID under root/YYYY/MM/DD (today, UTC) and writes the sidecar in state "recording".
 //
 // The returned *Recording is never nil. If the call id is invalid or the
 // directory or file cannot be created, the error is returned together with a
@@ -162,11 +161,11 @@ func Open(root string, meta Meta, opts Options) (*Recording, error) {
 		r.channels = 1
 	}
 	r.start = opts.Now()
-	if meta.Start.IsZero() {
-		meta.Start = r.start
-	}
 	meta = meta.clone()
-	meta.Start = meta.Start.UTC()
+	// Start is the instant of the first sample, so pause offsets and
+	// wall-clock times in the sidecar agree; the call's own start time
+	// belongs to the call record.
+	meta.Start = r.start.UTC()
 	meta.State = StateRecording
 	meta.Format = Format{Codec: "pcm_s16le", SampleRate: SampleRate, Channels: r.channels, Layout: "caller-left/agent-right"}
 	if opts.Mono {

@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,5 +72,51 @@ func TestSweep(t *testing.T) {
 	}
 	if _, err := sweepAt(root, 0, nil, now); err == nil {
 		t.Error("zero retention accepted; it would delete everything")
+	}
+}
+
+// TestRecorderRetention: Run sweeps old recordings on its own and stops
+// with its context.
+func TestRecorderRetention(t *testing.T) {
+	root := t.TempDir()
+	old := time.Now().Add(-48 * time.Hour)
+	clk := newFakeClock()
+	clk.t = old
+	rec, err := Open(root, Meta{CallID: "old"}, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := rec.Close()
+	wav := wavPathOf(root, m)
+	for _, p := range []string{wav, filepath.Join(filepath.Dir(wav), "old.json")} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := NewRecorder(Config{Root: root, Retention: 24 * time.Hour, SweepEvery: 10 * time.Millisecond})
+	keep, err := rc.Open(Meta{CallID: "live"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- rc.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(wav); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("retention never deleted the old recording")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keep.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(wavPathOf(root, keep.Meta())); err != nil {
+		t.Errorf("live recording touched: %v", err)
 	}
 }
