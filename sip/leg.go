@@ -1,0 +1,527 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/media/sdp"
+)
+
+// Leg is one SIP dialog and the RTP session carrying its audio through the
+// engine. Inbound legs come from trunks and phones; outbound legs ring
+// agents and supervisors.
+type Leg struct {
+	ID      string // Call-ID of the dialog
+	Inbound bool
+	Info    CallInfo
+	// User is the registered user an outbound leg rings.
+	User string
+
+	srv   *Server
+	media *media.Session
+	dss   *sipgo.DialogServerSession
+	dcs   *sipgo.DialogClientSession
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu         sync.Mutex
+	answered   bool
+	ended      bool
+	cause      string
+	codec      media.Codec
+	dtmfPT     uint8
+	remote     netip.AddrPort
+	remoteHold bool
+	onHold     func(held bool)
+	sessID     uint64
+	sdpVersion uint64
+	closeOnce  sync.Once
+	started    time.Time
+	answeredAt time.Time
+}
+
+func (s *Server) newLeg(id string, inbound bool, info CallInfo, sess *media.Session) *Leg {
+	ctx, cancel := context.WithCancel(s.ctx)
+	l := &Leg{
+		ID: id, Inbound: inbound, Info: info, srv: s, media: sess, ctx: ctx, cancel: cancel,
+		sessID: rand.Uint64() >> 1, sdpVersion: 1, started: time.Now(),
+	}
+	s.active.Add(1)
+	s.wg.Add(1)
+	s.Stats.LegsOpened.Add(1)
+	return l
+}
+
+// Context ends when the leg ends.
+func (l *Leg) Context() context.Context { return l.ctx }
+
+// Done is closed when the leg ends.
+func (l *Leg) Done() <-chan struct{} { return l.ctx.Done() }
+
+// Media is the leg's RTP session.
+func (l *Leg) Media() *media.Session { return l.media }
+
+// Codec is the negotiated audio codec.
+func (l *Leg) Codec() media.Codec {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.codec
+}
+
+// EndCause says why the leg ended ("" while it is up).
+func (l *Leg) EndCause() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cause
+}
+
+// Answered reports whether the leg was answered.
+func (l *Leg) Answered() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.answered
+}
+
+// RemoteHold reports whether the phone has put us on hold (sendonly/inactive).
+func (l *Leg) RemoteHold() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.remoteHold
+}
+
+// OnHold registers a function told when the far end holds or resumes.
+func (l *Leg) OnHold(fn func(held bool)) {
+	l.mu.Lock()
+	l.onHold = fn
+	l.mu.Unlock()
+}
+
+func (l *Leg) offerCodec(a sdp.Answer) {
+	l.mu.Lock()
+	l.codec, l.dtmfPT, l.remote = codecFor(a.Codec), a.DTMF, a.Remote
+	l.remoteHold = a.Direction == sdp.RecvOnly || a.Direction == sdp.Inactive
+	l.mu.Unlock()
+	l.media.SetRemote(a.Remote, l.codec, a.DTMF)
+}
+
+func (l *Leg) localSDP(dir sdp.Direction) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	la := l.media.LocalAddr()
+	f := []sdp.Format{{PT: l.codec.PayloadType, Name: l.codec.Name, Rate: l.codec.ClockRate}}
+	dtmf := l.dtmfPT
+	return sdp.Build(la.Addr(), int(la.Port()), l.sessID, l.sdpVersion, f, dtmf, dir)
+}
+
+// Ring sends 180 Ringing on an inbound leg.
+func (l *Leg) Ring() error {
+	if !l.Inbound || l.dss == nil {
+		return errors.New("sip: ring on an outbound leg")
+	}
+	if err := l.dss.Respond(sipmsg.StatusRinging, "Ringing", nil); err != nil {
+		return fmt.Errorf("sip: send 180: %w", err)
+	}
+	return nil
+}
+
+// Answer sends 200 OK with our SDP on an inbound leg and waits for the ACK.
+func (l *Leg) Answer(ctx context.Context) error {
+	if !l.Inbound || l.dss == nil {
+		return errors.New("sip: answer on an outbound leg")
+	}
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return fmt.Errorf("sip: answer: leg already ended (%s)", l.cause)
+	}
+	l.mu.Unlock()
+	dir := sdp.SendRecv
+	if l.RemoteHold() {
+		dir = sdp.RecvOnly
+	}
+	body := l.localSDP(dir)
+	res := sipmsg.NewSDPResponseFromRequest(l.dss.InviteRequest, body)
+	res.AppendHeader(&l.srv.contact)
+	errc := make(chan error, 1)
+	go func() { errc <- l.dss.WriteResponse(res) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			l.end("answer failed")
+			return fmt.Errorf("sip: answer %s: %w", l.ID, err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("sip: answer %s: %w", l.ID, ctx.Err())
+	}
+	l.mu.Lock()
+	l.answered = true
+	l.answeredAt = time.Now()
+	l.mu.Unlock()
+	return nil
+}
+
+// Reject refuses an unanswered inbound leg with a final status.
+func (l *Leg) Reject(code int, reason string) error {
+	if !l.Inbound || l.dss == nil {
+		return errors.New("sip: reject on an outbound leg")
+	}
+	if l.Answered() {
+		return errors.New("sip: reject on an answered leg")
+	}
+	err := l.dss.Respond(code, reason, nil)
+	l.end(fmt.Sprintf("rejected %d", code))
+	if err != nil {
+		return fmt.Errorf("sip: reject %s: %w", l.ID, err)
+	}
+	return nil
+}
+
+// Hangup ends the leg from our side: BYE when answered, 480 when an inbound
+// leg was never answered.
+func (l *Leg) Hangup(ctx context.Context) error {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return nil
+	}
+	answered := l.answered
+	l.mu.Unlock()
+	var err error
+	switch {
+	case answered && l.dss != nil:
+		err = l.dss.Bye(ctx)
+	case answered && l.dcs != nil:
+		err = l.dcs.Bye(ctx)
+	case l.Inbound && l.dss != nil:
+		err = l.dss.Respond(sipmsg.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+	}
+	l.end("local hangup")
+	if err != nil {
+		return fmt.Errorf("sip: hang up %s: %w", l.ID, err)
+	}
+	return nil
+}
+
+func (l *Leg) matches(req *sipmsg.Request) bool {
+	from, to := req.From(), req.To()
+	if from == nil || to == nil {
+		return false
+	}
+	ft, _ := from.Params.Get("tag")
+	tt, _ := to.Params.Get("tag")
+	switch {
+	case l.dss != nil:
+		id, err := sipmsg.DialogIDFromRequestUAS(req)
+		return err == nil && id == l.dss.ID
+	case l.dcs != nil:
+		id, err := sipmsg.DialogIDFromRequestUAC(req)
+		return err == nil && id == l.dcs.ID
+	}
+	return ft != "" && tt != ""
+}
+
+func (l *Leg) remoteBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
+	if err := tx.Respond(res); err != nil {
+		l.srv.log.Debug("sip: bye respond", "err", err)
+	}
+	l.end("remote hangup")
+}
+
+// reinvite answers an in-dialog INVITE from the phone: a hold (sendonly or
+// inactive), a resume, or a new media address.
+func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	offer, err := sdp.Parse(req.Body())
+	if len(req.Body()) == 0 {
+		// An offerless re-INVITE (session refresh): answer with our current SDP.
+		offer, err = nil, nil
+	}
+	if err != nil {
+		l.srv.respond(tx, req, sipmsg.StatusBadRequest, "Bad SDP")
+		return
+	}
+	dir := sdp.SendRecv
+	if offer != nil {
+		ans, err := sdp.Negotiate(offer, []sdp.Format{{Name: l.Codec().Name, Rate: 8000}})
+		if err != nil {
+			l.srv.respond(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		wasHeld := l.RemoteHold()
+		if ans.Remote.Addr().IsUnspecified() {
+			ans.Remote = l.remoteAddr()
+		}
+		l.offerCodec(ans)
+		dir = ans.Direction
+		held := l.RemoteHold()
+		l.mu.Lock()
+		fn := l.onHold
+		l.sdpVersion++
+		l.mu.Unlock()
+		if fn != nil && held != wasHeld {
+			fn(held)
+		}
+	} else if l.RemoteHold() {
+		dir = sdp.RecvOnly
+	}
+	res := sipmsg.NewSDPResponseFromRequest(req, l.localSDP(dir))
+	res.AppendHeader(&l.srv.contact)
+	if err := tx.Respond(res); err != nil {
+		l.srv.log.Debug("sip: re-INVITE respond", "err", err)
+	}
+}
+
+func (l *Leg) remoteAddr() netip.AddrPort {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.remote
+}
+
+// end marks the leg ended once and cancels its context.
+func (l *Leg) end(cause string) {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.ended, l.cause = true, cause
+	l.mu.Unlock()
+	l.cancel()
+}
+
+// close releases everything the leg holds; safe to call more than once.
+func (l *Leg) close() {
+	l.closeOnce.Do(func() {
+		if err := l.Hangup(context.Background()); err != nil {
+			l.srv.log.Debug("sip: hangup at close", "leg", l.ID, "err", err)
+		}
+		l.end("closed")
+		l.media.Close()
+		if l.dss != nil {
+			l.dss.Close()
+		}
+		if l.dcs != nil {
+			l.dcs.Close()
+		}
+		l.srv.legs.CompareAndDelete(l.ID, l)
+		l.srv.active.Add(-1)
+		l.srv.Stats.LegsClosed.Add(1)
+		l.srv.wg.Done()
+	})
+}
+
+// Close hangs up (if needed) and releases an outbound leg. Inbound legs are
+// closed by the server when the Handler's Serve returns.
+func (l *Leg) Close() { l.close() }
+
+// DialError is a failed outbound call attempt.
+type DialError struct {
+	Status int // SIP status, 0 for timeouts and transport errors
+	Reason string
+}
+
+func (e *DialError) Error() string {
+	if e.Status == 0 {
+		return "sip: dial: " + e.Reason
+	}
+	return fmt.Sprintf("sip: dial: %d %s", e.Status, e.Reason)
+}
+
+// ErrNotRegistered means the user has no live contact.
+var ErrNotRegistered = errors.New("sip: user not registered")
+
+// DialRequest says whom to call and as whom.
+type DialRequest struct {
+	User       string // registered phone user (agent id) to ring
+	URI        string // or an explicit SIP URI (external destination via a trunk)
+	CallerID   string
+	CallerName string
+	Headers    map[string]string // extra headers, e.g. Alert-Info for auto-answer
+}
+
+// Dial rings a registered phone (every contact at once; the first to
+// answer wins) or a URI. It returns an answered leg, or an error when every
+// contact refused, or ctx ended (which CANCELs the ringing).
+// The caller owns the returned leg and must Close it.
+func (s *Server) Dial(ctx context.Context, dr DialRequest) (*Leg, error) {
+	if s.ctx == nil || s.ctx.Err() != nil {
+		return nil, errors.New("sip: server not running")
+	}
+	var targets []sipmsg.Uri
+	if dr.User != "" {
+		for _, b := range s.reg.Contacts(dr.User) {
+			targets = append(targets, b.Contact)
+		}
+		if len(targets) == 0 {
+			return nil, ErrNotRegistered
+		}
+	} else {
+		var u sipmsg.Uri
+		if err := sipmsg.ParseUri(dr.URI, &u); err != nil {
+			return nil, fmt.Errorf("sip: dial %q: %w", dr.URI, err)
+		}
+		targets = append(targets, u)
+	}
+	s.Stats.DialsOut.Add(1)
+	type result struct {
+		leg *Leg
+		err error
+	}
+	ringCtx, stopRinging := context.WithCancel(ctx)
+	defer stopRinging()
+	results := make(chan result, len(targets))
+	for _, t := range targets {
+		go func() {
+			leg, err := s.dialOne(ringCtx, t, dr)
+			results <- result{leg, err}
+		}()
+	}
+	var winner *Leg
+	var firstErr error
+	for range targets {
+		r := <-results
+		switch {
+		case r.err == nil && winner == nil:
+			winner = r.leg
+			stopRinging() // CANCEL the other contacts
+		case r.err == nil:
+			r.leg.Close() // a second contact answered too late: BYE it
+		case firstErr == nil || isBetterError(r.err, firstErr):
+			firstErr = r.err
+		}
+	}
+	if winner != nil {
+		s.Stats.DialsAnswered.Add(1)
+		return winner, nil
+	}
+	s.Stats.DialsFailed.Add(1)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("sip: dial %s: %w", dr.User+dr.URI, ctx.Err())
+	}
+	return nil, firstErr
+}
+
+// isBetterError prefers a SIP status (busy, decline) over a timeout when
+// telling the caller why nobody answered.
+func isBetterError(candidate, current error) bool {
+	var c, cur *DialError
+	return errors.As(candidate, &c) && c.Status != 0 && !(errors.As(current, &cur) && cur.Status != 0)
+}
+
+func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest) (*Leg, error) {
+	sess, err := media.NewSession(s.cfg.Ports, s.cfg.MediaIP, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("sip: dial: media: %w", err)
+	}
+	callID := sipmsg.GenerateTagN(24)
+	info := CallInfo{CallID: callID, Caller: dr.CallerID, CallerName: dr.CallerName, Dialled: target.User}
+	leg := s.newLeg(callID, false, info, sess)
+	leg.User = dr.User
+	leg.codec = s.cfg.Codecs[0]
+	leg.dtmfPT = 101
+
+	la := sess.LocalAddr()
+	body := sdp.Build(la.Addr(), int(la.Port()), leg.sessID, leg.sdpVersion, s.formats(), 101, sdp.SendRecv)
+	req := sipmsg.NewRequest(sipmsg.INVITE, target)
+	from := &sipmsg.FromHeader{
+		DisplayName: dr.CallerName,
+		Address:     sipmsg.Uri{Scheme: "sip", User: orDefault(dr.CallerID, "hotline"), Host: s.contact.Address.Host, Port: s.contact.Address.Port},
+		Params:      sipmsg.NewParams(),
+	}
+	from.Params.Add("tag", sipmsg.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sipmsg.ToHeader{Address: target, Params: sipmsg.NewParams()})
+	cid := sipmsg.CallIDHeader(callID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&s.contact)
+	req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	req.AppendHeader(sipmsg.NewHeader("Allow", allowed))
+	for k, v := range dr.Headers {
+		req.AppendHeader(sipmsg.NewHeader(k, v))
+	}
+	req.SetBody(body)
+	if tr, ok := target.UriParams.Get("transport"); ok && tr != "" {
+		req.SetTransport(strings.ToUpper(tr))
+	}
+
+	dcs, err := s.dialogCli.WriteInvite(ctx, req)
+	if err != nil {
+		leg.close()
+		return nil, &DialError{Reason: err.Error()}
+	}
+	leg.dcs = dcs
+	s.legs.Store(callID, leg)
+	// WaitAnswer blocks until a provisional arrives before it can CANCEL, so
+	// an unreachable phone would hold us for Timer B: run it aside and stop
+	// waiting as soon as ctx ends.
+	waitCtx, stopWait := context.WithCancel(ctx)
+	defer stopWait()
+	errc := make(chan error, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		errc <- dcs.WaitAnswer(waitCtx, sipgo.AnswerOptions{})
+	}()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		err = ctx.Err()
+		go func() { <-errc }() // the CANCEL completes in the background
+	}
+	if err != nil {
+		leg.close()
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) && de.Res != nil {
+			return nil, &DialError{Status: de.Res.StatusCode, Reason: de.Res.Reason}
+		}
+		if ctx.Err() != nil {
+			return nil, &DialError{Reason: ctx.Err().Error()}
+		}
+		return nil, &DialError{Reason: err.Error()}
+	}
+	ans, err := sdp.Parse(dcs.InviteResponse.Body())
+	var neg sdp.Answer
+	if err == nil {
+		neg, err = sdp.Negotiate(ans, s.formats())
+	}
+	if err := dcs.Ack(context.Background()); err != nil {
+		s.log.Debug("sip: ack", "err", err)
+	}
+	leg.mu.Lock()
+	leg.answered, leg.answeredAt = true, time.Now()
+	leg.mu.Unlock()
+	if err != nil {
+		leg.close()
+		return nil, &DialError{Status: 488, Reason: "answer SDP unusable: " + err.Error()}
+	}
+	leg.offerCodec(neg)
+	// Our offer was sendrecv; the answer's direction reversed is what the phone does.
+	leg.mu.Lock()
+	leg.remoteHold = false
+	leg.mu.Unlock()
+	dcs.OnState(func(st sipmsg.DialogState) {
+		if st == sipmsg.DialogStateEnded {
+			leg.end("dialog ended")
+		}
+	})
+	sess.Start()
+	return leg, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
