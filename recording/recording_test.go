@@ -2,6 +2,7 @@ package recording
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,6 +22,7 @@ type legPlan struct {
 	freq     float64
 	from, to time.Duration // sends during [from, to)
 	pairs    bool          // jitter: frames arrive two at a time, 20 ms late
+	ahead    bool          // bursts: frames arrive two at a time, 20 ms early
 }
 
 // simulateCall drives a recording with a fake clock the way the engine's RTP
@@ -38,6 +40,11 @@ func simulateCall(t *testing.T, rec *Recording, clk *fakeClock, dur time.Duratio
 				continue
 			}
 			switch {
+			case lp.ahead:
+				if i%2 == 0 {
+					rec.Feed(Channel(ch), toneFrame(lp.freq, i*frameSamples))
+					rec.Feed(Channel(ch), toneFrame(lp.freq, (i+1)*frameSamples))
+				}
 			case !lp.pairs:
 				rec.Feed(Channel(ch), toneFrame(lp.freq, i*frameSamples))
 			case i%2 == 1:
@@ -64,6 +71,9 @@ func simulateCall(t *testing.T, rec *Recording, clk *fakeClock, dur time.Duratio
 func openTest(t *testing.T, root string, clk *fakeClock, opts Options) *Recording {
 	t.Helper()
 	opts.Now = clk.Now
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	rec, err := Open(root, Meta{CallID: "call-1", Agent: "1001", Queue: "sales", Tier: "gold", Caller: "+8613800000000", Legs: []string{"leg-a", "leg-b"}}, opts)
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -203,13 +213,30 @@ func TestLegSilence(t *testing.T) {
 
 func TestPauseResume(t *testing.T) {
 	const call = 3 * time.Second
+	tests := []struct {
+		name   string
+		caller legPlan
+	}{
+		{"steady legs", legPlan{freq: callerHz, to: call}},
+		// Audio already queued ahead of the pause instant must be cut too.
+		{"caller sends ahead in bursts", legPlan{freq: callerHz, to: call, ahead: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { testPauseResume(t, tc.caller) })
+	}
+}
+
+func testPauseResume(t *testing.T, caller legPlan) {
+	const call = 3 * time.Second
+	// An odd frame, so a burst fed 20 ms early straddles the pause start.
+	const pauseAt = 1020 * time.Millisecond
 	root, clk := t.TempDir(), newFakeClock()
 	rec := openTest(t, root, clk, Options{})
 	start := clk.Now()
 	var midPause Meta
-	m := simulateCall(t, rec, clk, call, [2]legPlan{{freq: callerHz, to: call}, {freq: agentHz, to: call}},
+	m := simulateCall(t, rec, clk, call, [2]legPlan{caller, {freq: agentHz, to: call}},
 		map[time.Duration]func(){
-			time.Second: func() { rec.Pause("card number") },
+			pauseAt: func() { rec.Pause("card number") },
 			1500 * time.Millisecond: func() {
 				rec.Pause("again") // no-op while paused
 				if err := rec.Drain(); err != nil {
@@ -230,16 +257,16 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("pauses %+v, want exactly one", m.Pauses)
 	}
 	p := m.Pauses[0]
-	if p.Reason != "card number" || !p.Start.Equal(start.Add(time.Second)) || !p.End.Equal(start.Add(2*time.Second)) ||
-		p.StartMS != 1000 || p.EndMS != 2000 {
-		t.Errorf("pause %+v, want card number 1000-2000 ms", p)
+	if p.Reason != "card number" || !p.Start.Equal(start.Add(pauseAt)) || !p.End.Equal(start.Add(2*time.Second)) ||
+		p.StartMS != 1020 || p.EndMS != 2000 {
+		t.Errorf("pause %+v, want card number 1020-2000 ms", p)
 	}
 	w := readWAV(t, wavPathOf(root, m))
 	if !near(w.duration(), call, 100*time.Millisecond) {
 		t.Errorf("duration %v, want %v: a pause must not shorten the file", w.duration(), call)
 	}
 	for c, hz := range []float64{callerHz, agentHz} {
-		if got := maxAbs(w.segment(c, time.Second, 2*time.Second)); got != 0 {
+		if got := maxAbs(w.segment(c, pauseAt, 2*time.Second)); got != 0 {
 			t.Errorf("channel %d peak %d during the pause, want silence", c, got)
 		}
 		for _, win := range [][2]time.Duration{{100 * time.Millisecond, 900 * time.Millisecond}, {2100 * time.Millisecond, 2900 * time.Millisecond}} {
