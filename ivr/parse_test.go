@@ -295,3 +295,17 @@ nodes:
 		t.Errorf("queue defaults %+v", q)
 	}
 }
+
+func TestMissingPromptReportedOncePerFlow(t *testing.T) {
+	src := `
+nodes:
+  a: {type: say, digits: "1", next: b}
+  b: {type: say, number: "2", next: c}
+  c: {type: hangup}
+`
+	_, err := ParseFlow("f.yaml", []byte(src), LoadOptions{PromptRoot: t.TempDir()})
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != len(numberFragments) {
+		t.Fatalf("got %d errors, want one per missing number fragment (%d):\n%v", len(list), len(numberFragments), err)
+	}
+}

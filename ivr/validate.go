@@ -112,6 +112,9 @@ func (p *parser) checkSpin(f *Flow, ids []string) {
 
 func (p *parser) checkPrompts(f *Flow, ids []string, root string) {
 	dir := filepath.Join(root, f.Language)
+	// A missing prompt is reported once per flow: the first node that needs
+	// it is enough to find the gap, and twenty-eight lines per say node
+	// would bury the other errors.
 	missing := map[string]bool{}
 	check := func(nd *Node, names ...string) {
 		for _, name := range names {
@@ -122,11 +125,12 @@ func (p *parser) checkPrompts(f *Flow, ids []string, root string) {
 				p.errorf(nd.Line, nd.ID, "bad prompt name %q", name)
 				continue
 			}
+			if missing[name] {
+				continue
+			}
 			if _, err := os.Stat(filepath.Join(dir, name+".wav")); err != nil {
-				if !missing[nd.ID+"\x00"+name] {
-					p.errorf(nd.Line, nd.ID, "prompt %q not found (%s)", name, filepath.Join(dir, name+".wav"))
-				}
-				missing[nd.ID+"\x00"+name] = true
+				p.errorf(nd.Line, nd.ID, "prompt %q not found (%s)", name, filepath.Join(dir, name+".wav"))
+				missing[name] = true
 			}
 		}
 	}
