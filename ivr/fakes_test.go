@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -260,3 +261,12 @@ func mustParse(t *testing.T, src string) *Flow {
 }
 
 var quietLog = slog.New(slog.DiscardHandler)
+
+func mustRead(tb testing.TB, p string) []byte {
+	tb.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
