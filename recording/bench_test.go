@@ -1,9 +1,11 @@
 package recording
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,4 +127,71 @@ func benchFeed500(b *testing.B, disk bool) {
 	closeAll()
 	nsPerFrame := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	b.ReportMetric(nsPerFrame*50000/1e9*100, "core%")
+}
+
+// BenchmarkFeedLatency500 paces 500 recorded calls in real time (two legs,
+// a frame every 20 ms) against the real shared flusher writing real files,
+// and reports how long the RTP goroutine spends inside Feed: the delay that
+// recording adds to forwarding. ns/op is wall time per frame and means
+// nothing here; read p50-ns, p99-ns and max-ns.
+//
+//	go test -run '^$' -bench FeedLatency500 -benchtime 100000x ./recording/
+func BenchmarkFeedLatency500(b *testing.B) {
+	const calls = 500
+	root := b.TempDir()
+	rc := NewRecorder(Config{Root: root})
+	ctx, cancel := context.WithCancel(context.Background())
+	var run sync.WaitGroup
+	run.Add(1)
+	go func() { defer run.Done(); _ = rc.Run(ctx) }()
+	recs := make([]*Recording, calls)
+	for i := range recs {
+		r, err := rc.Open(Meta{CallID: fmt.Sprintf("lat-%d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs[i] = r
+	}
+	frames := [2][]int16{toneFrame(callerHz, 0), toneFrame(agentHz, 0)}
+	workers := runtime.GOMAXPROCS(0)
+	perWorker := b.N/workers + 1
+	lat := make([][]time.Duration, workers)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]time.Duration, 0, perWorker)
+			tick := time.NewTicker(frameDur)
+			defer tick.Stop()
+			for len(l) < perWorker {
+				for i := w; i < calls && len(l) < perWorker; i += workers {
+					for ch := range 2 {
+						t0 := time.Now()
+						recs[i].Feed(Channel(ch), frames[ch])
+						l = append(l, time.Since(t0))
+					}
+				}
+				<-tick.C
+			}
+			lat[w] = l
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	cancel()
+	run.Wait()
+	if err := rc.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) }
+	b.ReportMetric(q(0.5), "p50-ns")
+	b.ReportMetric(q(0.99), "p99-ns")
+	b.ReportMetric(float64(all[len(all)-1]), "max-ns")
 }

@@ -32,6 +32,9 @@ const (
 	// one second); a power of two so the index is a mask, not a division.
 	ringSize = 8192
 	ringMask = ringSize - 1
+	// drainChunk is the most samples encoded per step; a normal tick moves
+	// 400-800, so this only bounds the scratch memory per recording.
+	drainChunk = 2048
 )
 
 // File is what a recording writes to. *os.File satisfies it; tests inject
@@ -211,9 +214,9 @@ func Open(root string, meta Meta, opts Options) (*Recording, error) {
 		return r, err
 	}
 	r.w = bufio.NewWriterSize(f, opts.BufferSize)
-	r.scratch[0] = make([]int16, ringSize)
-	r.scratch[1] = make([]int16, ringSize)
-	r.out = make([]byte, ringSize*r.channels*bytesPerSample)
+	r.scratch[0] = make([]int16, drainChunk)
+	r.scratch[1] = make([]int16, drainChunk)
+	r.out = make([]byte, drainChunk*r.channels*bytesPerSample)
 	return r, nil
 }
 
@@ -379,7 +382,7 @@ func (r *Recording) drainTo(target int64) error {
 			r.mu.Unlock()
 			return nil
 		}
-		end := min(target, from+ringSize)
+		end := min(target, from+drainChunk)
 		n := end - from
 		for ch := range 2 {
 			ring := &r.ring[ch]

@@ -453,3 +453,45 @@ func TestDiskFullMidCall(t *testing.T) {
 		})
 	}
 }
+
+// TestMonoMixSaturates: loud legs clip at full scale instead of wrapping
+// into a loud click of the opposite sign.
+func TestMonoMixSaturates(t *testing.T) {
+	tests := []struct {
+		name          string
+		caller, agent int16
+		want          int16
+	}{
+		{"positive clip", 30000, 30000, 32767},
+		{"negative clip", -30000, -30000, -32768},
+		{"plain sum", 1000, -250, 750},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root, clk := t.TempDir(), newFakeClock()
+			rec := openTest(t, root, clk, Options{Mono: true})
+			c, a := make([]int16, frameSamples), make([]int16, frameSamples)
+			for i := range c {
+				c[i], a[i] = tc.caller, tc.agent
+			}
+			for range 10 {
+				rec.Feed(Caller, c)
+				rec.Feed(Agent, a)
+				clk.Advance(frameDur)
+			}
+			m, err := rec.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := readWAV(t, wavPathOf(root, m))
+			if w.channels != 1 || len(w.ch[0]) != 10*frameSamples {
+				t.Fatalf("%d ch, %d samples", w.channels, len(w.ch[0]))
+			}
+			for i, v := range w.ch[0] {
+				if v != tc.want {
+					t.Fatalf("sample %d = %d, want %d", i, v, tc.want)
+				}
+			}
+		})
+	}
+}
