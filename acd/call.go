@@ -1,0 +1,445 @@
+package acd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hotlinecc/hotline/routing"
+)
+
+// OutcomeKind is how a caller's time in the ACD ended.
+type OutcomeKind string
+
+// Outcome kinds.
+const (
+	// Connected: an agent answered; bridge the caller to the agent leg.
+	Connected OutcomeKind = "connected"
+	// Overflowed: take the queue's overflow action (IVR overflow node).
+	Overflowed OutcomeKind = "overflow"
+	// Abandoned: the caller hung up (the Enqueue context was cancelled).
+	Abandoned OutcomeKind = "abandoned"
+)
+
+// OverflowReason says why a call overflowed.
+type OverflowReason string
+
+// Overflow reasons.
+const (
+	OverflowMaxWait   OverflowReason = "max-wait"
+	OverflowNoAgents  OverflowReason = "no-agents"
+	OverflowQueueFull OverflowReason = "queue-full"
+	OverflowShutdown  OverflowReason = "shutdown"
+)
+
+// Outcome is delivered once per ticket.
+type Outcome struct {
+	Kind    OutcomeKind
+	CallID  string
+	AgentID string // Connected
+	Seat    string // Connected
+	Reason  OverflowReason
+	Wait    time.Duration // enqueue to outcome
+}
+
+// Ticket is the caller's handle on a queued call.
+type Ticket struct {
+	id   string
+	acd  *ACD
+	done chan Outcome
+}
+
+// CallID is the ACD's id of the call.
+func (t *Ticket) CallID() string { return t.id }
+
+// Done delivers the single outcome.
+func (t *Ticket) Done() <-chan Outcome { return t.done }
+
+// Wait blocks until the outcome or ctx is done. Cancelling this ctx does not
+// abandon the call; cancelling the ctx given to Enqueue does.
+func (t *Ticket) Wait(ctx context.Context) (Outcome, error) {
+	select {
+	case o := <-t.done:
+		return o, nil
+	case <-ctx.Done():
+		return Outcome{}, fmt.Errorf("wait for call %s: %w", t.id, ctx.Err())
+	}
+}
+
+// Position is what the caller may be told while waiting.
+type Position struct {
+	Waiting bool // false once offered or finished
+	Place   int  // 1 = next, in enqueue order across tiers
+	// EstimatedWait is place × mean handle time ÷ logged-in agents: a rough
+	// figure for announcements, not a promise.
+	EstimatedWait time.Duration
+}
+
+// Position reports the caller's place in the queue.
+func (t *Ticket) Position() Position {
+	a := t.acd
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.calls[t.id]
+	if c == nil || c.state != callQueued {
+		return Position{}
+	}
+	place, err := a.router.Position(t.id)
+	if err != nil {
+		return Position{}
+	}
+	ht := a.handle[c.info.Queue]
+	if ht == 0 {
+		ht = 3 * time.Minute
+	}
+	n := a.loggedIn[c.info.Queue]
+	if n < 1 {
+		n = 1
+	}
+	return Position{Waiting: true, Place: place, EstimatedWait: time.Duration(place) * ht / time.Duration(n)}
+}
+
+func (c *call) routingCall() routing.Call {
+	return routing.Call{ID: c.info.ID, Queue: c.info.Queue, Tier: c.info.Tier, Region: c.info.Region, Priority: c.info.Priority, EnqueuedAt: c.info.EnqueuedAt}
+}
+
+// Enqueue puts a caller in queue. The call is offered to agents until one
+// answers; the ticket then delivers the outcome. Cancelling ctx means the
+// caller hung up: the call is removed (a ringing agent is cancelled) and
+// counted as abandoned. Overflow (no agent logged in to the queue, queue
+// full, max wait) is an outcome, not an error; errors are for bad input.
+func (a *ACD) Enqueue(ctx context.Context, req Call) (*Ticket, error) {
+	if req.Queue == "" || req.Tier == "" {
+		return nil, fmt.Errorf("enqueue: %w: queue and tier are required", ErrInvalidCall)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, fmt.Errorf("enqueue: %w", ErrClosed)
+	}
+	now := a.now()
+	if req.ID == "" {
+		a.seq++
+		req.ID = fmt.Sprintf("call-%d", a.seq)
+	}
+	if _, dup := a.calls[req.ID]; dup {
+		return nil, fmt.Errorf("enqueue %s: %w: duplicate call id", req.ID, ErrInvalidCall)
+	}
+	req.EnqueuedAt = now
+	c := &call{info: req}
+	rc := c.routingCall()
+	// Validate queue and tier before anything is published.
+	if _, _, err := a.router.CallArrived(rc, now); err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	t := &Ticket{id: req.ID, acd: a, done: make(chan Outcome, 1)}
+	c.ticket = t
+	a.calls[req.ID] = c
+	a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: req.Queue, Tier: req.Tier, Offered: 1}))
+	a.publish(Event{Type: EventCallQueued, At: now, CallID: req.ID, Caller: req.Caller, Queue: req.Queue, Tier: req.Tier})
+
+	qs := a.cfg.Queues[req.Queue]
+	switch {
+	case a.loggedIn[req.Queue] == 0:
+		a.overflowLocked(c, OverflowNoAgents, now)
+		return t, nil
+	case qs.MaxSize > 0 && a.router.Waiting(req.Queue) >= qs.MaxSize:
+		a.overflowLocked(c, OverflowQueueFull, now)
+		return t, nil
+	}
+	a.storeErr("save call", a.store.SaveCall(a.ctx, CallRecord{Call: req, State: "queued"}))
+	c.stopAbandon = context.AfterFunc(ctx, func() { a.abandon(req.ID) })
+	a.dispatchCall(c, now)
+	return t, nil
+}
+
+// dispatchCall offers a queued (or re-queued) call to an idle agent, or
+// leaves it waiting in the router.
+func (a *ACD) dispatchCall(c *call, now time.Time) {
+	rc := c.routingCall()
+	if id, ok, _ := a.router.CallArrived(rc, now); ok {
+		if ag := a.agents[id]; ag != nil && a.offer(ag, c, now) {
+			return
+		}
+	}
+	if !a.router.HasCall(rc.ID) {
+		if err := a.router.AddCall(rc); err != nil {
+			a.logger.Error("acd: queue call", "call", rc.ID, "err", err)
+		}
+	}
+}
+
+// offer reserves ag for c and starts ringing. It reports false if the
+// store refused the claim (the agent or call is taken elsewhere).
+func (a *ACD) offer(ag *agent, c *call, now time.Time) bool {
+	if err := a.store.Claim(a.ctx, c.info.ID, ag.profile.ID); err != nil {
+		a.logger.Warn("acd: claim refused", "call", c.info.ID, "agent", ag.profile.ID, "err", err)
+		return false
+	}
+	if a.router.HasCall(c.info.ID) {
+		if _, err := a.router.RemoveCall(c.info.ID); err != nil {
+			a.logger.Error("acd: dequeue", "call", c.info.ID, "err", err)
+		}
+	}
+	_ = a.router.Assigned(ag.profile.ID, c.info.Queue)
+	ag.requested = false
+	ag.callID, ag.caller = c.info.ID, c.info.Caller
+	a.setState(ag, Reserved, "offer", now)
+	c.state, c.agentID = callRinging, ag.profile.ID
+	c.offers++
+	a.storeErr("save call", a.store.SaveCall(a.ctx, CallRecord{Call: c.info, State: "ringing", AgentID: ag.profile.ID}))
+	a.publish(Event{Type: EventCallOffered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
+		Queue: c.info.Queue, Tier: c.info.Tier, Wait: now.Sub(c.info.EnqueuedAt)})
+	ringCtx, cancel := context.WithTimeout(a.ctx, a.cfg.RingTimeout)
+	c.ringCancel = cancel
+	o := Offer{AgentID: ag.profile.ID, Seat: ag.profile.Seat, Call: cloneCall(c.info)}
+	a.wg.Add(1)
+	go a.ring(ringCtx, cancel, ag, c, o)
+	return true
+}
+
+func cloneCall(c Call) Call {
+	if c.Customer != nil {
+		m := make(map[string]string, len(c.Customer))
+		for k, v := range c.Customer {
+			m[k] = v
+		}
+		c.Customer = m
+	}
+	return c
+}
+
+func (a *ACD) ring(ctx context.Context, cancel context.CancelFunc, ag *agent, c *call, o Offer) {
+	defer a.wg.Done()
+	defer cancel()
+	var err error
+	if a.cfg.Announce != nil {
+		if aerr := a.cfg.Announce(ctx, o.Call, o.AgentID); aerr != nil && ctx.Err() == nil {
+			a.logger.Warn("acd: announce agent id", "call", o.Call.ID, "agent", o.AgentID, "err", aerr)
+		}
+	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	} else {
+		err = a.phone.Ring(ctx, o)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ringDone(ag, c, err)
+}
+
+func (a *ACD) ringDone(ag *agent, c *call, err error) {
+	now := a.now()
+	c.ringCancel = nil
+	agentHere := ag.state == Reserved && ag.callID == c.info.ID && a.agents[ag.profile.ID] == ag
+	release := func() { a.storeErr("release", a.store.Release(a.ctx, c.info.ID, ag.profile.ID)) }
+	switch {
+	case c.abandoned:
+		// Abandon already delivered and counted; free the agent.
+		release()
+		if agentHere {
+			ag.callID, ag.caller = "", ""
+			a.setState(ag, Ready, "caller abandoned", now)
+			a.makeAvailable(ag, now)
+		}
+	case a.closed:
+		release()
+		c.ticket.deliver(Outcome{Kind: Overflowed, CallID: c.info.ID, Reason: OverflowShutdown, Wait: now.Sub(c.info.EnqueuedAt)})
+		if c.stopAbandon != nil {
+			c.stopAbandon()
+		}
+		delete(a.calls, c.info.ID)
+	case !agentHere:
+		// The agent was signed out while ringing: back to the queue head.
+		release()
+		a.requeue(c, now, "agent signed out")
+	case err == nil:
+		if c.stopAbandon != nil {
+			c.stopAbandon()
+		}
+		wait := now.Sub(c.info.EnqueuedAt)
+		_ = a.router.Answered(c.info.Queue, c.info.Tier, wait, now)
+		within := 0
+		if tl, ok := a.tierThreshold(c.info.Tier); ok && wait <= tl {
+			within = 1
+		}
+		a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Answered: 1, AnsweredWithin: within}))
+		c.state, c.answeredAt = callTalking, now
+		a.setState(ag, Talking, "answered", now)
+		a.storeErr("save call", a.store.SaveCall(a.ctx, CallRecord{Call: c.info, State: "talking", AgentID: ag.profile.ID}))
+		a.publish(Event{Type: EventCallAnswered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
+			Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait})
+		c.ticket.deliver(Outcome{Kind: Connected, CallID: c.info.ID, AgentID: ag.profile.ID, Seat: ag.profile.Seat, Wait: wait})
+	default:
+		// Ring-no-answer, busy or unreachable.
+		release()
+		reason := "no answer"
+		switch {
+		case errors.Is(err, ErrBusy):
+			reason = "busy"
+		case errors.Is(err, ErrUnreachable):
+			reason = "unreachable"
+		}
+		a.publish(Event{Type: EventCallRONA, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
+			Queue: c.info.Queue, Tier: c.info.Tier, Reason: reason, Wait: now.Sub(c.info.EnqueuedAt)})
+		ag.callID, ag.caller = "", ""
+		a.setState(ag, NotReady, "no answer", now)
+		a.requeue(c, now, reason)
+	}
+}
+
+func (a *ACD) tierThreshold(tier string) (time.Duration, bool) {
+	for _, t := range a.cfg.Routing.Tiers {
+		if t.Name == tier {
+			return t.Threshold, true
+		}
+	}
+	return 0, false
+}
+
+// requeue puts a call back at the head of its queue: it keeps its original
+// enqueue time, which is the router's ordering key.
+func (a *ACD) requeue(c *call, now time.Time, reason string) {
+	c.state, c.agentID = callQueued, ""
+	a.storeErr("save call", a.store.SaveCall(a.ctx, CallRecord{Call: c.info, State: "queued"}))
+	a.publish(Event{Type: EventCallQueued, At: now, CallID: c.info.ID, Caller: c.info.Caller, Queue: c.info.Queue,
+		Tier: c.info.Tier, Reason: "requeued: " + reason, Wait: now.Sub(c.info.EnqueuedAt)})
+	if a.loggedIn[c.info.Queue] == 0 {
+		a.overflowLocked(c, OverflowNoAgents, now)
+		return
+	}
+	a.dispatchCall(c, now)
+}
+
+func (t *Ticket) deliver(o Outcome) {
+	select {
+	case t.done <- o:
+	default: // already delivered: the first outcome stands
+	}
+}
+
+// abandon runs when the caller's Enqueue context is cancelled.
+func (a *ACD) abandon(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.calls[id]
+	if c == nil || (c.state != callQueued && c.state != callRinging) {
+		return
+	}
+	now := a.now()
+	wait := now.Sub(c.info.EnqueuedAt)
+	if c.state == callQueued {
+		if a.router.HasCall(id) {
+			_, _ = a.router.RemoveCall(id)
+		}
+	} else {
+		c.abandoned = true
+		if c.ringCancel != nil {
+			c.ringCancel() // CANCEL towards the agent; ringDone frees the agent
+		}
+	}
+	if counted, _ := a.router.Abandoned(c.info.Queue, c.info.Tier, wait, now); counted {
+		a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Abandoned: 1}))
+	}
+	a.storeErr("delete call", a.store.DeleteCall(a.ctx, id))
+	delete(a.calls, id)
+	a.publish(Event{Type: EventCallAbandoned, At: now, CallID: id, AgentID: c.agentID, Caller: c.info.Caller,
+		Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait})
+	c.ticket.deliver(Outcome{Kind: Abandoned, CallID: id, Wait: wait})
+}
+
+// overflowLocked ends a queued call with an overflow outcome.
+func (a *ACD) overflowLocked(c *call, reason OverflowReason, now time.Time) {
+	id := c.info.ID
+	if a.router.HasCall(id) {
+		_, _ = a.router.RemoveCall(id)
+	}
+	if c.stopAbandon != nil {
+		c.stopAbandon()
+	}
+	wait := now.Sub(c.info.EnqueuedAt)
+	a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Overflowed: 1}))
+	a.storeErr("delete call", a.store.DeleteCall(a.ctx, id))
+	delete(a.calls, id)
+	a.publish(Event{Type: EventCallOverflow, At: now, CallID: id, Caller: c.info.Caller, Queue: c.info.Queue,
+		Tier: c.info.Tier, Reason: string(reason), Wait: wait})
+	c.ticket.deliver(Outcome{Kind: Overflowed, CallID: id, Reason: reason, Wait: wait})
+}
+
+// CallEnded reports that a connected call was released (by "caller" or
+// "agent"). The agent goes to wrap-up for the queue's wrap-up time.
+func (a *ACD) CallEnded(callID, releasedBy string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.calls[callID]
+	if c == nil {
+		return fmt.Errorf("call ended %s: %w", callID, ErrUnknownCall)
+	}
+	if c.state != callTalking && c.state != callHeld {
+		return fmt.Errorf("call ended %s: %w", callID, ErrCallNotActive)
+	}
+	now := a.now()
+	ag := a.agents[c.agentID]
+	delete(a.calls, callID)
+	a.storeErr("delete call", a.store.DeleteCall(a.ctx, callID))
+	a.storeErr("release", a.store.Release(a.ctx, callID, c.agentID))
+	talk := now.Sub(c.answeredAt)
+	a.publish(Event{Type: EventCallEnded, At: now, CallID: callID, AgentID: c.agentID, Caller: c.info.Caller,
+		Queue: c.info.Queue, Tier: c.info.Tier, Reason: releasedBy, Wait: talk})
+	if ag == nil {
+		return nil
+	}
+	wrap := a.cfg.WrapUp
+	if w := a.cfg.Queues[c.info.Queue].WrapUp; w > 0 {
+		wrap = w
+	}
+	// Mean handle time (talk + wrap-up) for wait estimates, EWMA 1/8.
+	ht := talk + wrap
+	if old := a.handle[c.info.Queue]; old > 0 {
+		ht = old + (ht-old)/8
+	}
+	a.handle[c.info.Queue] = ht
+	ag.wrapUntil, ag.wrapExtended = now.Add(wrap), 0
+	a.setState(ag, WrapUp, "released by "+releasedBy, now)
+	ag.callID, ag.caller = "", ""
+	if wrap <= 0 {
+		a.setState(ag, Ready, "no wrap-up", now)
+		a.makeAvailable(ag, now)
+	}
+	return nil
+}
+
+// Hold puts the agent's caller on hold (the engine plays music).
+func (a *ACD) Hold(agentID string) error { return a.hold(agentID, true) }
+
+// Unhold retrieves the caller.
+func (a *ACD) Unhold(agentID string) error { return a.hold(agentID, false) }
+
+func (a *ACD) hold(agentID string, on bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ag, err := a.agentLocked(agentID)
+	if err != nil {
+		return err
+	}
+	to, ev, st := Held, EventCallHeld, callHeld
+	if !on {
+		to, ev, st = Talking, EventCallRetrieved, callTalking
+	}
+	from := Talking
+	if !on {
+		from = Held
+	}
+	if ag.state != from {
+		return &TransitionError{Agent: agentID, From: ag.state, To: to, Reason: "no call to " + map[bool]string{true: "hold", false: "retrieve"}[on]}
+	}
+	now := a.now()
+	if c := a.calls[ag.callID]; c != nil {
+		c.state = st
+	}
+	callID := ag.callID
+	a.setState(ag, to, string(ev), now)
+	a.publish(Event{Type: ev, At: now, AgentID: agentID, CallID: callID})
+	return nil
+}
