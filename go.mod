@@ -1,34 +1,36 @@
 module github.com/hotlinecc/hotline
 
-go 1.25.0
+go 1.26.0
 
 require (
-	github.com/cespare/xxhash/v2 v2.3.0
-	github.com/coder/websocket v1.8.15
-	github.com/emiago/diago v0.31.0
-	github.com/emiago/dtls/v3 v3.0.0-20260122183559-8b8d23e359c0
 	github.com/emiago/sipgo v1.7.2
-	github.com/go-audio/riff v1.0.0
-	github.com/gobwas/httphead v0.1.0
-	github.com/gobwas/pool v0.2.1
-	github.com/gobwas/ws v1.4.0
-	github.com/google/uuid v1.6.0
 	github.com/icholy/digest v1.2.0
-	github.com/pion/logging v0.2.4
-	github.com/pion/randutil v0.1.0
-	github.com/pion/rtcp v1.2.15
 	github.com/pion/rtp v1.10.6
-	github.com/pion/srtp/v3 v3.0.6
-	github.com/pion/transport/v3 v3.1.1
-	github.com/pion/transport/v4 v4.0.1
 	github.com/prometheus/client_golang v1.25.0
-	github.com/redis/go-redis/v9 v9.23.0
-	github.com/stretchr/testify v1.12.1
 	github.com/zaf/g711 v1.4.0
-	go.uber.org/atomic v1.12.0
-	golang.org/x/crypto v0.32.0
-	golang.org/x/sync v0.16.0
-	golang.org/x/sys v0.48.0
-	gopkg.in/hraban/opus.v2 v2.0.0-20230925203106-0188a62cb302
 	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/coder/websocket v1.8.15 // indirect
+	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/gobwas/pool v0.2.1 // indirect
+	github.com/gobwas/ws v1.4.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/kr/text v0.2.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/pion/randutil v0.1.0 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	github.com/rogpeppe/go-internal v1.13.1 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+	gotest.tools/v3 v3.5.2 // indirect
 )

@@ -1,0 +1,398 @@
+// Package config loads Hotline's one YAML configuration file, applies
+// environment overrides for secrets and addresses, and validates it with
+// errors that name the file and the key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Duration is a time.Duration written as "15s", "2m".
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use e.g. 15s, 2m)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Config is the whole engine configuration.
+type Config struct {
+	SIP struct {
+		UDP      string   `yaml:"udp"`
+		TCP      string   `yaml:"tcp"`
+		Realm    string   `yaml:"realm"`
+		MediaIP  string   `yaml:"media_ip"`
+		RTPPorts string   `yaml:"rtp_ports"`
+		Codecs   []string `yaml:"codecs"`
+	} `yaml:"sip"`
+	HTTP struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"http"`
+	Trunks        []Trunk           `yaml:"trunks"`
+	AccessNumbers map[string]string `yaml:"access_numbers"`
+	Flows         string            `yaml:"flows"`
+	Prompts       string            `yaml:"prompts"`
+	Language      string            `yaml:"language"`
+	CRM           struct {
+		File          string            `yaml:"file"`
+		LookupTimeout Duration          `yaml:"lookup_timeout"`
+		CountryCode   string            `yaml:"country_code"`
+		Regions       map[string]string `yaml:"regions"`
+	} `yaml:"crm"`
+	Recordings string `yaml:"recordings"`
+	Records    string `yaml:"records"`
+	ACD        struct {
+		RingTimeout  Duration            `yaml:"ring_timeout"`
+		WrapUp       Duration            `yaml:"wrap_up"`
+		Policy       string              `yaml:"policy"`
+		Window       Duration            `yaml:"window"`
+		ShortAbandon Duration            `yaml:"short_abandon"`
+		BreakReasons map[string]Duration `yaml:"break_reasons"`
+		AdjustWarn   Duration            `yaml:"adjust_warn"`
+	} `yaml:"acd"`
+	Tiers  []Tier  `yaml:"tiers"`
+	Queues []Queue `yaml:"queues"`
+	Agents []Agent `yaml:"agents"`
+
+	// File is where the configuration came from ("embedded demo" for the default).
+	File string `yaml:"-"`
+	// Dir is the directory relative paths in the file are resolved against.
+	Dir string `yaml:"-"`
+}
+
+// Trunk is a carrier or PBX trusted by source address.
+type Trunk struct {
+	Name     string   `yaml:"name"`
+	Sources  []string `yaml:"sources"`
+	Outbound string   `yaml:"outbound"`
+}
+
+// Tier is a customer class and its service-level target.
+type Tier struct {
+	Name            string   `yaml:"name"`
+	Target          float64  `yaml:"target"` // percent, e.g. 80
+	Within          Duration `yaml:"within"`
+	PreferredGroups []string `yaml:"preferred_groups"`
+	WidenAfter      Duration `yaml:"widen_after"`
+}
+
+// Queue is a skill group.
+type Queue struct {
+	Name        string   `yaml:"name"`
+	Strategy    string   `yaml:"strategy"`
+	WrapUp      Duration `yaml:"wrap_up"`
+	MaxWait     Duration `yaml:"max_wait"`
+	MaxSize     int      `yaml:"max_size"`
+	RegionWiden Duration `yaml:"region_widen"`
+}
+
+// Agent is an agent or supervisor seat.
+type Agent struct {
+	ID       string         `yaml:"id"`
+	Name     string         `yaml:"name"`
+	Password string         `yaml:"password"`
+	Role     string         `yaml:"role"`
+	Skills   map[string]int `yaml:"skills"`
+	Region   string         `yaml:"region"`
+	Groups   []string       `yaml:"groups"`
+	Mode     string         `yaml:"answer_mode"`
+}
+
+// Error is one configuration problem.
+type Error struct {
+	File string
+	Key  string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Msg)
+}
+
+// Parse reads a configuration from data; file names it in errors.
+func Parse(file string, data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, &Error{File: file, Msg: strings.Join(te.Errors, "; ")}
+		}
+		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	c.File = file
+	c.setDefaults()
+	return &c, nil
+}
+
+// Load reads and validates a configuration file, with environment overrides.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	c.Dir = dirOf(path)
+	c.ApplyEnv(os.Getenv)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func dirOf(p string) string {
+	if i := strings.LastIndex(p, "/"); i >= 0 {
+		return p[:i]
+	}
+	return "."
+}
+
+func (c *Config) setDefaults() {
+	if c.SIP.Realm == "" {
+		c.SIP.Realm = "hotline"
+	}
+	if c.SIP.MediaIP == "" {
+		c.SIP.MediaIP = "127.0.0.1"
+	}
+	if c.SIP.RTPPorts == "" {
+		c.SIP.RTPPorts = "20000-29999"
+	}
+	if len(c.SIP.Codecs) == 0 {
+		c.SIP.Codecs = []string{"PCMU", "PCMA"}
+	}
+	if c.Language == "" {
+		c.Language = "en"
+	}
+	if c.CRM.LookupTimeout == 0 {
+		c.CRM.LookupTimeout = Duration(300 * time.Millisecond)
+	}
+	if c.CRM.CountryCode == "" {
+		c.CRM.CountryCode = "86"
+	}
+	if c.ACD.RingTimeout == 0 {
+		c.ACD.RingTimeout = Duration(15 * time.Second)
+	}
+	if c.ACD.WrapUp == 0 {
+		c.ACD.WrapUp = Duration(5 * time.Second)
+	}
+	if c.ACD.Policy == "" {
+		c.ACD.Policy = "gap-relative"
+	}
+}
+
+// ApplyEnv overrides addresses and secrets from the environment:
+// HOTLINE_SIP_UDP, HOTLINE_SIP_TCP, HOTLINE_HTTP_LISTEN, HOTLINE_RTP_PORTS,
+// HOTLINE_MEDIA_IP, and HOTLINE_AGENT_<ID>_PASSWORD per agent.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	set := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.SIP.UDP, "HOTLINE_SIP_UDP")
+	set(&c.SIP.TCP, "HOTLINE_SIP_TCP")
+	set(&c.HTTP.Listen, "HOTLINE_HTTP_LISTEN")
+	set(&c.SIP.RTPPorts, "HOTLINE_RTP_PORTS")
+	set(&c.SIP.MediaIP, "HOTLINE_MEDIA_IP")
+	set(&c.Recordings, "HOTLINE_RECORDINGS")
+	set(&c.Records, "HOTLINE_RECORDS")
+	for i := range c.Agents {
+		set(&c.Agents[i].Password, "HOTLINE_AGENT_"+strings.ToUpper(c.Agents[i].ID)+"_PASSWORD")
+	}
+}
+
+// RTPRange parses sip.rtp_ports.
+func (c *Config) RTPRange() (int, int, error) {
+	lo, hi, ok := strings.Cut(c.SIP.RTPPorts, "-")
+	a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	b, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if !ok || err1 != nil || err2 != nil || a < 1024 || b > 65535 || a >= b {
+		return 0, 0, fmt.Errorf("%q must be LOW-HIGH within 1024-65535", c.SIP.RTPPorts)
+	}
+	return a, b, nil
+}
+
+// Validate checks the whole configuration and reports every problem.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{File: c.File, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.SIP.UDP == "" && c.SIP.TCP == "" {
+		bad("sip", "set udp or tcp (e.g. 127.0.0.1:5060)")
+	}
+	for k, v := range map[string]string{"sip.udp": c.SIP.UDP, "sip.tcp": c.SIP.TCP, "http.listen": c.HTTP.Listen} {
+		if v == "" {
+			continue
+		}
+		if _, err := netip.ParseAddrPort(v); err != nil {
+			bad(k, "%q is not host:port with an IP address", v)
+		}
+	}
+	if _, err := netip.ParseAddr(c.SIP.MediaIP); err != nil {
+		bad("sip.media_ip", "%q is not an IP address", c.SIP.MediaIP)
+	}
+	if _, _, err := c.RTPRange(); err != nil {
+		bad("sip.rtp_ports", "%v", err)
+	}
+	for i, name := range c.SIP.Codecs {
+		if n := strings.ToUpper(name); n != "PCMU" && n != "PCMA" {
+			bad(fmt.Sprintf("sip.codecs[%d]", i), "unsupported codec %q (PCMU, PCMA)", name)
+		}
+	}
+	for i, t := range c.Trunks {
+		if t.Name == "" {
+			bad(fmt.Sprintf("trunks[%d].name", i), "missing")
+		}
+		for j, s := range t.Sources {
+			if _, err := parsePrefix(s); err != nil {
+				bad(fmt.Sprintf("trunks[%d].sources[%d]", i, j), "%q is not an address or CIDR", s)
+			}
+		}
+	}
+	if len(c.AccessNumbers) == 0 {
+		bad("access_numbers", "no access number: nothing could be called")
+	}
+	tiers := map[string]bool{}
+	for i, t := range c.Tiers {
+		key := fmt.Sprintf("tiers[%d]", i)
+		switch {
+		case t.Name == "":
+			bad(key+".name", "missing")
+		case tiers[t.Name]:
+			bad(key+".name", "duplicate tier %q", t.Name)
+		}
+		tiers[t.Name] = true
+		if t.Target <= 0 || t.Target >= 100 {
+			bad(key+".target", "%v must be a percentage between 0 and 100 (exclusive)", t.Target)
+		}
+		if t.Within <= 0 {
+			bad(key+".within", "must be a positive duration")
+		}
+	}
+	if len(c.Tiers) > 0 && !tiers["normal"] {
+		bad("tiers", "a tier named \"normal\" is required: unknown callers get it")
+	}
+	queues := map[string]bool{}
+	for i, q := range c.Queues {
+		key := fmt.Sprintf("queues[%d]", i)
+		if q.Name == "" {
+			bad(key+".name", "missing")
+		} else if queues[q.Name] {
+			bad(key+".name", "duplicate queue %q", q.Name)
+		}
+		queues[q.Name] = true
+		switch q.Strategy {
+		case "", "longest-idle", "fewest-calls", "round-robin", "random":
+		default:
+			bad(key+".strategy", "unknown strategy %q (longest-idle, fewest-calls, round-robin, random)", q.Strategy)
+		}
+	}
+	switch c.ACD.Policy {
+	case "gap-relative", "gap-absolute", "fifo", "strict":
+	default:
+		bad("acd.policy", "unknown policy %q (gap-relative, gap-absolute, fifo, strict)", c.ACD.Policy)
+	}
+	ids := map[string]bool{}
+	for i, a := range c.Agents {
+		key := fmt.Sprintf("agents[%d]", i)
+		switch {
+		case a.ID == "":
+			bad(key+".id", "missing")
+		case ids[a.ID]:
+			bad(key+".id", "duplicate agent %q", a.ID)
+		}
+		ids[a.ID] = true
+		if a.Password == "" {
+			bad(key+".password", "missing (or set HOTLINE_AGENT_%s_PASSWORD)", strings.ToUpper(a.ID))
+		}
+		switch a.Role {
+		case "agent", "supervisor", "admin":
+		default:
+			bad(key+".role", "unknown role %q (agent, supervisor, admin)", a.Role)
+		}
+		skills := make([]string, 0, len(a.Skills))
+		for q := range a.Skills {
+			skills = append(skills, q)
+		}
+		sort.Strings(skills)
+		for _, q := range skills {
+			if !queues[q] {
+				bad(key+".skills."+q, "no queue named %q", q)
+			}
+			if a.Skills[q] < 1 {
+				bad(key+".skills."+q, "level %d must be 1 (first skill) or more", a.Skills[q])
+			}
+		}
+		switch a.Mode {
+		case "", "auto", "manual":
+		default:
+			bad(key+".answer_mode", "unknown mode %q (auto, manual)", a.Mode)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// TrunkPrefixes returns a trunk's sources as prefixes (validated already).
+func (t Trunk) TrunkPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range t.Sources {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Resolve makes a path from the file relative to the config's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || strings.HasPrefix(p, "/") {
+		return p
+	}
+	return c.Dir + "/" + p
+}

@@ -1,0 +1,383 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/ivr"
+	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/routing/crm"
+	"github.com/hotlinecc/hotline/sip"
+)
+
+// call is one caller's time in the engine, from INVITE to hang-up.
+type call struct {
+	id     string
+	leg    *sip.Leg
+	result *ivr.Result
+
+	mu sync.Mutex
+	// agentLeg receives the answered agent leg from the ACD's Phone.Ring.
+	agentLeg chan *sip.Leg
+	agent    string
+}
+
+func newCallID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Admit accepts calls to configured access numbers; anything else is 404.
+func (e *Engine) Admit(info sip.CallInfo) int {
+	if _, ok := e.flows.FlowForNumber(info.Dialled); ok {
+		return 0
+	}
+	return 404
+}
+
+// Serve answers a call and runs its flow until the caller or the flow hangs up.
+func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
+	flow, ok := e.flows.FlowForNumber(leg.Info.Dialled)
+	if !ok {
+		_ = leg.Reject(404, "Not Found")
+		return
+	}
+	c := &call{id: newCallID(), leg: leg, agentLeg: make(chan *sip.Leg, 1)}
+	e.mu.Lock()
+	e.calls[c.id] = c
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.calls, c.id)
+		e.mu.Unlock()
+	}()
+	log := e.log.With("call", c.id, "caller", leg.Info.Caller, "dialled", leg.Info.Dialled)
+	if err := leg.Answer(ctx); err != nil {
+		log.Info("answer failed", "err", err)
+		e.metrics.calls.WithLabelValues("failed").Inc()
+		return
+	}
+	cl := newCallerLeg(ctx, leg, e.prompts)
+	res, err := e.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID}})
+	if err != nil {
+		log.Error("ivr failed", "err", err)
+	}
+	c.result = res
+	disp := "ended"
+	if res != nil {
+		disp = string(res.Outcome)
+		log.Info("call ended", "outcome", res.Outcome, "last_node", res.LastNode, "queue", res.Queue, "agent", res.Agent, "survey", res.SurveyScore)
+	}
+	e.metrics.calls.WithLabelValues(disp).Inc()
+}
+
+// Call returns the IVR result of a finished or running call (tests, records).
+func (e *Engine) call(id string) *call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.calls[id]
+}
+
+// callerLeg adapts a SIP leg to what the IVR interpreter drives.
+type callerLeg struct {
+	leg     *sip.Leg
+	prompts *promptCache
+	digits  chan ivr.Digit
+}
+
+func newCallerLeg(ctx context.Context, leg *sip.Leg, pc *promptCache) *callerLeg {
+	cl := &callerLeg{leg: leg, prompts: pc, digits: make(chan ivr.Digit, 32)}
+	// Stamp each key as it arrives: it starts the digit → prompt clock.
+	go func() {
+		src := leg.Media().DTMF()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case d, ok := <-src:
+				if !ok {
+					return
+				}
+				select {
+				case cl.digits <- ivr.Digit{Key: byte(d), At: time.Now()}:
+				default: // a caller typing 32 keys ahead loses the oldest intent, not the call
+				}
+			}
+		}
+	}()
+	return cl
+}
+
+func (c *callerLeg) CallerNumber() string       { return c.leg.Info.Caller }
+func (c *callerLeg) Dialled() string            { return c.leg.Info.Dialled }
+func (c *callerLeg) Digits() <-chan ivr.Digit   { return c.digits }
+func (c *callerLeg) media() *media.Session      { return c.leg.Media() }
+func (c *callerLeg) Hangup(ctx context.Context, reason string) error {
+	return c.leg.Hangup(ctx)
+}
+
+func (c *callerLeg) Play(ctx context.Context, files ...string) error {
+	ps := make([]*media.Prompt, 0, len(files))
+	for _, f := range files {
+		p, err := c.prompts.get(f)
+		if err != nil {
+			return err
+		}
+		ps = append(ps, p)
+	}
+	return c.leg.Media().Play(ctx, ps...)
+}
+
+// Record keeps the caller's audio until maxLen, silence or ctx, and writes a WAV.
+func (c *callerLeg) Record(ctx context.Context, path string, maxLen, silence time.Duration) (time.Duration, error) {
+	var mu sync.Mutex
+	var samples []int16
+	lastVoice := time.Now()
+	c.leg.Media().SetReceiver(func(pcm []int16) {
+		mu.Lock()
+		samples = append(samples, pcm...)
+		for _, s := range pcm {
+			if s > 800 || s < -800 {
+				lastVoice = time.Now()
+				break
+			}
+		}
+		mu.Unlock()
+	})
+	defer c.leg.Media().SetReceiver(nil)
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case now := <-tick.C:
+			mu.Lock()
+			quiet := silence > 0 && now.Sub(lastVoice) > silence
+			mu.Unlock()
+			if now.Sub(start) >= maxLen || quiet {
+				break loop
+			}
+		}
+	}
+	c.leg.Media().SetReceiver(nil)
+	mu.Lock()
+	data := media.EncodeWAV(samples)
+	n := len(samples)
+	mu.Unlock()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, fmt.Errorf("record: %w", err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return 0, fmt.Errorf("record %s: %w", path, err)
+	}
+	return time.Duration(n) * time.Second / 8000, nil
+}
+
+// promptCache keeps decoded prompts: a prompt is read once, played by every call.
+type promptCache struct {
+	mu sync.Mutex
+	m  map[string]*media.Prompt
+}
+
+func newPromptCache() *promptCache { return &promptCache{m: map[string]*media.Prompt{}} }
+
+func (pc *promptCache) get(path string) (*media.Prompt, error) {
+	pc.mu.Lock()
+	p, ok := pc.m[path]
+	pc.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := media.LoadWAV(path)
+	if err != nil {
+		return nil, err
+	}
+	pc.mu.Lock()
+	pc.m[path] = p
+	pc.mu.Unlock()
+	return p, nil
+}
+
+// crmLookup adapts the customer resolver to the IVR's Lookup.
+type crmLookup struct{ r *crm.Resolver }
+
+func (l crmLookup) Lookup(ctx context.Context, key string) (ivr.Customer, error) {
+	c, err := l.r.Lookup(ctx, key)
+	return ivr.Customer{ID: c.ID, Name: c.Name, Tier: c.Tier, Region: c.Region, Blacklisted: c.Blacklisted, Attributes: c.Attributes}, err
+}
+
+// queuer hands IVR callers to the ACD.
+type queuer struct{ e *Engine }
+
+func (q queuer) Enqueue(ctx context.Context, req ivr.QueueRequest) (ivr.QueuedCall, error) {
+	c := q.e.call(req.CallID)
+	if c == nil {
+		return nil, fmt.Errorf("enqueue: unknown call %s", req.CallID)
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	customer := map[string]string{}
+	for k, v := range req.Vars {
+		customer[k] = v
+	}
+	t, err := q.e.acd.Enqueue(qctx, acd.Call{
+		ID: req.CallID, Caller: req.CallerNumber, Queue: req.Queue, Tier: req.Tier, Region: req.Region,
+		Priority: req.Priority, Customer: customer, Trace: req.Trace,
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("enqueue %s in %s: %w", req.CallID, req.Queue, err)
+	}
+	qc := &queuedCall{e: q.e, c: c, t: t, ctx: qctx, cancel: cancel, updates: make(chan ivr.QueueUpdate, 4)}
+	go qc.watch()
+	return qc, nil
+}
+
+// queuedCall is one caller waiting for an agent.
+type queuedCall struct {
+	e       *Engine
+	c       *call
+	t       *acd.Ticket
+	ctx     context.Context
+	cancel  context.CancelFunc
+	updates chan ivr.QueueUpdate
+	once    sync.Once
+	agent   *sip.Leg
+	agentID string
+}
+
+// watch turns the ticket's position and outcome into IVR updates; it ends
+// with the ticket's outcome, which the ACD always delivers.
+func (qc *queuedCall) watch() {
+	defer close(qc.updates)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := -1
+	for {
+		select {
+		case out := <-qc.t.Done():
+			if out.Kind != acd.Connected {
+				return
+			}
+			select {
+			case leg := <-qc.c.agentLeg:
+				qc.agent, qc.agentID = leg, out.AgentID
+				qc.updates <- ivr.QueueUpdate{AgentID: out.AgentID}
+			case <-qc.ctx.Done():
+			}
+			return
+		case <-tick.C:
+			p := qc.t.Position()
+			if p.Waiting && p.Place != last {
+				last = p.Place
+				select {
+				case qc.updates <- ivr.QueueUpdate{Position: p.Place, EstimatedWait: p.EstimatedWait}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+func (qc *queuedCall) Updates() <-chan ivr.QueueUpdate { return qc.updates }
+
+// Bridge relays audio between caller and agent until one hangs up.
+func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
+	agent := qc.agent
+	if agent == nil {
+		return ivr.BridgeResult{}, errors.New("bridge: no agent leg")
+	}
+	defer agent.Close()
+	br := media.NewBridge(qc.c.leg.Media(), agent.Media())
+	defer br.Close()
+	res := ivr.BridgeResult{AgentID: qc.agentID}
+	select {
+	case <-ctx.Done():
+		res.End = ivr.EndCallerHangup
+		_ = agent.Hangup(context.Background())
+		qc.ended("caller")
+	case <-agent.Done():
+		res.End = ivr.EndAgentHangup
+		qc.ended("agent")
+	}
+	return res, nil
+}
+
+func (qc *queuedCall) ended(by string) {
+	qc.once.Do(func() {
+		if err := qc.e.acd.CallEnded(qc.c.id, by); err != nil {
+			qc.e.log.Warn("acd call ended", "call", qc.c.id, "err", err)
+		}
+		qc.cancel()
+	})
+}
+
+// Leave takes the caller out of the queue, or releases an agent who answered
+// but was never bridged.
+func (qc *queuedCall) Leave(reason ivr.LeaveReason) {
+	if qc.agent != nil {
+		_ = qc.agent.Hangup(context.Background())
+		qc.agent.Close()
+		qc.ended("caller")
+		return
+	}
+	qc.once.Do(qc.cancel) // cancelling the enqueue ctx abandons the call in the ACD
+}
+
+// phone rings agents' registered phones for the ACD.
+type phone struct{ e *Engine }
+
+func (p phone) Ring(ctx context.Context, o acd.Offer) error {
+	c := p.e.call(o.Call.ID)
+	if c == nil {
+		return fmt.Errorf("ring %s: call %s gone: %w", o.AgentID, o.Call.ID, acd.ErrUnreachable)
+	}
+	seat := o.Seat
+	if seat == "" {
+		seat = o.AgentID
+	}
+	leg, err := p.e.sip.Dial(ctx, sip.DialRequest{User: seat, CallerID: o.Call.Caller, CallerName: o.Call.Tier})
+	if err != nil {
+		var de *sip.DialError
+		switch {
+		case errors.Is(err, sip.ErrNotRegistered):
+			return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrUnreachable, err)
+		case errors.As(err, &de) && (de.Status == 486 || de.Status == 600 || de.Status == 603):
+			return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrBusy, err)
+		case ctx.Err() != nil:
+			return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrNoAnswer, err)
+		case errors.As(err, &de) && de.Status == 0:
+			return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrUnreachable, err)
+		}
+		return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrNoAnswer, err)
+	}
+	select {
+	case c.agentLeg <- leg:
+		return nil
+	default:
+		leg.Close()
+		return fmt.Errorf("ring %s: call %s already has an agent: %w", seat, o.Call.ID, acd.ErrUnreachable)
+	}
+}
+
+// transferer sends IVR transfers on; only in-centre numbers are supported
+// until trunks for outbound calls are configured.
+type transferer struct{ e *Engine }
+
+func (t transferer) Transfer(ctx context.Context, req ivr.TransferRequest) error {
+	return fmt.Errorf("transfer %s to %s %q: %w", req.CallID, req.Kind, req.Target, errors.ErrUnsupported)
+}
+
+var _ = strconv.Itoa

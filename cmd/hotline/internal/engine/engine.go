@@ -1,0 +1,392 @@
+// Package engine wires Hotline's parts into one running call centre: the SIP
+// server, the IVR interpreter, the ACD, the customer store and the HTTP side
+// (health, metrics, desktop). It owns every long-running goroutine and stops
+// them in order when its context ends.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
+	"github.com/hotlinecc/hotline/ivr"
+	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/routing"
+	"github.com/hotlinecc/hotline/routing/crm"
+	"github.com/hotlinecc/hotline/sip"
+)
+
+// Engine is one running Hotline node.
+type Engine struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	sip     *sip.Server
+	ports   *media.PortAllocator
+	acd     *acd.ACD
+	flows   *ivr.Registry
+	interp  *ivr.Interpreter
+	crm     *crm.Resolver
+	prompts *promptCache
+	metrics *metrics
+	httpLn  net.Listener
+	httpSrv *http.Server
+	agents  map[string]config.Agent
+
+	mu    sync.Mutex
+	calls map[string]*call // engine call id -> call
+	// loggedIn tracks agents logged in because their phone registered.
+	loggedIn map[string]bool
+
+	ready chan struct{}
+}
+
+// New builds an engine from a validated configuration and binds its
+// listeners (so ":0" ports are known before Run).
+func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{cfg: cfg, log: log, calls: map[string]*call{}, loggedIn: map[string]bool{}, agents: map[string]config.Agent{}, ready: make(chan struct{})}
+	for _, a := range cfg.Agents {
+		e.agents[a.ID] = a
+	}
+	e.metrics = newMetrics()
+
+	lo, hi, err := cfg.RTPRange()
+	if err != nil {
+		return nil, fmt.Errorf("engine: sip.rtp_ports: %w", err)
+	}
+	if e.ports, err = media.NewPortAllocator(lo, hi); err != nil {
+		return nil, fmt.Errorf("engine: rtp ports: %w", err)
+	}
+
+	// Flows and prompts: validated before anything listens, so a bad flow
+	// stops start-up with file, line and node.
+	promptRoot := cfg.Resolve(cfg.Prompts)
+	e.prompts = newPromptCache()
+	e.flows = ivr.NewRegistry(ivr.LoadOptions{PromptRoot: promptRoot})
+	if err := e.flows.LoadDir(cfg.Resolve(cfg.Flows), cfg.AccessNumbers); err != nil {
+		return nil, fmt.Errorf("engine: flows: %w", err)
+	}
+
+	if err := e.buildCRM(); err != nil {
+		return nil, err
+	}
+	if err := e.buildACD(); err != nil {
+		return nil, err
+	}
+	recDir := cfg.Resolve(cfg.Recordings)
+	if recDir == "" {
+		recDir = filepath.Join(os.TempDir(), "hotline-recordings")
+	}
+	e.interp = &ivr.Interpreter{
+		Prompts:      ivr.PromptDir(promptRoot),
+		Lookup:       crmLookup{e.crm},
+		Queuer:       queuer{e},
+		Transferer:   transferer{e},
+		Flows:        e.flows,
+		RecordDir:    recDir,
+		DigitLatency: func(d time.Duration) { e.metrics.digitLatency.Observe(d.Seconds()) },
+		Logger:       log,
+	}
+
+	mediaIP, err := netip.ParseAddr(cfg.SIP.MediaIP)
+	if err != nil {
+		return nil, fmt.Errorf("engine: sip.media_ip: %w", err)
+	}
+	var codecs []media.Codec
+	for _, name := range cfg.SIP.Codecs {
+		if c, ok := media.CodecByName(strings.ToUpper(name)); ok {
+			codecs = append(codecs, c)
+		}
+	}
+	var trunks []sip.Trunk
+	for _, t := range cfg.Trunks {
+		trunks = append(trunks, sip.Trunk{Name: t.Name, Sources: t.TrunkPrefixes(), Outbound: t.Outbound})
+	}
+	creds := map[string]sip.Credential{}
+	for _, a := range cfg.Agents {
+		creds[a.ID] = sip.Credential{User: a.ID, HA1: sip.HA1(a.ID, cfg.SIP.Realm, a.Password)}
+	}
+	e.sip, err = sip.NewServer(sip.Config{
+		UDPAddr: cfg.SIP.UDP, TCPAddr: cfg.SIP.TCP, Realm: cfg.SIP.Realm, MediaIP: mediaIP, Ports: e.ports,
+		Trunks: trunks, Codecs: codecs, Logger: log,
+		Credentials: func(user string) (sip.Credential, bool) { c, ok := creds[user]; return c, ok },
+	}, e)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if cfg.HTTP.Listen != "" {
+		if e.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return nil, fmt.Errorf("engine: http.listen %s: %w", cfg.HTTP.Listen, err)
+		}
+	}
+	return e, nil
+}
+
+func (e *Engine) buildCRM() error {
+	store := crm.NewMemStore()
+	var tiers []string
+	for _, t := range e.cfg.Tiers {
+		tiers = append(tiers, t.Name)
+	}
+	if len(tiers) == 0 {
+		tiers = []string{"normal"}
+	}
+	plan := crm.NumberPlan{CountryCode: e.cfg.CRM.CountryCode}
+	if e.cfg.CRM.File != "" {
+		im, err := crm.NewImporter(store, crm.ImportConfig{Tiers: tiers, Plan: plan, Logger: e.log})
+		if err != nil {
+			return fmt.Errorf("engine: crm: %w", err)
+		}
+		path := e.cfg.Resolve(e.cfg.CRM.File)
+		rep, err := im.ImportFile(context.Background(), path, crm.FullLoad)
+		if err != nil {
+			return fmt.Errorf("engine: crm.file %s: %w", path, err)
+		}
+		e.log.Info("customer store loaded", "file", path, "loaded", rep.Loaded, "rejected", rep.RejectedCount)
+		for _, r := range rep.Rejects {
+			e.log.Warn("customer row rejected", "file", path, "reject", fmt.Sprintf("%+v", r))
+		}
+	}
+	var err error
+	e.crm, err = crm.NewResolver(crm.ResolverConfig{
+		Store: store, Deadline: e.cfg.CRM.LookupTimeout.D(), DefaultTier: "normal", Plan: plan, Logger: e.log,
+		Observe: func(ev crm.LookupEvent) {
+			e.metrics.crmLatency.Observe(ev.Duration.Seconds())
+			if ev.Degraded {
+				e.metrics.crmFailures.Inc()
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("engine: crm: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) buildACD() error {
+	rc := routing.Config{Policy: routing.TierPolicy(e.cfg.ACD.Policy), Window: e.cfg.ACD.Window.D(), ShortAbandon: e.cfg.ACD.ShortAbandon.D()}
+	for _, t := range e.cfg.Tiers {
+		rc.Tiers = append(rc.Tiers, routing.Tier{Name: t.Name, Target: t.Target / 100, Threshold: t.Within.D(), PreferredGroups: t.PreferredGroups, WidenAfter: t.WidenAfter.D()})
+	}
+	qs := map[string]acd.QueueSettings{}
+	for _, q := range e.cfg.Queues {
+		rc.Queues = append(rc.Queues, routing.Queue{Name: q.Name, Strategy: routing.Strategy(q.Strategy), RegionWiden: q.RegionWiden.D()})
+		qs[q.Name] = acd.QueueSettings{WrapUp: q.WrapUp.D(), MaxWait: q.MaxWait.D(), MaxSize: q.MaxSize}
+	}
+	breaks := map[string]time.Duration{}
+	for k, v := range e.cfg.ACD.BreakReasons {
+		breaks[k] = v.D()
+	}
+	a, err := acd.New(acd.Config{
+		Routing: rc, RingTimeout: e.cfg.ACD.RingTimeout.D(), WrapUp: e.cfg.ACD.WrapUp.D(), Queues: qs,
+		BreakReasons: breaks, AdjustWarn: e.cfg.ACD.AdjustWarn.D(), Logger: e.log,
+	}, acd.Deps{Phone: phone{e}, Log: acd.SlogLog{Logger: e.log}})
+	if err != nil {
+		return fmt.Errorf("engine: acd: %w", err)
+	}
+	e.acd = a
+	return nil
+}
+
+// SIPAddr is the bound SIP UDP address.
+func (e *Engine) SIPAddr() string { return e.sip.UDPAddr() }
+
+// HTTPAddr is the bound HTTP address ("" when disabled).
+func (e *Engine) HTTPAddr() string {
+	if e.httpLn == nil {
+		return ""
+	}
+	return e.httpLn.Addr().String()
+}
+
+// SIP exposes the signalling server (registrar, stats) to tests and the API.
+func (e *Engine) SIP() *sip.Server { return e.sip }
+
+// ACD exposes the ACD.
+func (e *Engine) ACD() *acd.ACD { return e.acd }
+
+// Ready is closed once every listener serves.
+func (e *Engine) Ready() <-chan struct{} { return e.ready }
+
+// ReloadFlows re-reads the flow directory; on error the old flows stay.
+func (e *Engine) ReloadFlows() error {
+	if err := e.flows.Reload(); err != nil {
+		e.log.Error("flow reload refused; previous flows stay in service", "err", err)
+		return err
+	}
+	e.log.Info("flows reloaded", "version", e.flows.Version())
+	return nil
+}
+
+// Run serves until ctx ends, then drains: calls are hung up, the ACD and
+// HTTP stop, and Run returns.
+func (e *Engine) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := e.acd.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("acd: %w", err)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := e.sip.Run(ctx); err != nil {
+			errc <- err
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.watchRegistrations(ctx)
+	}()
+	if e.httpLn != nil {
+		e.httpSrv = &http.Server{Handler: e.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.httpSrv.Serve(e.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
+	close(e.ready)
+	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "http", e.HTTPAddr())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	cancel()
+	if e.httpSrv != nil {
+		shutCtx, stop := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = e.httpSrv.Shutdown(shutCtx)
+		stop()
+	}
+	wg.Wait()
+	if cerr := e.acd.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("acd close: %w", cerr)
+	}
+	return err
+}
+
+// watchRegistrations logs demo agents in when their phone registers and out
+// when every contact is gone, so a softphone alone makes an agent available.
+// (The agent desktop logs agents in explicitly; this is the phone-only path.)
+func (e *Engine) watchRegistrations(ctx context.Context) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for id, a := range e.agents {
+			if a.Role != "agent" {
+				continue
+			}
+			reg := e.sip.Registrar().Registered(id)
+			e.mu.Lock()
+			was := e.loggedIn[id]
+			e.mu.Unlock()
+			switch {
+			case reg && !was:
+				p := acd.AgentProfile{ID: id, Skills: a.Skills, Groups: a.Groups, Region: a.Region, Mode: acd.AnswerMode(a.Mode)}
+				if err := e.acd.Login(p); err != nil && !errors.Is(err, acd.ErrAlreadyLoggedIn) {
+					e.log.Warn("auto login on register", "agent", id, "err", err)
+					continue
+				}
+				if err := e.acd.SetReady(id); err != nil {
+					e.log.Warn("auto ready on register", "agent", id, "err", err)
+				}
+				e.mu.Lock()
+				e.loggedIn[id] = true
+				e.mu.Unlock()
+			case !reg && was:
+				if err := e.acd.Logout(id); err != nil {
+					e.log.Info("logout on unregister deferred", "agent", id, "err", err)
+					continue
+				}
+				e.mu.Lock()
+				delete(e.loggedIn, id)
+				e.mu.Unlock()
+			}
+		}
+	}
+}
+
+// ExtractDemo writes the embedded demo tree to a temporary directory so the
+// loaders, which read real files, can use it. The caller removes the dir.
+func ExtractDemo(fsys fs.FS) (string, error) {
+	dir, err := os.MkdirTemp("", "hotline-demo-")
+	if err != nil {
+		return "", fmt.Errorf("extract demo: %w", err)
+	}
+	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, p)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o644)
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("extract demo: %w", err)
+	}
+	return dir, nil
+}
+
+// metrics are the engine's Prometheus collectors, on their own registry so
+// tests can run several engines in one process.
+type metrics struct {
+	reg          *prometheus.Registry
+	calls        *prometheus.CounterVec
+	active       prometheus.GaugeFunc
+	digitLatency prometheus.Histogram
+	crmLatency   prometheus.Histogram
+	crmFailures  prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotline_calls_total", Help: "Calls ended, by disposition."}, []string{"disposition"})
+	m.digitLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "hotline_ivr_digit_to_prompt_seconds", Help: "Time from a caller's digit to the first packet of the next prompt.",
+		Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 3},
+	})
+	m.crmLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "hotline_crm_lookup_seconds", Help: "Customer lookup latency.", Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .3, 1},
+	})
+	m.crmFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_crm_lookup_failures_total", Help: "Lookups that fell back to the default tier."})
+	m.reg.MustRegister(m.calls, m.digitLatency, m.crmLatency, m.crmFailures,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func (e *Engine) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-e.ready:
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"ready": true, "active_legs": e.sip.ActiveLegs(), "flows": e.flows.Names()})
+		default:
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+		}
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /admin/reload", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
+		if err := e.ReloadFlows(); err != nil {
+			http.Error(w, "reload refused, previous flows stay in service:\n"+err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+		fmt.Fprintf(w, "flows reloaded (version %d)\n", e.flows.Version())
+	}))
+	mux.HandleFunc("GET /api/agents", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(e.acd.Agents())
+	}))
+	mux.HandleFunc("GET /api/service-levels", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(e.acd.ServiceLevels())
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, indexPage)
+	})
+	return mux
+}
+
+// requireRole guards admin endpoints with HTTP basic auth against the
+// configured agents (the WebSocket API has its own session tokens).
+func (e *Engine) requireRole(roles ...string) func(http.HandlerFunc) http.HandlerFunc {
+	return func(next http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			user, pass, ok := r.BasicAuth()
+			a, known := e.agents[user]
+			if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Basic realm="hotline"`)
+				http.Error(w, "authentication required", http.StatusUnauthorized)
+				return
+			}
+			for _, role := range roles {
+				if a.Role == role {
+					next(w, r)
+					return
+				}
+			}
+			http.Error(w, "role "+a.Role+" may not do this", http.StatusForbidden)
+		}
+	}
+}
+
+const indexPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Hotline</title>
+<style>body{font:16px system-ui,sans-serif;margin:2rem;max-width:50rem}code{background:#eee;padding:0 .3em}</style></head>
+<body><h1>Hotline</h1>
+<p>The telephony core is running. Call access number <code>10010</code> over SIP; agents register their phones as
+<code>1001</code>–<code>1003</code> (password <code>pass&lt;id&gt;</code>) and are made ready when their phone registers.</p>
+<ul><li><a href="/healthz">/healthz</a></li><li><a href="/readyz">/readyz</a></li><li><a href="/metrics">/metrics</a></li>
+<li><a href="/api/service-levels">/api/service-levels</a></li></ul>
+</body></html>`

@@ -1,0 +1,92 @@
+// Command hotline runs the Hotline telephony core: SIP/RTP, IVR, ACD and the
+// agent API in one process.
+//
+//	hotline                      # the embedded demo (see README)
+//	hotline -config hotline.yaml # your configuration
+//	hotline -check -config f     # validate a configuration and its flows, then exit
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hotlinecc/hotline"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/engine"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "hotline:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("hotline", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "configuration file (default: the embedded demo)")
+	check := fs.Bool("check", false, "validate the configuration and flows, then exit")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	slog.SetDefault(log)
+
+	path := *cfgPath
+	if path == "" {
+		dir, err := engine.ExtractDemo(hotline.Demo)
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		path = filepath.Join(dir, "testdata", "hotline.yaml")
+		log.Info("using the embedded demo configuration", "dir", dir)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if *cfgPath == "" {
+		cfg.File = "embedded demo (testdata/hotline.yaml)"
+	}
+	eng, err := engine.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if *check {
+		fmt.Println("configuration and flows are valid")
+		return nil
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = eng.ReloadFlows() // errors are logged; the old flows stay
+			}
+		}
+	}()
+	if err := eng.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("hotline stopped")
+	return nil
+}
