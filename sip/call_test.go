@@ -311,7 +311,7 @@ func TestCallPromptThenBridgeBothWays(t *testing.T) {
 
 			agentPort := sipptest.FreeUDPPort(t)
 			agent := sipptest.Start(t, sipptest.Options{
-				Scenario: sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 200}),
+				Scenario:  sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 200}),
 				LocalPort: agentPort, Keys: map[string]string{"rtp_port": strconv.Itoa(agentMedia.port())}, Timeout: 30 * time.Second,
 			})
 			registerAgent(t, env, "1001", "pass1001", agentPort, 300)

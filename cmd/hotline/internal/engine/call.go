@@ -118,10 +118,10 @@ func newCallerLeg(ctx context.Context, leg *sip.Leg, pc *promptCache) *callerLeg
 	return cl
 }
 
-func (c *callerLeg) CallerNumber() string       { return c.leg.Info.Caller }
-func (c *callerLeg) Dialled() string            { return c.leg.Info.Dialled }
-func (c *callerLeg) Digits() <-chan ivr.Digit   { return c.digits }
-func (c *callerLeg) media() *media.Session      { return c.leg.Media() }
+func (c *callerLeg) CallerNumber() string     { return c.leg.Info.Caller }
+func (c *callerLeg) Dialled() string          { return c.leg.Info.Dialled }
+func (c *callerLeg) Digits() <-chan ivr.Digit { return c.digits }
+func (c *callerLeg) media() *media.Session    { return c.leg.Media() }
 func (c *callerLeg) Hangup(ctx context.Context, reason string) error {
 	return c.leg.Hangup(ctx)
 }
