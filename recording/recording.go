@@ -151,7 +151,8 @@ type Recording struct {
 	onClose func(*Recording) // Recorder bookkeeping
 }
 
-// Open starts recording meta.CallID under root/YYYY/MM/DD (today, UTC) and writes the sidecar in state "recording".
+// Open starts recording meta.CallID under root/YYYY/MM/DD (today, UTC) and
+// writes the sidecar in state "recording".
 //
 // The returned *Recording is never nil. If the call id is invalid or the
 // directory or file cannot be created, the error is returned together with a
@@ -220,8 +221,10 @@ func Open(root string, meta Meta, opts Options) (*Recording, error) {
 	return r, nil
 }
 
+// durToSamples splits seconds from the rest so that long calls cannot
+// overflow int64 nanoseconds × 8000.
 func durToSamples(d time.Duration) int64 {
-	return int64(d) * SampleRate / int64(time.Second)
+	return int64(d/time.Second)*SampleRate + int64(d%time.Second)*SampleRate/int64(time.Second)
 }
 
 func samplesToMS(n int64) int64 { return n * 1000 / SampleRate }
