@@ -12,14 +12,14 @@ import (
 // turns, then hangs up; prompts "play" instantly, so the benchmark measures
 // the interpreter alone.
 type benchLeg struct {
-	digits chan Digit
+	digits chan rune
 	turns  int
 	hangup context.CancelFunc
 }
 
 func (l *benchLeg) CallerNumber() string { return "13800000002" }
 func (l *benchLeg) Dialled() string      { return "10010" }
-func (l *benchLeg) Digits() <-chan Digit { return l.digits }
+func (l *benchLeg) Digits() <-chan rune  { return l.digits }
 func (l *benchLeg) Play(ctx context.Context, files ...string) error {
 	if files[0] == "menu" {
 		if l.turns == 0 {
@@ -27,7 +27,7 @@ func (l *benchLeg) Play(ctx context.Context, files ...string) error {
 			return nil
 		}
 		l.turns--
-		l.digits <- Digit{Key: '1', At: time.Now()}
+		l.digits <- '1'
 	}
 	return nil
 }
@@ -63,7 +63,7 @@ nodes:
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			ctx, cancel := context.WithCancel(context.Background())
-			leg := &benchLeg{digits: make(chan Digit, 4), turns: benchTurns, hangup: cancel}
+			leg := &benchLeg{digits: make(chan rune, 4), turns: benchTurns, hangup: cancel}
 			if _, err := in.Run(ctx, f, &Call{ID: "bench", Leg: leg}); err != nil {
 				b.Error(err)
 			}

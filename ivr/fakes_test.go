@@ -18,7 +18,7 @@ import (
 // A "H" in a script hangs the caller up.
 type fakeLeg struct {
 	caller, dialled string
-	digits          chan Digit
+	digits          chan rune
 	hangupCaller    context.CancelFunc
 
 	mu         sync.Mutex
@@ -31,19 +31,19 @@ type fakeLeg struct {
 }
 
 func newLeg(caller string, script map[string][]string) *fakeLeg {
-	return &fakeLeg{caller: caller, dialled: "10010", digits: make(chan Digit, 64), script: script}
+	return &fakeLeg{caller: caller, dialled: "10010", digits: make(chan rune, 64), script: script}
 }
 
 func (l *fakeLeg) CallerNumber() string { return l.caller }
 func (l *fakeLeg) Dialled() string      { return l.dialled }
-func (l *fakeLeg) Digits() <-chan Digit { return l.digits }
+func (l *fakeLeg) Digits() <-chan rune  { return l.digits }
 func (l *fakeLeg) press(keys string) {
 	for i := 0; i < len(keys); i++ {
 		if keys[i] == 'H' {
 			l.hangupCaller()
 			continue
 		}
-		l.digits <- Digit{Key: keys[i], At: time.Now()}
+		l.digits <- rune(keys[i])
 	}
 }
 
@@ -131,14 +131,15 @@ var demoCustomers = map[string]Customer{
 // fakeQueuer queues every call into a fakeQueued whose updates are sent at
 // once; with no agent update the caller waits (MOH) until something else happens.
 type fakeQueuer struct {
-	mu      sync.Mutex
-	err     error
-	updates []QueueUpdate
-	close   bool // close the updates after sending them
-	bridge  BridgeResult
-	leg     *fakeLeg
-	reqs    []QueueRequest
-	queued  []*fakeQueued
+	mu         sync.Mutex
+	err        error
+	updates    []QueueUpdate
+	close      bool // close the updates after sending them
+	bridge     BridgeResult
+	bridgeKeys string // pressed by the caller while talking to the agent
+	leg        *fakeLeg
+	reqs       []QueueRequest
+	queued     []*fakeQueued
 }
 
 type fakeQueued struct {
@@ -174,6 +175,7 @@ func (qc *fakeQueued) Bridge(ctx context.Context) (BridgeResult, error) {
 	defer qc.mu.Unlock()
 	qc.bridged = true
 	qc.playedBefore = qc.q.leg.playedNames()
+	qc.q.leg.press(qc.q.bridgeKeys)
 	if qc.q.bridge.End == "" {
 		return BridgeResult{}, errors.New("agent leg failed")
 	}

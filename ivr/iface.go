@@ -7,14 +7,6 @@ import (
 	"time"
 )
 
-// Digit is one key the caller pressed (RFC 4733 event or SIP INFO).
-type Digit struct {
-	Key byte // one of 0-9 * #
-	// At is when the engine received the key; it starts the
-	// digit → next prompt latency clock. Zero means "when the interpreter read it".
-	At time.Time
-}
-
 // Leg is the caller's side of the call as the interpreter sees it. The caller
 // hanging up is signalled by cancelling the context given to Run.
 type Leg interface {
@@ -24,9 +16,11 @@ type Leg interface {
 	// or ctx is done (then it must stop within a packet time). Barge-in is the
 	// interpreter's job: it cancels ctx when a digit should cut the prompt.
 	Play(ctx context.Context, files ...string) error
-	// Digits delivers the caller's keys. The channel should be buffered so a
-	// fast caller's keys are not lost while a prompt starts.
-	Digits() <-chan Digit
+	// Digits delivers the caller's keys ('0'-'9', '*', '#') from RFC 4733
+	// events or SIP INFO, buffered so a fast caller's keys are not lost
+	// (media.Session.DTMF fits as is). The interpreter reads it whenever the
+	// caller is in the IVR and discards keys pressed while talking to an agent.
+	Digits() <-chan rune
 	// Record writes the caller's audio to path (WAV) until maxLen has passed,
 	// silence lasted silence, or ctx is done (stop digit or hang-up; the
 	// interpreter watches the digits). The audio written so far is kept in

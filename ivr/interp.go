@@ -130,8 +130,8 @@ type run struct {
 	flow      *Flow
 	vars      map[string]string
 	trace     []TraceEntry
-	digits    <-chan Digit
-	typeahead []Digit
+	digits    <-chan rune
+	typeahead []digit
 	// lastDigit is the arrival of the digit that moved the call on; the next
 	// prompt started closes the latency measurement.
 	lastDigit time.Time
@@ -319,15 +319,17 @@ func (r *run) startPlay(names []string) *playback {
 	return pb
 }
 
-func (r *run) stamp(d Digit) Digit {
-	if d.At.IsZero() {
-		d.At = time.Now()
-	}
-	return d
+// digit is a key as the interpreter read it; at starts the
+// digit → next prompt latency clock.
+type digit struct {
+	key rune
+	at  time.Time
 }
 
+func keyAt(k rune) digit { return digit{key: k, at: time.Now()} }
+
 // moved records that d made the call move on (latency clock start).
-func (r *run) moved(d Digit) { r.lastDigit = d.At }
+func (r *run) moved(d digit) { r.lastDigit = d.at }
 
 // play plays prompts to the end, or until a barge-in digit (kept as
 // type-ahead for the next input node). Other digits are discarded, as a
@@ -348,13 +350,13 @@ func (r *run) play(names []string, bargeIn string) error {
 			}
 			r.drainDuringPrompt(bargeIn)
 			return nil
-		case d, ok := <-r.digits:
+		case k, ok := <-r.digits:
 			if !ok {
 				r.digits = nil
 				continue
 			}
-			if bargeIn != "" && strings.IndexByte(bargeIn, d.Key) >= 0 {
-				r.typeahead = append(r.typeahead, r.stamp(d))
+			if bargeIn != "" && strings.ContainsRune(bargeIn, k) {
+				r.typeahead = append(r.typeahead, keyAt(k))
 				return nil
 			}
 		}
@@ -366,13 +368,13 @@ func (r *run) play(names []string, bargeIn string) error {
 func (r *run) drainDuringPrompt(bargeIn string) {
 	for {
 		select {
-		case d, ok := <-r.digits:
+		case k, ok := <-r.digits:
 			if !ok {
 				r.digits = nil
 				return
 			}
-			if bargeIn != "" && strings.IndexByte(bargeIn, d.Key) >= 0 {
-				r.typeahead = append(r.typeahead, r.stamp(d))
+			if bargeIn != "" && strings.ContainsRune(bargeIn, k) {
+				r.typeahead = append(r.typeahead, keyAt(k))
 				return
 			}
 		default:
@@ -392,7 +394,7 @@ const (
 // ask plays the prompts and waits for one digit (any digit cuts the
 // prompt); the timeout starts when the prompts end. A type-ahead digit
 // answers at once, without playing.
-func (r *run) ask(names []string, timeout time.Duration) (Digit, waitResult) {
+func (r *run) ask(names []string, timeout time.Duration) (digit, waitResult) {
 	if len(r.typeahead) > 0 {
 		d := r.typeahead[0]
 		r.typeahead = r.typeahead[1:]
@@ -403,7 +405,7 @@ func (r *run) ask(names []string, timeout time.Duration) (Digit, waitResult) {
 
 // await waits for one digit while pb plays; the timeout starts when the
 // prompt ends (immediately if pb is nil).
-func (r *run) await(pb *playback, timeout time.Duration) (Digit, waitResult) {
+func (r *run) await(pb *playback, timeout time.Duration) (digit, waitResult) {
 	defer pb.stop()
 	if len(r.typeahead) > 0 {
 		d := r.typeahead[0]
@@ -427,19 +429,19 @@ func (r *run) await(pb *playback, timeout time.Duration) (Digit, waitResult) {
 	for {
 		select {
 		case <-r.ctx.Done():
-			return Digit{}, gotHangup
-		case d, ok := <-r.digits:
+			return digit{}, gotHangup
+		case k, ok := <-r.digits:
 			if !ok {
 				r.digits = nil
 				continue
 			}
-			return r.stamp(d), gotDigit
+			return keyAt(k), gotDigit
 		case <-playDone:
 			playDone = nil
 			timer = time.NewTimer(timeout)
 			timeoutC = timer.C
 		case <-timeoutC:
-			return Digit{}, gotTimeout
+			return digit{}, gotTimeout
 		}
 	}
 }
@@ -454,7 +456,7 @@ func (r *run) menu(nd *Node) (string, error) {
 		case gotHangup:
 			return "", errCallerGone
 		case gotDigit:
-			key := string(d.Key)
+			key := string(d.key)
 			r.moved(d)
 			if target, ok := nd.Options[key]; ok {
 				r.traceAdd(nd, EvChoice, key, map[string]string{"goto": target})
@@ -479,14 +481,14 @@ func (r *run) collect(nd *Node) (string, error) {
 	prompts := nd.Prompts
 	for tries := 1; ; tries++ {
 		var buf []byte
-		var last Digit
+		var last digit
 		d, res := r.ask(prompts, nd.Timeout)
 		for res == gotDigit {
 			last = d
-			if nd.Terminator != "" && d.Key == nd.Terminator[0] {
+			if nd.Terminator != "" && d.key == rune(nd.Terminator[0]) {
 				break
 			}
-			buf = append(buf, d.Key)
+			buf = append(buf, byte(d.key))
 			if len(buf) >= nd.MaxDigits {
 				break
 			}
@@ -500,19 +502,19 @@ func (r *run) collect(nd *Node) (string, error) {
 		switch {
 		case res == gotHangup:
 			return "", errCallerGone
-		case res == gotTimeout && len(buf) == 0 && last.Key == 0:
+		case res == gotTimeout && len(buf) == 0 && last.key == 0:
 			r.traceAdd(nd, EvNoInput, "", nil)
 			prompts = concat(nd.NoInput, nd.Prompts)
 		case len(buf) >= nd.MinDigits && (nd.Pattern == nil || nd.Pattern.MatchString(value)):
 			r.vars[nd.Var] = value
 			r.traceAdd(nd, EvCollected, shown, map[string]string{"var": nd.Var})
-			if last.Key != 0 {
+			if last.key != 0 {
 				r.moved(last)
 			}
 			return nd.Next, nil
 		default:
 			r.traceAdd(nd, EvInvalid, shown, nil)
-			if last.Key != 0 {
+			if last.key != 0 {
 				r.moved(last)
 			}
 			prompts = concat(nd.Invalid, nd.Prompts)
@@ -533,13 +535,13 @@ func (r *run) survey(nd *Node) (string, error) {
 			return "", errCallerGone
 		case gotDigit:
 			r.moved(d)
-			if score := int(d.Key) - '0'; d.Key >= '0' && d.Key <= '9' && score >= nd.Min && score <= nd.Max {
+			if score := int(d.key - '0'); d.key >= '0' && d.key <= '9' && score >= nd.Min && score <= nd.Max {
 				r.vars[nd.Var] = strconv.Itoa(score)
 				r.res.SurveyScore = score
-				r.traceAdd(nd, EvSurvey, string(d.Key), map[string]string{"score": strconv.Itoa(score)})
+				r.traceAdd(nd, EvSurvey, string(d.key), map[string]string{"score": strconv.Itoa(score)})
 				return nd.Next, r.play(nd.Thanks, "")
 			}
-			r.traceAdd(nd, EvInvalid, string(d.Key), nil)
+			r.traceAdd(nd, EvInvalid, string(d.key), nil)
 			prompts = concat(nd.Invalid, nd.Prompts)
 		case gotTimeout:
 			r.traceAdd(nd, EvNoInput, "", nil)
@@ -702,14 +704,14 @@ wait:
 		select {
 		case a = <-done:
 			break wait
-		case d, ok := <-r.digits:
+		case k, ok := <-r.digits:
 			if !ok {
 				r.digits = nil
 				continue
 			}
-			if nd.StopDigit != "" && d.Key == nd.StopDigit[0] {
+			if nd.StopDigit != "" && k == rune(nd.StopDigit[0]) {
 				stopped = nd.StopDigit
-				r.moved(r.stamp(d))
+				r.moved(keyAt(k))
 				cancel()
 			}
 		}

@@ -299,6 +299,13 @@ func TestQueue(t *testing.T) {
 			path: []string{"q:queued", "q:agent", "q:bridge_end", "rate", "rate:invalid=9", "rate:survey=4", "bye:hangup"},
 		},
 		{
+			name: "keys pressed while talking are not survey answers", maxWait: "1h",
+			q:       &fakeQueuer{updates: []QueueUpdate{{AgentID: "1002"}}, bridge: BridgeResult{End: EndAgentHangup}, bridgeKeys: "12"},
+			script:  map[string][]string{"rate": {"5"}},
+			wantEnd: "bye", outcome: OutcomeHangup, bridged: true, score: 5,
+			path: []string{"q:bridge_end", "rate", "rate:survey=5"},
+		},
+		{
 			name: "survey unanswered keeps no score", maxWait: "1h",
 			q:       &fakeQueuer{updates: []QueueUpdate{{AgentID: "1002"}}, bridge: BridgeResult{End: EndAgentHangup}},
 			wantEnd: "bye", outcome: OutcomeHangup, bridged: true,

@@ -70,15 +70,15 @@ func (r *run) queue(nd *Node) (string, error) {
 				current = r.startPlay([]string{nd.MOH})
 			}
 
-		case d, ok := <-r.digits:
+		case k, ok := <-r.digits:
 			if !ok {
 				r.digits = nil
 				continue
 			}
-			if nd.LeaveDigit != "" && d.Key == nd.LeaveDigit[0] {
+			if nd.LeaveDigit != "" && k == rune(nd.LeaveDigit[0]) {
 				current.stop()
 				qc.Leave(LeaveVoicemail)
-				r.moved(r.stamp(d))
+				r.moved(keyAt(k))
 				r.traceAdd(nd, EvLeftQueue, nd.LeaveDigit, map[string]string{"goto": nd.Voicemail})
 				return nd.Voicemail, nil
 			}
@@ -153,7 +153,10 @@ func (r *run) connect(nd *Node, qc QueuedCall, agent string) (string, error) {
 	case br.End == EndCallerHangup || r.ctx.Err() != nil:
 		return "", errCallerGone
 	}
-	// The agent hung up first: the caller is still on the line.
+	// The agent hung up first: the caller is still on the line. Keys
+	// pressed while talking were meant for the agent, not for the survey.
+	r.typeahead = nil
+	r.drainDuringPrompt("")
 	return nd.Next, nil
 }
 
