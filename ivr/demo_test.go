@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -242,5 +243,31 @@ func isSubsequence(want, got []string) bool {
 func TestIsSubsequence(t *testing.T) {
 	if !isSubsequence([]string{"a", "c"}, []string{"a", "b", "c"}) || isSubsequence([]string{"c", "a"}, []string{"a", "b", "c"}) {
 		t.Fatal("isSubsequence is wrong")
+	}
+}
+
+// The result is what the call record stores: it must survive JSON.
+func TestResultJSON(t *testing.T) {
+	f := loadDemo(t)
+	q := &fakeQueuer{updates: []QueueUpdate{{AgentID: "1001"}}, bridge: BridgeResult{End: EndAgentHangup}}
+	res := runCall(t, demoInterpreter(q), f, newLeg("13800000002", map[string][]string{"menu": {"1"}, "survey": {"4"}}))
+	data, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Result
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.SurveyScore != 4 || back.Agent != "1001" || back.Queue != "billing" || len(back.Trace) != len(res.Trace) {
+		t.Fatalf("round trip lost data: %s", data)
+	}
+	choice, _ := findEvent(back.Trace, EvChoice)
+	if choice.Node != "main-menu" || choice.Digits != "1" || choice.At.IsZero() || choice.Flow != "main" {
+		t.Errorf("menu choice in trace: %+v", choice)
+	}
+	lookup, _ := findEvent(back.Trace, EvLookup)
+	if lookup.Detail["tier"] != "gold" || lookup.Detail["name"] != "Demo Gold" {
+		t.Errorf("lookup in trace: %+v", lookup)
 	}
 }
