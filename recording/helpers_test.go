@@ -2,6 +2,7 @@ package recording
 
 import (
 	"encoding/binary"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -168,3 +169,6 @@ func near(a, b, tol time.Duration) bool {
 func wavPathOf(root string, m Meta) string {
 	return filepath.Join(root, filepath.FromSlash(m.File))
 }
+
+// quietLog keeps expected failure logs out of the test output.
+var quietLog = slog.New(slog.DiscardHandler)

@@ -95,7 +95,7 @@ func TestRecorderRealClock(t *testing.T) {
 
 func TestRecorderOpenAndClose(t *testing.T) {
 	root := t.TempDir()
-	rc := NewRecorder(Config{Root: root})
+	rc := NewRecorder(Config{Root: root, Logger: quietLog})
 	rec, err := rc.Open(Meta{CallID: "dup"})
 	if err != nil {
 		t.Fatal(err)

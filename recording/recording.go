@@ -327,6 +327,37 @@ func (r *Recording) endPauseLocked(now time.Time, p int64) {
 	r.dirty = true
 }
 
+// AddLeg notes a leg joining the call (transfer target, barging
+// supervisor); its audio goes to whichever Channel the engine feeds.
+func (r *Recording) AddLeg(legID string) {
+	if r == nil || legID == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.meta.Legs {
+		if l == legID {
+			return
+		}
+	}
+	r.meta.Legs = append(r.meta.Legs, legID)
+	r.dirty = true
+}
+
+// SetAgent records who is now on the agent side, e.g. after a transfer; the
+// sidecar keeps the last one, the legs list keeps them all.
+func (r *Recording) SetAgent(agent string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.meta.Agent != agent {
+		r.meta.Agent = agent
+		r.dirty = true
+	}
+}
+
 // Meta returns a snapshot of the metadata.
 func (r *Recording) Meta() Meta {
 	r.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -344,7 +345,7 @@ func TestUnwritableDirectory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var failures []error
-			rc := NewRecorder(Config{Root: tc.root, Options: Options{OnFailure: func(id string, err error) {
+			rc := NewRecorder(Config{Root: tc.root, Logger: quietLog, Options: Options{OnFailure: func(id string, err error) {
 				mu.Lock()
 				failures = append(failures, err)
 				mu.Unlock()
@@ -493,5 +494,29 @@ func TestMonoMixSaturates(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTransferUpdatesMeta: legs joining and the agent changing mid-call
+// reach the sidecar before the call ends.
+func TestTransferUpdatesMeta(t *testing.T) {
+	root, clk := t.TempDir(), newFakeClock()
+	rec := openTest(t, root, clk, Options{})
+	rec.AddLeg("leg-c")
+	rec.AddLeg("leg-c")
+	rec.SetAgent("1002")
+	clk.Advance(time.Second)
+	if err := rec.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	side, err := readSidecar(filepath.Join(root, filepath.FromSlash(dayDir(clk.Now())), "call-1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if side.Agent != "1002" || !slices.Equal(side.Legs, []string{"leg-a", "leg-b", "leg-c"}) || side.State != StateRecording {
+		t.Errorf("sidecar mid-call: agent %q legs %v state %q", side.Agent, side.Legs, side.State)
+	}
+	if m, err := rec.Close(); err != nil || m.Agent != "1002" || len(m.Legs) != 3 {
+		t.Errorf("close: %+v %v", m, err)
 	}
 }
