@@ -46,13 +46,12 @@ func TestDemoFlowLoads(t *testing.T) {
 
 func TestDemoFlow(t *testing.T) {
 	f := loadDemo(t)
-	agentAnswers := []QueueUpdate{{Position: 1}, {AgentID: "1001"}}
 	cases := []struct {
 		name       string
 		caller     string
 		script     map[string][]string
 		crm        *fakeCRM
-		updates    []QueueUpdate
+		outcome    *QueueOutcome
 		bridge     BridgeEnd
 		wantQueue  string // "" = never queued
 		wantTier   string
@@ -65,7 +64,7 @@ func TestDemoFlow(t *testing.T) {
 	}{
 		{
 			name: "diamond skips the menu", caller: "13800000001",
-			updates: agentAnswers, bridge: EndCallerHangup,
+			outcome: agentAnswers("1001"), bridge: EndCallerHangup,
 			wantQueue: "general", wantTier: "diamond",
 			wantPath:   []string{"greeting", "identify:lookup", "by-tier:branch", "queue-general:queued", "queue-general:agent", "queue-general:bridge_end", "queue-general:caller_hangup"},
 			wantPlayed: []string{"greeting", "hold", "agent", "num/1", "num/0", "num/0", "num/1"},
@@ -82,7 +81,7 @@ func TestDemoFlow(t *testing.T) {
 		{
 			name: "menu 1 billing, agent hangs up first, survey 5", caller: "13800000002",
 			script:  map[string][]string{"menu": {"1"}, "survey": {"5"}},
-			updates: agentAnswers, bridge: EndAgentHangup,
+			outcome: agentAnswers("1001"), bridge: EndAgentHangup,
 			wantQueue: "billing", wantTier: "gold",
 			wantPath:   []string{"main-menu:choice=1", "queue-billing:queued", "queue-billing:agent", "queue-billing:bridge_end", "survey", "survey:survey=5", "goodbye:hangup"},
 			wantPlayed: []string{"menu", "hold", "agent", "num/1", "num/0", "num/0", "num/1", "survey", "thank-you", "goodbye"},
@@ -91,7 +90,7 @@ func TestDemoFlow(t *testing.T) {
 		{
 			name: "menu 2 technical for an unknown caller", caller: "13912345678",
 			script:  map[string][]string{"menu": {"2"}},
-			updates: agentAnswers, bridge: EndCallerHangup,
+			outcome: agentAnswers("1001"), bridge: EndCallerHangup,
 			wantQueue: "technical", wantTier: "normal",
 			wantPath: []string{"identify:lookup", "main-menu:choice=2", "queue-technical:queued"},
 		},
@@ -106,14 +105,14 @@ func TestDemoFlow(t *testing.T) {
 		{
 			name: "menu 0 general", caller: "13800000003",
 			script:  map[string][]string{"menu": {"0"}},
-			updates: agentAnswers, bridge: EndCallerHangup,
+			outcome: agentAnswers("1001"), bridge: EndCallerHangup,
 			wantQueue: "general", wantTier: "silver",
 			wantPath: []string{"main-menu:choice=0", "queue-general:queued"},
 		},
 		{
 			name: "three invalid choices go to general", caller: "13800000003",
 			script:  map[string][]string{"menu": {"9"}, "invalid": {"7", "8"}},
-			updates: agentAnswers, bridge: EndCallerHangup,
+			outcome: agentAnswers("1001"), bridge: EndCallerHangup,
 			wantQueue:  "general",
 			wantPath:   []string{"main-menu:invalid=9", "main-menu:invalid=7", "main-menu:invalid=8", "main-menu:retries_out", "queue-general:queued"},
 			wantPlayed: []string{"menu", "invalid", "menu", "invalid", "menu", "hold"},
@@ -122,7 +121,7 @@ func TestDemoFlow(t *testing.T) {
 			name: "CRM failure continues as normal, flagged", caller: "13800000001",
 			crm:     &fakeCRM{err: errors.New("connection refused")},
 			script:  map[string][]string{"menu": {"2"}},
-			updates: agentAnswers, bridge: EndCallerHangup,
+			outcome: agentAnswers("1001"), bridge: EndCallerHangup,
 			wantQueue: "technical", wantTier: "normal",
 			wantPath: []string{"identify:lookup", "by-tier:branch", "main-menu:choice=2"},
 		},
@@ -136,7 +135,7 @@ func TestDemoFlow(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			q := &fakeQueuer{updates: tc.updates, bridge: BridgeResult{End: tc.bridge}}
+			q := &fakeQueuer{outcome: tc.outcome, bridge: BridgeResult{End: tc.bridge}}
 			in := demoInterpreter(q)
 			if tc.crm != nil {
 				in.Lookup = tc.crm
@@ -194,7 +193,7 @@ func TestDemoLookupFailureIsFlagged(t *testing.T) {
 	f := loadDemo(t)
 	stuck := make(chan struct{})
 	t.Cleanup(func() { close(stuck) })
-	in := demoInterpreter(&fakeQueuer{updates: []QueueUpdate{{AgentID: "1003"}}, bridge: BridgeResult{End: EndCallerHangup}})
+	in := demoInterpreter(&fakeQueuer{outcome: agentAnswers("1003"), bridge: BridgeResult{End: EndCallerHangup}})
 	in.Lookup = &fakeCRM{hang: stuck}
 	res := runCall(t, in, f, newLeg("13800000001", map[string][]string{"menu": {"0"}}))
 	if res.Vars["lookup_failed"] != "true" || res.Vars["tier"] != "normal" || res.Vars["lookup"] != "failed" {
@@ -249,7 +248,7 @@ func TestIsSubsequence(t *testing.T) {
 // The result is what the call record stores: it must survive JSON.
 func TestResultJSON(t *testing.T) {
 	f := loadDemo(t)
-	q := &fakeQueuer{updates: []QueueUpdate{{AgentID: "1001"}}, bridge: BridgeResult{End: EndAgentHangup}}
+	q := &fakeQueuer{outcome: agentAnswers("1001"), bridge: BridgeResult{End: EndAgentHangup}}
 	res := runCall(t, demoInterpreter(q), f, newLeg("13800000002", map[string][]string{"menu": {"1"}, "survey": {"4"}}))
 	data, err := json.Marshal(res)
 	if err != nil {

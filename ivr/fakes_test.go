@@ -104,6 +104,7 @@ func (l *fakeLeg) playedNames() []string {
 type fakeCRM struct {
 	customers map[string]Customer
 	err       error
+	degraded  Customer      // returned with err
 	hang      chan struct{} // if set, block until closed, ignoring ctx like a stuck adapter
 }
 
@@ -112,7 +113,7 @@ func (c *fakeCRM) Lookup(ctx context.Context, key string) (Customer, error) {
 		<-c.hang
 	}
 	if c.err != nil {
-		return Customer{}, c.err
+		return c.degraded, c.err
 	}
 	cu, ok := c.customers[key]
 	if !ok {
@@ -128,15 +129,16 @@ var demoCustomers = map[string]Customer{
 	"13800000009": {ID: "c9", Name: "Demo Blocked", Tier: "normal", Region: "south", Blacklisted: true},
 }
 
-// fakeQueuer queues every call into a fakeQueued whose updates are sent at
-// once; with no agent update the caller waits (MOH) until something else happens.
+// fakeQueuer queues every call into a fakeQueued that reports outcome at
+// once; with no outcome the caller waits (MOH) until something else happens.
 type fakeQueuer struct {
 	mu         sync.Mutex
-	err        error
-	updates    []QueueUpdate
-	close      bool // close the updates after sending them
-	bridge     BridgeResult
-	bridgeKeys string // pressed by the caller while talking to the agent
+	err        error         // Enqueue refuses
+	position   QueuePosition // what Position reports
+	outcome    *QueueOutcome // nil: no agent ever answers
+	waitErr    error         // Wait fails
+	bridge     BridgeResult  // End "" makes Bridge fail
+	bridgeKeys string        // pressed by the caller while talking to the agent
 	leg        *fakeLeg
 	reqs       []QueueRequest
 	queued     []*fakeQueued
@@ -144,9 +146,9 @@ type fakeQueuer struct {
 
 type fakeQueued struct {
 	q            *fakeQueuer
-	updates      chan QueueUpdate
 	mu           sync.Mutex
 	left         LeaveReason
+	leaves       int
 	bridged      bool
 	playedBefore []string // prompts the caller heard before the bridge
 }
@@ -158,18 +160,24 @@ func (q *fakeQueuer) Enqueue(ctx context.Context, req QueueRequest) (QueuedCall,
 	if q.err != nil {
 		return nil, q.err
 	}
-	qc := &fakeQueued{q: q, updates: make(chan QueueUpdate, len(q.updates)+1)}
-	for _, u := range q.updates {
-		qc.updates <- u
-	}
-	if q.close {
-		close(qc.updates)
-	}
+	qc := &fakeQueued{q: q}
 	q.queued = append(q.queued, qc)
 	return qc, nil
 }
 
-func (qc *fakeQueued) Updates() <-chan QueueUpdate { return qc.updates }
+func (qc *fakeQueued) Wait(ctx context.Context) (QueueOutcome, error) {
+	if qc.q.waitErr != nil {
+		return QueueOutcome{}, qc.q.waitErr
+	}
+	if qc.q.outcome != nil {
+		return *qc.q.outcome, nil
+	}
+	<-ctx.Done()
+	return QueueOutcome{}, ctx.Err()
+}
+
+func (qc *fakeQueued) Position() QueuePosition { return qc.q.position }
+
 func (qc *fakeQueued) Bridge(ctx context.Context) (BridgeResult, error) {
 	qc.mu.Lock()
 	defer qc.mu.Unlock()
@@ -181,10 +189,12 @@ func (qc *fakeQueued) Bridge(ctx context.Context) (BridgeResult, error) {
 	}
 	return qc.q.bridge, nil
 }
+
 func (qc *fakeQueued) Leave(reason LeaveReason) {
 	qc.mu.Lock()
 	defer qc.mu.Unlock()
 	qc.left = reason
+	qc.leaves++
 }
 
 func (q *fakeQueuer) only(t *testing.T) *fakeQueued {
@@ -196,6 +206,8 @@ func (q *fakeQueuer) only(t *testing.T) *fakeQueued {
 	}
 	return q.queued[0]
 }
+
+func agentAnswers(id string) *QueueOutcome { return &QueueOutcome{AgentID: id} }
 
 type fakeTransferer struct {
 	err  error

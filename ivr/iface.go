@@ -84,26 +84,39 @@ type Queuer interface {
 	Enqueue(ctx context.Context, req QueueRequest) (QueuedCall, error)
 }
 
-// QueuedCall is one caller waiting in a queue. The interpreter finishes it
-// with exactly one of Bridge (after an update carrying an AgentID) or Leave.
+// QueuedCall is one caller waiting in a queue (acd.Ticket fits with a thin
+// wrapper). The interpreter finishes it with exactly one of Bridge (after
+// Wait reported an agent) or Leave.
 type QueuedCall interface {
-	// Updates carries position changes and, last, the agent that answered
-	// (AgentID set). Closing it without an agent means the ACD gave up on the
-	// call; the interpreter then takes the node's failure path.
-	Updates() <-chan QueueUpdate
+	// Wait blocks until the ACD is done with the waiting call: an agent
+	// answered, or the ACD overflowed it. When ctx is done it returns
+	// ctx's error without removing the call (that is Leave's job).
+	Wait(ctx context.Context) (QueueOutcome, error)
+	// Position is asked whenever the interpreter announces the place.
+	Position() QueuePosition
 	// Bridge connects the caller to the agent that answered and blocks until
 	// the conversation ends. The interpreter has already said the agent's id.
 	Bridge(ctx context.Context) (BridgeResult, error)
-	// Leave takes the call out of the queue (or releases an agent that
-	// answered but was never bridged). Safe to call after the ACD dropped it.
+	// Leave takes the call out of the queue, or releases an agent that
+	// answered but will not be bridged (the caller left at that moment).
+	// It must be safe after the ACD already dropped the call.
 	Leave(reason LeaveReason)
 }
 
-// QueueUpdate is news from the ACD about a waiting call.
-type QueueUpdate struct {
-	Position      int           // 1 = next to be served; 0 = unknown
-	EstimatedWait time.Duration // 0 = unknown
-	AgentID       string        // set when an agent answered: stop waiting and bridge
+// QueueOutcome ends the wait: AgentID set means an agent answered; Overflow
+// means the ACD overflowed the call (no agents, queue full, its own max
+// wait) and the interpreter takes the node's overflow path. Neither set
+// means the ACD gave up on the call: the failure path.
+type QueueOutcome struct {
+	AgentID  string
+	Overflow bool
+	Reason   string // for the trace
+}
+
+// QueuePosition is what the caller may be told while waiting.
+type QueuePosition struct {
+	Place         int           // 1 = next to be served; 0 = unknown, nothing is said
+	EstimatedWait time.Duration // 0 = unknown, not said
 }
 
 // LeaveReason says why a call left a queue without reaching an agent.
@@ -114,7 +127,7 @@ const (
 	LeaveCallerHangup LeaveReason = "caller_hangup"
 	LeaveOverflow     LeaveReason = "overflow"  // max wait reached
 	LeaveVoicemail    LeaveReason = "voicemail" // caller pressed the leave digit
-	LeaveClosed       LeaveReason = "closed"    // the ACD closed the updates
+	LeaveFailed       LeaveReason = "failed"    // the ACD gave up or a bridge failed
 )
 
 // BridgeEnd says how a conversation with an agent ended.

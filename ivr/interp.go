@@ -569,11 +569,13 @@ func (r *run) lookup(nd *Node) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		result = "not_found"
-		cust = Customer{Tier: nd.DefaultTier}
+		cust.Tier = nd.DefaultTier
 	case err != nil:
+		// A degraded answer may still carry what the adapter could tell
+		// (a region from the number prefix); the tier is the flow's default.
 		result = "failed"
 		r.log.Warn("ivr: customer lookup failed; default tier", "key", key, "err", err)
-		cust = Customer{Tier: nd.DefaultTier}
+		cust.Tier = nd.DefaultTier
 		r.vars["lookup_failed"] = "true"
 	}
 	if cust.Tier == "" {

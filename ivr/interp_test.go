@@ -293,44 +293,44 @@ func TestQueue(t *testing.T) {
 	}{
 		{
 			name: "agent answers, says id, agent hangs up first, survey", maxWait: "1h",
-			q:       &fakeQueuer{updates: []QueueUpdate{{Position: 3}, {AgentID: "1002"}}, bridge: BridgeResult{AgentID: "1002", End: EndAgentHangup}},
+			q:       &fakeQueuer{position: QueuePosition{Place: 3}, outcome: agentAnswers("1002"), bridge: BridgeResult{AgentID: "1002", End: EndAgentHangup}},
 			script:  map[string][]string{"rate": {"9", "4"}},
 			wantEnd: "bye", outcome: OutcomeHangup, bridged: true, score: 4,
 			path: []string{"q:queued", "q:agent", "q:bridge_end", "rate", "rate:invalid=9", "rate:survey=4", "bye:hangup"},
 		},
 		{
 			name: "keys pressed while talking are not survey answers", maxWait: "1h",
-			q:       &fakeQueuer{updates: []QueueUpdate{{AgentID: "1002"}}, bridge: BridgeResult{End: EndAgentHangup}, bridgeKeys: "12"},
+			q:       &fakeQueuer{outcome: agentAnswers("1002"), bridge: BridgeResult{End: EndAgentHangup}, bridgeKeys: "12"},
 			script:  map[string][]string{"rate": {"5"}},
 			wantEnd: "bye", outcome: OutcomeHangup, bridged: true, score: 5,
 			path: []string{"q:bridge_end", "rate", "rate:survey=5"},
 		},
 		{
 			name: "survey unanswered keeps no score", maxWait: "1h",
-			q:       &fakeQueuer{updates: []QueueUpdate{{AgentID: "1002"}}, bridge: BridgeResult{End: EndAgentHangup}},
+			q:       &fakeQueuer{outcome: agentAnswers("1002"), bridge: BridgeResult{End: EndAgentHangup}},
 			wantEnd: "bye", outcome: OutcomeHangup, bridged: true,
 			path: []string{"rate:no_input", "rate:no_input", "rate:retries_out", "bye:hangup"},
 		},
 		{
 			name: "caller hangs up while talking", maxWait: "1h",
-			q:       &fakeQueuer{updates: []QueueUpdate{{AgentID: "1002"}}, bridge: BridgeResult{End: EndCallerHangup}},
+			q:       &fakeQueuer{outcome: agentAnswers("1002"), bridge: BridgeResult{End: EndCallerHangup}},
 			outcome: OutcomeCallerHangup, bridged: true,
 			path: []string{"q:bridge_end", "q:caller_hangup"},
 		},
 		{
 			name: "agent transfers the call away", maxWait: "1h",
-			q:       &fakeQueuer{updates: []QueueUpdate{{AgentID: "1002"}}, bridge: BridgeResult{End: EndTransferred}},
+			q:       &fakeQueuer{outcome: agentAnswers("1002"), bridge: BridgeResult{End: EndTransferred}},
 			outcome: OutcomeTransferred, bridged: true,
 		},
 		{
 			name: "overflow after max wait", maxWait: "30ms",
-			q:       &fakeQueuer{updates: []QueueUpdate{{Position: 2}}},
+			q:       &fakeQueuer{position: QueuePosition{Place: 2}},
 			wantEnd: "overflow", outcome: OutcomeHangup, left: LeaveOverflow,
 			path: []string{"q:queued", "q:overflow", "full:hangup"},
 		},
 		{
 			name: "position announced, caller presses the leave digit", maxWait: "1h",
-			q:       &fakeQueuer{updates: []QueueUpdate{{Position: 2, EstimatedWait: 90 * time.Second}}},
+			q:       &fakeQueuer{position: QueuePosition{Place: 2, EstimatedWait: 90 * time.Second}},
 			script:  map[string][]string{"position": {"*"}},
 			wantEnd: "bye", outcome: OutcomeHangup, left: LeaveVoicemail,
 			path: []string{"q:announce", "q:left_queue=*", "vm", "vm:recorded", "bye:hangup"},
@@ -348,10 +348,28 @@ func TestQueue(t *testing.T) {
 			path: []string{"q:queued", "q:queue_failed", "full:hangup"},
 		},
 		{
-			name: "ACD closes the call", maxWait: "1h",
-			q:       &fakeQueuer{close: true},
-			wantEnd: "overflow", outcome: OutcomeHangup, left: LeaveClosed,
+			name: "ACD overflows the call", maxWait: "1h",
+			q:       &fakeQueuer{outcome: &QueueOutcome{Overflow: true, Reason: "no-agents"}},
+			wantEnd: "overflow", outcome: OutcomeHangup, left: LeaveOverflow,
+			path: []string{"q:overflow", "full:hangup"},
+		},
+		{
+			name: "ACD gives up on the call", maxWait: "1h",
+			q:       &fakeQueuer{outcome: &QueueOutcome{Reason: "shutdown"}},
+			wantEnd: "overflow", outcome: OutcomeHangup, left: LeaveFailed,
 			path: []string{"q:queue_failed", "full:hangup"},
+		},
+		{
+			name: "ACD wait fails", maxWait: "1h",
+			q:       &fakeQueuer{waitErr: errors.New("store unreachable")},
+			wantEnd: "overflow", outcome: OutcomeHangup, left: LeaveFailed,
+			path: []string{"q:queue_failed", "full:hangup"},
+		},
+		{
+			name: "bridge fails", maxWait: "1h",
+			q:       &fakeQueuer{outcome: agentAnswers("1002")},
+			wantEnd: "overflow", outcome: OutcomeHangup, left: LeaveFailed, bridged: true,
+			path: []string{"q:agent", "q:queue_failed", "full:hangup"},
 		},
 	}
 	for _, tc := range cases {
@@ -381,8 +399,8 @@ func TestQueue(t *testing.T) {
 				return
 			}
 			qc := tc.q.only(t)
-			if qc.left != tc.left || qc.bridged != tc.bridged {
-				t.Errorf("left %q bridged %v, want %q %v", qc.left, qc.bridged, tc.left, tc.bridged)
+			if qc.leaves > 1 || qc.left != tc.left || qc.bridged != tc.bridged {
+				t.Errorf("left %q (%d times) bridged %v, want %q %v", qc.left, qc.leaves, qc.bridged, tc.left, tc.bridged)
 			}
 			if tc.bridged && !isSubsequence([]string{"agent", "num/1", "num/0", "num/0", "num/2"}, qc.playedBefore) {
 				t.Errorf("before the bridge the caller heard %v, want the agent id", qc.playedBefore)
@@ -548,5 +566,14 @@ func TestSayNumber(t *testing.T) {
 	}
 	if _, ok := sayNumber("abc"); ok {
 		t.Error("sayNumber(abc) succeeded")
+	}
+}
+
+func TestLookupDegradedKeepsRegionButNotTier(t *testing.T) {
+	f := mustParse(t, "nodes:\n  l: {type: lookup, default_tier: silver, next: b}\n  b: {type: hangup}\n")
+	crm := &fakeCRM{err: errors.New("breaker open"), degraded: Customer{Tier: "diamond", Region: "north"}}
+	res := runCall(t, &Interpreter{Lookup: crm}, f, newLeg("13800000001", nil))
+	if res.Vars["tier"] != "silver" || res.Vars["region"] != "north" || res.Vars["lookup_failed"] != "true" {
+		t.Fatalf("vars %v", res.Vars)
 	}
 }

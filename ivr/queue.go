@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"strconv"
@@ -43,14 +44,27 @@ func (r *run) queue(nd *Node) (string, error) {
 		defer t.Stop()
 		announceC = t.C
 	}
+	// The ACD's answer arrives on its own goroutine so the caller's keys,
+	// the music and the timers are served meanwhile; waitCtx ends it.
+	waitCtx, stopWait := context.WithCancel(r.ctx)
+	defer stopWait()
+	outcomeC := make(chan QueueOutcome, 1)
+	waitErrC := make(chan error, 1)
+	go func() {
+		o, err := qc.Wait(waitCtx)
+		if err != nil {
+			waitErrC <- err
+			return
+		}
+		outcomeC <- o
+	}()
+
 	mohOK := nd.MOH != ""
 	current := r.startPlay(nd.Prompts)
 	if current.done == nil && mohOK {
 		current = r.startPlay([]string{nd.MOH})
 	}
 	defer func() { current.stop() }()
-	var last QueueUpdate
-	updates := qc.Updates()
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -90,14 +104,15 @@ func (r *run) queue(nd *Node) (string, error) {
 			return nd.Overflow, nil
 
 		case <-announceC:
-			if last.Position <= 0 {
+			pos := qc.Position()
+			if pos.Place <= 0 {
 				continue
 			}
-			words, _ := sayNumber(strconv.Itoa(last.Position))
+			words, _ := sayNumber(strconv.Itoa(pos.Place))
 			words = concat(concat([]string{promptPosition}, words), []string{promptInQueue})
-			detail := map[string]string{"position": strconv.Itoa(last.Position)}
-			if nd.AnnounceWait && last.EstimatedWait > 0 {
-				mins := int((last.EstimatedWait + time.Minute - 1) / time.Minute)
+			detail := map[string]string{"position": strconv.Itoa(pos.Place)}
+			if nd.AnnounceWait && pos.EstimatedWait > 0 {
+				mins := int((pos.EstimatedWait + time.Minute - 1) / time.Minute)
 				n, _ := sayNumber(strconv.Itoa(mins))
 				words = concat(concat(concat(words, []string{promptWait}), n), []string{promptMinutes})
 				detail["wait_minutes"] = strconv.Itoa(mins)
@@ -106,18 +121,26 @@ func (r *run) queue(nd *Node) (string, error) {
 			r.traceAdd(nd, EvAnnounce, "", detail)
 			current = r.startPlay(words)
 
-		case u, ok := <-updates:
-			if !ok {
-				current.stop()
-				qc.Leave(LeaveClosed)
-				return r.queueFailed(nd, fmt.Errorf("ACD closed the call in queue %q", req.Queue))
-			}
-			if u.AgentID == "" {
-				last = u
-				continue
-			}
+		case err := <-waitErrC:
 			current.stop()
-			return r.connect(nd, qc, u.AgentID)
+			qc.Leave(LeaveFailed)
+			if r.ctx.Err() != nil {
+				return "", errCallerGone
+			}
+			return r.queueFailed(nd, fmt.Errorf("queue %q: %w", req.Queue, err))
+
+		case o := <-outcomeC:
+			current.stop()
+			switch {
+			case o.AgentID != "":
+				return r.connect(nd, qc, o.AgentID)
+			case o.Overflow && nd.Overflow != "":
+				qc.Leave(LeaveOverflow)
+				r.traceAdd(nd, EvOverflow, "", map[string]string{"reason": o.Reason, "goto": nd.Overflow})
+				return nd.Overflow, nil
+			}
+			qc.Leave(LeaveFailed)
+			return r.queueFailed(nd, fmt.Errorf("ACD ended the wait in queue %q without an agent (%s)", req.Queue, o.Reason))
 		}
 	}
 }
@@ -140,6 +163,7 @@ func (r *run) connect(nd *Node, qc QueuedCall, agent string) (string, error) {
 		if r.ctx.Err() != nil {
 			return "", errCallerGone
 		}
+		qc.Leave(LeaveFailed)
 		return r.queueFailed(nd, fmt.Errorf("bridge to agent %s: %w", agent, err))
 	}
 	if br.AgentID != "" {
