@@ -85,6 +85,9 @@ func (in *Interpreter) Run(ctx context.Context, f *Flow, call *Call) (*Result, e
 // bring a call back into a flow, e.g. an agent transferring the caller to
 // a survey node.
 func (in *Interpreter) RunFrom(ctx context.Context, f *Flow, call *Call, node string) (*Result, error) {
+	if f == nil || call == nil || call.Leg == nil {
+		return &Result{Outcome: OutcomeError}, errors.New("ivr: run needs a flow, a call and its leg")
+	}
 	if node == "" {
 		node = f.Start
 	}
@@ -93,6 +96,7 @@ func (in *Interpreter) RunFrom(ctx context.Context, f *Flow, call *Call, node st
 	r.vars["caller"] = call.Leg.CallerNumber()
 	r.vars["dialled"] = call.Leg.Dialled()
 	r.vars["call_id"] = call.ID
+	r.vars["flow"] = f.Name
 	r.log = in.logger().With("call", call.ID)
 	r.res = &Result{CallID: call.ID}
 	r.digits = call.Leg.Digits()
@@ -104,6 +108,12 @@ func (in *Interpreter) RunFrom(ctx context.Context, f *Flow, call *Call, node st
 	if err != nil {
 		r.res.Outcome = OutcomeError
 		r.log.Error("ivr: call failed", "flow", r.flow.Name, "node", r.res.LastNode, "err", err)
+		// Never leave a caller in silence: the IVR cannot go on, so it ends the call.
+		if ctx.Err() == nil {
+			if herr := call.Leg.Hangup(ctx, "ivr error"); herr != nil {
+				r.log.Warn("ivr: hangup after error failed", "err", herr)
+			}
+		}
 	}
 	return r.res, err
 }
@@ -742,14 +752,15 @@ func safeName(s string) string {
 }
 
 func (r *run) transfer(nd *Node) (string, error) {
-	detail := map[string]string{"kind": string(nd.TransferKind), "target": nd.Target}
+	to := r.expand(nd.Target)
+	detail := map[string]string{"kind": string(nd.TransferKind), "target": to}
 	var target *Flow
 	if r.in.Flows != nil {
 		switch nd.TransferKind {
 		case TransferFlow:
-			target, _ = r.in.Flows.Flow(nd.Target)
+			target, _ = r.in.Flows.Flow(to)
 		case TransferNumber:
-			target, _ = r.in.Flows.FlowForNumber(nd.Target)
+			target, _ = r.in.Flows.FlowForNumber(to)
 		}
 	}
 	if target != nil {
@@ -762,12 +773,12 @@ func (r *run) transfer(nd *Node) (string, error) {
 	var err error
 	switch {
 	case nd.TransferKind == TransferFlow:
-		err = fmt.Errorf("flow %q is not loaded", nd.Target)
+		err = fmt.Errorf("flow %q is not loaded", to)
 	case r.in.Transferer == nil:
 		err = errors.New("no transferer configured")
 	default:
 		err = r.in.Transferer.Transfer(r.ctx, TransferRequest{
-			CallID: r.call.ID, Kind: nd.TransferKind, Target: r.expand(nd.Target), Trunk: nd.Trunk,
+			CallID: r.call.ID, Kind: nd.TransferKind, Target: to, Trunk: nd.Trunk,
 			CallerNumber: r.vars["caller"], Vars: maps.Clone(r.vars), Trace: r.snapshot(),
 		})
 	}

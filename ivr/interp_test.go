@@ -577,3 +577,16 @@ func TestLookupDegradedKeepsRegionButNotTier(t *testing.T) {
 		t.Fatalf("vars %v", res.Vars)
 	}
 }
+
+func TestRunErrors(t *testing.T) {
+	f := mustParse(t, "nodes:\n  b: {type: hangup}\n")
+	leg := newLeg("100", nil)
+	leg.hangupCaller = func() {}
+	res, err := (&Interpreter{Logger: quietLog}).RunFrom(context.Background(), f, &Call{ID: "c", Leg: leg}, "nosuch")
+	if err == nil || res.Outcome != OutcomeError || leg.hungUp != "ivr error" {
+		t.Fatalf("err %v outcome %q hungUp %q: want an error and the call ended", err, res.Outcome, leg.hungUp)
+	}
+	if _, err := (&Interpreter{}).Run(context.Background(), nil, &Call{Leg: leg}); err == nil {
+		t.Fatal("Run with a nil flow succeeded")
+	}
+}
