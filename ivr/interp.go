@@ -290,6 +290,9 @@ func (r *run) resolve(names []string) []string {
 		lang = r.flow.Language
 	}
 	for _, n := range names {
+		if n == "" { // e.g. beep: "" — no beep
+			continue
+		}
 		if r.in.Prompts == nil {
 			files = append(files, n)
 			continue

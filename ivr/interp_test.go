@@ -498,6 +498,13 @@ nodes:
 		{"ends on silence or max length", "", 4 * time.Second, OutcomeHangup, ""},
 		{"caller hangs up, message kept", "H", 0, OutcomeCallerHangup, ""},
 	}
+	noBeep := mustParse(t, "nodes:\n  msg: {type: record, beep: \"\", next: bye}\n  bye: {type: hangup}\n")
+	leg := newLeg("100", nil)
+	leg.recordFor = time.Second
+	runCall(t, &Interpreter{}, noBeep, leg)
+	if p := leg.playedNames(); len(p) != 0 {
+		t.Errorf("beep: \"\" still played %v", p)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			leg := newLeg("100", nil)
