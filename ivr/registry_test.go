@@ -1,7 +1,10 @@
 package ivr
 
 import (
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,4 +138,39 @@ func TestRegistryReadsDuringReload(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+func TestAdminHandler(t *testing.T) {
+	dir := t.TempDir()
+	writeFlow(t, dir, "a.yaml", flowA)
+	reg := NewRegistry(LoadOptions{})
+	if err := reg.LoadDir(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	h := reg.AdminHandler()
+	do := func(method string) (int, ReloadStatus) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, "/admin/flows", nil))
+		var st ReloadStatus
+		if rec.Code != http.StatusMethodNotAllowed {
+			if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+				t.Fatalf("%s: %v: %s", method, err, rec.Body)
+			}
+		}
+		return rec.Code, st
+	}
+	if code, st := do(http.MethodGet); code != 200 || st.Version != 1 || len(st.Flows) != 1 {
+		t.Fatalf("GET %d %+v", code, st)
+	}
+	writeFlow(t, dir, "a.yaml", "nodes:\n  x: {type: bogus}\n")
+	if code, st := do(http.MethodPost); code != http.StatusUnprocessableEntity || st.Version != 1 || len(st.Errors) != 1 || !strings.Contains(st.Errors[0], `unknown node type "bogus"`) {
+		t.Fatalf("broken POST %d %+v", code, st)
+	}
+	writeFlow(t, dir, "a.yaml", flowA2)
+	if code, st := do(http.MethodPost); code != 200 || st.Version != 2 || len(st.Errors) != 0 {
+		t.Fatalf("good POST %d %+v", code, st)
+	}
+	if code, _ := do(http.MethodDelete); code != http.StatusMethodNotAllowed {
+		t.Fatalf("DELETE %d", code)
+	}
 }
