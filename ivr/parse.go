@@ -513,7 +513,6 @@ func (p *parser) defaults(nd *Node, seen map[string]bool) {
 			*d = def
 		}
 	}
-	hasPrompt := seen["prompt"] || seen["prompts"]
 	switch nd.Type {
 	case TypePlay:
 		need("prompts", len(nd.Prompts) > 0)
@@ -616,7 +615,7 @@ func (p *parser) defaults(nd *Node, seen map[string]bool) {
 			nd.Var = "recording"
 		}
 	case TypeSurvey:
-		need("prompt", hasPrompt && len(nd.Prompts) > 0)
+		need("prompt", len(nd.Prompts) > 0)
 		if nd.Var == "" {
 			nd.Var = "survey_score"
 		}
