@@ -46,7 +46,14 @@ type Call struct {
 	// Vars seeds the call variables (copied). The interpreter adds caller,
 	// dialled, call_id and flow.
 	Vars map[string]string
+	// Trace seeds the trace (copied) when a call comes back into the IVR,
+	// so the call record keeps one path.
+	Trace []TraceEntry
 }
+
+// maxTraceEntries bounds a trace: a caller parked for hours with position
+// announcements must not grow the call record without end.
+const maxTraceEntries = 1000
 
 // Outcome says how the IVR part of a call ended.
 type Outcome string
@@ -99,11 +106,16 @@ func (in *Interpreter) RunFrom(ctx context.Context, f *Flow, call *Call, node st
 	r.vars["flow"] = f.Name
 	r.log = in.logger().With("call", call.ID)
 	r.res = &Result{CallID: call.ID}
+	r.trace = append([]TraceEntry(nil), call.Trace...)
 	r.digits = call.Leg.Digits()
 
 	err := r.loop(node)
 	r.res.Flow = r.flow.Name
 	r.res.Vars = r.vars
+	if r.traceDropped > 0 {
+		r.trace = append(r.trace, TraceEntry{At: in.now().UTC(), Flow: r.flow.Name, Event: EvTruncated,
+			Detail: map[string]string{"dropped": strconv.Itoa(r.traceDropped)}})
+	}
 	r.res.Trace = r.trace
 	if err != nil {
 		r.res.Outcome = OutcomeError
@@ -134,14 +146,16 @@ func (in *Interpreter) now() time.Time {
 
 // run is the state of one call; only its own goroutine touches it.
 type run struct {
-	in        *Interpreter
-	ctx       context.Context
-	call      *Call
-	flow      *Flow
-	vars      map[string]string
-	trace     []TraceEntry
-	digits    <-chan rune
-	typeahead []digit
+	in    *Interpreter
+	ctx   context.Context
+	call  *Call
+	flow  *Flow
+	vars  map[string]string
+	trace []TraceEntry
+	// traceDropped counts entries past maxTraceEntries.
+	traceDropped int
+	digits       <-chan rune
+	typeahead    []digit
 	// lastDigit is the arrival of the digit that moved the call on; the next
 	// prompt started closes the latency measurement.
 	lastDigit time.Time
@@ -246,6 +260,10 @@ func (r *run) hangup(nd *Node, reason string) {
 }
 
 func (r *run) traceAdd(nd *Node, event, digits string, detail map[string]string) {
+	if len(r.trace) >= maxTraceEntries {
+		r.traceDropped++
+		return
+	}
 	e := TraceEntry{At: r.in.now().UTC(), Flow: r.flow.Name, Event: event, Digits: digits, Detail: detail}
 	if nd != nil {
 		e.Node, e.Type = nd.ID, nd.Type

@@ -597,3 +597,28 @@ func TestRunErrors(t *testing.T) {
 		t.Fatal("Run with a nil flow succeeded")
 	}
 }
+
+func TestTraceIsBoundedAndSeeded(t *testing.T) {
+	f := mustParse(t, "nodes:\n  m: {type: menu, prompt: menu, options: {\"1\": m}, timeout: 1s, default: m}\n")
+	keys := make([]string, maxTraceEntries)
+	for i := range keys {
+		keys[i] = "1"
+	}
+	keys = append(keys, "H")
+	leg := newLeg("100", map[string][]string{"menu": keys})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	leg.hangupCaller = cancel
+	seed := []TraceEntry{{Flow: "earlier", Node: "x", Event: EvEnter}}
+	res, err := (&Interpreter{}).Run(ctx, f, &Call{ID: "c", Leg: leg, Trace: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Trace) != maxTraceEntries+1 || res.Trace[0].Flow != "earlier" {
+		t.Fatalf("trace has %d entries starting %+v", len(res.Trace), res.Trace[0])
+	}
+	last := res.Trace[len(res.Trace)-1]
+	if last.Event != EvTruncated || last.Detail["dropped"] == "" {
+		t.Fatalf("last entry %+v, want the truncation marker", last)
+	}
+}

@@ -37,4 +37,5 @@ const (
 	EvHangup       = "hangup"        // the IVR hung up (reason)
 	EvCallerHangup = "caller_hangup" // the caller went away
 	EvError        = "error"         // something failed; detail error
+	EvTruncated    = "truncated"     // last entry when the trace hit its bound; detail dropped
 )
