@@ -155,6 +155,10 @@ type ACD struct {
 	calls    map[string]*call
 	loggedIn map[string]int           // queue → logged-in agents with the skill
 	handle   map[string]time.Duration // queue → mean handle time (EWMA) for wait estimates
+	// inflight counts ring goroutines per agent id. An agent signed out
+	// while ringing and signed in again is not offered a call until the
+	// cancelled ring has unwound, so a phone never sees two INVITEs.
+	inflight map[string]int
 	seq      uint64
 	closed   bool
 
@@ -206,7 +210,7 @@ func New(cfg Config, deps Deps) (*ACD, error) {
 		cfg: cfg, phone: deps.Phone, store: deps.Store, bus: deps.Bus, slog: deps.Log,
 		logger: cfg.Logger, now: cfg.Now, router: r,
 		agents: map[string]*agent{}, seats: map[string]string{}, calls: map[string]*call{},
-		loggedIn: map[string]int{}, handle: map[string]time.Duration{},
+		loggedIn: map[string]int{}, handle: map[string]time.Duration{}, inflight: map[string]int{},
 		ctx: ctx, cancel: cancel,
 	}, nil
 }

@@ -86,7 +86,7 @@ func (a *ACD) makeAvailable(ag *agent, now time.Time) {
 		return
 	}
 	id := ag.profile.ID
-	if ag.profile.Mode == ManualMode && !ag.requested {
+	if (ag.profile.Mode == ManualMode && !ag.requested) || a.inflight[id] > 0 {
 		_ = a.router.SetBusy(id)
 		return
 	}

@@ -191,6 +191,7 @@ func (a *ACD) offer(ag *agent, c *call, now time.Time) bool {
 	a.storeErr("save call", a.store.SaveCall(a.ctx, CallRecord{Call: c.info, State: "ringing", AgentID: ag.profile.ID}))
 	a.publish(Event{Type: EventCallOffered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
 		Queue: c.info.Queue, Tier: c.info.Tier, Wait: now.Sub(c.info.EnqueuedAt)})
+	a.inflight[ag.profile.ID]++
 	ringCtx, cancel := context.WithTimeout(a.ctx, a.cfg.RingTimeout)
 	c.ringCancel = cancel
 	o := Offer{AgentID: ag.profile.ID, Seat: ag.profile.Seat, Call: cloneCall(c.info)}
@@ -226,7 +227,15 @@ func (a *ACD) ring(ctx context.Context, cancel context.CancelFunc, ag *agent, c 
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	id := ag.profile.ID
+	if a.inflight[id]--; a.inflight[id] <= 0 {
+		delete(a.inflight, id)
+	}
 	a.ringDone(ag, c, err)
+	// A new login under the same id waited for this ring to unwind.
+	if cur := a.agents[id]; cur != nil && cur != ag && a.inflight[id] == 0 {
+		a.makeAvailable(cur, a.now())
+	}
 }
 
 func (a *ACD) ringDone(ag *agent, c *call, err error) {

@@ -116,9 +116,7 @@ func (r *Router) AgentFreed(agentID string, now time.Time) (Call, bool, error) {
 			if esc := tq.t.cfg.EscalateAfter; esc >= 0 && age >= esc {
 				c.esc, c.over = true, age-esc
 			}
-			if r.cfg.Policy == PolicyGapRelative || r.cfg.Policy == PolicyGapAbsolute {
-				c.gap = gapOf(tq.t)
-			}
+			c.gap = gapOf(tq.t)
 			if best.w == nil || r.better(c, best) {
 				best = c
 			}
@@ -140,8 +138,29 @@ func (r *Router) better(a, b candidate) bool {
 		}
 		return waitingBefore(a.w, b.w)
 	}
-	if r.cfg.SkillRule == SkillFirst && a.level != b.level {
-		return a.level < b.level
+	switch r.cfg.SkillRule {
+	case SkillFirst:
+		if a.level != b.level {
+			return a.level < b.level
+		}
+	case SkillUnlessBehind:
+		if r.cfg.Policy != PolicyGapRelative && r.cfg.Policy != PolicyGapAbsolute {
+			// FIFO and strict know no targets: plain skill first.
+			if a.level != b.level {
+				return a.level < b.level
+			}
+			break
+		}
+		// A tier behind its target wins over on-target tiers whatever the
+		// level; among on-target tiers the better level wins; among
+		// behind tiers the policy (gap) decides.
+		aBehind, bBehind := a.gap > 0, b.gap > 0
+		if aBehind != bBehind {
+			return aBehind
+		}
+		if !aBehind && a.level != b.level {
+			return a.level < b.level
+		}
 	}
 	switch r.cfg.Policy {
 	case PolicyGapRelative, PolicyGapAbsolute:

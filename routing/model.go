@@ -33,8 +33,9 @@ type SkillRule string
 
 // Skill rules.
 const (
-	SkillFirst SkillRule = "skill-first" // default
-	GapFirst   SkillRule = "gap-first"
+	SkillUnlessBehind SkillRule = "skill-unless-behind" // default
+	SkillFirst        SkillRule = "skill-first"
+	GapFirst          SkillRule = "gap-first"
 )
 
 // DefaultEscalateFactor times a tier's Threshold is its default EscalateAfter.
@@ -127,7 +128,7 @@ func (c *Config) withDefaults() Config {
 		out.Policy = PolicyGapRelative
 	}
 	if out.SkillRule == "" {
-		out.SkillRule = SkillFirst
+		out.SkillRule = SkillUnlessBehind
 	}
 	if out.Window == 0 {
 		out.Window = 15 * time.Minute
@@ -168,7 +169,7 @@ func (c *Config) Validate() error {
 		return bad("policy: unknown %q", d.Policy)
 	}
 	switch d.SkillRule {
-	case SkillFirst, GapFirst:
+	case SkillFirst, GapFirst, SkillUnlessBehind:
 	default:
 		return bad("skill_rule: unknown %q", d.SkillRule)
 	}

@@ -377,6 +377,7 @@ func TestAgentFreedOrdering(t *testing.T) {
 		},
 		{
 			name:  "skill first: best-level queue before a bigger gap elsewhere",
+			mod:   func(c *Config) { c.SkillRule = SkillFirst },
 			agent: Agent{ID: "a", Skills: map[string]int{"billing": 1, "general": 2}},
 			hist:  func(t *testing.T, r *Router) { record(t, r, "diamond", 10, 0, at(50)) },
 			calls: []call{{"gdia", "general", "diamond", "", 95, 0}, {"bnorm", "billing", "normal", "", 99, 0}},
@@ -388,6 +389,47 @@ func TestAgentFreedOrdering(t *testing.T) {
 			agent: Agent{ID: "a", Skills: map[string]int{"billing": 1, "general": 2}},
 			hist:  func(t *testing.T, r *Router) { record(t, r, "diamond", 10, 0, at(50)) },
 			calls: []call{{"gdia", "general", "diamond", "", 95, 0}, {"bnorm", "billing", "normal", "", 99, 0}},
+			now:   100, want: "gdia", wantOK: true,
+		},
+		{
+			name:  "default skill-unless-behind: tier behind target in second-skill queue wins",
+			agent: Agent{ID: "a", Skills: map[string]int{"billing": 1, "general": 2}},
+			hist: func(t *testing.T, r *Router) {
+				record(t, r, "diamond", 100, 90, at(50)) // 90 % < 95 %: behind
+				record(t, r, "normal", 100, 95, at(50))  // 95 % > 80 %: on target
+			},
+			calls: []call{{"gdia", "general", "diamond", "", 95, 0}, {"bnorm", "billing", "normal", "", 90, 0}},
+			now:   100, want: "gdia", wantOK: true,
+		},
+		{
+			name:  "default skill-unless-behind: all on target, best level wins over bigger gap",
+			agent: Agent{ID: "a", Skills: map[string]int{"billing": 1, "general": 2}},
+			hist: func(t *testing.T, r *Router) {
+				record(t, r, "diamond", 100, 100, at(50)) // gap -1
+				record(t, r, "normal", 100, 90, at(50))   // gap -0.5
+			},
+			calls: []call{{"gnorm", "general", "normal", "", 90, 0}, {"bdia", "billing", "diamond", "", 95, 0}},
+			now:   100, want: "bdia", wantOK: true,
+		},
+		{
+			name:  "gap first: same history, bigger gap in second-skill queue wins",
+			mod:   func(c *Config) { c.SkillRule = GapFirst },
+			agent: Agent{ID: "a", Skills: map[string]int{"billing": 1, "general": 2}},
+			hist: func(t *testing.T, r *Router) {
+				record(t, r, "diamond", 100, 100, at(50))
+				record(t, r, "normal", 100, 90, at(50))
+			},
+			calls: []call{{"gnorm", "general", "normal", "", 90, 0}, {"bdia", "billing", "diamond", "", 95, 0}},
+			now:   100, want: "gnorm", wantOK: true,
+		},
+		{
+			name:  "default: two tiers behind, larger relative gap wins across levels",
+			agent: Agent{ID: "a", Skills: map[string]int{"billing": 1, "general": 2}},
+			hist: func(t *testing.T, r *Router) {
+				record(t, r, "diamond", 100, 85, at(50)) // gap 2.0
+				record(t, r, "normal", 100, 70, at(50))  // gap 0.5
+			},
+			calls: []call{{"bnorm", "billing", "normal", "", 90, 0}, {"gdia", "general", "diamond", "", 95, 0}},
 			now:   100, want: "gdia", wantOK: true,
 		},
 		{
@@ -405,7 +447,7 @@ func TestAgentFreedOrdering(t *testing.T) {
 		},
 		{
 			name:  "escalation can be disabled",
-			mod:   func(c *Config) { c.Tiers[3].EscalateAfter = -1 },
+			mod:   func(c *Config) { c.Tiers[3].EscalateAfter = -1; c.SkillRule = SkillFirst },
 			agent: Agent{ID: "a", Skills: map[string]int{"billing": 1, "general": 2}},
 			calls: []call{{"bdia", "billing", "diamond", "", 95, 0}, {"gnorm", "general", "normal", "", 10, 0}},
 			now:   100, want: "bdia", wantOK: true,
