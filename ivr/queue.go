@@ -30,8 +30,10 @@ func (r *run) queue(nd *Node) (string, error) {
 		}
 		return r.queueFailed(nd, fmt.Errorf("enqueue %q: %w", req.Queue, err))
 	}
-	// Keys pressed before the queue mean nothing here.
+	// Keys pressed before the queue mean nothing here (a stray leave
+	// digit must not send a caller to voicemail the moment they queue).
 	r.typeahead = nil
+	r.drainDuringPrompt("")
 
 	var overflowC, announceC <-chan time.Time
 	if nd.MaxWait > 0 {
