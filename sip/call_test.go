@@ -286,16 +286,7 @@ func callerScenario(t *testing.T, c sipptest.Caller) string {
 // registerAgent registers user's contact at contactPort with SIPp.
 func registerAgent(t *testing.T, env *testEnv, user, pass string, contactPort, expires int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	r := sipptest.Run(t, ctx, sipptest.Options{
-		Target: env.addr, Scenario: sipptest.Render(t, sipptest.RegisterTemplate, sipptest.Register{User: user, Expires: expires}),
-		AuthUser: user, AuthPass: pass, Keys: map[string]string{"contact_port": strconv.Itoa(contactPort)},
-		Timeout: 10 * time.Second,
-	})
-	if r.ExitCode != 0 {
-		t.Fatalf("register %s: sipp exit %d\n%s%s", user, r.ExitCode, r.Output, sipptest.Logs(r.Dir))
-	}
+	sipptest.RegisterPhone(t, env.addr, user, pass, contactPort, expires)
 }
 
 func TestCallPromptThenBridgeBothWays(t *testing.T) {

@@ -227,3 +227,19 @@ func Render(t testing.TB, tmpl string, data any) string {
 	}
 	return b.String()
 }
+
+// RegisterPhone registers user with digest auth at target, its Contact
+// pointing at contactPort on 127.0.0.1 (where a UAS SIPp listens).
+func RegisterPhone(t testing.TB, target, user, pass string, contactPort, expires int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := Run(t, ctx, Options{
+		Target: target, Scenario: Render(t, RegisterTemplate, Register{User: user, Expires: expires}),
+		AuthUser: user, AuthPass: pass, Keys: map[string]string{"contact_port": strconv.Itoa(contactPort)},
+		Timeout: 10 * time.Second,
+	})
+	if r.ExitCode != 0 {
+		t.Fatalf("register %s: sipp exit %d\n%s%s", user, r.ExitCode, r.Output, Logs(r.Dir))
+	}
+}

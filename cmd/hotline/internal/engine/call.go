@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -67,7 +66,7 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 		e.metrics.calls.WithLabelValues("failed").Inc()
 		return
 	}
-	cl := newCallerLeg(ctx, leg, e.prompts)
+	cl := newCallerLeg(leg, e.prompts)
 	res, err := e.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID}})
 	if err != nil {
 		log.Error("ivr failed", "err", err)
@@ -79,6 +78,9 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 		log.Info("call ended", "outcome", res.Outcome, "last_node", res.LastNode, "queue", res.Queue, "agent", res.Agent, "survey", res.SurveyScore)
 	}
 	e.metrics.calls.WithLabelValues(disp).Inc()
+	if e.OnCallEnd != nil && res != nil {
+		e.OnCallEnd(res)
+	}
 }
 
 // Call returns the IVR result of a finished or running call (tests, records).
@@ -92,36 +94,15 @@ func (e *Engine) call(id string) *call {
 type callerLeg struct {
 	leg     *sip.Leg
 	prompts *promptCache
-	digits  chan ivr.Digit
 }
 
-func newCallerLeg(ctx context.Context, leg *sip.Leg, pc *promptCache) *callerLeg {
-	cl := &callerLeg{leg: leg, prompts: pc, digits: make(chan ivr.Digit, 32)}
-	// Stamp each key as it arrives: it starts the digit → prompt clock.
-	go func() {
-		src := leg.Media().DTMF()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case d, ok := <-src:
-				if !ok {
-					return
-				}
-				select {
-				case cl.digits <- ivr.Digit{Key: byte(d), At: time.Now()}:
-				default: // a caller typing 32 keys ahead loses the oldest intent, not the call
-				}
-			}
-		}
-	}()
-	return cl
+func newCallerLeg(leg *sip.Leg, pc *promptCache) *callerLeg {
+	return &callerLeg{leg: leg, prompts: pc}
 }
 
-func (c *callerLeg) CallerNumber() string     { return c.leg.Info.Caller }
-func (c *callerLeg) Dialled() string          { return c.leg.Info.Dialled }
-func (c *callerLeg) Digits() <-chan ivr.Digit { return c.digits }
-func (c *callerLeg) media() *media.Session    { return c.leg.Media() }
+func (c *callerLeg) CallerNumber() string { return c.leg.Info.Caller }
+func (c *callerLeg) Dialled() string      { return c.leg.Info.Dialled }
+func (c *callerLeg) Digits() <-chan rune  { return c.leg.Media().DTMF() }
 func (c *callerLeg) Hangup(ctx context.Context, reason string) error {
 	return c.leg.Hangup(ctx)
 }
@@ -240,9 +221,7 @@ func (q queuer) Enqueue(ctx context.Context, req ivr.QueueRequest) (ivr.QueuedCa
 		cancel()
 		return nil, fmt.Errorf("enqueue %s in %s: %w", req.CallID, req.Queue, err)
 	}
-	qc := &queuedCall{e: q.e, c: c, t: t, ctx: qctx, cancel: cancel, updates: make(chan ivr.QueueUpdate, 4)}
-	go qc.watch()
-	return qc, nil
+	return &queuedCall{e: q.e, c: c, t: t, ctx: qctx, cancel: cancel}, nil
 }
 
 // queuedCall is one caller waiting for an agent.
@@ -252,46 +231,41 @@ type queuedCall struct {
 	t       *acd.Ticket
 	ctx     context.Context
 	cancel  context.CancelFunc
-	updates chan ivr.QueueUpdate
 	once    sync.Once
 	agent   *sip.Leg
 	agentID string
 }
 
-// watch turns the ticket's position and outcome into IVR updates; it ends
-// with the ticket's outcome, which the ACD always delivers.
-func (qc *queuedCall) watch() {
-	defer close(qc.updates)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	last := -1
-	for {
-		select {
-		case out := <-qc.t.Done():
-			if out.Kind != acd.Connected {
-				return
-			}
-			select {
-			case leg := <-qc.c.agentLeg:
-				qc.agent, qc.agentID = leg, out.AgentID
-				qc.updates <- ivr.QueueUpdate{AgentID: out.AgentID}
-			case <-qc.ctx.Done():
-			}
-			return
-		case <-tick.C:
-			p := qc.t.Position()
-			if p.Waiting && p.Place != last {
-				last = p.Place
-				select {
-				case qc.updates <- ivr.QueueUpdate{Position: p.Place, EstimatedWait: p.EstimatedWait}:
-				default:
-				}
-			}
-		}
+// Wait returns when the ACD connected an agent or overflowed the call.
+func (qc *queuedCall) Wait(ctx context.Context) (ivr.QueueOutcome, error) {
+	out, err := qc.t.Wait(ctx)
+	if err != nil {
+		return ivr.QueueOutcome{}, err
 	}
+	switch out.Kind {
+	case acd.Connected:
+		// Phone.Ring handed over the answered leg before the ACD reported it.
+		select {
+		case leg := <-qc.c.agentLeg:
+			qc.agent, qc.agentID = leg, out.AgentID
+			return ivr.QueueOutcome{AgentID: out.AgentID}, nil
+		case <-ctx.Done():
+			return ivr.QueueOutcome{}, ctx.Err()
+		}
+	case acd.Overflowed:
+		return ivr.QueueOutcome{Overflow: true, Reason: string(out.Reason)}, nil
+	}
+	return ivr.QueueOutcome{Reason: string(out.Kind)}, nil
 }
 
-func (qc *queuedCall) Updates() <-chan ivr.QueueUpdate { return qc.updates }
+// Position is the caller's place for announcements.
+func (qc *queuedCall) Position() ivr.QueuePosition {
+	p := qc.t.Position()
+	if !p.Waiting {
+		return ivr.QueuePosition{}
+	}
+	return ivr.QueuePosition{Place: p.Place, EstimatedWait: p.EstimatedWait}
+}
 
 // Bridge relays audio between caller and agent until one hangs up.
 func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
@@ -379,5 +353,3 @@ type transferer struct{ e *Engine }
 func (t transferer) Transfer(ctx context.Context, req ivr.TransferRequest) error {
 	return fmt.Errorf("transfer %s to %s %q: %w", req.CallID, req.Kind, req.Target, errors.ErrUnsupported)
 }
-
-var _ = strconv.Itoa

@@ -52,6 +52,10 @@ type Engine struct {
 	loggedIn map[string]bool
 
 	ready chan struct{}
+
+	// OnCallEnd, if set before Run, receives every finished call's IVR result
+	// (tests; call records subscribe here too).
+	OnCallEnd func(*ivr.Result)
 }
 
 // New builds an engine from a validated configuration and binds its
@@ -317,7 +321,9 @@ func (e *Engine) watchRegistrations(ctx context.Context) {
 					e.log.Warn("auto login on register", "agent", id, "err", err)
 					continue
 				}
-				if err := e.acd.SetReady(id); err != nil {
+				if a, err := e.acd.Agent(id); err == nil && a.State == acd.Ready {
+					// Login already made the agent ready.
+				} else if err := e.acd.SetReady(id); err != nil {
 					e.log.Warn("auto ready on register", "agent", id, "err", err)
 				}
 				e.mu.Lock()

@@ -1,0 +1,371 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
+	"github.com/hotlinecc/hotline/ivr"
+	"github.com/hotlinecc/hotline/sip/sipptest"
+)
+
+// demo is the demo engine on free ports, as the README's quick start runs it.
+type demo struct {
+	e       *Engine
+	results chan *ivr.Result
+	stop    func()
+}
+
+func startDemo(t *testing.T, mutate func(*config.Config)) *demo {
+	t.Helper()
+	cfg, err := config.Load("../../../../testdata/hotline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SIP.UDP, cfg.SIP.TCP, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	// Each test process gets its own RTP range: packages run in parallel.
+	base := 21000 + 2*(os.Getpid()%4000)
+	cfg.SIP.RTPPorts = strconv.Itoa(base) + "-" + strconv.Itoa(base+600)
+	cfg.Recordings = t.TempDir()
+	if mutate != nil {
+		mutate(cfg)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &demo{e: e, results: make(chan *ivr.Result, 16)}
+	e.OnCallEnd = func(r *ivr.Result) { d.results <- r }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	<-e.Ready()
+	d.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("engine run: %v", err)
+		}
+		if n := e.ports.InUse(); n != 0 {
+			t.Errorf("%d RTP ports in use after shutdown", n)
+		}
+	}
+	t.Cleanup(d.stop)
+	return d
+}
+
+// agentPhone starts a SIPp UAS for an agent and registers it.
+func (d *demo) agentPhone(t *testing.T, id string, a sipptest.Agent, calls int) *sipptest.Proc {
+	t.Helper()
+	port := sipptest.FreeUDPPort(t)
+	p := sipptest.Start(t, sipptest.Options{
+		Scenario: sipptest.Render(t, sipptest.AgentTemplate, a), LocalPort: port, Calls: calls, Timeout: 60 * time.Second,
+	})
+	sipptest.RegisterPhone(t, d.e.SIPAddr(), id, "pass"+id, port, 300)
+	d.waitAgent(t, id, acd.Ready)
+	return p
+}
+
+func (d *demo) waitAgent(t *testing.T, id string, want acd.State) acd.AgentSnapshot {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, err := d.e.ACD().Agent(id)
+		if err == nil && a.State == want {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent %s: state %v (err %v), want %s", id, a.State, err, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// caller is a trunk call whose audio lands on a socket the test owns, so the
+// test can hear the engine and press keys (RFC 4733) from the same port.
+type caller struct {
+	t      *testing.T
+	d      *demo
+	media  *net.UDPConn
+	mu     sync.Mutex
+	pkts   int
+	result chan sipptest.Result
+	number string
+	seq    uint16
+	ts     uint32
+}
+
+func (d *demo) call(t *testing.T, number string, ctx context.Context) *caller {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &caller{t: t, d: d, media: conn, result: make(chan sipptest.Result, 1), number: number}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			var pk rtp.Packet
+			if pk.Unmarshal(buf[:n]) == nil {
+				c.mu.Lock()
+				c.pkts++
+				c.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	scen := sipptest.Render(t, sipptest.CallerTemplate, sipptest.Caller{Formats: "0 101", Body: true, WaitBye: true, From: number})
+	go func() {
+		c.result <- sipptest.Run(t, ctx, sipptest.Options{
+			Target: d.e.SIPAddr(), Service: "10010", Scenario: scen, Timeout: 90 * time.Second,
+			Keys: map[string]string{"rtp_port": strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port)},
+		})
+	}()
+	return c
+}
+
+func (c *caller) packets() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pkts
+}
+
+// waitAudio waits until the caller has heard n packets (20 ms each) in total.
+func (c *caller) waitAudio(n int) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for c.packets() < n {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("caller %s heard %d packets, waited for %d", c.number, c.packets(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// engineMedia finds the engine's RTP address for this caller's leg.
+func (c *caller) engineMedia() netip.AddrPort {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.d.e.mu.Lock()
+		for _, cl := range c.d.e.calls {
+			if cl.leg.Info.Caller == c.number {
+				a := cl.leg.Media().LocalAddr()
+				c.d.e.mu.Unlock()
+				return a
+			}
+		}
+		c.d.e.mu.Unlock()
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no engine call for %s", c.number)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// press sends one RFC 4733 digit: three start/update packets and three end packets.
+func (c *caller) press(key rune) {
+	c.t.Helper()
+	ev := map[rune]byte{'*': 10, '#': 11}[key]
+	if key >= '0' && key <= '9' {
+		ev = byte(key - '0')
+	}
+	to := net.UDPAddrFromAddrPort(c.engineMedia())
+	c.ts += 8000
+	c.seq += 10
+	for i := 0; i < 6; i++ {
+		end := i >= 3
+		dur := uint16(160 * (i + 1))
+		if end {
+			dur = 160 * 4
+		}
+		payload := []byte{ev, 10, 0, 0}
+		if end {
+			payload[1] |= 0x80
+		}
+		binary.BigEndian.PutUint16(payload[2:], dur)
+		c.seq++
+		pk := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, Marker: i == 0, SequenceNumber: c.seq, Timestamp: c.ts, SSRC: 0xcafe}, Payload: payload}
+		b, _ := pk.Marshal()
+		if _, err := c.media.WriteToUDP(b, to); err != nil {
+			c.t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *caller) finished(ctx context.Context) sipptest.Result {
+	c.t.Helper()
+	select {
+	case r := <-c.result:
+		return r
+	case <-ctx.Done():
+		c.t.Fatalf("caller %s still in call", c.number)
+	}
+	return sipptest.Result{}
+}
+
+func (d *demo) result(t *testing.T, ctx context.Context) *ivr.Result {
+	t.Helper()
+	select {
+	case r := <-d.results:
+		return r
+	case <-ctx.Done():
+		t.Fatal("no call result")
+	}
+	return nil
+}
+
+func traceHas(r *ivr.Result, node, event, digits string) bool {
+	for _, e := range r.Trace {
+		if e.Node == node && (event == "" || e.Event == event) && (digits == "" || e.Digits == digits) {
+			return true
+		}
+	}
+	return false
+}
+
+func traceString(r *ivr.Result) string {
+	var b strings.Builder
+	for _, e := range r.Trace {
+		b.WriteString(e.Node + ":" + e.Event + ":" + e.Digits + " ")
+	}
+	return b.String()
+}
+
+// greetingFrames is the demo greeting's length in 20 ms packets (2.93 s).
+const greetingFrames = 146
+
+func TestDemoMenuToBillingAgentThenSurvey(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	agent := d.agentPhone(t, "1001", sipptest.Agent{RingMs: 200, TalkMs: 5000}, 1)
+
+	c := d.call(t, "13800000002", ctx) // Demo Gold
+	c.waitAudio(greetingFrames + 25)   // greeting done, menu playing
+	c.press('1')                       // billing
+	if code, err := agent.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent phone: exit %d (%v)\n%s", code, err, agent.Output())
+	}
+	// The agent hung up first: the caller is in the survey now.
+	heard := c.packets()
+	c.waitAudio(heard + 25)
+	c.press('5')
+	if r := c.finished(ctx); r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d\n%s", r.ExitCode, sipptest.Logs(r.Dir))
+	}
+	res := d.result(t, ctx)
+	if res.Queue != "billing" || res.Agent != "1001" || res.SurveyScore != 5 {
+		t.Fatalf("result queue %q agent %q survey %d; trace %s", res.Queue, res.Agent, res.SurveyScore, traceString(res))
+	}
+	if !traceHas(res, "main-menu", "", "1") || !traceHas(res, "identify", "", "") {
+		t.Fatalf("trace lacks the menu choice or lookup: %s", traceString(res))
+	}
+	if res.Vars["tier"] != "gold" {
+		t.Fatalf("tier %q, want gold", res.Vars["tier"])
+	}
+	// After the call the agent wraps up, then is ready again.
+	d.waitAgent(t, "1001", acd.Ready)
+}
+
+func TestDemoBlacklistedCallerNeverReachesAgent(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := d.call(t, "13800000009", ctx)
+	if r := c.finished(ctx); r.ExitCode != 0 {
+		t.Fatalf("blacklisted caller was not hung up on: exit %d\n%s", r.ExitCode, sipptest.Logs(r.Dir))
+	}
+	res := d.result(t, ctx)
+	if res.Queue != "" || res.Agent != "" || !traceHas(res, "refuse", "", "") {
+		t.Fatalf("blacklisted caller: queue %q agent %q trace %s", res.Queue, res.Agent, traceString(res))
+	}
+	if c.packets() < greetingFrames {
+		t.Fatalf("blacklisted caller heard only %d packets", c.packets())
+	}
+}
+
+func TestDemoDiamondSkipsMenu(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	agent := d.agentPhone(t, "1003", sipptest.Agent{RingMs: 100, TalkMs: 5000}, 1)
+	c := d.call(t, "13800000001", ctx) // Demo Diamond: no key pressed at all
+	if code, err := agent.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent 1003 never got the diamond caller: exit %d (%v)\n%s", code, err, agent.Output())
+	}
+	heard := c.packets()
+	c.waitAudio(heard + 25)
+	c.press('4')
+	if r := c.finished(ctx); r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d\n%s", r.ExitCode, sipptest.Logs(r.Dir))
+	}
+	res := d.result(t, ctx)
+	if res.Queue != "general" || res.Agent != "1003" || traceHas(res, "main-menu", "", "") {
+		t.Fatalf("diamond: queue %q agent %q trace %s", res.Queue, res.Agent, traceString(res))
+	}
+}
+
+func TestDemoRingNoAnswerGoesToNextAgent(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, func(c *config.Config) { c.ACD.RingTimeout = config.Duration(2 * time.Second) })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// 1001 holds billing as first skill but never answers; 1002 holds it as second.
+	silent := d.agentPhone(t, "1001", sipptest.Agent{NoAnswer: true}, 1)
+	helper := d.agentPhone(t, "1002", sipptest.Agent{RingMs: 100, TalkMs: 5000}, 1)
+	c := d.call(t, "13800000003", ctx)
+	c.waitAudio(greetingFrames + 25)
+	c.press('1')
+	if code, err := silent.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("1001 was not rung then cancelled: exit %d (%v)\n%s", code, err, silent.Output())
+	}
+	a := d.waitAgent(t, "1001", acd.NotReady)
+	if a.Reason != "no answer" {
+		t.Fatalf("1001 not ready with reason %q, want \"no answer\"", a.Reason)
+	}
+	if code, err := helper.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("1002 did not take the call: exit %d (%v)\n%s", code, err, helper.Output())
+	}
+	c.waitAudio(c.packets() + 25)
+	c.press('3')
+	c.finished(ctx)
+	res := d.result(t, ctx)
+	if res.Agent != "1002" || res.Queue != "billing" {
+		t.Fatalf("after RONA: agent %q queue %q trace %s", res.Agent, res.Queue, traceString(res))
+	}
+}
+
+func TestUnknownNumberIs404(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := sipptest.Run(t, ctx, sipptest.Options{
+		Target: d.e.SIPAddr(), Service: "99999",
+		Scenario: sipptest.Render(t, sipptest.CallerTemplate, sipptest.Caller{Formats: "0", Body: true, Expect: 404}),
+	})
+	if r.ExitCode != 0 {
+		t.Fatalf("unknown number: exit %d\n%s", r.ExitCode, sipptest.Logs(r.Dir))
+	}
+}
