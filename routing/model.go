@@ -96,8 +96,8 @@ type Config struct {
 	Queues    []Queue
 	Policy    TierPolicy
 	SkillRule SkillRule
-	// Window is the service-level window (default 15 min) kept in Buckets
-	// buckets (default 15).
+	// Window is the service-level window (default 60 min) kept in Buckets
+	// buckets (default 12, i.e. 5-minute steps).
 	Window  time.Duration
 	Buckets int
 	// ShortAbandon: callers who abandon sooner are not counted (default 5 s).
@@ -131,10 +131,10 @@ func (c *Config) withDefaults() Config {
 		out.SkillRule = SkillUnlessBehind
 	}
 	if out.Window == 0 {
-		out.Window = 15 * time.Minute
+		out.Window = time.Hour
 	}
 	if out.Buckets == 0 {
-		out.Buckets = 15
+		out.Buckets = 12
 	}
 	if out.ShortAbandon == 0 {
 		out.ShortAbandon = 5 * time.Second
