@@ -148,6 +148,28 @@ func TestAbandonWhileRinging(t *testing.T) {
 	}
 }
 
+// The phone reports an answer in the same instant the caller hangs up: the
+// caller's abandon stands, the agent is freed and the answered agent leg is
+// handed back to the engine to hang up.
+func TestAbandonRacesAnswer(t *testing.T) {
+	h := newHarness(t, nil)
+	h.login(t, "a", map[string]int{"general": 1})
+	h.phone.set("a", phoneAnswerLate)
+	ctx, hangup := context.WithCancel(context.Background())
+	tk := h.enqueue(t, ctx, "c", "general", "gold")
+	<-h.phone.ringing
+	hangup()
+	if o := outcome(t, tk); o.Kind != Abandoned {
+		t.Fatalf("outcome %+v", o)
+	}
+	h.waitState(t, "a", Ready)
+	eventually(t, "answered leg released", func() bool {
+		h.phone.mu.Lock()
+		defer h.phone.mu.Unlock()
+		return slices.Equal(h.phone.released, []string{"a:c"})
+	})
+}
+
 func TestAbandonWhileQueued(t *testing.T) {
 	h := newHarness(t, nil)
 	h.login(t, "a", map[string]int{"general": 1})

@@ -226,19 +226,35 @@ func (a *ACD) ring(ctx context.Context, cancel context.CancelFunc, ag *agent, c 
 		err = a.phone.Ring(ctx, o)
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	id := ag.profile.ID
 	if a.inflight[id]--; a.inflight[id] <= 0 {
 		delete(a.inflight, id)
 	}
-	a.ringDone(ag, c, err)
+	orphan := a.ringDone(ag, c, err)
 	// A new login under the same id waited for this ring to unwind.
 	if cur := a.agents[id]; cur != nil && cur != ag && a.inflight[id] == 0 {
 		a.makeAvailable(cur, a.now())
 	}
+	a.mu.Unlock()
+	if orphan {
+		if r, ok := a.phone.(AnswerReleaser); ok {
+			r.ReleaseAnswered(o)
+		}
+	}
 }
 
-func (a *ACD) ringDone(ag *agent, c *call, err error) {
+// AnswerReleaser is optionally implemented by a Phone. When Ring returned
+// nil (the agent answered) but the call can no longer be connected — the
+// caller hung up, the agent was signed out or the ACD closed in the same
+// instant — the ACD calls ReleaseAnswered so the engine hangs up the agent
+// leg it set up. It is called without the ACD lock held.
+type AnswerReleaser interface {
+	ReleaseAnswered(o Offer)
+}
+
+// ringDone settles an offer. It reports true when the phone answered but
+// the call cannot be connected any more (see AnswerReleaser).
+func (a *ACD) ringDone(ag *agent, c *call, err error) (orphan bool) {
 	now := a.now()
 	c.ringCancel = nil
 	agentHere := ag.state == Reserved && ag.callID == c.info.ID && a.agents[ag.profile.ID] == ag
@@ -246,6 +262,7 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) {
 	switch {
 	case c.abandoned:
 		// Abandon already delivered and counted; free the agent.
+		orphan = err == nil
 		release()
 		if agentHere {
 			ag.callID, ag.caller = "", ""
@@ -253,6 +270,7 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) {
 			a.makeAvailable(ag, now)
 		}
 	case a.closed:
+		orphan = err == nil
 		release()
 		c.ticket.deliver(Outcome{Kind: Overflowed, CallID: c.info.ID, Reason: OverflowShutdown, Wait: now.Sub(c.info.EnqueuedAt)})
 		if c.stopAbandon != nil {
@@ -261,6 +279,7 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) {
 		delete(a.calls, c.info.ID)
 	case !agentHere:
 		// The agent was signed out while ringing: back to the queue head.
+		orphan = err == nil
 		release()
 		a.requeue(c, now, "agent signed out")
 	case err == nil:
@@ -296,6 +315,7 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) {
 		a.setState(ag, NotReady, "no answer", now)
 		a.requeue(c, now, reason)
 	}
+	return orphan
 }
 
 func (a *ACD) tierThreshold(tier string) (time.Duration, bool) {

@@ -34,10 +34,11 @@ func (c *fakeClock) Advance(d time.Duration) {
 type phoneBehaviour int
 
 const (
-	phoneAnswer   phoneBehaviour = iota // answers at once
-	phoneHold                           // rings until the test answers/rejects or ctx ends
-	phoneNoAnswer                       // returns ErrNoAnswer at once
-	phoneBusy                           // returns ErrBusy at once
+	phoneAnswer     phoneBehaviour = iota // answers at once
+	phoneHold                             // rings until the test answers/rejects or ctx ends
+	phoneNoAnswer                         // returns ErrNoAnswer at once
+	phoneBusy                             // returns ErrBusy at once
+	phoneAnswerLate                       // answers just as the ring is cancelled
 )
 
 type ring struct {
@@ -54,6 +55,7 @@ type fakePhone struct {
 	activeCall map[string]string
 	history    []string // "agent:call" in ring order
 	cancelled  []string // calls whose ring ctx ended
+	released   []string // answered offers the ACD handed back
 	violations []string
 	ringing    chan ring
 }
@@ -95,6 +97,10 @@ func (p *fakePhone) Ring(ctx context.Context, o Offer) error {
 		return ErrNoAnswer
 	case phoneBusy:
 		return ErrBusy
+	case phoneAnswerLate:
+		p.ringing <- *r
+		<-ctx.Done()
+		return nil
 	}
 	p.ringing <- *r
 	select {
@@ -106,6 +112,13 @@ func (p *fakePhone) Ring(ctx context.Context, o Offer) error {
 		p.mu.Unlock()
 		return ctx.Err()
 	}
+}
+
+// ReleaseAnswered implements AnswerReleaser.
+func (p *fakePhone) ReleaseAnswered(o Offer) {
+	p.mu.Lock()
+	p.released = append(p.released, o.AgentID+":"+o.Call.ID)
+	p.mu.Unlock()
 }
 
 // answer completes the pending ring of agent with err (nil = answered).
