@@ -1,0 +1,152 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Bridge relays audio both ways between two legs whose media is anchored in
+// the engine: a is the caller side, b the agent side. Frames are forwarded
+// on the receiving session's goroutine, so the bridge adds no queueing
+// delay and no goroutine of its own except music on hold.
+type Bridge struct {
+	a, b *Session
+
+	held  atomic.Bool
+	muted atomic.Bool
+	tap   atomic.Pointer[func(fromA bool, pcm []int16)]
+
+	forwardedAB, forwardedBA, sendErrors atomic.Uint64
+
+	mu      sync.Mutex // guards hold/close transitions
+	closed  bool
+	mohStop context.CancelFunc
+	mohDone chan struct{}
+}
+
+// BridgeStats counts frames relayed by a bridge.
+type BridgeStats struct {
+	ForwardedAB, ForwardedBA uint64 // frames delivered caller→agent and agent→caller
+	SendErrors               uint64 // frames the far leg could not send (no remote yet, closed)
+}
+
+// NewBridge connects a (caller side) and b (agent side) by installing
+// receivers on both. Any receiver installed before is replaced.
+func NewBridge(a, b *Session) *Bridge {
+	br := &Bridge{a: a, b: b}
+	a.SetReceiver(br.fromA)
+	b.SetReceiver(br.fromB)
+	return br
+}
+
+func (br *Bridge) fromA(pcm []int16) {
+	if br.held.Load() {
+		return
+	}
+	if tp := br.tap.Load(); tp != nil {
+		(*tp)(true, pcm)
+	}
+	if err := br.b.WriteFrame(pcm); err != nil {
+		br.sendErrors.Add(1)
+		return
+	}
+	br.forwardedAB.Add(1)
+}
+
+func (br *Bridge) fromB(pcm []int16) {
+	if br.held.Load() || br.muted.Load() {
+		return
+	}
+	if tp := br.tap.Load(); tp != nil {
+		(*tp)(false, pcm)
+	}
+	if err := br.a.WriteFrame(pcm); err != nil {
+		br.sendErrors.Add(1)
+		return
+	}
+	br.forwardedBA.Add(1)
+}
+
+// Hold cuts both directions; the caller (a) hears moh looped, the agent
+// (b) hears nothing. Music stops on Unhold, Close or when ctx is done (the
+// legs then stay cut until Unhold). A nil moh holds in silence. Holding
+// again replaces the music.
+func (br *Bridge) Hold(ctx context.Context, moh *Prompt) {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if br.closed {
+		return
+	}
+	br.stopMOHLocked()
+	br.held.Store(true)
+	if moh == nil || len(moh.Samples) == 0 {
+		return
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	br.mohStop, br.mohDone = cancel, done
+	go func() {
+		defer close(done)
+		err := br.a.PlayLoop(mctx, moh)
+		if err != nil && mctx.Err() == nil && !errors.Is(err, ErrClosed) {
+			br.a.log.Warn("music on hold stopped", "prompt", moh.Name, "err", err)
+		}
+	}()
+}
+
+// Unhold stops the music and restores audio both ways.
+func (br *Bridge) Unhold() {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	br.stopMOHLocked()
+	br.held.Store(false)
+}
+
+// Held reports whether the bridge is on hold.
+func (br *Bridge) Held() bool { return br.held.Load() }
+
+func (br *Bridge) stopMOHLocked() {
+	if br.mohStop == nil {
+		return
+	}
+	br.mohStop()
+	<-br.mohDone
+	br.mohStop, br.mohDone = nil, nil
+}
+
+// Mute stops the agent's (b's) audio reaching the caller; the agent still
+// hears the caller.
+func (br *Bridge) Mute(on bool) { br.muted.Store(on) }
+
+// SetTap installs a recording tap called with every frame relayed (fromA:
+// caller→agent) on the receiving goroutine; the slice is reused after the
+// call. Frames cut by hold or mute do not flow and are not tapped. nil
+// removes the tap.
+func (br *Bridge) SetTap(fn func(fromA bool, pcm []int16)) {
+	if fn == nil {
+		br.tap.Store(nil)
+		return
+	}
+	br.tap.Store(&fn)
+}
+
+// Stats returns relay counters.
+func (br *Bridge) Stats() BridgeStats {
+	return BridgeStats{ForwardedAB: br.forwardedAB.Load(), ForwardedBA: br.forwardedBA.Load(), SendErrors: br.sendErrors.Load()}
+}
+
+// Close removes the bridge's receivers and stops music on hold. The
+// sessions stay open: closing them is the owner's job.
+func (br *Bridge) Close() {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if br.closed {
+		return
+	}
+	br.closed = true
+	br.stopMOHLocked()
+	br.a.SetReceiver(nil)
+	br.b.SetReceiver(nil)
+}
