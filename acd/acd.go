@@ -287,7 +287,8 @@ func (a *ACD) Tick() {
 		return
 	}
 	now := a.now()
-	for _, ag := range a.sortedAgents() {
+	// Map order is fine here: each timer acts on its own agent or call.
+	for _, ag := range a.agents {
 		switch ag.state {
 		case WrapUp:
 			if !now.Before(ag.wrapUntil) {
@@ -306,7 +307,7 @@ func (a *ACD) Tick() {
 			}
 		}
 	}
-	for _, c := range a.sortedCalls() {
+	for _, c := range a.calls {
 		if c.state != callQueued {
 			continue
 		}

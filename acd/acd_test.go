@@ -434,3 +434,33 @@ func TestEnqueueBadInput(t *testing.T) {
 		t.Fatalf("after close: %v", err)
 	}
 }
+
+// failingStore is a shared store that cannot be reached.
+type failingStore struct{ *MemoryStore }
+
+var errStoreDown = errors.New("store unreachable")
+
+func (failingStore) Claim(context.Context, string, string) error  { return errStoreDown }
+func (failingStore) SaveCall(context.Context, CallRecord) error   { return errStoreDown }
+func (failingStore) SaveAgent(context.Context, AgentRecord) error { return errStoreDown }
+
+// With the shared store down, calls still reach agents on this node's own
+// decisions.
+func TestStoreDownFallsBackToLocalRouting(t *testing.T) {
+	phone := newFakePhone()
+	a, err := New(Config{Routing: demoRouting()}, Deps{Phone: phone, Store: failingStore{NewMemoryStore()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Login(AgentProfile{ID: "a", Skills: map[string]int{"general": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := a.Enqueue(context.Background(), Call{Queue: "general", Tier: "gold"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := outcome(t, tk); o.Kind != Connected || o.AgentID != "a" {
+		t.Fatalf("%+v", o)
+	}
+}

@@ -174,8 +174,13 @@ func (a *ACD) dispatchCall(c *call, now time.Time) {
 // store refused the claim (the agent or call is taken elsewhere).
 func (a *ACD) offer(ag *agent, c *call, now time.Time) bool {
 	if err := a.store.Claim(a.ctx, c.info.ID, ag.profile.ID); err != nil {
-		a.logger.Warn("acd: claim refused", "call", c.info.ID, "agent", ag.profile.ID, "err", err)
-		return false
+		if errors.Is(err, ErrClaimed) {
+			a.logger.Warn("acd: claim refused", "call", c.info.ID, "agent", ag.profile.ID, "err", err)
+			return false
+		}
+		// The shared store is unreachable: keep calls flowing on this
+		// node's own decision (the requirement's "simplest local ACD").
+		a.logger.Warn("acd: state store unavailable, routing locally", "call", c.info.ID, "agent", ag.profile.ID, "err", err)
 	}
 	if a.router.HasCall(c.info.ID) {
 		if _, err := a.router.RemoveCall(c.info.ID); err != nil {
