@@ -458,3 +458,58 @@ func (im *Importer) applyIncremental(ctx context.Context, b *batch, rows iter.Se
 	}
 	return nil
 }
+
+// FileWatch reloads a customer file when it changes; see Importer.WatchFile.
+type FileWatch struct {
+	im       *Importer
+	path     string
+	interval time.Duration
+	onLoad   func(Report, error)
+	last     os.FileInfo
+}
+
+// WatchFile prepares to re-import path as a full load whenever its size or
+// modification time differs from now, checking every interval (default
+// 30 s) once Run is called. It does not load the file: call ImportFile first
+// so that a broken file fails startup. onLoad, when set, sees every reload's
+// report.
+func (im *Importer) WatchFile(path string, interval time.Duration, onLoad func(Report, error)) (*FileWatch, error) {
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("crm: watch %s: %w", path, err)
+	}
+	return &FileWatch{im: im, path: path, interval: interval, onLoad: onLoad, last: fi}, nil
+}
+
+// Run checks the file until ctx ends. A failed reload is logged and keeps
+// the previous customer set.
+func (w *FileWatch) Run(ctx context.Context) error {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		fi, err := os.Stat(w.path)
+		if err != nil {
+			w.im.log.Warn("crm: watched customer file unreadable", "path", w.path, "err", err)
+			continue
+		}
+		if fi.Size() == w.last.Size() && fi.ModTime().Equal(w.last.ModTime()) {
+			continue
+		}
+		w.last = fi
+		rep, err := w.im.ImportFile(ctx, w.path, FullLoad)
+		if err != nil && ctx.Err() == nil {
+			w.im.log.Error("crm: reloading customer file failed; keeping the previous customer set", "path", w.path, "err", err)
+		}
+		if w.onLoad != nil {
+			w.onLoad(rep, err)
+		}
+	}
+}

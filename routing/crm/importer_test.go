@@ -2,10 +2,12 @@ package crm
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func newTestImporter(t *testing.T, s Store) *Importer {
@@ -195,5 +197,64 @@ func TestImportCapsRejectDetails(t *testing.T) {
 	}
 	if rep.RejectedCount != 30 || len(rep.Rejects) != 5 || rep.Loaded != 1 {
 		t.Fatalf("rejected %d, details %d, loaded %d", rep.RejectedCount, len(rep.Rejects), rep.Loaded)
+	}
+}
+
+func TestWatchFileReloadsOnChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	write := func(body string, age time.Duration) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Explicit times: two writes within the file system's timestamp
+		// granularity must still look different.
+		mt := time.Now().Add(-age)
+		if err := os.Chtimes(path, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("number,name,tier,region,blacklisted\n13800000001,A,gold,north,no\n", time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	store := NewMemStore()
+	im := newTestImporter(t, store)
+	if _, err := im.ImportFile(ctx, path, FullLoad); err != nil {
+		t.Fatal(err)
+	}
+	loads := make(chan error, 10)
+	w, err := im.WatchFile(path, 5*time.Millisecond, func(_ Report, err error) {
+		select {
+		case loads <- err:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run returned %v", err)
+		}
+	}()
+	write("number,name,tier,region,blacklisted\n13800000001,A,diamond,north,no\n", 0)
+	if err := <-loads; err != nil {
+		t.Fatal(err)
+	}
+	if c, err := store.Get(ctx, "13800000001"); err != nil || c.Tier != "diamond" {
+		t.Fatalf("after change: %+v, %v", c, err)
+	}
+	// A broken rewrite is reported and leaves the last good set.
+	if _, err := im.WatchFile(filepath.Join(t.TempDir(), "missing.csv"), 0, nil); err == nil {
+		t.Fatal("watching a missing file accepted")
+	}
+	write("number,name\n", -time.Hour)
+	if err := <-loads; err == nil {
+		t.Fatal("broken file reloaded without error")
+	}
+	if c, err := store.Get(ctx, "13800000001"); err != nil || c.Tier != "diamond" {
+		t.Fatalf("after broken rewrite: %+v, %v", c, err)
 	}
 }

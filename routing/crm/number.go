@@ -83,15 +83,17 @@ func (p NumberPlan) Normalise(raw string) (string, error) {
 		// "+86 (0)10 ..." keeps the trunk prefix in brackets.
 		s = strings.TrimPrefix(s, p.TrunkPrefix)
 	} else {
-		switch {
-		case strings.HasPrefix(s, p.TrunkPrefix):
-			s = s[len(p.TrunkPrefix):]
-		case len(s) == len(p.CountryCode)+p.MobileDigits && strings.HasPrefix(s, p.CountryCode) &&
-			strings.HasPrefix(s[len(p.CountryCode):], p.MobilePrefix):
-			// A bare country code is only unambiguous in front of a mobile
-			// number; elsewhere it could be the start of an area code.
-			s = s[len(p.CountryCode):]
-		}
+		s = strings.TrimPrefix(s, p.TrunkPrefix)
+	}
+	if len(s) == len(p.CountryCode)+p.MobileDigits && strings.HasPrefix(s, p.CountryCode) &&
+		strings.HasPrefix(s[len(p.CountryCode):], p.MobilePrefix) {
+		// A bare country code is only unambiguous in front of a mobile
+		// number; elsewhere it could be the start of an area code.
+		s = s[len(p.CountryCode):]
+	}
+	if strings.HasPrefix(s, p.TrunkPrefix) {
+		// Would read as a trunk or international prefix next time.
+		return "", fmt.Errorf("%w: %q: national number starts with %s", ErrMalformedNumber, raw, p.TrunkPrefix)
 	}
 	if max := p.MaxDigits - len(p.CountryCode); len(s) < p.MinDigits || len(s) > max {
 		return "", fmt.Errorf("%w: %q has %d national digits, want %d to %d", ErrMalformedNumber, raw, len(s), p.MinDigits, max)

@@ -25,6 +25,8 @@ func TestNormalise(t *testing.T) {
 		{"foreign number keeps country code", NumberPlan{}, "+44 20 7946 0000", "+442079460000"},
 		{"foreign number with 00", NumberPlan{}, "00442079460000", "+442079460000"},
 		{"canonical foreign is stable", NumberPlan{}, "+442079460000", "+442079460000"},
+		{"country code repeated before mobile", NumberPlan{}, "+86 86 138 0000 0001", "13800000001"},
+		{"trunk and bare country code before mobile", NumberPlan{}, "08610000000000", "10000000000"},
 		{"86-prefixed landline is not stripped", NumberPlan{}, "8612345678", "8612345678"},
 		{"configured country code", NumberPlan{CountryCode: "44", MobilePrefix: "7", MobileDigits: 10}, "+44 7700 900123", "7700900123"},
 		{"configured country code, trunk", NumberPlan{CountryCode: "44", MobilePrefix: "7", MobileDigits: 10}, "07700 900123", "7700900123"},
@@ -48,7 +50,7 @@ func TestNormalise(t *testing.T) {
 }
 
 func TestNormaliseRejects(t *testing.T) {
-	for _, in := range []string{"", "  ", "anonymous", "1380000000a", "+", "00", "123", "0123", "+44123", "1234567890123456", "+4412345678901234", "13800000001;user=phone"} {
+	for _, in := range []string{"", "  ", "anonymous", "1380000000a", "+", "00", "123", "0123", "+44123", "1234567890123456", "+4412345678901234", "13800000001;user=phone", "+86000000", "+86 0 0 1234567"} {
 		t.Run(in, func(t *testing.T) {
 			got, err := NumberPlan{}.Normalise(in)
 			if !errors.Is(err, ErrMalformedNumber) {
@@ -119,4 +121,29 @@ func TestPrefixTable(t *testing.T) {
 			t.Errorf("NewPrefixTable(%v) accepted", bad)
 		}
 	}
+}
+
+// FuzzNormalise checks that no input panics, every accepted number is a
+// valid store key, and normalising twice changes nothing.
+func FuzzNormalise(f *testing.F) {
+	for _, s := range []string{"13800000001", "+8613800000001", "008613800000001", "(010) 6552-9988", "+44 20 7946 0000", "anonymous", "+", "0", "8613800000001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := NumberPlan{}.Normalise(in)
+		if err != nil {
+			if !errors.Is(err, ErrMalformedNumber) {
+				t.Fatalf("Normalise(%q) error %v does not wrap ErrMalformedNumber", in, err)
+			}
+			return
+		}
+		k, ok := numberKey(got)
+		if !ok || keyNumber(k) != got {
+			t.Fatalf("Normalise(%q) = %q, not a round-tripping store key", in, got)
+		}
+		again, err := NumberPlan{}.Normalise(got)
+		if err != nil || again != got {
+			t.Fatalf("Normalise(%q) = %q, then %q, %v", in, got, again, err)
+		}
+	})
 }
