@@ -54,6 +54,9 @@ func (p *pacer) wait(ctx context.Context, done <-chan struct{}) error {
 	}
 }
 
+// next is when the frame the next wait is for is due (before any re-basing).
+func (p *pacer) next() time.Time { return p.start.Add(time.Duration(p.n) * FrameDuration) }
+
 func (p *pacer) stop() {
 	if p.timer != nil {
 		p.timer.Stop()
@@ -77,11 +80,15 @@ func (pl *player) play(ctx context.Context, samples []int16) error {
 			clear(pl.frame[n:])
 			frame = pl.frame[:]
 		}
+		due := pl.pace.next()
 		if err := pl.pace.wait(ctx, pl.s.done); err != nil {
 			return err
 		}
 		if err := pl.s.write(frame, pl.first, !pl.first); err != nil {
 			return err
+		}
+		if probe := pl.s.paceProbe; probe != nil {
+			probe(time.Since(due))
 		}
 		pl.first = false
 	}

@@ -63,6 +63,9 @@ type Session struct {
 	dtmf    chan rune
 
 	latchTimeout time.Duration
+	// paceProbe, when set before playing, is told how late each played
+	// packet left against its drift-free schedule (benchmarks).
+	paceProbe func(late time.Duration)
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -477,13 +480,15 @@ func (s *Session) latch(from netip.AddrPort, now time.Time) bool {
 	l := s.latched.Load()
 	switch {
 	case l == nil:
-		s.latched.Store(&from)
+		peer := from // heap copy only when latching, not per packet
+		s.latched.Store(&peer)
 		s.log.Debug("rtp peer latched", "peer", from.String())
 	case *l != from:
 		if now.Sub(s.rx.lastFromLatched) <= s.latchTimeout {
 			return false
 		}
-		s.latched.Store(&from)
+		peer := from
+		s.latched.Store(&peer)
 		s.st.relatches.Add(1)
 		s.log.Info("rtp peer re-latched after silence", "old", l.String(), "peer", from.String())
 	}
