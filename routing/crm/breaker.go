@@ -71,21 +71,27 @@ func (b *Breaker) Allow() error {
 	}
 }
 
-// Success reports a request that got an answer (including "not found").
-func (b *Breaker) Success() {
+// Success reports a request that got an answer (including "not found"). It
+// reports whether this success closed an open or half-open breaker.
+func (b *Breaker) Success() (closed bool) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	closed = b.state != BreakerClosed
 	b.state, b.failures = BreakerClosed, 0
-	b.mu.Unlock()
+	return closed
 }
 
-// Failure reports a request that failed or timed out.
-func (b *Breaker) Failure() {
+// Failure reports a request that failed or timed out. It reports whether
+// this failure opened the breaker.
+func (b *Breaker) Failure() (opened bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.failures++
-	if b.state == BreakerHalfOpen || b.failures >= b.threshold {
+	if b.state != BreakerOpen && (b.state == BreakerHalfOpen || b.failures >= b.threshold) {
 		b.state, b.openedAt = BreakerOpen, b.now()
+		return true
 	}
+	return false
 }
 
 // State is the current state; an open breaker whose cool-down has passed

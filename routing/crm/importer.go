@@ -23,6 +23,9 @@ const (
 	Incremental
 )
 
+// MarshalText writes the mode by name in JSON reports.
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
 func (m Mode) String() string {
 	if m == Incremental {
 		return "incremental"
@@ -183,11 +186,11 @@ func parseBlacklisted(s string) (bool, bool) {
 type batch struct {
 	im     *Importer
 	report Report
-	seen   map[uint64]int // canonical number key → line/position first seen
+	seen   map[uint64]int32 // canonical number key → line (CSV) or page<<20|item (pull) first seen
 }
 
 func (im *Importer) newBatch(source string, mode Mode) *batch {
-	return &batch{im: im, report: Report{Source: source, Mode: mode}, seen: make(map[uint64]int)}
+	return &batch{im: im, report: Report{Source: source, Mode: mode}, seen: make(map[uint64]int32)}
 }
 
 func (b *batch) reject(r Reject) {
@@ -207,11 +210,19 @@ func (b *batch) accept(raw rawCustomer, line, page int, needTier bool) (Customer
 	}
 	key, _ := numberKey(c.Number)
 	if first, dup := b.seen[key]; dup {
+		where := fmt.Sprintf("line %d", first)
+		if page > 0 {
+			where = fmt.Sprintf("page %d item %d", first>>20, first&(1<<20-1))
+		}
 		b.reject(Reject{Line: line, Page: page, Number: raw.number, Reason: RejectDuplicateNumber,
-			Detail: fmt.Sprintf("%s already given at %d", c.Number, first)})
+			Detail: fmt.Sprintf("%s already given at %s", c.Number, where)})
 		return Customer{}, false
 	}
-	b.seen[key] = line
+	if page > 0 {
+		b.seen[key] = int32(page<<20 | line)
+	} else {
+		b.seen[key] = int32(line)
+	}
 	return c, true
 }
 
@@ -222,7 +233,7 @@ type csvColumns struct {
 	width                                           int
 }
 
-func parseHeader(header []string) (csvColumns, error) {
+func parseHeader(header []string, mode Mode) (csvColumns, error) {
 	cols := csvColumns{number: -1, id: -1, name: -1, tier: -1, region: -1, blacklisted: -1, op: -1, width: len(header)}
 	for i, h := range header {
 		h = strings.TrimSpace(h)
@@ -261,10 +272,13 @@ func parseHeader(header []string) (csvColumns, error) {
 		}
 		*slot = i
 	}
-	for name, idx := range map[string]int{"number": cols.number, "name": cols.name, "tier": cols.tier, "region": cols.region, "blacklisted": cols.blacklisted} {
-		if idx < 0 {
-			return cols, fmt.Errorf("missing column %q", name)
-		}
+	if cols.number < 0 {
+		return cols, errors.New(`missing column "number"`)
+	}
+	// Incremental files may carry deletes only; their upserts are rejected
+	// row by row for the missing tier.
+	if cols.tier < 0 && mode == FullLoad {
+		return cols, errors.New(`missing column "tier"`)
 	}
 	return cols, nil
 }
@@ -299,9 +313,11 @@ func (im *Importer) ImportFile(ctx context.Context, path string, mode Mode) (Rep
 	return im.importCSV(ctx, f, path, mode)
 }
 
-// ImportCSV reads customers from CSV with a header row naming the columns
-// number,name,tier,region,blacklisted and optionally id, op (upsert/delete,
-// incremental mode) and attr:<key> columns in any order. Bad rows are
+// ImportCSV reads customers from CSV with a header row naming the columns,
+// in any order: number (required), tier (required for a full load), name,
+// region, blacklisted (yes/no, true/false, 1/0; empty is no), id (defaults to
+// the number), op (upsert/delete, incremental mode) and attr:<key> for free
+// desktop attributes. Bad rows are
 // reported and skipped; good rows are loaded. A full load that rejects every
 // row keeps the previous customer set. The error is for failures of the
 // import as a whole (unreadable input, bad header, store failure).
@@ -323,7 +339,7 @@ func (im *Importer) importCSV(ctx context.Context, r io.Reader, source string, m
 		}
 		return b.report, fmt.Errorf("crm: import %s: header: %w", source, err)
 	}
-	cols, err := parseHeader(header)
+	cols, err := parseHeader(header, mode)
 	if err != nil {
 		return b.report, fmt.Errorf("crm: import %s: header: %w", source, err)
 	}

@@ -2,6 +2,7 @@ package crm
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -256,5 +257,30 @@ func TestWatchFileReloadsOnChange(t *testing.T) {
 	}
 	if c, err := store.Get(ctx, "13800000001"); err != nil || c.Tier != "diamond" {
 		t.Fatalf("after broken rewrite: %+v, %v", c, err)
+	}
+}
+
+func TestImportIncrementalDeletesOnly(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemStore()
+	_ = s.Put(ctx, Customer{Number: "13800000001", Tier: "gold"})
+	_ = s.Put(ctx, Customer{Number: "13800000002", Tier: "gold"})
+	im := newTestImporter(t, s)
+	rep, err := im.ImportCSV(ctx, strings.NewReader("number,op\n13800000001,delete\n13800000002,upsert\n"), Incremental)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleted != 1 || rep.RejectedCount != 1 || rep.Rejects[0].Reason != RejectBadTier || rep.Rejects[0].Line != 3 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if _, err := s.Get(ctx, "13800000002"); err != nil {
+		t.Fatal("rejected upsert changed the store")
+	}
+	if _, err := im.ImportCSV(ctx, strings.NewReader("number,op\n13800000001,delete\n"), FullLoad); err == nil {
+		t.Fatal("full load without a tier column accepted")
+	}
+	js, err := json.Marshal(rep)
+	if err != nil || !strings.Contains(string(js), `"Mode":"incremental"`) {
+		t.Fatalf("report JSON %s, %v", js, err)
 	}
 }

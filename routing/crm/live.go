@@ -97,10 +97,14 @@ func (l *Live) Lookup(ctx context.Context, number string) (Customer, error) {
 	}
 	c, err := l.fetch(ctx, canon)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		l.breaker.Failure()
+		if l.breaker.Failure() {
+			l.log.Error("crm: live lookup circuit breaker opened", "cool_down", l.breaker.coolDown, "err", err)
+		}
 		return Customer{}, fmt.Errorf("crm: live lookup %s: %w", canon, err)
 	}
-	l.breaker.Success()
+	if l.breaker.Success() {
+		l.log.Info("crm: live lookup circuit breaker closed")
+	}
 	if err != nil {
 		return Customer{}, err
 	}
@@ -115,7 +119,12 @@ func (l *Live) Lookup(ctx context.Context, number string) (Customer, error) {
 func (l *Live) fetch(ctx context.Context, canon string) (Customer, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	u := strings.ReplaceAll(l.cfg.URLTemplate, "{number}", url.PathEscape(canon))
+	// "+44…" must survive a query string, where '+' reads as a space.
+	escape := url.PathEscape
+	if q := strings.IndexByte(l.cfg.URLTemplate, '?'); q >= 0 && q < strings.Index(l.cfg.URLTemplate, "{number}") {
+		escape = url.QueryEscape
+	}
+	u := strings.ReplaceAll(l.cfg.URLTemplate, "{number}", escape(canon))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return Customer{}, err

@@ -87,10 +87,6 @@ func (p *Puller) Pull(ctx context.Context) (Report, error) {
 	b := p.im.newBatch(source, FullLoad)
 	err := p.im.replace(ctx, b, func(yield func(Customer, error) bool) {
 		for page := p.cfg.FirstPage; ; page++ {
-			if page-p.cfg.FirstPage >= p.cfg.MaxPages {
-				yield(Customer{}, fmt.Errorf("more than %d pages", p.cfg.MaxPages))
-				return
-			}
 			items, err := p.fetchPage(ctx, page)
 			if err != nil {
 				yield(Customer{}, fmt.Errorf("page %d: %w", page, err))
@@ -98,6 +94,14 @@ func (p *Puller) Pull(ctx context.Context) (Report, error) {
 			}
 			if len(items) == 0 {
 				break
+			}
+			if page-p.cfg.FirstPage >= p.cfg.MaxPages {
+				yield(Customer{}, fmt.Errorf("more than %d pages", p.cfg.MaxPages))
+				return
+			}
+			if len(items) >= 1<<20 {
+				yield(Customer{}, fmt.Errorf("page %d: %d customers, at most %d per page", page, len(items), 1<<20-1))
+				return
 			}
 			for i, jc := range items {
 				if c, ok := b.accept(jc.raw(), i+1, page, true); ok && !yield(c, nil) {

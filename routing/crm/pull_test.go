@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,6 +115,9 @@ func TestPullPagesRejectsBadRecords(t *testing.T) {
 	if err != nil || !c.Blacklisted || c.Region != "south" {
 		t.Fatalf("13800000009: %+v, %v", c, err)
 	}
+	if d := rep.Rejects[1].Detail; !strings.Contains(d, "page 1 item 1") {
+		t.Fatalf("duplicate detail %q does not point at the first record", d)
+	}
 	if c, _ := store.Get(ctx, "13800000001"); c.Name != "Demo Diamond" {
 		t.Fatalf("duplicate replaced the first record: %+v", c)
 	}
@@ -153,6 +157,12 @@ func TestPullFailureKeepsPreviousSet(t *testing.T) {
 				t.Fatalf("store holds %d customers, want the previous 1", n)
 			}
 		})
+	}
+	// MaxPages counts pages with customers; the closing empty page is free.
+	crm := &fakeCRMPages{}
+	crm.set(good, `[{"number":"13800000002","tier":"gold"}]`)
+	if rep, err := newTestPuller(t, crm.server(t), NewMemStore(), PullConfig{MaxPages: 2}).Pull(ctx); err != nil || rep.Loaded != 2 {
+		t.Fatalf("two pages with MaxPages 2: %+v, %v", rep, err)
 	}
 	if _, err := NewPuller(newTestImporter(t, NewMemStore()), PullConfig{URLTemplate: "http://127.0.0.1/customers"}); err == nil {
 		t.Fatal("URL template without {page} accepted")

@@ -80,7 +80,12 @@ func (r *Resolver) Lookup(ctx context.Context, number string) (Customer, error) 
 		r.cfg.Observe(LookupEvent{Source: c.Source, Degraded: c.Degraded, Duration: time.Since(start), Err: err})
 	}
 	if err != nil {
-		r.log.Warn("crm: lookup degraded to default tier", "number", c.Number, "tier", c.Tier, "err", err)
+		// With the breaker open every call degrades; the breaker logged once.
+		level := slog.LevelWarn
+		if errors.Is(err, ErrBreakerOpen) {
+			level = slog.LevelDebug
+		}
+		r.log.Log(ctx, level, "crm: lookup degraded to default tier", "number", c.Number, "tier", c.Tier, "err", err)
 	}
 	return c, err
 }

@@ -304,7 +304,12 @@ func TestBreakerHalfOpenAdmitsOneTrial(t *testing.T) {
 	b := NewBreaker(1, time.Second)
 	now := time.Unix(0, 0)
 	b.now = func() time.Time { return now }
-	b.Failure()
+	if !b.Failure() {
+		t.Fatal("threshold failure did not report opening")
+	}
+	if b.Failure() {
+		t.Fatal("failure of an open breaker reported opening again")
+	}
 	if err := b.Allow(); !errors.Is(err, ErrBreakerOpen) {
 		t.Fatalf("open breaker allowed a request: %v", err)
 	}
@@ -318,7 +323,9 @@ func TestBreakerHalfOpenAdmitsOneTrial(t *testing.T) {
 	if b.State() != BreakerHalfOpen {
 		t.Fatalf("state %v", b.State())
 	}
-	b.Success()
+	if !b.Success() {
+		t.Fatal("successful trial did not report closing")
+	}
 	if err := b.Allow(); err != nil || b.State() != BreakerClosed {
 		t.Fatalf("after successful trial: %v, %v", err, b.State())
 	}
@@ -359,3 +366,23 @@ func TestNewLiveAndResolverValidate(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestLiveQueryTemplateKeepsPlus(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.Query().Get("msisdn")
+		_, _ = w.Write([]byte(`{"name":"Abroad","tier":"gold","blacklisted":null}`))
+	}))
+	t.Cleanup(srv.Close)
+	l, err := NewLive(LiveConfig{URLTemplate: srv.URL + "/lookup?msisdn={number}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.Lookup(context.Background(), "0044 20 7946 0000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "+442079460000" || c.Number != "+442079460000" || c.Tier != "gold" || c.Source != SourceLive {
+		t.Fatalf("CRM saw %q, answered %+v", got, c)
+	}
+}
