@@ -27,17 +27,25 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("hotline-sim", flag.ContinueOnError)
-	seed := fs.Uint64("seed", 1, "random seed (same arrivals for every strategy)")
-	peak := fs.Float64("peak", 1.3, "arrival rate at the peak relative to the base rate")
-	load := fs.Float64("load", 0.85, "base offered load as a share of agent capacity")
-	agents := fs.Int("agents", 60, "number of agents")
+	d := defaultParams()
+	var p params
+	fs.Uint64Var(&p.seed, "seed", d.seed, "random seed (same arrivals for every strategy)")
+	fs.Float64Var(&p.peak, "peak", d.peak, "arrival rate at the peak relative to the base rate")
+	fs.Float64Var(&p.load, "load", d.load, "base offered load as a share of agent capacity")
+	fs.IntVar(&p.agents, "agents", d.agents, "number of agents")
+	fs.DurationVar(&p.handle, "handle", d.handle, "mean handle time at skill level 1 (lognormal)")
+	fs.Float64Var(&p.handleSigma, "handle-sigma", d.handleSigma, "lognormal sigma of the handle time (0 = constant)")
+	fs.Float64Var(&p.patience, "patience", d.patience, "scale of the callers' mean patience (exponential; 150/120/100/80 s per tier at 1)")
 	svg := fs.String("svg", "hotline-sim.svg", "SVG chart output (empty: none)")
 	only := fs.String("strategies", "", "comma-separated strategy names to run (default all)")
 	seeds := fs.Int("seeds", 10, "also average the summary over this many seeds starting at -seed (1 = off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sc := defaultScenario(*seed, *agents, *load, *peak)
+	if p.agents < 1 || p.load <= 0 || p.peak <= 0 || p.handle <= 0 || p.handleSigma < 0 || p.patience <= 0 {
+		return fmt.Errorf("agents, load, peak, handle and patience must be positive")
+	}
+	sc := defaultScenario(p)
 	var results []*result
 	for _, st := range strategies() {
 		if *only != "" && !contains(strings.Split(*only, ","), st.name) {
@@ -54,7 +62,7 @@ func run(args []string, out io.Writer) error {
 	}
 	printReport(out, sc, results)
 	if *seeds > 1 {
-		if err := printAverages(out, *seed, *seeds, *agents, *load, *peak, *only); err != nil {
+		if err := printAverages(out, p, *seeds, *only); err != nil {
 			return err
 		}
 	}

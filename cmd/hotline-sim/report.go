@@ -75,7 +75,8 @@ func printReport(w io.Writer, sc *scenario, results []*result) {
 // printAverages reruns every strategy on n seeds and prints the mean
 // per-tier SL (day | peak) and the mean peak worst-tier shortfall, so the
 // choice of default does not rest on one lucky seed.
-func printAverages(w io.Writer, seed uint64, n, agents int, load, peak float64, only string) error {
+func printAverages(w io.Writer, p params, n int, only string) error {
+	seed := p.seed
 	type acc struct {
 		name          string
 		day, pk       []float64
@@ -85,7 +86,9 @@ func printAverages(w io.Writer, seed uint64, n, agents int, load, peak float64, 
 	var accs []*acc
 	var sc *scenario
 	for k := 0; k < n; k++ {
-		sc = defaultScenario(seed+uint64(k), agents, load, peak)
+		ps := p
+		ps.seed = seed + uint64(k)
+		sc = defaultScenario(ps)
 		i := 0
 		for _, st := range strategies() {
 			if only != "" && !contains(strings.Split(only, ","), st.name) {

@@ -56,10 +56,25 @@ type scenario struct {
 // in three queues, four tiers, arrivals at `load` of capacity rising to
 // `peak` × that in hour 4 (an overload), lognormal handle times, impatient
 // callers.
-func defaultScenario(seed uint64, nAgents int, load, peak float64) *scenario {
+// params are the scenario's knobs (command-line flags).
+type params struct {
+	seed        uint64
+	agents      int
+	load, peak  float64
+	handle      time.Duration // mean handle time at skill level 1
+	handleSigma float64       // lognormal sigma of handle time
+	patience    float64       // multiplies every tier's mean patience
+}
+
+func defaultParams() params {
+	return params{seed: 1, agents: 60, load: 0.85, peak: 1.3, handle: 200 * time.Second, handleSigma: 0.5, patience: 1}
+}
+
+func defaultScenario(p params) *scenario {
+	seed, nAgents, load, peak := p.seed, p.agents, p.load, p.peak
 	sc := &scenario{
 		seed: seed, day: 8 * time.Hour, peakStart: 3 * time.Hour, peakEnd: 4 * time.Hour,
-		wrapUp: 10 * time.Second, levelSlow: 0.15, meanHandle: 200 * time.Second,
+		wrapUp: 10 * time.Second, levelSlow: 0.15, meanHandle: p.handle,
 		load: load, peak: peak,
 		tiers: []tierSpec{
 			{routing.Tier{Name: "diamond", Target: 0.95, Threshold: 10 * time.Second, PreferredGroups: []string{"senior"}}, 0.10, 150 * time.Second},
@@ -132,9 +147,9 @@ func defaultScenario(seed uint64, nAgents int, load, peak float64) *scenario {
 		case r < 0.8:
 			a.region = "south"
 		}
-		a.patience = time.Duration(rng.ExpFloat64() * float64(sc.tiers[a.tier].patience))
-		// Lognormal handle time with mean meanHandle and sigma 0.5.
-		const sigma = 0.5
+		a.patience = time.Duration(rng.ExpFloat64() * p.patience * float64(sc.tiers[a.tier].patience))
+		// Lognormal handle time with mean meanHandle.
+		sigma := p.handleSigma
 		mu := math.Log(sc.meanHandle.Seconds()) - sigma*sigma/2
 		a.handle = time.Duration(math.Exp(mu+sigma*rng.NormFloat64()) * float64(time.Second))
 		sc.arrivals = append(sc.arrivals, a)

@@ -25,7 +25,7 @@ func strategyByName(t *testing.T, name string) strategy {
 // strict priority starves the lowest tier, the default gap rule keeps the
 // worst tier closest to its target.
 func TestDefaultScenarioStory(t *testing.T) {
-	sc := defaultScenario(1, 60, 0.85, 1.3)
+	sc := defaultScenario(defaultParams())
 	peak := map[string][]tierStats{}
 	for _, name := range []string{"fifo", "strict", "gap-rel"} {
 		r, err := simulate(sc, strategyByName(t, name))
@@ -57,11 +57,14 @@ func TestDefaultScenarioStory(t *testing.T) {
 }
 
 func TestSameSeedSameArrivals(t *testing.T) {
-	a, b := defaultScenario(7, 20, 0.9, 1.2), defaultScenario(7, 20, 0.9, 1.2)
+	p := defaultParams()
+	p.seed, p.agents = 7, 20
+	a, b := defaultScenario(p), defaultScenario(p)
 	if len(a.arrivals) == 0 || len(a.arrivals) != len(b.arrivals) || a.arrivals[len(a.arrivals)-1] != b.arrivals[len(b.arrivals)-1] {
 		t.Fatal("same seed gave different arrivals")
 	}
-	if c := defaultScenario(8, 20, 0.9, 1.2); len(c.arrivals) == len(a.arrivals) && c.arrivals[0] == a.arrivals[0] {
+	p.seed = 8
+	if c := defaultScenario(p); len(c.arrivals) == len(a.arrivals) && c.arrivals[0] == a.arrivals[0] {
 		t.Fatal("different seed gave the same arrivals")
 	}
 }
