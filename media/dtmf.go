@@ -148,10 +148,10 @@ func (s *Session) sendEvent(cfg *remoteConfig, ts uint32, payload [4]byte, durat
 		return fmt.Errorf("rtp dtmf: marshal header: %w", err)
 	}
 	n += copy(s.sendBuf[n:], payload[:])
-	s.seq++
-	if !ok {
+	if !ok || !Direction(s.dir.Load()).sends() {
 		return nil
 	}
+	s.seq++
 	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n], dst); err != nil {
 		return fmt.Errorf("rtp dtmf send to %s: %w", dst, err)
 	}

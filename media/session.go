@@ -60,6 +60,7 @@ type Session struct {
 	cfg     atomic.Pointer[remoteConfig]
 	latched atomic.Pointer[netip.AddrPort]
 	recv    atomic.Pointer[func(pcm []int16)]
+	dir     atomic.Uint32 // Direction
 	dtmf    chan rune
 
 	latchTimeout time.Duration
@@ -209,6 +210,41 @@ func (s *Session) SetRemote(remote netip.AddrPort, codec Codec, dtmfPT uint8) {
 	s.log.Debug("rtp remote set", "remote", remote.String(), "codec", codec.Name, "dtmf_pt", dtmfPT)
 }
 
+// Direction is the media direction the engine negotiated for this leg,
+// from the engine's point of view (SDP a=sendrecv/sendonly/recvonly/inactive).
+type Direction uint32
+
+const (
+	SendRecv Direction = iota // the default
+	SendOnly                  // we send, incoming audio is not delivered
+	RecvOnly                  // the phone put us on hold: we send nothing
+	Inactive                  // neither
+)
+
+func (d Direction) sends() bool    { return d == SendRecv || d == SendOnly }
+func (d Direction) receives() bool { return d == SendRecv || d == RecvOnly }
+
+func (d Direction) String() string {
+	switch d {
+	case SendRecv:
+		return "sendrecv"
+	case SendOnly:
+		return "sendonly"
+	case RecvOnly:
+		return "recvonly"
+	case Inactive:
+		return "inactive"
+	}
+	return fmt.Sprintf("direction(%d)", uint32(d))
+}
+
+// SetDirection applies a re-INVITE's direction. While not sending, frames
+// written are dropped but sequence and timestamp keep advancing, so the
+// stream resumes seamlessly. While not receiving, packets are still
+// validated, latched and counted but not delivered to the receiver; DTMF
+// is still delivered.
+func (s *Session) SetDirection(d Direction) { s.dir.Store(uint32(d)) }
+
 // Start launches the receive loop. It is a no-op after the first call or
 // after Close.
 func (s *Session) Start() {
@@ -343,6 +379,7 @@ func (s *Session) write(pcm []int16, forceMarker, continuous bool) error {
 		s.st.dropSendEvent.Add(1)
 		return nil
 	}
+	sending := Direction(s.dir.Load()).sends()
 	now := time.Now()
 	marker := forceMarker || s.needMarker || !s.sentAny
 	if !continuous && s.sentAny {
@@ -364,16 +401,19 @@ func (s *Session) write(pcm []int16, forceMarker, continuous bool) error {
 	for i, v := range pcm {
 		payload[i] = cfg.enc[uint16(v)]
 	}
-	// Timestamp and sequence advance even if there is nowhere to send
-	// (c=0.0.0.0 hold), so the stream stays continuous when it resumes.
-	s.seq++
+	// While nothing may be sent (c=0.0.0.0 or a direction without send)
+	// the timestamp keeps following the clock but the sequence number does
+	// not, as it counts packets actually sent (RFC 3550 §5.1); the first
+	// packet after resuming starts a talk spurt.
 	s.ts += uint32(len(pcm))
 	s.lastSend = now
 	s.sentAny = true
-	s.needMarker = false
-	if !ok {
+	if !ok || !sending {
+		s.needMarker = true
 		return nil
 	}
+	s.seq++
+	s.needMarker = false
 	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n+len(pcm)], dst); err != nil {
 		return fmt.Errorf("rtp send to %s: %w", dst, err)
 	}
@@ -460,6 +500,9 @@ func (s *Session) handlePacket(pkt *rtp.Packet, b []byte, from netip.AddrPort, n
 		return
 	}
 	fnp := s.recv.Load()
+	if !Direction(s.dir.Load()).receives() {
+		fnp = nil
+	}
 	rx := &s.rx
 	for _, c := range pkt.Payload {
 		rx.pcm[rx.fill] = cfg.dec[c]

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -293,5 +296,87 @@ func TestReframesOtherPtimes(t *testing.T) {
 		if len(f) != FrameSamples {
 			t.Fatalf("frame of %d samples", len(f))
 		}
+	}
+}
+
+func TestDirection(t *testing.T) {
+	tests := []struct {
+		dir            Direction
+		sends, hearsIn bool
+	}{
+		{SendRecv, true, true},
+		{SendOnly, true, false},
+		{RecvOnly, false, true},
+		{Inactive, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.dir.String(), func(t *testing.T) {
+			a := newTestAlloc(t, 8)
+			s := newTestSession(t, a)
+			peer := newRawPeer(t)
+			s.SetRemote(peer.addr(), PCMU, 0)
+			sink := newFrameSink()
+			s.SetReceiver(sink.receive)
+			s.Start()
+			s.SetDirection(tc.dir)
+			frame := make([]int16, FrameSamples)
+			if err := s.WriteFrame(frame); err != nil {
+				t.Fatal(err)
+			}
+			_, got := peer.tryRead(200 * time.Millisecond)
+			if got != tc.sends {
+				t.Errorf("packet sent: %v, want %v", got, tc.sends)
+			}
+			peer.send(s.LocalAddr(), rtpBytes(t, 0, 1, 160, 3, true, make([]byte, FrameSamples)))
+			waitFor(t, "packet counted", func() bool { return s.Stats().PacketsIn == 1 })
+			time.Sleep(20 * time.Millisecond)
+			if got := sink.count() == 1; got != tc.hearsIn {
+				t.Errorf("frame delivered: %v, want %v", got, tc.hearsIn)
+			}
+			// Back to sendrecv: sequence numbers count only packets sent,
+			// and a resumed stream starts with the marker bit.
+			s.sendMu.Lock()
+			nextSeq := s.seq
+			s.sendMu.Unlock()
+			s.SetDirection(SendRecv)
+			if err := s.WriteFrame(frame); err != nil {
+				t.Fatal(err)
+			}
+			p := peer.read()
+			if p.SequenceNumber != nextSeq || (!tc.sends && !p.Marker) {
+				t.Errorf("after resume: %+v, want seq %d (marker if nothing was sent before)", p.Header, nextSeq)
+			}
+		})
+	}
+}
+
+func TestJitterStat(t *testing.T) {
+	tests := []struct {
+		name    string
+		arrival func(i int) time.Duration // arrival offset of packet i
+		wantMin float64
+		wantMax float64
+	}{
+		{"perfectly paced", func(i int) time.Duration { return time.Duration(i) * FrameDuration }, 0, 0.01},
+		{"alternating ±5 ms", func(i int) time.Duration {
+			return time.Duration(i)*FrameDuration + time.Duration(5*(i%2*2-1))*time.Millisecond
+		}, 5, 10.5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestAlloc(t, 4)
+			s := newTestSession(t, a)
+			from := netip.MustParseAddrPort("127.0.0.1:4000")
+			s.SetRemote(from, PCMU, 0)
+			var pkt rtp.Packet
+			base := s.epoch.Add(time.Second)
+			for i := range 200 {
+				b := rtpBytes(t, 0, uint16(i), uint32(i*FrameSamples), 1, i == 0, make([]byte, FrameSamples))
+				s.handlePacket(&pkt, b, from, base.Add(tc.arrival(i)))
+			}
+			if j := s.Stats().JitterMs; j < tc.wantMin || j > tc.wantMax {
+				t.Fatalf("JitterMs = %.3f, want %.1f..%.1f", j, tc.wantMin, tc.wantMax)
+			}
+		})
 	}
 }
