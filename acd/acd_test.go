@@ -263,6 +263,17 @@ func TestManualMode(t *testing.T) {
 	if err := h.acd.RequestCall("m"); !errors.Is(err, ErrIllegalTransition) {
 		t.Fatalf("request while talking: %v", err)
 	}
+	must(t, h.acd.CallEnded("c2", "agent"))
+	h.clock.Advance(5 * time.Second)
+	h.acd.Tick()
+	// A request does not survive a not-ready spell.
+	must(t, h.acd.RequestCall("m"))
+	must(t, h.acd.SetNotReady("m", "meeting"))
+	must(t, h.acd.SetReady("m"))
+	h.enqueue(t, context.Background(), "c3", "general", "gold")
+	if got := h.phone.historyCopy(); len(got) != 2 {
+		t.Fatalf("rings %v: stale request honoured", got)
+	}
 }
 
 func TestWrapUpThenReady(t *testing.T) {

@@ -69,6 +69,8 @@ func (a *ACD) setState(ag *agent, to State, reason string, now time.Time) {
 	}
 	if prev == Ready {
 		_ = a.router.SetBusy(ag.profile.ID)
+		// A manual-mode request is for this ready spell only.
+		ag.requested = false
 	}
 	ag.state, ag.reason, ag.since = to, reason, now
 	ag.stateCall, ag.stateCaller = ag.callID, ag.caller
