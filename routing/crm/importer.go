@@ -363,7 +363,7 @@ func (im *Importer) importCSV(ctx context.Context, r io.Reader, source string, m
 			}
 			if len(rec) != cols.width {
 				b.report.Rows++
-				b.reject(Reject{Line: line, Number: first(rec), Reason: RejectBadRow,
+				b.reject(Reject{Line: line, Number: cols.raw(rec).number, Reason: RejectBadRow,
 					Detail: fmt.Sprintf("%d fields, header has %d", len(rec), cols.width)})
 				continue
 			}
@@ -401,13 +401,6 @@ func (im *Importer) importCSV(ctx context.Context, r io.Reader, source string, m
 		"loaded", b.report.Loaded, "upserted", b.report.Upserted, "deleted", b.report.Deleted,
 		"rejected", b.report.RejectedCount, "duration", b.report.Duration)
 	return b.report, nil
-}
-
-func first(rec []string) string {
-	if len(rec) == 0 {
-		return ""
-	}
-	return rec[0]
 }
 
 // errAllRejected aborts a full load that would empty the store because every

@@ -56,15 +56,15 @@ func TestDemoFixtureLoads(t *testing.T) {
 }
 
 func TestImportRejectsBadRowsKeepsGood(t *testing.T) {
-	const file = `number,name,tier,region,blacklisted,id,attr:contract
-13800000001,Good One,diamond,north,no,C1,2-year
-13800000002,Bad Tier,platinum,north,no,C2,
-13800000003,Bad Flag,gold,south,maybe,C3,
-138-0000-0004x,Bad Number,gold,south,no,C4,
-+86 138 0000 0001,Duplicate,gold,north,no,C5,
-13800000006,Short Row,gold
-13800000007,Good Two,GOLD,,yes,,
-12,Too Short,gold,south,no,C8,
+	const file = `name,number,tier,region,blacklisted,id,attr:contract
+Good One,13800000001,diamond,north,no,C1,2-year
+Bad Tier,13800000002,platinum,north,no,C2,
+Bad Flag,13800000003,gold,south,maybe,C3,
+Bad Number,138-0000-0004x,gold,south,no,C4,
+Duplicate,+86 138 0000 0001,gold,north,no,C5,
+Short Row,13800000006,gold
+Good Two,13800000007,GOLD,,yes,,
+Too Short,12,gold,south,no,C8,
 `
 	ctx := context.Background()
 	s := NewMemStore()
@@ -93,6 +93,9 @@ func TestImportRejectsBadRowsKeepsGood(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("rejects = %v, want %v", got, want)
+	}
+	if r := rep.Rejects[4]; r.Number != "13800000006" {
+		t.Fatalf("short row reported with number %q", r.Number)
 	}
 	if rep.Rows != 8 || rep.Loaded != 2 || rep.RejectedCount != 6 {
 		t.Fatalf("report rows=%d loaded=%d rejected=%d", rep.Rows, rep.Loaded, rep.RejectedCount)
