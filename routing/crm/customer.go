@@ -24,21 +24,21 @@ const (
 
 // Customer is what the call path knows about a caller.
 type Customer struct {
-	ID          string
-	Number      string // normalised (see NumberPlan.Normalise)
-	Name        string
-	Tier        string
-	Region      string
-	Blacklisted bool
+	ID          string `json:"id,omitempty"`
+	Number      string `json:"number"` // normalised (see NumberPlan.Normalise)
+	Name        string `json:"name,omitempty"`
+	Tier        string `json:"tier"`
+	Region      string `json:"region,omitempty"`
+	Blacklisted bool   `json:"blacklisted"`
 	// Attributes are free CRM fields shown on the agent desktop.
-	Attributes map[string]string
+	Attributes map[string]string `json:"attributes,omitempty"`
 
 	// Source is where the record came from; empty for records handed to a
 	// Store.
-	Source Source
+	Source Source `json:"source,omitempty"`
 	// Degraded is set when the lookup failed or timed out and the call goes
 	// on with the default tier; the call record flags it.
-	Degraded bool
+	Degraded bool `json:"degraded,omitempty"`
 }
 
 // Known reports whether the customer was found in the store or the live CRM.
