@@ -121,9 +121,10 @@ func (br *Bridge) stopMOHLocked() {
 func (br *Bridge) Mute(on bool) { br.muted.Store(on) }
 
 // SetTap installs a recording tap called with every frame relayed (fromA:
-// caller→agent) on the receiving goroutine; the slice is reused after the
-// call. Frames cut by hold or mute do not flow and are not tapped. nil
-// removes the tap.
+// caller→agent). It runs on the receiving leg's goroutine, so calls for the
+// two directions are concurrent and fn must be safe for that; it must also
+// be quick (it delays the relay) and copy the slice if it keeps it. Frames
+// cut by hold or mute do not flow and are not tapped. nil removes the tap.
 func (br *Bridge) SetTap(fn func(fromA bool, pcm []int16)) {
 	if fn == nil {
 		br.tap.Store(nil)

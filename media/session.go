@@ -439,6 +439,7 @@ func (s *Session) readLoop() {
 	defer s.wg.Done()
 	buf := make([]byte, maxPacket+512)
 	var pkt rtp.Packet
+	errStreak := 0
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -451,10 +452,21 @@ func (s *Session) readLoop() {
 				return
 			}
 			// ICMP errors and the like are transient for an unconnected
-			// socket; count and carry on.
+			// socket; count and carry on, but never spin on an error that
+			// keeps coming back.
 			s.st.dropJunk.Add(1)
+			if errStreak++; errStreak > 100 {
+				s.log.Warn("rtp read keeps failing", "err", err)
+				errStreak = 0
+				select {
+				case <-s.done:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
 			continue
 		}
+		errStreak = 0
 		if n > maxPacket {
 			s.st.dropOversize.Add(1)
 			continue
