@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,8 +31,14 @@ type LiveConfig struct {
 	FailureThreshold int
 	CoolDown         time.Duration
 	// Cache, when set, receives every customer the live CRM returns, so the
-	// next call from that number is a store hit.
+	// next call from that number is a store hit (until the next full reload).
 	Cache Store
+	// NotFoundTTL, when positive, remembers numbers the CRM does not know for
+	// that long, so a hotline whose callers are mostly not customers does
+	// not ask the CRM on every call. At most NotFoundMax numbers are kept
+	// (default 100000); beyond that the memory is dropped and rebuilt.
+	NotFoundTTL time.Duration
+	NotFoundMax int
 	// Tiers, when set, is the allowed tier set; an answer with another tier
 	// is an error.
 	Tiers  []string
@@ -50,6 +57,10 @@ type Live struct {
 	breaker *Breaker
 	client  *http.Client
 	log     *slog.Logger
+	now     func() time.Time
+
+	mu       sync.Mutex
+	notFound map[string]time.Time // canonical number → forget after
 }
 
 var _ Lookup = (*Live)(nil)
@@ -66,7 +77,10 @@ func NewLive(cfg LiveConfig) (*Live, error) {
 		cfg.Timeout = 250 * time.Millisecond
 	}
 	cfg.Plan = cfg.Plan.withDefaults()
-	l := &Live{cfg: cfg, breaker: NewBreaker(cfg.FailureThreshold, cfg.CoolDown), client: cfg.Client, log: cfg.Logger}
+	if cfg.NotFoundMax <= 0 {
+		cfg.NotFoundMax = 100000
+	}
+	l := &Live{cfg: cfg, breaker: NewBreaker(cfg.FailureThreshold, cfg.CoolDown), client: cfg.Client, log: cfg.Logger, now: time.Now}
 	if l.client == nil {
 		l.client = &http.Client{}
 	}
@@ -92,6 +106,9 @@ func (l *Live) Lookup(ctx context.Context, number string) (Customer, error) {
 	if err != nil {
 		return Customer{}, err
 	}
+	if l.knownUnknown(canon) {
+		return Customer{}, ErrNotFound
+	}
 	if err := l.breaker.Allow(); err != nil {
 		return Customer{}, err
 	}
@@ -106,6 +123,7 @@ func (l *Live) Lookup(ctx context.Context, number string) (Customer, error) {
 		l.log.Info("crm: live lookup circuit breaker closed")
 	}
 	if err != nil {
+		l.rememberUnknown(canon)
 		return Customer{}, err
 	}
 	if l.cfg.Cache != nil {
@@ -114,6 +132,32 @@ func (l *Live) Lookup(ctx context.Context, number string) (Customer, error) {
 		}
 	}
 	return c, nil
+}
+
+func (l *Live) knownUnknown(canon string) bool {
+	if l.cfg.NotFoundTTL <= 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until, ok := l.notFound[canon]
+	if ok && l.now().After(until) {
+		delete(l.notFound, canon)
+		return false
+	}
+	return ok
+}
+
+func (l *Live) rememberUnknown(canon string) {
+	if l.cfg.NotFoundTTL <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.notFound == nil || len(l.notFound) >= l.cfg.NotFoundMax {
+		l.notFound = make(map[string]time.Time)
+	}
+	l.notFound[canon] = l.now().Add(l.cfg.NotFoundTTL)
 }
 
 func (l *Live) fetch(ctx context.Context, canon string) (Customer, error) {

@@ -386,3 +386,40 @@ func TestLiveQueryTemplateKeepsPlus(t *testing.T) {
 		t.Fatalf("CRM saw %q, answered %+v", got, c)
 	}
 }
+
+func TestLiveRemembersUnknownNumbers(t *testing.T) {
+	ctx := context.Background()
+	crm := newFakeCRM(t, liveCustomers)
+	l := crm.live(t, LiveConfig{NotFoundTTL: time.Minute, NotFoundMax: 2})
+	now := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return now }
+	steps := []struct {
+		number   string
+		advance  time.Duration
+		wantHits int32
+	}{
+		{"13700000000", 0, 1},                // asks the CRM: unknown
+		{"+8613700000000", 0, 1},             // remembered, same number in another form
+		{"13900000001", 0, 2},                // customers are never remembered as unknown
+		{"13900000001", 0, 3},                // (no Cache configured)
+		{"13700000000", 61 * time.Second, 4}, // forgotten after the TTL
+		{"13700000001", 0, 5},                // second unknown: memory now full (2)
+		{"13700000002", 0, 6},                // third: memory dropped and rebuilt
+		{"13700000000", 0, 7},                // so the first is asked again
+		{"13700000002", 0, 7},                // but the newest is remembered
+	}
+	for i, s := range steps {
+		now = now.Add(s.advance)
+		_, err := l.Lookup(ctx, s.number)
+		if strings.HasPrefix(s.number, "137") || strings.HasPrefix(s.number, "+86137") {
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("step %d %s: err = %v, want not found", i, s.number, err)
+			}
+		} else if err != nil {
+			t.Fatalf("step %d %s: %v", i, s.number, err)
+		}
+		if h := crm.hits.Load(); h != s.wantHits {
+			t.Fatalf("step %d %s: %d requests reached the CRM, want %d", i, s.number, h, s.wantHits)
+		}
+	}
+}
