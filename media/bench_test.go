@@ -100,16 +100,25 @@ func BenchmarkMixer3Legs(b *testing.B) {
 // reports how late packets leave against their 20 ms schedule. Run with
 // -benchtime=1x; the figure of merit is the share of packets within 5 ms.
 func BenchmarkConcurrentPlay(b *testing.B) {
-	for _, n := range []int{250, 500, 1000, 1500} {
-		b.Run(fmt.Sprintf("calls=%d", n), func(b *testing.B) {
-			for b.Loop() {
-				playConcurrently(b, n, 2*time.Second)
+	for _, n := range []int{500, 1000, 1500, 2000} {
+		for _, stagger := range []bool{false, true} {
+			// aligned: every call's clock ticks at the same instant (worst
+			// case); staggered: starts spread over one 20 ms frame, as
+			// calls arriving over time are.
+			name := fmt.Sprintf("calls=%d/aligned", n)
+			if stagger {
+				name = fmt.Sprintf("calls=%d/staggered", n)
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					playConcurrently(b, n, 2*time.Second, stagger)
+				}
+			})
+		}
 	}
 }
 
-func playConcurrently(b *testing.B, n int, d time.Duration) {
+func playConcurrently(b *testing.B, n int, d time.Duration, stagger bool) {
 	alloc := newTestAlloc(b, n+64)
 	sink := newRawPeer(b)
 	prompt := Tone(440, d, 8000)
@@ -127,10 +136,14 @@ func playConcurrently(b *testing.B, n int, d time.Duration) {
 		sessions[i] = s
 	}
 	var wg sync.WaitGroup
-	for _, s := range sessions {
+	start := time.Now()
+	for i, s := range sessions {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if stagger {
+				time.Sleep(time.Until(start.Add(FrameDuration * time.Duration(i) / time.Duration(n))))
+			}
 			if err := s.Play(context.Background(), prompt); err != nil {
 				b.Error(err)
 			}
