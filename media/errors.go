@@ -11,4 +11,7 @@ var (
 	ErrNoTelephoneEvent = errors.New("telephone-event not negotiated")
 	ErrInvalidDigit     = errors.New("invalid DTMF digit")
 	ErrEmptyPrompt      = errors.New("prompt has no audio")
+	// ErrSend wraps a failed sendto; playback treats it as one lost packet
+	// and carries on.
+	ErrSend = errors.New("rtp send failed")
 )

@@ -84,7 +84,9 @@ func (pl *player) play(ctx context.Context, samples []int16) error {
 		if err := pl.pace.wait(ctx, pl.s.done); err != nil {
 			return err
 		}
-		if err := pl.s.write(frame, pl.first, !pl.first); err != nil {
+		// A failed sendto is one lost packet (counted in Stats), not a
+		// reason to abandon the prompt.
+		if err := pl.s.write(frame, pl.first, !pl.first); err != nil && !errors.Is(err, ErrSend) {
 			return err
 		}
 		if probe := pl.s.paceProbe; probe != nil {

@@ -122,6 +122,7 @@ type counters struct {
 	dropJunk, dropPT, dropOversize           atomic.Uint64
 	dropEarly, dropStranger, dropSendEvent   atomic.Uint64
 	relatches, dtmfIn, dtmfDropped           atomic.Uint64
+	sendErrors                               atomic.Uint64
 }
 
 // Stats is a snapshot of a session's counters.
@@ -147,6 +148,7 @@ type Stats struct {
 	Relatches          uint64 // latched peer replaced after falling silent
 	DTMFIn             uint64 // digits delivered on DTMF()
 	DTMFDropped        uint64 // digits lost because nobody read DTMF()
+	SendErrors         uint64 // sendto failures (e.g. no route, buffer full)
 }
 
 // NewSession binds a UDP socket on localIP with a port from alloc. The
@@ -239,8 +241,8 @@ func (d Direction) String() string {
 }
 
 // SetDirection applies a re-INVITE's direction. While not sending, frames
-// written are dropped but sequence and timestamp keep advancing, so the
-// stream resumes seamlessly. While not receiving, packets are still
+// written are dropped; the timestamp keeps following the clock and the
+// first packet after resuming carries the marker bit. While not receiving, packets are still
 // validated, latched and counted but not delivered to the receiver; DTMF
 // is still delivered.
 func (s *Session) SetDirection(d Direction) { s.dir.Store(uint32(d)) }
@@ -331,6 +333,7 @@ func (s *Session) Stats() Stats {
 		Relatches:          s.st.relatches.Load(),
 		DTMFIn:             s.st.dtmfIn.Load(),
 		DTMFDropped:        s.st.dtmfDropped.Load(),
+		SendErrors:         s.st.sendErrors.Load(),
 	}
 	if ns := s.st.lastIn.Load(); ns != 0 {
 		st.LastPacketIn = time.Unix(0, ns)
@@ -415,7 +418,8 @@ func (s *Session) write(pcm []int16, forceMarker, continuous bool) error {
 	s.seq++
 	s.needMarker = false
 	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n+len(pcm)], dst); err != nil {
-		return fmt.Errorf("rtp send to %s: %w", dst, err)
+		s.st.sendErrors.Add(1)
+		return fmt.Errorf("%w to %s: %w", ErrSend, dst, err)
 	}
 	s.st.packetsOut.Add(1)
 	s.st.bytesOut.Add(uint64(n + len(pcm)))

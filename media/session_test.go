@@ -380,3 +380,19 @@ func TestJitterStat(t *testing.T) {
 		})
 	}
 }
+
+func TestSendErrorsDoNotStopPlayback(t *testing.T) {
+	a := newTestAlloc(t, 4)
+	s := newTestSession(t, a)
+	// An IPv6 peer cannot be reached from an IPv4 socket: every sendto fails.
+	s.SetRemote(netip.MustParseAddrPort("[::1]:9"), PCMU, 0)
+	if err := s.WriteFrame(make([]int16, FrameSamples)); !errors.Is(err, ErrSend) {
+		t.Fatalf("WriteFrame = %v, want ErrSend", err)
+	}
+	if err := s.Play(context.Background(), Tone(400, 5*FrameDuration, 8000)); err != nil {
+		t.Fatalf("Play gave up on send errors: %v", err)
+	}
+	if got := s.Stats().SendErrors; got != 6 {
+		t.Fatalf("SendErrors = %d, want 6", got)
+	}
+}
