@@ -1,10 +1,12 @@
 package media
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 )
 
 // PortAllocator hands out even RTP ports from [min,max] and binds the UDP
@@ -63,6 +65,9 @@ func (a *PortAllocator) bind(ip netip.Addr) (*net.UDPConn, int, error) {
 		}
 		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
 		if err != nil {
+			if errors.Is(err, syscall.EADDRNOTAVAIL) {
+				return nil, 0, fmt.Errorf("media IP %s is not an address of this host: %w", ip, err)
+			}
 			// Busy in the OS (another process) or similar: try the next one.
 			lastErr = err
 			continue

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -186,5 +187,34 @@ func TestCloseConcurrentAndStartAfterClose(t *testing.T) {
 	}
 	if a.InUse() != 0 {
 		t.Fatalf("InUse = %d", a.InUse())
+	}
+}
+
+func TestNewSessionBadArguments(t *testing.T) {
+	a := newTestAlloc(t, 4)
+	tests := []struct {
+		name  string
+		alloc *PortAllocator
+		ip    netip.Addr
+		want  string
+	}{
+		{"nil allocator", nil, loopback, "nil port allocator"},
+		{"no IP", a, netip.Addr{}, "no local media IP"},
+		{"IP not on this host", a, netip.MustParseAddr("192.0.2.1"), "not an address of this host"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewSession(tc.alloc, tc.ip, nil)
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("NewSession succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to say %q", err, tc.want)
+			}
+			if a.InUse() != 0 {
+				t.Fatalf("failed NewSession left %d ports in use", a.InUse())
+			}
+		})
 	}
 }

@@ -155,8 +155,12 @@ type Stats struct {
 // session receives nothing until Start and sends nothing until SetRemote.
 func NewSession(alloc *PortAllocator, localIP netip.Addr, logger *slog.Logger) (*Session, error) {
 	if alloc == nil {
-		return nil, errors.New("media: NewSession: nil port allocator")
+		return nil, errors.New("new rtp session: nil port allocator")
 	}
+	if !localIP.IsValid() {
+		return nil, errors.New("new rtp session: no local media IP configured")
+	}
+	localIP = localIP.Unmap()
 	conn, port, err := alloc.bind(localIP)
 	if err != nil {
 		return nil, fmt.Errorf("new rtp session: %w", err)
