@@ -153,8 +153,7 @@ func (s *Session) sendEvent(cfg *remoteConfig, ts uint32, payload [4]byte, durat
 	}
 	s.seq++
 	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n], dst); err != nil {
-		s.st.sendErrors.Add(1)
-		return fmt.Errorf("%w (dtmf) to %s: %w", ErrSend, dst, err)
+		return s.sendErr(dst, err)
 	}
 	s.st.packetsOut.Add(1)
 	s.st.bytesOut.Add(uint64(n))

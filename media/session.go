@@ -422,12 +422,21 @@ func (s *Session) write(pcm []int16, forceMarker, continuous bool) error {
 	s.seq++
 	s.needMarker = false
 	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n+len(pcm)], dst); err != nil {
-		s.st.sendErrors.Add(1)
-		return fmt.Errorf("%w to %s: %w", ErrSend, dst, err)
+		return s.sendErr(dst, err)
 	}
 	s.st.packetsOut.Add(1)
 	s.st.bytesOut.Add(uint64(n + len(pcm)))
 	return nil
+}
+
+// sendErr classifies a sendto failure: the socket closed under us by a
+// concurrent Close is ErrClosed, anything else one lost packet (ErrSend).
+func (s *Session) sendErr(dst netip.AddrPort, err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return ErrClosed
+	}
+	s.st.sendErrors.Add(1)
+	return fmt.Errorf("%w to %s: %w", ErrSend, dst, err)
 }
 
 // dest is where to send: the latched source (symmetric RTP) or, until a
