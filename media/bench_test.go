@@ -62,7 +62,6 @@ func BenchmarkBridgeLatency(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	slices.Sort(lat)
-	b.Logf("n=%d min=%s p50=%s max=%s", len(lat), lat[0], lat[len(lat)/2], lat[len(lat)-1])
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
@@ -198,5 +197,24 @@ func BenchmarkSessionMemory(b *testing.B) {
 		for _, s := range sessions {
 			_ = s.Close()
 		}
+	}
+}
+
+// BenchmarkWriteFrame is the cost of sending one 20 ms frame: encode,
+// header, sendto.
+func BenchmarkWriteFrame(b *testing.B) {
+	for _, c := range []Codec{PCMU, PCMA} {
+		b.Run(c.Name, func(b *testing.B) {
+			alloc := newTestAlloc(b, 4)
+			s := newTestSession(b, alloc)
+			s.SetRemote(newRawPeer(b).addr(), c, 0)
+			frame := Tone(440, FrameDuration, 8000).Samples
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.WriteFrame(frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
