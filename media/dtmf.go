@@ -76,6 +76,9 @@ func (s *Session) SendDTMF(ctx context.Context, digit rune) error {
 	}
 	s.dtmfMu.Lock()
 	defer s.dtmfMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err // nothing sent: no half key press on the wire
+	}
 
 	s.sendMu.Lock()
 	if s.sentAny {
@@ -104,24 +107,26 @@ func (s *Session) SendDTMF(ctx context.Context, digit rune) error {
 	payload[0] = code
 	for i := range dtmfEventPackets {
 		if err := pace.wait(ctx, s.done); err != nil {
-			// Never leave the far end with a stuck tone.
-			for range dtmfEndRepeats {
-				_ = s.sendEvent(cfg, eventTS, payload, uint16((i+1)*FrameSamples), true, false)
+			if i > 0 {
+				// The key is down at the far end: never leave it with a
+				// stuck tone.
+				for range dtmfEndRepeats {
+					_ = s.sendEvent(cfg, eventTS, payload, uint16(i*FrameSamples), true, false)
+				}
 			}
 			return dtmfErr(ctx, digit, err)
 		}
-		if err := s.sendEvent(cfg, eventTS, payload, uint16((i+1)*FrameSamples), false, i == 0); err != nil {
+		if err := s.sendEvent(cfg, eventTS, payload, uint16((i+1)*FrameSamples), false, i == 0); err != nil && !errors.Is(err, ErrSend) {
 			return err
 		}
 	}
 	for range dtmfEndRepeats {
 		if err := pace.wait(ctx, s.done); err != nil {
-			// The end already went out at least zero times; one more
-			// without waiting is the best we can do.
+			// At least one end may be missing: send one more at once.
 			_ = s.sendEvent(cfg, eventTS, payload, dtmfEventPackets*FrameSamples, true, false)
 			return dtmfErr(ctx, digit, err)
 		}
-		if err := s.sendEvent(cfg, eventTS, payload, dtmfEventPackets*FrameSamples, true, false); err != nil {
+		if err := s.sendEvent(cfg, eventTS, payload, dtmfEventPackets*FrameSamples, true, false); err != nil && !errors.Is(err, ErrSend) {
 			return err
 		}
 	}
