@@ -95,6 +95,9 @@ func TestBridgeHoldUnhold(t *testing.T) {
 	}
 
 	r.br.Unhold()
+	// Let the caller's phone take in every music packet already sent.
+	mohSent := r.a.Stats().PacketsOut
+	waitFor(t, "music drained", func() bool { return r.callerPhone.Stats().PacketsIn >= mohSent })
 	mark := r.callerEar.count()
 	say(t, r.callerPhone, r.a, 400, 10)
 	say(t, r.agentPhone, r.b, 1000, 10)

@@ -82,7 +82,7 @@ func (s *Session) SendDTMF(ctx context.Context, digit rune) error {
 
 	s.sendMu.Lock()
 	if s.sentAny {
-		if gap := time.Since(s.lastSend); gap > gapThreshold {
+		if gap := time.Since(s.lastSend); gap > s.gapThreshold {
 			s.ts += uint32(gap/FrameDuration-1) * FrameSamples
 		}
 	}

@@ -14,7 +14,6 @@ func TestSymmetricRTPLatching(t *testing.T) {
 	signalled := newRawPeer(t) // address from SDP: never sends (phone behind NAT)
 	real := newRawPeer(t)      // where the phone's packets really come from
 	stranger := newRawPeer(t)
-	s.latchTimeout = 300 * time.Millisecond // set before Start; only the receive loop reads it
 	s.SetRemote(signalled.addr(), PCMU, 0)
 	sink := newFrameSink()
 	s.SetReceiver(sink.receive)
@@ -44,7 +43,8 @@ func TestSymmetricRTPLatching(t *testing.T) {
 
 	// After the latched peer has been silent longer than the timeout, a
 	// new source takes over (phone changed NAT binding).
-	time.Sleep(2 * s.latchTimeout)
+	s.latchTimeout.Store(int64(50 * time.Millisecond))
+	time.Sleep(100 * time.Millisecond)
 	stranger.send(s.LocalAddr(), rtpBytes(t, 0, 2, 320, 2, false, payload))
 	waitFor(t, "re-latch", func() bool { return s.Stats().Latched == stranger.addr() })
 	if err := s.WriteFrame(frame); err != nil {

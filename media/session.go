@@ -27,9 +27,9 @@ const (
 	// another source may take over the leg (a phone that changed NAT
 	// binding, or a re-INVITE to a new media server).
 	defaultLatchTimeout = 2 * time.Second
-	// gapThreshold: a longer pause between sent frames starts a new talk
-	// spurt (marker bit, timestamp jumps by the silence).
-	gapThreshold = 3 * FrameDuration
+	// defaultGapThreshold: a longer pause between sent frames starts a new
+	// talk spurt (marker bit, timestamp jumps by the silence).
+	defaultGapThreshold = 3 * FrameDuration
 	// dtmfQueue is the DTMF channel's buffer; digits beyond it are dropped
 	// (counted) rather than stalling the receive loop.
 	dtmfQueue = 64
@@ -63,7 +63,7 @@ type Session struct {
 	dir     atomic.Uint32 // Direction
 	dtmf    chan rune
 
-	latchTimeout time.Duration
+	latchTimeout atomic.Int64 // nanoseconds; tests shorten it
 	// paceProbe, when set before playing, is told how late each played
 	// packet left against its drift-free schedule (benchmarks).
 	paceProbe func(late time.Duration)
@@ -75,17 +75,18 @@ type Session struct {
 	closeErr  error
 
 	// Send side, guarded by sendMu.
-	sendMu     sync.Mutex
-	ssrc       uint32
-	seq        uint16
-	ts         uint32 // timestamp of the next audio packet
-	lastSend   time.Time
-	sentAny    bool
-	needMarker bool
-	inEvent    bool
-	hdr        rtp.Header
-	sendBuf    [maxPacket]byte
-	dtmfMu     sync.Mutex // one RFC 4733 event at a time
+	sendMu       sync.Mutex
+	gapThreshold time.Duration
+	ssrc         uint32
+	seq          uint16
+	ts           uint32 // timestamp of the next audio packet
+	lastSend     time.Time
+	sentAny      bool
+	needMarker   bool
+	inEvent      bool
+	hdr          rtp.Header
+	sendBuf      [maxPacket]byte
+	dtmfMu       sync.Mutex // one RFC 4733 event at a time
 
 	// Receive side, owned by the receive goroutine.
 	rx rxState
@@ -177,12 +178,13 @@ func NewSession(alloc *PortAllocator, localIP netip.Addr, logger *slog.Logger) (
 		log:          logger.With("rtp_local", local.String()),
 		epoch:        time.Now(),
 		dtmf:         make(chan rune, dtmfQueue),
-		latchTimeout: defaultLatchTimeout,
+		gapThreshold: defaultGapThreshold,
 		done:         make(chan struct{}),
 		ssrc:         rand.Uint32(),
 		seq:          uint16(rand.Uint32()),
 		ts:           rand.Uint32(),
 	}
+	s.latchTimeout.Store(int64(defaultLatchTimeout))
 	s.hdr.Version = 2
 	s.hdr.SSRC = s.ssrc
 	return s, nil
@@ -390,7 +392,7 @@ func (s *Session) write(pcm []int16, forceMarker, continuous bool) error {
 	now := time.Now()
 	marker := forceMarker || s.needMarker || !s.sentAny
 	if !continuous && s.sentAny {
-		if gap := now.Sub(s.lastSend); gap > gapThreshold {
+		if gap := now.Sub(s.lastSend); gap > s.gapThreshold {
 			marker = true
 			s.ts += uint32(gap/FrameDuration-1) * FrameSamples
 		}
@@ -556,7 +558,7 @@ func (s *Session) latch(from netip.AddrPort, now time.Time) bool {
 		s.latched.Store(&peer)
 		s.log.Debug("rtp peer latched", "peer", from.String())
 	case *l != from:
-		if now.Sub(s.rx.lastFromLatched) <= s.latchTimeout {
+		if now.Sub(s.rx.lastFromLatched) <= time.Duration(s.latchTimeout.Load()) {
 			return false
 		}
 		peer := from

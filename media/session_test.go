@@ -108,6 +108,8 @@ func TestWriteFrameHeaders(t *testing.T) {
 	peer := newRawPeer(t)
 	s.SetRemote(peer.addr(), PCMA, 101)
 	frame := make([]int16, FrameSamples)
+	// A stalled test machine must not look like a talk-spurt gap.
+	s.gapThreshold = time.Hour
 
 	const burst = 5
 	for range burst {
@@ -132,6 +134,7 @@ func TestWriteFrameHeaders(t *testing.T) {
 	}
 
 	// A pause starts a new talk spurt: marker, timestamp covers the silence.
+	s.gapThreshold = defaultGapThreshold
 	time.Sleep(10 * FrameDuration)
 	if err := s.WriteFrame(frame); err != nil {
 		t.Fatal(err)
