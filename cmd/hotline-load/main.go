@@ -1,0 +1,276 @@
+// Command hotline-load measures a Hotline engine under SIPp load on this
+// machine: call set-up rate, concurrent playing calls with RTP pacing, and
+// IVR digit → next prompt latency. It starts the engine itself on free
+// loopback ports (testdata/load/hotline-load.yaml), drives SIPp with the
+// scenarios in testdata/sipp, receives the engine's RTP on its own sockets
+// (kernel receive timestamps) and prints a results table. Every run is
+// bounded in calls and time. Run it from the module root:
+//
+//	go run ./cmd/hotline-load -scenario setup                  # 50…400 calls/s, 20 s each
+//	go run ./cmd/hotline-load -scenario setup -rate 300 -calls 6000
+//	go run ./cmd/hotline-load -scenario concurrent -concurrent 500,1000
+//	go run ./cmd/hotline-load -scenario ivr -calls 500
+//
+// See cmd/hotline-load/RESULTS.md for measured figures.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	scenario   string
+	rates      []float64
+	duration   time.Duration
+	calls      int
+	concurrent []int
+	rampRate   float64
+	steady     time.Duration
+	hold       time.Duration
+	digits     string
+	engineBin  string
+	config     string
+	sippBin    string
+	sippDir    string
+	sockets    int
+	workDir    string
+	keep       bool
+	logLevel   string
+	tolerance  time.Duration
+	maxTime    time.Duration
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "hotline-load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.maxTime)
+	defer cancel()
+	if o.sippBin, err = exec.LookPath(o.sippBin); err != nil {
+		return fmt.Errorf("sipp not found (install Debian package sip-tester): %w", err)
+	}
+	if o.workDir == "" {
+		if o.workDir, err = os.MkdirTemp("", "hotline-load-"); err != nil {
+			return fmt.Errorf("work dir: %w", err)
+		}
+		if !o.keep {
+			defer os.RemoveAll(o.workDir)
+		}
+	}
+	if o.engineBin == "" {
+		slog.Info("building the engine", "dir", o.workDir)
+		if o.engineBin, err = buildEngine(ctx, o.workDir); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "hotline-load %s: engine %s, config %s, work dir %s%s\n", o.scenario, o.engineBin, o.config, o.workDir,
+		map[bool]string{true: " (kept)", false: " (removed at exit; -keep keeps it)"}[o.keep])
+	switch o.scenario {
+	case "setup":
+		return runSetup(ctx, o, stdout)
+	case "concurrent":
+		return runConcurrent(ctx, o, stdout)
+	case "ivr":
+		return runIVR(ctx, o, stdout)
+	}
+	return fmt.Errorf("unknown -scenario %q (setup, concurrent, ivr)", o.scenario)
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("hotline-load", flag.ContinueOnError)
+	fs.StringVar(&o.scenario, "scenario", "", "setup, concurrent or ivr (required)")
+	rates := fs.String("rates", "50,100,200,300,400", "setup: call rates to step through, calls/s")
+	rate := fs.Float64("rate", 0, "setup: one call rate instead of -rates; concurrent/ivr: ramp-up rate (default 100)")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "setup: how long each rate is offered")
+	fs.IntVar(&o.calls, "calls", 0, "setup: calls per rate (default rate × duration); ivr: callers (default 500); concurrent: same as -concurrent N")
+	conc := fs.String("concurrent", "500,1000", "concurrent: numbers of simultaneous playing calls to step through")
+	fs.DurationVar(&o.steady, "steady", 20*time.Second, "concurrent: how long all calls play together")
+	fs.DurationVar(&o.hold, "hold", 40*time.Second, "ivr: how long each caller stays after the answer")
+	fs.StringVar(&o.digits, "digits", "991", "ivr: keys each caller presses, one per prompt (9 is invalid in the demo menu, 1 is billing)")
+	fs.StringVar(&o.engineBin, "engine", "", "engine binary (default: go build ./cmd/hotline into the work dir)")
+	fs.StringVar(&o.config, "config", "testdata/load/hotline-load.yaml", "engine configuration")
+	fs.StringVar(&o.sippBin, "sipp", "sipp", "SIPp binary")
+	fs.StringVar(&o.sippDir, "scenarios", "testdata/sipp", "directory of the SIPp scenarios")
+	fs.IntVar(&o.sockets, "sockets", 16, "RTP receiver sockets (calls share them round robin)")
+	fs.StringVar(&o.workDir, "work", "", "directory for logs and SIPp statistics (default: a temporary one)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary work directory")
+	fs.StringVar(&o.logLevel, "engine-log-level", "info", "engine -log-level")
+	fs.DurationVar(&o.tolerance, "tolerance", 5*time.Millisecond, "RTP pacing tolerance around the ideal 20 ms schedule")
+	fs.DurationVar(&o.maxTime, "max-time", 15*time.Minute, "hard limit for the whole run")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.scenario == "" {
+		fs.Usage()
+		return o, errors.New("-scenario is required (setup, concurrent, ivr)")
+	}
+	var err error
+	if *rate > 0 {
+		o.rates = []float64{*rate}
+		o.rampRate = *rate
+	} else if o.rates, err = parseFloats(*rates); err != nil {
+		return o, fmt.Errorf("-rates: %w", err)
+	}
+	if o.rampRate == 0 {
+		o.rampRate = 100
+	}
+	if o.concurrent, err = parseInts(*conc); err != nil {
+		return o, fmt.Errorf("-concurrent: %w", err)
+	}
+	if o.scenario == "concurrent" && o.calls > 0 {
+		o.concurrent = []int{o.calls}
+	}
+	if o.sockets < 1 || o.sockets > 4096 {
+		return o, fmt.Errorf("-sockets %d: want 1..4096", o.sockets)
+	}
+	for _, k := range o.digits {
+		if _, ok := dtmfEvent(byte(k)); !ok || k > 127 {
+			return o, fmt.Errorf("-digits: %q is not a key", k)
+		}
+	}
+	return o, nil
+}
+
+func parseFloats(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// session is one engine plus the driver's RTP receiver for one load step.
+type session struct {
+	o       options
+	dir     string
+	eng     *engineProc
+	rx      *receiver
+	samp    *sampler
+	rssIdle int64
+}
+
+func openSession(ctx context.Context, o options, name string, onPacket func(*stream, rtpPacket)) (*session, error) {
+	s := &session{o: o, dir: filepath.Join(o.workDir, name)}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("step dir: %w", err)
+	}
+	var err error
+	if s.eng, err = startEngine(ctx, o.engineBin, o.config, s.dir, o.logLevel); err != nil {
+		return nil, err
+	}
+	if s.rx, err = newReceiver(o.sockets); err != nil {
+		s.eng.stop()
+		return nil, err
+	}
+	s.rx.onPacket = onPacket
+	s.rx.start()
+	// Let start-up garbage settle before the idle reading.
+	time.Sleep(time.Second)
+	s.rssIdle, _, _ = procMem(s.eng.pid())
+	s.samp = startSampler(s.eng.pid(), 250*time.Millisecond)
+	return s, nil
+}
+
+func (s *session) close() {
+	s.samp.stop()
+	s.eng.stop()
+	s.rx.close()
+}
+
+// cpuMeter measures CPU shares of the engine and of this driver, and the
+// machine's busy share, over a load step.
+type cpuMeter struct {
+	enginePID          int
+	t0                 time.Time
+	eng0, self0        time.Duration
+	busy0, total0      int64
+	EngineShare        float64 // % of one core
+	DriverShare        float64
+	MachineBusy        float64 // % of all cores
+	rcvbuf0, RcvbufErr int64
+}
+
+func startCPU(enginePID int) *cpuMeter {
+	m := &cpuMeter{enginePID: enginePID, t0: time.Now()}
+	m.eng0, _ = procCPU(enginePID)
+	m.self0, _ = procCPU(os.Getpid())
+	m.busy0, m.total0 = machineCPU()
+	m.rcvbuf0 = udpRcvbufErrors()
+	return m
+}
+
+func (m *cpuMeter) stop() {
+	wall := time.Since(m.t0).Seconds()
+	e, _ := procCPU(m.enginePID)
+	d, _ := procCPU(os.Getpid())
+	b, t := machineCPU()
+	m.EngineShare = 100 * (e - m.eng0).Seconds() / wall
+	m.DriverShare = 100 * (d - m.self0).Seconds() / wall
+	if t > m.total0 {
+		m.MachineBusy = 100 * float64(b-m.busy0) / float64(t-m.total0)
+	}
+	m.RcvbufErr = udpRcvbufErrors() - m.rcvbuf0
+}
+
+// machineCPU reads busy and total jiffies from /proc/stat.
+func machineCPU() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// receiver owns the UDP sockets the callers' SDP points at. Each socket is
+// shared by many calls; packets are told apart by the engine's source
+// address (one RTP port per leg). Arrival times come from the kernel
+// (SO_TIMESTAMPNS), so the driver's own scheduling does not count as the
+// engine's jitter.
+type receiver struct {
+	conns []*net.UDPConn
+	wg    sync.WaitGroup
+
+	mu    sync.Mutex
+	order []*stream
+	// onPacket, if set before start, runs on the socket goroutine for
+	// every packet (the IVR driver reacts to prompt starts there).
+	onPacket func(s *stream, p rtpPacket)
+	kernelTS bool
+}
+
+// stream is what one engine leg sent to us.
+type stream struct {
+	from netip.AddrPort
+	conn *net.UDPConn
+	mu   sync.Mutex
+	pk   []rtpPacket
+	// ivr state, guarded by mu
+	ivr ivrState
+}
+
+func newReceiver(n int) (*receiver, error) {
+	r := &receiver{kernelTS: true}
+	for i := 0; i < n; i++ {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("rtp receiver socket: %w", err)
+		}
+		_ = c.SetReadBuffer(4 << 20)
+		raw, err := c.SyscallConn()
+		if err == nil {
+			_ = raw.Control(func(fd uintptr) {
+				// Root may exceed rmem_max; a full buffer would be our loss, not the engine's.
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 16<<20)
+				if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
+					r.kernelTS = false
+				}
+			})
+		}
+		r.conns = append(r.conns, c)
+	}
+	return r, nil
+}
+
+// ports are the receiver's local ports, for the SIPp injection file.
+func (r *receiver) ports() []int {
+	out := make([]int, len(r.conns))
+	for i, c := range r.conns {
+		out[i] = c.LocalAddr().(*net.UDPAddr).Port
+	}
+	return out
+}
+
+// start reads every socket until close.
+func (r *receiver) start() {
+	for _, c := range r.conns {
+		r.wg.Add(1)
+		go func(c *net.UDPConn) {
+			defer r.wg.Done()
+			r.read(c)
+		}(c)
+	}
+}
+
+func (r *receiver) read(c *net.UDPConn) {
+	buf := make([]byte, 2048)
+	oob := make([]byte, 128)
+	// A leg is its source address and SSRC: a port reused by a later call
+	// starts a new stream.
+	type legKey struct {
+		from netip.AddrPort
+		ssrc uint32
+	}
+	local := map[legKey]*stream{}
+	for {
+		n, oobn, _, from, err := c.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		at, ok := kernelStamp(oob[:oobn])
+		if !ok {
+			at = time.Now().UnixNano()
+		}
+		if n < 12 || buf[0]>>6 != 2 {
+			continue
+		}
+		pt := buf[1] & 0x7f
+		if pt == 101 || pt >= 72 && pt <= 76 {
+			continue // telephone-events or RTCP: not prompt audio
+		}
+		p := rtpPacket{
+			At: at, Marker: buf[1]&0x80 != 0,
+			Seq: binary.BigEndian.Uint16(buf[2:]), TS: binary.BigEndian.Uint32(buf[4:]),
+		}
+		k := legKey{from, binary.BigEndian.Uint32(buf[8:])}
+		s := local[k]
+		if s == nil {
+			s = &stream{from: from, conn: c, pk: make([]rtpPacket, 0, 256)}
+			local[k] = s
+			r.mu.Lock()
+			r.order = append(r.order, s)
+			r.mu.Unlock()
+		}
+		s.mu.Lock()
+		s.pk = append(s.pk, p)
+		s.mu.Unlock()
+		if r.onPacket != nil {
+			r.onPacket(s, p)
+		}
+	}
+}
+
+// kernelStamp extracts an SCM_TIMESTAMPNS control message (Linux, 64-bit:
+// a 16-byte cmsghdr followed by a struct timespec).
+func kernelStamp(oob []byte) (int64, bool) {
+	for len(oob) >= 16 {
+		l := int(binary.NativeEndian.Uint64(oob[0:]))
+		level := int32(binary.NativeEndian.Uint32(oob[8:]))
+		typ := int32(binary.NativeEndian.Uint32(oob[12:]))
+		if l < 16 || l > len(oob) {
+			return 0, false
+		}
+		if level == syscall.SOL_SOCKET && typ == syscall.SO_TIMESTAMPNS && l >= 32 {
+			sec := int64(binary.NativeEndian.Uint64(oob[16:]))
+			nsec := int64(binary.NativeEndian.Uint64(oob[24:]))
+			return sec*1e9 + nsec, true
+		}
+		oob = oob[(l+7)&^7:]
+	}
+	return 0, false
+}
+
+// close stops the socket goroutines.
+func (r *receiver) close() {
+	for _, c := range r.conns {
+		_ = c.Close()
+	}
+	r.wg.Wait()
+}
+
+// snapshot copies every stream's packets (call after close, or accept a
+// moment's inconsistency while running).
+func (r *receiver) snapshot() [][]rtpPacket {
+	r.mu.Lock()
+	order := append([]*stream(nil), r.order...)
+	r.mu.Unlock()
+	out := make([][]rtpPacket, 0, len(order))
+	for _, s := range order {
+		s.mu.Lock()
+		out = append(out, append([]rtpPacket(nil), s.pk...))
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// streamCount is how many legs have sent us audio so far.
+func (r *receiver) streamCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.order)
+}
+
+// dtmfSender sends RFC 4733 key presses from a receiver socket to the
+// engine leg that sends to it (payload type 101, as the SDP offers).
+type dtmfSender struct {
+	mu   sync.Mutex
+	ssrc uint32
+	seq  uint16
+	ts   uint32
+}
+
+func newDTMFSender() *dtmfSender {
+	return &dtmfSender{ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32()}
+}
+
+// press sends one key as a phone does: a start packet with the marker bit,
+// updates every 20 ms for 80 ms, then three end packets. It returns when
+// the first packet left (the engine acts on first sight), and keeps
+// sending the rest in the background until done or ctx ends.
+func (d *dtmfSender) press(ctx context.Context, c *net.UDPConn, to netip.AddrPort, key byte, wg *sync.WaitGroup) (time.Time, error) {
+	ev, ok := dtmfEvent(key)
+	if !ok {
+		return time.Time{}, fmt.Errorf("dtmf: %q is not a key", key)
+	}
+	d.mu.Lock()
+	d.ts += 800
+	ts := d.ts
+	d.mu.Unlock()
+	send := func(marker, end bool, dur uint16) error {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		var b [16]byte
+		b[0] = 0x80
+		b[1] = 101
+		if marker {
+			b[1] |= 0x80
+		}
+		binary.BigEndian.PutUint16(b[2:], d.seq)
+		d.seq++
+		binary.BigEndian.PutUint32(b[4:], ts)
+		binary.BigEndian.PutUint32(b[8:], d.ssrc)
+		b[12] = ev
+		b[13] = 10 // volume -10 dBm0
+		if end {
+			b[13] |= 0x80
+		}
+		binary.BigEndian.PutUint16(b[14:], dur)
+		_, err := c.WriteToUDPAddrPort(b[:], to)
+		return err
+	}
+	sent := time.Now()
+	if err := send(true, false, 160); err != nil {
+		return time.Time{}, fmt.Errorf("dtmf %c: %w", key, err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for i := 2; i <= 5; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			end := i == 5
+			n := 1
+			if end {
+				n = 3
+			}
+			for j := 0; j < n; j++ {
+				_ = send(false, end, uint16(160*i))
+			}
+		}
+	}()
+	return sent, nil
+}
+
+func dtmfEvent(k byte) (byte, bool) {
+	switch {
+	case k >= '0' && k <= '9':
+		return k - '0', true
+	case k == '*':
+		return 10, true
+	case k == '#':
+		return 11, true
+	}
+	return 0, false
+}

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+const (
+	setupService = "20000" // flow "prompt": answer, 2.93 s greeting, engine BYE
+	longService  = "20001" // flow "long": 60 s of prompts
+	ivrService   = "10010" // flow "main": the demo IVR
+	digitMetric  = "hotline_ivr_digit_to_prompt_seconds"
+)
+
+func ms(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func failPct(st sipStat) float64 {
+	if st.Created == 0 {
+		return math.NaN()
+	}
+	return 100 * float64(st.Failed) / float64(st.Created)
+}
+
+// runSetup offers calls at rising rates; each call is answered, hears the
+// ~3 s prompt and is hung up by the engine.
+func runSetup(ctx context.Context, o options, w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "\nSet-up rate: answer + 2.93 s prompt + engine BYE (SIPp caller-engine-bye.xml), kernel-timestamped RTP")
+	fmt.Fprintln(tw, "rate/s\tattempted\tfailed\tfailed %\tsetup p50 ms\tsetup p99 ms\tprompt p50 ms\tprompt p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tengine RSS peak MB\tsipp exit\t")
+	best := 0.0
+	for _, rate := range o.rates {
+		calls := o.calls
+		if calls == 0 {
+			calls = int(rate * o.duration.Seconds())
+		}
+		row, err := setupStep(ctx, o, rate, calls)
+		if err != nil {
+			return err
+		}
+		r := row.sipp
+		p := row.pacing
+		fmt.Fprintf(tw, "%g\t%d\t%d\t%.2f\t%s\t%s\t%s\t%s\t%.3f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%d\t\n",
+			rate, r.Stat.Created, r.Stat.Failed, failPct(r.Stat), ms(row.setupP50), ms(row.setupP99),
+			ms(percentile(p.Durations, 50)), ms(percentile(p.Durations, 99)), p.LateShare(), ms(p.DevP99), p.Lost,
+			row.cpu.EngineShare, r.CPUShare(), row.cpu.DriverShare, row.cpu.MachineBusy, mb(row.rssPeak), r.ExitCode)
+		_ = tw.Flush()
+		if r.Stat.Reasons != "" || r.Errors != "" {
+			fmt.Fprintf(w, "    failures at %g/s: %s %s\n", rate, r.Stat.Reasons, oneLine(r.Errors))
+		}
+		if row.cpu.RcvbufErr > 0 {
+			fmt.Fprintf(w, "    note: the kernel dropped %d UDP datagrams on full receive buffers during this step\n", row.cpu.RcvbufErr)
+		}
+		if f := failPct(r.Stat); f < 0.1 && r.Stat.Created >= calls*99/100 && rate > best {
+			best = rate
+		}
+		if failPct(r.Stat) >= 10 {
+			fmt.Fprintf(w, "    stopping: %.1f %% failures at %g calls/s\n", failPct(r.Stat), rate)
+			break
+		}
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "Highest rate with < 0.1 %% failures: %g calls/s\n", best)
+	return nil
+}
+
+type setupRow struct {
+	sipp               sippResult
+	setupP50, setupP99 float64
+	pacing             pacing
+	cpu                *cpuMeter
+	rssPeak            int64
+}
+
+func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRow, error) {
+	var row setupRow
+	s, err := openSession(ctx, o, fmt.Sprintf("setup-%g", rate), nil)
+	if err != nil {
+		return row, err
+	}
+	defer s.close()
+	row.cpu = startCPU(s.eng.pid())
+	res, err := sippRun{
+		Bin: o.sippBin, Scenario: filepath.Join(o.sippDir, "caller-engine-bye.xml"), Target: s.eng.SIPAddr,
+		Service: setupService, Calls: calls, Rate: rate, RTPPorts: s.rx.ports(), Dir: s.dir,
+		Timeout: time.Duration(float64(calls)/rate*float64(time.Second)) + 60*time.Second,
+	}.run(ctx)
+	row.cpu.stop()
+	if err != nil {
+		return row, fmt.Errorf("setup at %g/s: %w", rate, err)
+	}
+	row.sipp = res
+	sort.Float64s(res.SetupMs)
+	row.setupP50, row.setupP99 = percentile(res.SetupMs, 50), percentile(res.SetupMs, 99)
+	time.Sleep(200 * time.Millisecond) // last packets in flight
+	row.pacing = pacingOf(s.rx.snapshot(), time.Time{}, time.Time{}, o.tolerance)
+	row.rssPeak = s.samp.maxBetween(res.Started, time.Now())
+	return row, nil
+}
+
+// runConcurrent brings N calls up at the ramp rate, lets them all play the
+// long prompt together for -steady, and judges the RTP pacing of that
+// window, plus the engine's memory per active call.
+func runConcurrent(ctx context.Context, o options, w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\nConcurrent playing calls: ramp at %g calls/s, then all play together for %s (SIPp caller-hangs-up.xml, flow long)\n", o.rampRate, o.steady)
+	fmt.Fprintln(tw, "calls\tfailed\tstreams\tsetup p99 ms\twindow s\tpackets judged\tpkts >±5ms %\tdev p50 ms\tdev p99 ms\tdev max ms\tgap p99 ms\tlost pkts\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\t")
+	for _, n := range o.concurrent {
+		if err := concurrentStep(ctx, o, n, tw, w); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
+}
+
+func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer, w io.Writer) error {
+	s, err := openSession(ctx, o, fmt.Sprintf("concurrent-%d", n), nil)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ramp := time.Duration(float64(n) / o.rampRate * float64(time.Second))
+	hold := ramp + o.steady + 2*time.Second
+	var allUp time.Time
+	stopWatch := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-t.C:
+			}
+			if s.rx.streamCount() >= n {
+				allUp = time.Now()
+				return
+			}
+		}
+	}()
+	cpu := startCPU(s.eng.pid())
+	res, err := sippRun{
+		Bin: o.sippBin, Scenario: filepath.Join(o.sippDir, "caller-hangs-up.xml"), Target: s.eng.SIPAddr,
+		Service: longService, Calls: n, Rate: o.rampRate, Limit: n, Pause: hold, RTPPorts: s.rx.ports(), Dir: s.dir,
+		Timeout: hold + ramp + 60*time.Second,
+	}.run(ctx)
+	cpu.stop()
+	close(stopWatch)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("concurrent %d: %w", n, err)
+	}
+	// The window: every call up (plus a second to settle) until the first
+	// caller's BYE is due.
+	from, to := allUp.Add(time.Second), res.Started.Add(hold)
+	if allUp.IsZero() || !to.After(from) {
+		fmt.Fprintf(w, "    %d calls never all played at once (%d streams seen); judging every packet\n", n, s.rx.streamCount())
+		from, to = time.Time{}, time.Time{}
+	}
+	p := pacingOf(s.rx.snapshot(), from, to, o.tolerance)
+	var rssN int64
+	if !from.IsZero() {
+		rssN = s.samp.maxBetween(from, to)
+	}
+	perCall := math.NaN()
+	if rssN > 0 {
+		perCall = float64(rssN-s.rssIdle) / float64(n) / 1024
+	}
+	sort.Float64s(res.SetupMs)
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%.1f\t%d\t%.3f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
+		n, res.Stat.Failed, p.Streams, ms(percentile(res.SetupMs, 99)), to.Sub(from).Seconds(), p.Packets, p.LateShare(),
+		ms(p.DevP50), ms(p.DevP99), ms(p.DevMax), ms(p.GapP99), p.Lost, mb(s.rssIdle), mb(rssN), perCall,
+		cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.MachineBusy)
+	_ = tw.Flush()
+	if res.Stat.Reasons != "" || res.ExitCode != 0 {
+		fmt.Fprintf(w, "    sipp exit %d: %s %s\n", res.ExitCode, res.Stat.Reasons, oneLine(res.Errors))
+	}
+	if cpu.RcvbufErr > 0 {
+		fmt.Fprintf(w, "    note: the kernel dropped %d UDP datagrams on full receive buffers during this step\n", cpu.RcvbufErr)
+	}
+	return nil
+}
+
+// ivrState is one caller's progress through the digits (guarded by stream.mu).
+type ivrState struct {
+	markers int
+	next    int   // index of the next key to press
+	sentAt  int64 // Unix ns the pending key left; 0: none pending
+	timer   *time.Timer
+}
+
+// ivrDriver presses keys for every caller as prompts start and records how
+// long each key took to bring the next prompt's first packet.
+type ivrDriver struct {
+	ctx    context.Context
+	digits string
+	wg     sync.WaitGroup // DTMF tails
+
+	mu        sync.Mutex
+	latencies []float64 // ms
+	timers    []*time.Timer
+	senders   map[*stream]*dtmfSender
+	stopped   bool
+	sendErrs  int
+}
+
+// onPacket runs on a receiver goroutine for every packet.
+func (d *ivrDriver) onPacket(s *stream, p rtpPacket) {
+	if !p.Marker {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &s.ivr
+	st.markers++
+	switch {
+	case st.sentAt != 0 && p.At > st.sentAt:
+		lat := float64(p.At-st.sentAt) / 1e6
+		st.sentAt = 0
+		d.mu.Lock()
+		d.latencies = append(d.latencies, lat)
+		d.mu.Unlock()
+		if st.next < len(d.digits) {
+			d.schedule(s, time.Second+rand.N(2*time.Second))
+		}
+	case st.sentAt == 0 && st.next == 0 && st.markers == 2 && len(d.digits) > 0:
+		// The menu prompt started (the greeting was the first): press
+		// somewhere inside it, spread so keys from many callers interleave.
+		d.schedule(s, 1500*time.Millisecond+rand.N(4500*time.Millisecond))
+	}
+}
+
+// schedule presses the caller's next key after delay (stream.mu held).
+func (d *ivrDriver) schedule(s *stream, delay time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	t := time.AfterFunc(delay, func() { d.press(s) })
+	d.timers = append(d.timers, t)
+}
+
+func (d *ivrDriver) press(s *stream) {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return
+	}
+	snd := d.senders[s]
+	if snd == nil {
+		snd = newDTMFSender()
+		d.senders[s] = snd
+	}
+	d.mu.Unlock()
+	s.mu.Lock()
+	key := d.digits[s.ivr.next]
+	s.ivr.next++
+	// Stamp before sending: the reply cannot arrive before the key left.
+	s.ivr.sentAt = time.Now().UnixNano()
+	s.mu.Unlock()
+	if _, err := snd.press(d.ctx, s.conn, s.from, key, &d.wg); err != nil {
+		d.mu.Lock()
+		d.sendErrs++
+		d.mu.Unlock()
+	}
+}
+
+func (d *ivrDriver) stop() {
+	d.mu.Lock()
+	d.stopped = true
+	for _, t := range d.timers {
+		t.Stop()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+// runIVR puts -calls callers (default 500) in the demo IVR at once; each
+// presses -digits, one key per prompt, and the driver measures key → first
+// packet of the next prompt, next to the engine's own histogram.
+func runIVR(ctx context.Context, o options, w io.Writer) error {
+	n := o.calls
+	if n == 0 {
+		n = 500
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &ivrDriver{ctx: ctx, digits: o.digits, senders: map[*stream]*dtmfSender{}}
+	s, err := openSession(ctx, o, fmt.Sprintf("ivr-%d", n), d.onPacket)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	defer d.stop()
+	before, err := s.eng.metrics()
+	if err != nil {
+		return err
+	}
+	hBefore, err := parseHistogram(before, digitMetric)
+	if err != nil {
+		return err
+	}
+	ramp := time.Duration(float64(n) / o.rampRate * float64(time.Second))
+	cpu := startCPU(s.eng.pid())
+	res, err := sippRun{
+		Bin: o.sippBin, Scenario: filepath.Join(o.sippDir, "caller-hangs-up.xml"), Target: s.eng.SIPAddr,
+		Service: ivrService, Calls: n, Rate: o.rampRate, Limit: n, Pause: o.hold, RTPPorts: s.rx.ports(), Dir: s.dir,
+		Timeout: o.hold + ramp + 60*time.Second,
+	}.run(ctx)
+	cpu.stop()
+	if err != nil {
+		return fmt.Errorf("ivr: %w", err)
+	}
+	after, err := s.eng.metrics()
+	if err != nil {
+		return err
+	}
+	hAfter, err := parseHistogram(after, digitMetric)
+	if err != nil {
+		return err
+	}
+	h := hAfter.Sub(hBefore)
+	d.stop()
+
+	d.mu.Lock()
+	lat := append([]float64(nil), d.latencies...)
+	sendErrs := d.sendErrs
+	d.mu.Unlock()
+	sort.Float64s(lat)
+	pressed, unanswered := 0, 0
+	s.rx.mu.Lock()
+	streams := append([]*stream(nil), s.rx.order...)
+	s.rx.mu.Unlock()
+	for _, st := range streams {
+		st.mu.Lock()
+		pressed += st.ivr.next
+		if st.ivr.sentAt != 0 {
+			unanswered++
+		}
+		st.mu.Unlock()
+	}
+	p := pacingOf(s.rx.snapshot(), time.Time{}, time.Time{}, o.tolerance)
+	rssPeak := s.samp.maxBetween(res.Started, time.Now())
+	sort.Float64s(res.SetupMs)
+
+	fmt.Fprintf(w, "\nIVR: %d callers in the demo flow (10010), ramp %g calls/s, each presses %q (one key per prompt, RFC 4733 from the driver's sockets), stays %s\n", n, o.rampRate, o.digits, o.hold)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "callers\tfailed\tstreams\tkeys pressed\tno next prompt\tkey→prompt p50 ms\tp99 ms\tmax ms\tengine hist n\thist p50 ms\thist p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tRSS idle MB\tRSS peak MB\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\t")
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
+		n, res.Stat.Failed, p.Streams, pressed, unanswered, ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)),
+		h.Count, ms(1000*h.Quantile(.5)), ms(1000*h.Quantile(.99)), p.LateShare(), ms(p.DevP99), p.Lost,
+		mb(s.rssIdle), mb(rssPeak), cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.MachineBusy)
+	_ = tw.Flush()
+	fmt.Fprintf(w, "engine %s (this run): %s\n", digitMetric, histLine(h))
+	fmt.Fprintf(w, "set-up p99 %s ms; DTMF send errors %d\n", ms(percentile(res.SetupMs, 99)), sendErrs)
+	if res.Stat.Reasons != "" || res.ExitCode != 0 {
+		fmt.Fprintf(w, "    sipp exit %d: %s %s\n", res.ExitCode, res.Stat.Reasons, oneLine(res.Errors))
+	}
+	if cpu.RcvbufErr > 0 {
+		fmt.Fprintf(w, "    note: the kernel dropped %d UDP datagrams on full receive buffers during this run\n", cpu.RcvbufErr)
+	}
+	return nil
+}
+
+// histLine prints a histogram as "≤1ms:N ≤2ms:N …" (non-cumulative).
+func histLine(h histogram) string {
+	var b strings.Builder
+	prev := 0.0
+	for i, bound := range h.Bounds {
+		c := h.Counts[i] - prev
+		prev = h.Counts[i]
+		if math.IsInf(bound, 1) {
+			fmt.Fprintf(&b, ">%gms:%.0f ", 1000*h.Bounds[max(i-1, 0)], c)
+			continue
+		}
+		fmt.Fprintf(&b, "≤%gms:%.0f ", 1000*bound, c)
+	}
+	fmt.Fprintf(&b, "(count %.0f, sum %.3fs)", h.Count, h.Sum)
+	return b.String()
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 && len(s)-i < 300 {
+		s = "…" + s[i+1:]
+	}
+	return strings.ReplaceAll(s, "\n", " | ")
+}
