@@ -13,6 +13,9 @@ import (
 // delay and no goroutine of its own except music on hold.
 type Bridge struct {
 	a, b *Session
+	// Receivers this bridge installed, nil while not installed (held or
+	// closed); guarded by mu.
+	ra, rb *func(pcm []int16)
 
 	held  atomic.Bool
 	muted atomic.Bool
@@ -36,10 +39,23 @@ type BridgeStats struct {
 // receivers on both. Any receiver installed before is replaced.
 func NewBridge(a, b *Session) *Bridge {
 	br := &Bridge{a: a, b: b}
-	a.SetReceiver(br.fromA)
-	b.SetReceiver(br.fromB)
+	br.attachLocked()
 	return br
 }
+
+func (br *Bridge) attachLocked() {
+	br.ra = br.a.installReceiver(br.fromA)
+	br.rb = br.b.installReceiver(br.fromB)
+}
+
+func (br *Bridge) detachLocked() {
+	br.a.removeReceiver(br.ra)
+	br.b.removeReceiver(br.rb)
+	br.ra, br.rb = nil, nil
+}
+
+// Legs returns the caller-side and agent-side sessions.
+func (br *Bridge) Legs() (a, b *Session) { return br.a, br.b }
 
 func (br *Bridge) fromA(pcm []int16) {
 	if br.held.Load() {
@@ -73,6 +89,10 @@ func (br *Bridge) fromB(pcm []int16) {
 // (b) hears nothing. Music stops on Unhold, Close or when ctx is done (the
 // legs then stay cut until Unhold). A nil moh holds in silence. Holding
 // again replaces the music.
+//
+// While held the bridge lets go of both legs' receivers, so the agent leg
+// can meanwhile be bridged to someone else (consultation); Unhold takes
+// both legs back.
 func (br *Bridge) Hold(ctx context.Context, moh *Prompt) {
 	br.mu.Lock()
 	defer br.mu.Unlock()
@@ -81,6 +101,7 @@ func (br *Bridge) Hold(ctx context.Context, moh *Prompt) {
 	}
 	br.stopMOHLocked()
 	br.held.Store(true)
+	br.detachLocked()
 	if moh == nil || len(moh.Samples) == 0 {
 		return
 	}
@@ -96,12 +117,18 @@ func (br *Bridge) Hold(ctx context.Context, moh *Prompt) {
 	}()
 }
 
-// Unhold stops the music and restores audio both ways.
+// Unhold stops the music and restores audio both ways, re-installing the
+// bridge's receivers on both legs (ending any consultation bridge's hold
+// on the agent leg).
 func (br *Bridge) Unhold() {
 	br.mu.Lock()
 	defer br.mu.Unlock()
+	if br.closed || !br.held.Load() {
+		return
+	}
 	br.stopMOHLocked()
 	br.held.Store(false)
+	br.attachLocked()
 }
 
 // Held reports whether the bridge is on hold.
@@ -138,8 +165,10 @@ func (br *Bridge) Stats() BridgeStats {
 	return BridgeStats{ForwardedAB: br.forwardedAB.Load(), ForwardedBA: br.forwardedBA.Load(), SendErrors: br.sendErrors.Load()}
 }
 
-// Close removes the bridge's receivers and stops music on hold. The
-// sessions stay open: closing them is the owner's job.
+// Close removes the bridge's receivers (only where they are still the
+// bridge's: a leg already handed to another bridge or a mixer keeps its new
+// owner) and stops music on hold. The sessions stay open: closing them is
+// the owner's job.
 func (br *Bridge) Close() {
 	br.mu.Lock()
 	defer br.mu.Unlock()
@@ -148,6 +177,5 @@ func (br *Bridge) Close() {
 	}
 	br.closed = true
 	br.stopMOHLocked()
-	br.a.SetReceiver(nil)
-	br.b.SetReceiver(nil)
+	br.detachLocked()
 }

@@ -141,3 +141,57 @@ func TestBridgeClose(t *testing.T) {
 		t.Fatalf("music kept playing after Close: %d more frames", n-mark)
 	}
 }
+
+// TestBridgeConsultation: the agent puts the caller on hold, talks to a
+// colleague over a second bridge, then returns to the caller; closing the
+// consultation afterwards must not cut the call it handed back.
+func TestBridgeConsultation(t *testing.T) {
+	r := newBridgeRig(t)
+	colleaguePhone, c := newPair(t, PCMU, 0)
+	colleagueEar := newFrameSink()
+	colleaguePhone.SetReceiver(colleagueEar.receive)
+
+	r.br.Hold(context.Background(), Tone(600, 100*time.Millisecond, 8000))
+	consult := NewBridge(r.b, c)
+	say(t, r.agentPhone, r.b, 1000, 10)
+	say(t, colleaguePhone, c, 1700, 10)
+	waitFor(t, "consultation audio", func() bool { return colleagueEar.count() >= 10 && r.agentEar.count() >= 10 })
+	if !hasTone(colleagueEar.all(), 1000) || !hasTone(r.agentEar.all(), 1700) {
+		t.Fatal("agent and colleague do not hear each other")
+	}
+	if n := r.br.Stats().ForwardedBA; n != 0 {
+		t.Fatalf("held caller got %d agent frames during consultation", n)
+	}
+
+	r.br.Unhold() // back to the caller
+	consult.Close()
+	say(t, r.agentPhone, r.b, 1000, 10)
+	waitFor(t, "agent heard by caller again", func() bool { return r.br.Stats().ForwardedBA == 10 })
+	if n := consult.Stats().ForwardedAB; n != 10 {
+		t.Fatalf("consultation relayed %d frames after the agent went back, want the 10 from before", n)
+	}
+}
+
+// TestBridgeToMixerHandoff: a barge moves the legs from the bridge into a
+// mixer; closing the bridge after that leaves the mixer's receivers alone.
+func TestBridgeToMixerHandoff(t *testing.T) {
+	r := newBridgeRig(t)
+	m := NewMixer(nil)
+	m.AddLeg("caller", r.a)
+	m.AddLeg("agent", r.b)
+	r.br.Close()
+	say(t, r.callerPhone, r.a, 400, 3)
+	m.mu.Lock()
+	leg := m.legs[0]
+	m.mu.Unlock()
+	leg.mu.Lock()
+	queued := leg.n
+	leg.mu.Unlock()
+	if r.a.recv.Load() == nil || queued == 0 {
+		t.Fatalf("closing the old bridge removed the mixer's receiver (queued %d)", queued)
+	}
+	m.RemoveLeg("caller")
+	if r.a.recv.Load() != nil {
+		t.Fatal("RemoveLeg left the mixer's receiver installed")
+	}
+}

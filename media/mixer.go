@@ -22,7 +22,8 @@ const (
 
 // legPort is what the mixer needs from a leg; *Session implements it.
 type legPort interface {
-	SetReceiver(fn func(pcm []int16))
+	installReceiver(fn func(pcm []int16)) *func(pcm []int16)
+	removeReceiver(token *func(pcm []int16))
 	WriteFrame(pcm []int16) error
 }
 
@@ -36,8 +37,9 @@ type Route struct{ Listener, Speaker string }
 // hears according to the routing matrix. A listener routed to nobody is
 // sent nothing.
 //
-// A session given to a mixer must not be in a Bridge at the same time (both
-// install the session's receiver): Close the bridge first.
+// A session is fed to one owner at a time: AddLeg takes the session's
+// receiver over from a Bridge (whose later Close leaves it alone), so a
+// call goes from bridge to mixer for barge or conference and back.
 type Mixer struct {
 	log *slog.Logger
 
@@ -55,8 +57,9 @@ type Mixer struct {
 }
 
 type mixLeg struct {
-	id   string
-	port legPort
+	id    string
+	port  legPort
+	token *func(pcm []int16) // receiver installed on port
 
 	mu        sync.Mutex
 	q         [mixQueueFrames][FrameSamples]int16
@@ -86,26 +89,27 @@ func (m *Mixer) AddLeg(id string, s *Session) { m.addLeg(id, s) }
 func (m *Mixer) addLeg(id string, p legPort) {
 	leg := &mixLeg{id: id, port: p}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	for i, l := range m.legs {
 		if l.id == id {
-			l.port.SetReceiver(nil)
+			l.port.removeReceiver(l.token)
 			m.legs = append(m.legs[:i], m.legs[i+1:]...)
 			break
 		}
 	}
+	leg.token = p.installReceiver(leg.push)
 	m.legs = append(m.legs, leg)
-	m.mu.Unlock()
-	p.SetReceiver(leg.push)
 }
 
-// RemoveLeg takes a leg out of the mix, uninstalls its receiver and drops
-// every route to or from it.
+// RemoveLeg takes a leg out of the mix, uninstalls its receiver (unless
+// the session has been given another one since) and drops every route to
+// or from it.
 func (m *Mixer) RemoveLeg(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, l := range m.legs {
 		if l.id == id {
-			l.port.SetReceiver(nil)
+			l.port.removeReceiver(l.token)
 			m.legs = append(m.legs[:i], m.legs[i+1:]...)
 			break
 		}

@@ -49,7 +49,15 @@ type fakeLeg struct {
 	sent [][]int16
 }
 
-func (f *fakeLeg) SetReceiver(fn func([]int16)) { f.mu.Lock(); f.recv = fn; f.mu.Unlock() }
+func (f *fakeLeg) installReceiver(fn func([]int16)) *func([]int16) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recv = fn
+	return &fn
+}
+
+func (f *fakeLeg) removeReceiver(*func([]int16)) { f.mu.Lock(); f.recv = nil; f.mu.Unlock() }
+
 func (f *fakeLeg) WriteFrame(pcm []int16) error {
 	f.mu.Lock()
 	f.sent = append(f.sent, append([]int16(nil), pcm...))

@@ -297,6 +297,23 @@ func (s *Session) SetReceiver(fn func(pcm []int16)) {
 	s.recv.Store(&fn)
 }
 
+// installReceiver sets fn and returns the token removeReceiver needs.
+func (s *Session) installReceiver(fn func(pcm []int16)) *func(pcm []int16) {
+	p := &fn
+	s.recv.Store(p)
+	return p
+}
+
+// removeReceiver uninstalls the receiver identified by p only if it is
+// still the current one, so a bridge or mixer letting go of a leg never
+// tears out the receiver of whoever took the leg over since (consultation,
+// conference, transfer), whatever order the owner closes things in.
+func (s *Session) removeReceiver(p *func(pcm []int16)) {
+	if p != nil {
+		s.recv.CompareAndSwap(p, nil)
+	}
+}
+
 // DTMF delivers digits received as RFC 4733 events or injected with
 // InjectDTMF, one per key press.
 func (s *Session) DTMF() <-chan rune { return s.dtmf }
