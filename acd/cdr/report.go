@@ -380,11 +380,9 @@ func (r Row) fields(text bool, loc *time.Location) []string {
 			key = "-"
 		}
 	}
-	within := ""
+	within := "-"
 	if r.WithinSeconds > 0 {
 		within = strconv.FormatFloat(r.WithinSeconds, 'f', -1, 64)
-	} else if text {
-		within = "-"
 	}
 	itoa := strconv.Itoa
 	return []string{

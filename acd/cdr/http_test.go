@@ -1,0 +1,96 @@
+package cdr
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestReportHandler(t *testing.T) {
+	srv := httptest.NewServer(ReportHandler(fixtureDir, fixtureTargets))
+	defer srv.Close()
+
+	tests := []struct {
+		name     string
+		method   string
+		query    string
+		wantCode int
+		check    func(t *testing.T, body map[string]any, resp ReportResponse)
+	}{
+		{"hourly by tier for the 09:00 hour", http.MethodGet,
+			"?interval=1h&by=tier&from=2026-11-21T09:00:00Z&to=2026-11-21T10:00:00Z", http.StatusOK,
+			func(t *testing.T, _ map[string]any, resp ReportResponse) {
+				check.Equal(t, "1h0m0s", resp.Interval)
+				check.Equal(t, ByTier, resp.By)
+				must.Len(t, resp.Rows, 3)
+				d := resp.Rows[0]
+				check.Equal(t, "diamond", d.Key)
+				check.Equal(t, 3, d.Answered)
+				check.InDelta(t, f(2.0/3), d.ServiceLevel, "diamond SL")
+				check.InDelta(t, f(0.9), d.Target, "diamond target")
+			}},
+		{"totals and nulls for nothing to average", http.MethodGet,
+			"?interval=24h&by=queue&totals=1&from=2026-11-21T11:00:00Z&to=2026-11-21T12:00:00Z", http.StatusOK,
+			func(t *testing.T, body map[string]any, resp ReportResponse) {
+				must.Len(t, resp.Rows, 2)
+				check.Equal(t, TotalKey, resp.Rows[0].Key)
+				row := body["rows"].([]any)[1].(map[string]any)
+				check.Equal(t, "sales", row["key"])
+				check.Equal(t, nil, row["asa_seconds"], "JSON null, not 0, when nothing was answered")
+				check.Equal(t, 0.0, row["service_level"])
+			}},
+		{"no records in range is an empty list", http.MethodGet,
+			"?from=2027-01-01T00:00:00Z&to=2027-01-02T00:00:00Z", http.StatusOK,
+			func(t *testing.T, body map[string]any, resp ReportResponse) {
+				check.Equal(t, []any{}, body["rows"])
+				check.Equal(t, ByQueue, resp.By)
+			}},
+		{"bad interval", http.MethodGet, "?interval=7m", http.StatusBadRequest, nil},
+		{"bad dimension", http.MethodGet, "?by=skill", http.StatusBadRequest, nil},
+		{"bad time", http.MethodGet, "?from=yesterday", http.StatusBadRequest, nil},
+		{"reversed range", http.MethodGet, "?from=2026-11-22T00:00:00Z&to=2026-11-21T00:00:00Z", http.StatusBadRequest, nil},
+		{"range too long", http.MethodGet, "?from=2026-01-01T00:00:00Z&to=2026-11-21T00:00:00Z", http.StatusBadRequest, nil},
+		{"POST refused", http.MethodPost, "", http.StatusMethodNotAllowed, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.query, nil)
+			must.NoError(t, err)
+			res, err := srv.Client().Do(req)
+			must.NoError(t, err)
+			defer res.Body.Close()
+			check.Equal(t, tc.wantCode, res.StatusCode)
+			check.Equal(t, "application/json", res.Header.Get("Content-Type"))
+			var body map[string]any
+			must.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+			if tc.wantCode != http.StatusOK {
+				check.True(t, body["error"] != "" && body["error"] != nil, "error message in body")
+				return
+			}
+			raw, err := json.Marshal(body)
+			must.NoError(t, err)
+			var resp ReportResponse
+			must.NoError(t, json.Unmarshal(raw, &resp))
+			tc.check(t, body, resp)
+		})
+	}
+}
+
+func TestReportHandlerDefaultsToLastDay(t *testing.T) {
+	now := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
+	h := NewReportHandler(fixtureDir, Options{Targets: fixtureTargets, ShortAbandon: 5 * time.Second}, func() time.Time { return now })
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/report", nil))
+	must.Equal(t, http.StatusOK, rec.Code)
+	var resp ReportResponse
+	must.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp))
+	check.Equal(t, now.Add(-24*time.Hour), resp.From)
+	check.Equal(t, now, resp.To)
+	offered := 0
+	for _, r := range resp.Rows {
+		offered += r.Offered
+	}
+	check.Equal(t, 14, offered, "07 (09h) + 06 (10h) + 01 (11h), short abandons excluded")
+}
