@@ -39,8 +39,8 @@ func f(v float64) *float64 { return &v }
 // figures is what a supervisor reads off one report row.
 type figures struct {
 	calls, offered, answered, abandoned, short, ivr, overflowed, rona, within int
-	sl, target, asa, talk, hold, wrap, survey                                *float64
-	surveys                                                                  int
+	sl, target, asa, talk, hold, wrap, survey                                 *float64
+	surveys                                                                   int
 }
 
 func checkRow(t *testing.T, rows []Row, start time.Time, key string, want figures) {
