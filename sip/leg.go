@@ -303,7 +303,10 @@ func (l *Leg) end(cause string) {
 // close releases everything the leg holds; safe to call more than once.
 func (l *Leg) close() {
 	l.closeOnce.Do(func() {
-		if err := l.Hangup(context.Background()); err != nil {
+		// A phone that vanished must not hold the leg for a whole transaction timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
+		defer cancel()
+		if err := l.Hangup(ctx); err != nil {
 			l.srv.log.Debug("sip: hangup at close", "leg", l.ID, "err", err)
 		}
 		l.end("closed")
@@ -320,6 +323,9 @@ func (l *Leg) close() {
 		l.srv.wg.Done()
 	})
 }
+
+// hangupTimeout bounds the BYE sent when a leg is released.
+const hangupTimeout = 2 * time.Second
 
 // Close hangs up (if needed) and releases an outbound leg. Inbound legs are
 // closed by the server when the Handler's Serve returns.

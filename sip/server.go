@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -279,6 +281,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		s.log.Warn("sip: legs still open at shutdown", "active", s.active.Load())
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1) // who holds the legs
+		}
 	}
 	s.srv.Close()
 	s.ua.Close()

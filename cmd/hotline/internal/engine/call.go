@@ -59,6 +59,13 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 		e.mu.Lock()
 		delete(e.calls, c.id)
 		e.mu.Unlock()
+		// An agent who answered as the caller left must not stay connected to nobody.
+		select {
+		case l := <-c.agentLeg:
+			hangup(l)
+			l.Close()
+		default:
+		}
 	}()
 	log := e.log.With("call", c.id, "caller", leg.Info.Caller, "dialled", leg.Info.Dialled)
 	if err := leg.Answer(ctx); err != nil {
@@ -280,7 +287,7 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 	select {
 	case <-ctx.Done():
 		res.End = ivr.EndCallerHangup
-		_ = agent.Hangup(context.Background())
+		hangup(agent)
 		qc.ended("caller")
 	case <-agent.Done():
 		res.End = ivr.EndAgentHangup
@@ -302,7 +309,7 @@ func (qc *queuedCall) ended(by string) {
 // but was never bridged.
 func (qc *queuedCall) Leave(reason ivr.LeaveReason) {
 	if qc.agent != nil {
-		_ = qc.agent.Hangup(context.Background())
+		hangup(qc.agent)
 		qc.agent.Close()
 		qc.ended("caller")
 		return
@@ -346,10 +353,33 @@ func (p phone) Ring(ctx context.Context, o acd.Offer) error {
 	}
 }
 
+// ReleaseAnswered hangs up an agent leg that answered just as its call
+// could no longer be connected (the caller left in the same instant).
+func (p phone) ReleaseAnswered(o acd.Offer) {
+	c := p.e.call(o.Call.ID)
+	if c == nil {
+		return
+	}
+	select {
+	case leg := <-c.agentLeg:
+		hangup(leg)
+		leg.Close()
+	default:
+	}
+}
+
 // transferer sends IVR transfers on; only in-centre numbers are supported
 // until trunks for outbound calls are configured.
 type transferer struct{ e *Engine }
 
 func (t transferer) Transfer(ctx context.Context, req ivr.TransferRequest) error {
 	return fmt.Errorf("transfer %s to %s %q: %w", req.CallID, req.Kind, req.Target, errors.ErrUnsupported)
+}
+
+// hangup releases a leg without letting a vanished phone hold the caller's
+// goroutine for a whole SIP transaction timeout.
+func hangup(l *sip.Leg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = l.Hangup(ctx)
 }

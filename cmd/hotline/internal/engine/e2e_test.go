@@ -369,3 +369,63 @@ func TestUnknownNumberIs404(t *testing.T) {
 		t.Fatalf("unknown number: exit %d\n%s", r.ExitCode, sipptest.Logs(r.Dir))
 	}
 }
+
+// Three callers of three tiers wait in the general queue while agent 1003
+// (general as first skill) is not ready. The diamond caller, last to arrive,
+// has waited past its 10 s threshold when 1003 turns ready: diamond is
+// furthest behind its target and is served first although FIFO would serve
+// it last; by the next offer gold (15 s) and normal (20 s) are both overdue,
+// and gold's gap relative to its smaller miss budget is larger.
+func TestDemoTierOrderWhenAgentFreesUp(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	sub := d.e.ACD().Bus().Subscribe("test", 256)
+	// 1003 is logged in (so the queue does not overflow for lack of agents) but not ready.
+	d.agentPhone(t, "1003", sipptest.Agent{RingMs: 100, TalkMs: 1000}, 3)
+	if err := d.e.ACD().SetNotReady("1003", "meeting"); err != nil {
+		t.Fatal(err)
+	}
+
+	normal := d.call(t, "13912345678", ctx)
+	gold := d.call(t, "13800000002", ctx)
+	normal.waitAudio(greetingFrames + 25)
+	normal.press('0')
+	gold.waitAudio(greetingFrames + 25)
+	gold.press('0')
+	d.call(t, "13800000001", ctx) // diamond: straight to the queue, after the others
+	queued := map[string]time.Time{}
+	for len(queued) < 3 {
+		select {
+		case ev := <-sub.C:
+			if ev.Type == acd.EventCallQueued {
+				queued[ev.Caller] = ev.At
+			}
+		case <-ctx.Done():
+			t.Fatalf("queued only %v", queued)
+		}
+	}
+	if !queued["13800000001"].After(queued["13912345678"]) {
+		t.Fatalf("diamond queued before normal: %v", queued)
+	}
+	time.Sleep(time.Until(queued["13800000001"].Add(11 * time.Second)))
+	if err := d.e.ACD().SetReady("1003"); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for len(order) < 3 {
+		select {
+		case ev := <-sub.C:
+			if ev.Type == acd.EventCallAnswered && ev.AgentID == "1003" {
+				order = append(order, ev.Caller)
+			}
+		case <-ctx.Done():
+			t.Fatalf("agent 1003 answered only %v", order)
+		}
+	}
+	want := []string{"13800000001", "13800000002", "13912345678"}
+	if strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Fatalf("agent 1003 served %v, want diamond, gold, normal %v", order, want)
+	}
+}
