@@ -14,12 +14,18 @@ import (
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
-// newTestAlloc returns an allocator over a random slice of the port space
-// below the Linux ephemeral range, so parallel test binaries rarely meet;
-// busy ports are skipped by design anyway.
+// newTestAlloc returns an allocator over a random slice of 10000-19999:
+// below the engine's default RTP range (20000-29999, used by end-to-end
+// runs), the sip tests' range (30000+) and the Linux ephemeral ports, so
+// parallel test binaries rarely meet; busy ports are skipped by design
+// anyway.
 func newTestAlloc(t testing.TB, size int) *PortAllocator {
 	t.Helper()
-	base := 10000 + 2*rand.IntN(9000)
+	const lo, hi = 10000, 20000
+	if 2*size > hi-lo {
+		t.Fatalf("test port range of %d ports does not fit %d-%d", size, lo, hi)
+	}
+	base := lo + 2*rand.IntN((hi-lo-2*size)/2+1)
 	a, err := NewPortAllocator(base, base+2*size-1)
 	if err != nil {
 		t.Fatalf("NewPortAllocator: %v", err)
