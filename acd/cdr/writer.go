@@ -41,7 +41,7 @@ const (
 const (
 	DefaultMaxBytes       = 64 << 20
 	DefaultQueueSize      = 4096
-	DefaultEnqueueTimeout = 20 * time.Millisecond
+	DefaultEnqueueTimeout = 50 * time.Millisecond
 	maxBatch              = 512
 )
 
