@@ -1,0 +1,750 @@
+package agentapi
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hotlinecc/hotline/acd"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// Config configures the API server.
+type Config struct {
+	ACD *acd.ACD
+	// Calls is the engine's call control; nil refuses every call
+	// operation as unsupported (agent states still work).
+	Calls    CallControl
+	Accounts []Account
+	// Auditor records supervisor actions; default SlogAuditor on Logger.
+	Auditor Auditor
+	// StatsEvery is the queue statistics push interval; default 2 s,
+	// negative disables the push (list_queues still works).
+	StatsEvery time.Duration
+	// AllowedOrigins are extra browser origins (host patterns as in
+	// path.Match, e.g. "wallboard.example.com") besides the request's own
+	// host. Clients that send no Origin (non-browsers) are always let in.
+	AllowedOrigins []string
+	Logger         *slog.Logger
+	// Queues names the queues shown in statistics even while empty;
+	// queues seen on calls and agent skills are added.
+	Queues []string
+	// BreakReasons and NotReadyReasons are the reason codes the desktop
+	// offers; the ACD enforces break reasons.
+	BreakReasons    []string
+	NotReadyReasons []string
+	// DispositionCodes, if set, are the only wrap-up codes accepted.
+	DispositionCodes []string
+	// MaxFrame is the largest request accepted (default 64 KiB). Larger
+	// frames get a too_large reply and the connection stays; frames over
+	// 16 × MaxFrame close it (status 1009).
+	MaxFrame int64
+	// SendQueue is each client's outgoing queue (default 256 messages);
+	// a client that lets it fill up is disconnected as a slow consumer.
+	SendQueue int
+	// SessionTTL is how long a token survives without a connection
+	// (default 12 h).
+	SessionTTL time.Duration
+	// CallTimeout bounds each CallControl operation (default 10 s).
+	CallTimeout time.Duration
+	// MaxBadRequests consecutive malformed or unknown requests, or failed
+	// logins, close the connection (default 10).
+	MaxBadRequests int
+	// WriteTimeout drops a client whose socket accepts no data for this
+	// long (default 10 s).
+	WriteTimeout time.Duration
+	// PingEvery is the WebSocket keep-alive interval (default 30 s).
+	PingEvery time.Duration
+	Now       func() time.Time
+}
+
+// WebSocket close codes the server uses besides the standard ones.
+const (
+	// CloseTakenOver: the agent logged in (or resumed) elsewhere.
+	CloseTakenOver websocket.StatusCode = 4001
+	// CloseSlowConsumer: the client did not read its events fast enough.
+	CloseSlowConsumer websocket.StatusCode = 4002
+	// CloseAbuse: too many malformed requests or failed logins.
+	CloseAbuse websocket.StatusCode = 4003
+)
+
+// Server is the agent API: WebSocket endpoint, event fan-out and the
+// embedded desktop.
+type Server struct {
+	cfg      Config
+	acd      *acd.ACD
+	calls    CallControl
+	audit    Auditor
+	log      *slog.Logger
+	accounts map[string]*account
+	sessions *sessions
+	now      func() time.Time
+	mux      *http.ServeMux
+
+	// ctx bounds call operations and connections; cancelled by Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // connections and background call operations
+
+	mu       sync.RWMutex
+	closed   bool
+	clients  map[*client]struct{}
+	byAgent  map[string]map[*client]struct{} // connections whose session is agent X
+	watchers map[*client]struct{}            // supervisor and admin connections
+	// lastCall is each agent's last connected call, for the wrap-up code.
+	lastCall map[string]string
+	// internal calls this API started, cut when their queues get callers.
+	internal map[string]internalCall
+
+	runOnce sync.Once
+	// sub is taken in New so that no event between New and Run is lost.
+	sub *acd.Subscription
+}
+
+type internalCall struct {
+	from, to string
+	queues   map[string]bool
+}
+
+// busBuffer is the API's bus subscription buffer: bursts (a shift
+// signing in at once) are absorbed here, not in the ACD.
+const busBuffer = 8192
+
+// New validates the configuration and builds a server. Call Run to start
+// event delivery and Handler to serve clients.
+func New(cfg Config) (*Server, error) {
+	if cfg.ACD == nil {
+		return nil, errors.New("agentapi: Config.ACD is required")
+	}
+	if cfg.Calls == nil {
+		cfg.Calls = unsupportedCalls{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Auditor == nil {
+		cfg.Auditor = SlogAuditor{Logger: cfg.Logger}
+	}
+	if cfg.StatsEvery == 0 {
+		cfg.StatsEvery = 2 * time.Second
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = 64 << 10
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = 256
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 10 * time.Second
+	}
+	if cfg.MaxBadRequests <= 0 {
+		cfg.MaxBadRequests = 10
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.PingEvery <= 0 {
+		cfg.PingEvery = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg: cfg, acd: cfg.ACD, calls: cfg.Calls, audit: cfg.Auditor, log: cfg.Logger, now: cfg.Now,
+		accounts: map[string]*account{},
+		clients:  map[*client]struct{}{}, byAgent: map[string]map[*client]struct{}{}, watchers: map[*client]struct{}{},
+		lastCall: map[string]string{}, internal: map[string]internalCall{},
+	}
+	for _, a := range cfg.Accounts {
+		acc, err := newAccount(a)
+		if err != nil {
+			return nil, fmt.Errorf("agentapi: %w", err)
+		}
+		if s.accounts[acc.ID] != nil {
+			return nil, fmt.Errorf("agentapi: duplicate account %q", acc.ID)
+		}
+		s.accounts[acc.ID] = acc
+	}
+	s.sessions = newSessions(cfg.SessionTTL, cfg.Now)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	sub, err := fs.Sub(webFS, "web")
+	if err != nil {
+		return nil, fmt.Errorf("agentapi: embedded page: %w", err)
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.mux.Handle("GET /", http.FileServerFS(sub))
+	s.sub = cfg.ACD.Bus().Subscribe("agentapi", busBuffer)
+	return s, nil
+}
+
+// Handler serves the WebSocket at /ws and the desktop page at / (with its
+// assets). Mount it at the root of the engine's HTTP server.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Run delivers ACD events and queue statistics to clients until ctx is
+// done or Close is called. It owns the bus subscription.
+func (s *Server) Run(ctx context.Context) error {
+	started := false
+	s.runOnce.Do(func() { started = true })
+	if !started {
+		return errors.New("agentapi: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.ctx.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var stats <-chan time.Time
+	if s.cfg.StatsEvery > 0 {
+		t := time.NewTicker(s.cfg.StatsEvery)
+		defer t.Stop()
+		stats = t.C
+	}
+	sub := s.sub
+	defer func() { sub.Close() }()
+	for {
+		select {
+		case <-ctx.Done():
+			if s.ctx.Err() != nil {
+				return nil
+			}
+			return ctx.Err()
+		case e, ok := <-sub.C:
+			if !ok {
+				if s.ctx.Err() != nil {
+					return nil // Close
+				}
+				// The bus dropped us for being slow: resubscribe and give
+				// every desktop a fresh snapshot of what it may have missed.
+				s.log.Warn("agentapi: bus subscription dropped; resynchronising clients")
+				sub = s.acd.Bus().Subscribe("agentapi", busBuffer)
+				s.resync()
+				continue
+			}
+			s.dispatch(e)
+		case <-stats:
+			s.pushStats()
+			s.sessions.expire()
+			s.pruneInternal()
+		}
+	}
+}
+
+// Close disconnects every client (status 1001) and waits for their
+// goroutines. Sessions, seats and calls are left as they are.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	cl := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		cl = append(cl, c)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.sub.Close()
+	for _, c := range cl {
+		c.shutdown(websocket.StatusGoingAway, "server shutting down", false)
+	}
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	if err != nil {
+		// Accept has written the refusal (403 for a foreign origin).
+		s.log.Info("agentapi: websocket refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		return
+	}
+	hard := s.cfg.MaxFrame * 16
+	if hard < 1<<20 {
+		hard = 1 << 20
+	}
+	conn.SetReadLimit(hard)
+	c := newClient(s, conn, r.RemoteAddr)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	s.clients[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	c.run()
+}
+
+// bind attaches a connection to a session for event delivery.
+func (s *Server) bind(c *client, sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unbindLocked(c)
+	c.setSession(sess)
+	if sess.acct.supervisor() {
+		s.watchers[c] = struct{}{}
+	}
+	if sess.acct.hasSeat() {
+		m := s.byAgent[sess.acct.ID]
+		if m == nil {
+			m = map[*client]struct{}{}
+			s.byAgent[sess.acct.ID] = m
+		}
+		m[c] = struct{}{}
+	}
+}
+
+func (s *Server) unbind(c *client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unbindLocked(c)
+	c.setSession(nil)
+}
+
+func (s *Server) unbindLocked(c *client) {
+	sess := c.session()
+	if sess == nil {
+		return
+	}
+	delete(s.watchers, c)
+	if m := s.byAgent[sess.acct.ID]; m != nil {
+		delete(m, c)
+		if len(m) == 0 {
+			delete(s.byAgent, sess.acct.ID)
+		}
+	}
+}
+
+func (s *Server) forget(c *client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unbindLocked(c)
+	delete(s.clients, c)
+}
+
+// profileOf is the agent's live ACD profile, else its configured one.
+func (s *Server) profileOf(agentID string) (*acd.AgentProfile, bool) {
+	if snap, err := s.acd.Agent(agentID); err == nil {
+		p := snap.Profile
+		return &p, true
+	}
+	if a := s.accounts[agentID]; a != nil && a.hasSeat() {
+		p := a.Profile
+		return &p, true
+	}
+	return nil, false
+}
+
+// staticProfile is what scope checks on the fan-out path use: configured
+// profiles only, so no ACD lock is taken per recipient.
+func (s *Server) staticProfile(agentID string) *acd.AgentProfile {
+	if a := s.accounts[agentID]; a != nil {
+		return &a.Profile
+	}
+	return nil
+}
+
+// deliver sends one encoded event to an agent's connections and to the
+// supervisors who watch that agent or queue. Never blocks.
+func (s *Server) deliver(agentID, queue string, msg []byte) {
+	var prof *acd.AgentProfile
+	if agentID != "" {
+		prof = s.staticProfile(agentID)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if agentID != "" {
+		for c := range s.byAgent[agentID] {
+			c.enqueue(msg)
+		}
+	}
+	for c := range s.watchers {
+		acct := c.account()
+		if acct == nil {
+			continue
+		}
+		if (agentID != "" && acct.watchesAgent(prof)) || (queue != "" && acct.watchesQueue(queue)) ||
+			(agentID == "" && queue == "" && acct.all) {
+			c.enqueue(msg)
+		}
+	}
+}
+
+// Publish pushes an engine event (call.transferred, call.muted, ...) to the
+// agent it concerns and the supervisors watching. Never blocks.
+func (s *Server) Publish(ev Event) {
+	ev.Type = "event"
+	if ev.At.IsZero() {
+		ev.At = s.now()
+	}
+	msg, err := json.Marshal(ev)
+	if err != nil {
+		s.log.Error("agentapi: encode engine event", "event", ev.Event, "err", err)
+		return
+	}
+	s.deliver(ev.Agent, ev.Queue, msg)
+}
+
+// dispatch turns one ACD event into a wire event and fans it out.
+func (s *Server) dispatch(e acd.Event) {
+	ev := Event{Type: "event", Event: string(e.Type), Seq: e.Seq, At: e.At, Agent: e.AgentID, CallID: e.CallID,
+		Caller: e.Caller, Queue: e.Queue, Tier: e.Tier, State: string(e.State), Prev: string(e.Prev), Reason: e.Reason,
+		WaitMS: e.Wait.Milliseconds()}
+	switch e.Type {
+	case acd.EventSubscriberSlow:
+		return
+	case acd.EventAgentState:
+		// A wrap-up deadline is only in the snapshot; take it when the
+		// snapshot still shows the state this event announces.
+		if e.State == acd.WrapUp {
+			if snap, err := s.acd.Agent(e.AgentID); err == nil && snap.State == e.State {
+				v := seatView(snap, s.nameOf(e.AgentID))
+				ev.Seat = &v
+			}
+		}
+	case acd.EventCallOffered:
+		if v, ok := s.callView(e.CallID); ok {
+			ev.Call = &v
+		}
+	case acd.EventCallAnswered:
+		s.mu.Lock()
+		s.lastCall[e.AgentID] = e.CallID
+		s.mu.Unlock()
+	case acd.EventCallQueued:
+		s.cutInternal(e.Queue)
+	}
+	msg, err := json.Marshal(ev)
+	if err != nil {
+		s.log.Error("agentapi: encode event", "event", e.Type, "err", err)
+		return
+	}
+	s.deliver(e.AgentID, e.Queue, msg)
+}
+
+func (s *Server) nameOf(id string) string {
+	if a := s.accounts[id]; a != nil {
+		return a.Name
+	}
+	return ""
+}
+
+// callView is one call's merged ACD + engine view.
+func (s *Server) callView(callID string) (CallView, bool) {
+	now := s.now()
+	var v CallView
+	found := false
+	for _, c := range s.acd.Calls() {
+		if c.Call.ID == callID {
+			v, found = callViewACD(c, now), true
+			break
+		}
+	}
+	for _, ci := range s.calls.Calls() {
+		if ci.ID == callID {
+			v.merge(ci)
+			found = true
+			break
+		}
+	}
+	return v, found
+}
+
+// allCalls merges the ACD's calls with the engine's, by id.
+func (s *Server) allCalls() []CallView {
+	now := s.now()
+	var out []CallView
+	idx := map[string]int{}
+	for _, c := range s.acd.Calls() {
+		idx[c.Call.ID] = len(out)
+		out = append(out, callViewACD(c, now))
+	}
+	for _, ci := range s.calls.Calls() {
+		if i, ok := idx[ci.ID]; ok {
+			out[i].merge(ci)
+			continue
+		}
+		var v CallView
+		v.merge(ci)
+		if !ci.Started.IsZero() {
+			v.WaitMS = now.Sub(ci.Started).Milliseconds()
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// agentCalls are the calls of one agent.
+func (s *Server) agentCalls(agentID string) []CallView {
+	var out []CallView
+	for _, v := range s.allCalls() {
+		if v.Agent == agentID {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// stats computes queue statistics; withCallers adds the waiting callers.
+func (s *Server) stats(acct *account, withCallers bool) *QueueStats {
+	now := s.now()
+	st := &QueueStats{At: now, AgentsByState: map[acd.State]int{}}
+	queues := map[string]*QueueView{}
+	get := func(name string) *QueueView {
+		q := queues[name]
+		if q == nil {
+			q = &QueueView{Name: name, AgentsByState: map[acd.State]int{}}
+			queues[name] = q
+		}
+		return q
+	}
+	for _, name := range s.cfg.Queues {
+		get(name)
+	}
+	for _, a := range s.acd.Agents() {
+		if acct != nil && !acct.watchesAgent(&a.Profile) {
+			continue
+		}
+		st.AgentsByState[a.State]++
+		for q := range a.Profile.Skills {
+			get(q).AgentsByState[a.State]++
+		}
+	}
+	for _, c := range s.acd.Calls() {
+		q := get(c.Call.Queue)
+		if c.State != "queued" {
+			continue
+		}
+		q.Waiting++
+		if w := now.Sub(c.Call.EnqueuedAt).Milliseconds(); w > q.LongestWaitMS {
+			q.LongestWaitMS = w
+		}
+		if withCallers {
+			q.Callers = append(q.Callers, callViewACD(c, now))
+		}
+	}
+	for name, q := range queues {
+		if acct != nil && !acct.all && !acct.watchesQueue(name) && len(q.AgentsByState) == 0 {
+			continue
+		}
+		st.Queues = append(st.Queues, *q)
+	}
+	sort.Slice(st.Queues, func(i, j int) bool { return st.Queues[i].Name < st.Queues[j].Name })
+	for _, sl := range s.acd.ServiceLevels() {
+		st.ServiceLevels = append(st.ServiceLevels, ServiceLevelView{Tier: sl.Tier, Queue: sl.Queue, Target: sl.Target,
+			ThresholdS: sl.Threshold.Seconds(), Actual: sl.Actual, Met: sl.Actual >= sl.Target, Answered: sl.Answered,
+			AnsweredWithin: sl.AnsweredWithin, Abandoned: sl.Abandoned, OverdueWaiting: sl.OverdueWaiting})
+	}
+	return st
+}
+
+// pushStats sends queue statistics: every supervisor gets its scope with
+// the waiting callers, agents get the summary without callers.
+func (s *Server) pushStats() {
+	s.mu.RLock()
+	var watchers []*client
+	for c := range s.watchers {
+		watchers = append(watchers, c)
+	}
+	agents := len(s.byAgent) > 0
+	s.mu.RUnlock()
+	enc := func(st *QueueStats) []byte {
+		b, err := json.Marshal(Event{Type: "event", Event: "queue.stats", At: st.At, Stats: st})
+		if err != nil {
+			s.log.Error("agentapi: encode stats", "err", err)
+		}
+		return b
+	}
+	var all []byte
+	for _, c := range watchers {
+		acct := c.account()
+		if acct == nil {
+			continue
+		}
+		if acct.all {
+			if all == nil {
+				all = enc(s.stats(nil, true))
+			}
+			c.enqueue(all)
+			continue
+		}
+		c.enqueue(enc(s.stats(acct, true)))
+	}
+	if agents {
+		msg := enc(s.stats(nil, false))
+		s.mu.RLock()
+		for _, m := range s.byAgent {
+			for c := range m {
+				c.enqueue(msg)
+			}
+		}
+		s.mu.RUnlock()
+	}
+}
+
+// resync sends every connection a fresh snapshot after missed events.
+func (s *Server) resync() {
+	s.mu.RLock()
+	cl := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		cl = append(cl, c)
+	}
+	s.mu.RUnlock()
+	for _, c := range cl {
+		sess := c.session()
+		if sess == nil {
+			continue
+		}
+		res := s.snapshot(sess)
+		b, err := json.Marshal(Event{Type: "event", Event: "snapshot", At: s.now(), Seat: res.Seat, Calls: res.Calls})
+		if err == nil {
+			c.enqueue(b)
+		}
+	}
+}
+
+// snapshot is what a desktop needs on login and resume.
+func (s *Server) snapshot(sess *session) *result {
+	acct := sess.acct
+	now := s.now()
+	res := &result{Protocol: ProtocolVersion, Token: sess.token, Role: acct.Role, Agent: acct.ID, Name: acct.Name,
+		States: acd.AllStates, Reasons: s.cfg.BreakReasons, NotReady: s.cfg.NotReadyReasons, Dispos: s.cfg.DispositionCodes, Now: &now}
+	if acct.hasSeat() {
+		if snap, err := s.acd.Agent(acct.ID); err == nil {
+			v := seatView(snap, acct.Name)
+			res.Seat = &v
+		} else {
+			res.Seat = &SeatView{Agent: acct.ID, Name: acct.Name, State: acd.LoggedOut}
+		}
+		res.Calls = s.agentCalls(acct.ID)
+	}
+	if acct.supervisor() {
+		res.Agents = s.seats(acct)
+		res.Calls = s.scopedCalls(acct)
+		res.Queues = s.stats(scopeOf(acct), true)
+	}
+	return res
+}
+
+func scopeOf(acct *account) *account {
+	if acct.all {
+		return nil
+	}
+	return acct
+}
+
+// seats is the seat map in a supervisor's scope.
+func (s *Server) seats(acct *account) []SeatView {
+	var out []SeatView
+	for _, a := range s.acd.Agents() {
+		if acct.watchesAgent(&a.Profile) {
+			out = append(out, seatView(a, s.nameOf(a.Profile.ID)))
+		}
+	}
+	return out
+}
+
+// scopedCalls are the calls a supervisor may see.
+func (s *Server) scopedCalls(acct *account) []CallView {
+	var out []CallView
+	for _, v := range s.allCalls() {
+		if acct.all || acct.watchesQueue(v.Queue) {
+			out = append(out, v)
+			continue
+		}
+		if v.Agent != "" {
+			if p, ok := s.profileOf(v.Agent); ok && acct.watchesAgent(p) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// cutInternal hangs up internal calls between agents of a queue that just
+// got a waiting caller (requirements §5: refused and cut).
+func (s *Server) cutInternal(queue string) {
+	s.mu.Lock()
+	var cut []string
+	var ic []internalCall
+	for id, c := range s.internal {
+		if c.queues[queue] {
+			cut = append(cut, id)
+			ic = append(ic, c)
+			delete(s.internal, id)
+		}
+	}
+	if len(cut) == 0 || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		for i, id := range cut {
+			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
+			err := s.calls.Hangup(ctx, ic[i].from, id)
+			cancel()
+			s.log.Info("agentapi: internal call cut, callers waiting", "call", id, "queue", queue, "err", err)
+			s.Publish(Event{Event: "call.internal_cut", Agent: ic[i].from, CallID: id, Queue: queue, Reason: "callers waiting"})
+			s.Publish(Event{Event: "call.internal_cut", Agent: ic[i].to, CallID: id, Queue: queue, Reason: "callers waiting"})
+		}
+	}()
+}
+
+// pruneInternal forgets internal calls the engine no longer lists.
+func (s *Server) pruneInternal() {
+	s.mu.RLock()
+	n := len(s.internal)
+	s.mu.RUnlock()
+	if n == 0 {
+		return
+	}
+	live := map[string]bool{}
+	for _, ci := range s.calls.Calls() {
+		live[ci.ID] = true
+	}
+	s.mu.Lock()
+	for id := range s.internal {
+		if !live[id] {
+			delete(s.internal, id)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func (a *account) hasSeat() bool {
+	return a.Role == RoleAgent || len(a.Profile.Skills) > 0
+}
