@@ -23,10 +23,12 @@ type Bridge struct {
 
 	forwardedAB, forwardedBA, sendErrors atomic.Uint64
 
-	mu      sync.Mutex // guards hold/close transitions
-	closed  bool
-	mohStop context.CancelFunc
-	mohDone chan struct{}
+	mu        sync.Mutex // guards hold/close transitions
+	closed    bool
+	mohStop   context.CancelFunc
+	mohDone   chan struct{}
+	relayStop context.CancelFunc
+	relayDone chan struct{}
 }
 
 // BridgeStats counts frames relayed by a bridge.
@@ -177,5 +179,43 @@ func (br *Bridge) Close() {
 	}
 	br.closed = true
 	br.stopMOHLocked()
+	if br.relayStop != nil {
+		br.relayStop()
+		<-br.relayDone
+	}
 	br.detachLocked()
+}
+
+// RelayDTMF forwards key presses made on the agent's phone (RFC 4733 or SIP
+// INFO, as they arrive on b.DTMF()) to the caller leg as RFC 4733 events:
+// second-stage dialling to an extension behind the called party. The relay
+// reads b's DTMF channel until Close, so nobody else should; digits pressed
+// while on hold are dropped. Calling it again does nothing.
+func (br *Bridge) RelayDTMF() {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if br.closed || br.relayStop != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	br.relayStop, br.relayDone = cancel, done
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-br.b.Done():
+				return
+			case d := <-br.b.DTMF():
+				if br.held.Load() {
+					continue
+				}
+				if err := br.a.SendDTMF(ctx, d); err != nil && ctx.Err() == nil {
+					br.a.log.Warn("dtmf relay to caller failed", "digit", string(d), "err", err)
+				}
+			}
+		}
+	}()
 }

@@ -195,3 +195,30 @@ func TestBridgeToMixerHandoff(t *testing.T) {
 		t.Fatal("RemoveLeg left the mixer's receiver installed")
 	}
 }
+
+func TestBridgeRelayDTMF(t *testing.T) {
+	callerPhone, a := newPair(t, PCMU, 101)
+	agentPhone, b := newPair(t, PCMU, 101)
+	br := NewBridge(a, b)
+	br.RelayDTMF()
+	br.RelayDTMF() // idempotent
+	for _, d := range "12#" {
+		if err := agentPhone.SendDTMF(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.InjectDTMF('9') // SIP INFO from the agent's phone
+	if got := collectDigits(t, callerPhone, 4); got != "12#9" {
+		t.Fatalf("caller's far end got %q, want 12#9", got)
+	}
+	br.Close() // stops the relay goroutine
+	b.InjectDTMF('7')
+	select {
+	case d := <-b.DTMF():
+		if d != '7' {
+			t.Fatalf("got %q", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay still consuming digits after Close")
+	}
+}
