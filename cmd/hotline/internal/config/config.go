@@ -61,8 +61,12 @@ type Config struct {
 		CountryCode   string            `yaml:"country_code"`
 		Regions       map[string]string `yaml:"regions"`
 	} `yaml:"crm"`
-	Recordings string `yaml:"recordings"`
-	Records    string `yaml:"records"`
+	Recording struct {
+		Dir       string   `yaml:"dir"`
+		Retention Duration `yaml:"retention"`
+		Mono      bool     `yaml:"mono"`
+	} `yaml:"recording"`
+	Records string `yaml:"records"`
 	ACD        struct {
 		RingTimeout  Duration            `yaml:"ring_timeout"`
 		WrapUp       Duration            `yaml:"wrap_up"`
@@ -106,6 +110,8 @@ type Queue struct {
 	MaxWait     Duration `yaml:"max_wait"`
 	MaxSize     int      `yaml:"max_size"`
 	RegionWiden Duration `yaml:"region_widen"`
+	// Record is the recording policy: always (default), never, or "N%".
+	Record string `yaml:"record"`
 }
 
 // Agent is an agent or supervisor seat.
@@ -228,7 +234,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.HTTP.Listen, "HOTLINE_HTTP_LISTEN")
 	set(&c.SIP.RTPPorts, "HOTLINE_RTP_PORTS")
 	set(&c.SIP.MediaIP, "HOTLINE_MEDIA_IP")
-	set(&c.Recordings, "HOTLINE_RECORDINGS")
+	set(&c.Recording.Dir, "HOTLINE_RECORDINGS")
 	set(&c.Records, "HOTLINE_RECORDS")
 	for i := range c.Agents {
 		set(&c.Agents[i].Password, "HOTLINE_AGENT_"+strings.ToUpper(c.Agents[i].ID)+"_PASSWORD")
@@ -316,6 +322,9 @@ func (c *Config) Validate() error {
 			bad(key+".name", "duplicate queue %q", q.Name)
 		}
 		queues[q.Name] = true
+		if _, err := recordPolicy(q.Record); err != nil {
+			bad(key+".record", "%v", err)
+		}
 		switch q.Strategy {
 		case "", "longest-idle", "fewest-calls", "round-robin", "random":
 		default:
@@ -395,4 +404,19 @@ func (c *Config) Resolve(p string) string {
 		return p
 	}
 	return c.Dir + "/" + p
+}
+
+// recordPolicy checks a queue's recording policy.
+func recordPolicy(p string) (string, error) {
+	switch {
+	case p == "", p == "always", p == "never":
+		return p, nil
+	case strings.HasSuffix(p, "%"):
+		n, err := strconv.Atoi(strings.TrimSuffix(p, "%"))
+		if err != nil || n < 0 || n > 100 {
+			return "", fmt.Errorf("%q must be always, never or a percentage 0%%-100%%", p)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("%q must be always, never or a percentage like 20%%", p)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/recording"
 	"github.com/hotlinecc/hotline/routing/crm"
 	"github.com/hotlinecc/hotline/sip"
 )
@@ -28,6 +30,12 @@ type call struct {
 	// agentLeg receives the answered agent leg from the ACD's Phone.Ring.
 	agentLeg chan *sip.Leg
 	agent    string
+	// agentMedia, bridgedAt, unbridgedAt and recording describe the last
+	// conversation with an agent.
+	agentMedia  netip.AddrPort
+	bridgedAt   time.Time
+	unbridgedAt time.Time
+	recording   *recording.Meta
 }
 
 func newCallID() string {
@@ -86,7 +94,10 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 	}
 	e.metrics.calls.WithLabelValues(disp).Inc()
 	if e.OnCallEnd != nil && res != nil {
-		e.OnCallEnd(res)
+		c.mu.Lock()
+		end := CallEnd{CallID: c.id, Result: res, Recording: c.recording, Bridged: c.bridgedAt, Unbridged: c.unbridgedAt}
+		c.mu.Unlock()
+		e.OnCallEnd(end)
 	}
 }
 
@@ -228,7 +239,7 @@ func (q queuer) Enqueue(ctx context.Context, req ivr.QueueRequest) (ivr.QueuedCa
 		cancel()
 		return nil, fmt.Errorf("enqueue %s in %s: %w", req.CallID, req.Queue, err)
 	}
-	return &queuedCall{e: q.e, c: c, t: t, ctx: qctx, cancel: cancel}, nil
+	return &queuedCall{e: q.e, c: c, t: t, ctx: qctx, cancel: cancel, queue: req.Queue, tier: req.Tier}, nil
 }
 
 // queuedCall is one caller waiting for an agent.
@@ -241,6 +252,8 @@ type queuedCall struct {
 	once    sync.Once
 	agent   *sip.Leg
 	agentID string
+	queue   string
+	tier    string
 }
 
 // Wait returns when the ACD connected an agent or overflowed the call.
@@ -283,6 +296,33 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 	defer agent.Close()
 	br := media.NewBridge(qc.c.leg.Media(), agent.Media())
 	defer br.Close()
+	qc.c.mu.Lock()
+	qc.c.agent, qc.c.agentMedia, qc.c.bridgedAt = qc.agentID, agent.Media().LocalAddr(), time.Now()
+	qc.c.mu.Unlock()
+	if rec := qc.startRecording(); rec != nil {
+		br.SetTap(func(fromCaller bool, pcm []int16) {
+			if fromCaller {
+				rec.Feed(recording.Caller, pcm)
+			} else {
+				rec.Feed(recording.Agent, pcm)
+			}
+		})
+		defer func() {
+			br.SetTap(nil)
+			meta, err := rec.Close()
+			if err != nil {
+				qc.e.log.Warn("recording close", "call", qc.c.id, "err", err)
+			}
+			qc.c.mu.Lock()
+			qc.c.recording = &meta
+			qc.c.mu.Unlock()
+		}()
+	}
+	defer func() {
+		qc.c.mu.Lock()
+		qc.c.unbridgedAt = time.Now()
+		qc.c.mu.Unlock()
+	}()
 	res := ivr.BridgeResult{AgentID: qc.agentID}
 	select {
 	case <-ctx.Done():
@@ -294,6 +334,24 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 		qc.ended("agent")
 	}
 	return res, nil
+}
+
+// startRecording opens the call's recording when the queue's policy says so.
+// A recording that cannot be written is still returned (already failed):
+// the call goes on and the failure is counted.
+func (qc *queuedCall) startRecording() *recording.Recording {
+	p, ok := qc.e.recordPolicy[qc.queue]
+	if ok && !p.Record(qc.c.id) {
+		return nil
+	}
+	rec, err := qc.e.recorder.Open(recording.Meta{
+		CallID: qc.c.id, Agent: qc.agentID, Queue: qc.queue, Tier: qc.tier, Caller: qc.c.leg.Info.Caller,
+		Legs: []string{qc.c.leg.ID, qc.agent.ID},
+	})
+	if err != nil {
+		qc.e.log.Warn("recording not started; the call goes on", "call", qc.c.id, "err", err)
+	}
+	return rec
 }
 
 func (qc *queuedCall) ended(by string) {

@@ -24,7 +24,7 @@ import (
 // demo is the demo engine on free ports, as the README's quick start runs it.
 type demo struct {
 	e       *Engine
-	results chan *ivr.Result
+	results chan CallEnd
 	stop    func()
 }
 
@@ -38,7 +38,7 @@ func startDemo(t *testing.T, mutate func(*config.Config)) *demo {
 	// Each test process gets its own RTP range: packages run in parallel.
 	base := 21000 + 2*(os.Getpid()%4000)
 	cfg.SIP.RTPPorts = strconv.Itoa(base) + "-" + strconv.Itoa(base+600)
-	cfg.Recordings = t.TempDir()
+	cfg.Recording.Dir = t.TempDir()
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -47,8 +47,8 @@ func startDemo(t *testing.T, mutate func(*config.Config)) *demo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &demo{e: e, results: make(chan *ivr.Result, 16)}
-	e.OnCallEnd = func(r *ivr.Result) { d.results <- r }
+	d := &demo{e: e, results: make(chan CallEnd, 16)}
+	e.OnCallEnd = func(r CallEnd) { d.results <- r }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
@@ -223,13 +223,18 @@ func (c *caller) finished(ctx context.Context) sipptest.Result {
 
 func (d *demo) result(t *testing.T, ctx context.Context) *ivr.Result {
 	t.Helper()
+	return d.end(t, ctx).Result
+}
+
+func (d *demo) end(t *testing.T, ctx context.Context) CallEnd {
+	t.Helper()
 	select {
 	case r := <-d.results:
 		return r
 	case <-ctx.Done():
 		t.Fatal("no call result")
 	}
-	return nil
+	return CallEnd{}
 }
 
 func traceHas(r *ivr.Result, node, event, digits string) bool {
@@ -428,4 +433,23 @@ func TestDemoTierOrderWhenAgentFreesUp(t *testing.T) {
 	if strings.Join(order, ",") != strings.Join(want, ",") {
 		t.Fatalf("agent 1003 served %v, want diamond, gold, normal %v", order, want)
 	}
+}
+
+// testutilCounter reads a counter's value from the engine's registry.
+func testutilCounter(t *testing.T, d *demo, name string) float64 {
+	t.Helper()
+	mfs, err := d.e.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/recording"
 	"github.com/hotlinecc/hotline/routing"
 	"github.com/hotlinecc/hotline/routing/crm"
 	"github.com/hotlinecc/hotline/sip"
@@ -46,6 +47,10 @@ type Engine struct {
 	httpSrv *http.Server
 	agents  map[string]config.Agent
 
+	recDir       string
+	recorder     *recording.Recorder
+	recordPolicy map[string]recording.Policy
+
 	mu    sync.Mutex
 	calls map[string]*call // engine call id -> call
 	// loggedIn tracks agents logged in because their phone registered.
@@ -53,9 +58,9 @@ type Engine struct {
 
 	ready chan struct{}
 
-	// OnCallEnd, if set before Run, receives every finished call's IVR result
-	// (tests; call records subscribe here too).
-	OnCallEnd func(*ivr.Result)
+	// OnCallEnd, if set before Run, receives every finished call
+	// (tests; call records subscribe here too). It must not block.
+	OnCallEnd func(CallEnd)
 }
 
 // New builds an engine from a validated configuration and binds its
@@ -93,9 +98,34 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if err := e.buildACD(); err != nil {
 		return nil, err
 	}
-	recDir := cfg.Resolve(cfg.Recordings)
+	recDir := cfg.Resolve(cfg.Recording.Dir)
 	if recDir == "" {
 		recDir = filepath.Join(os.TempDir(), "hotline-recordings")
+	}
+	if err := os.MkdirAll(recDir, 0o755); err != nil {
+		// Not fatal: recordings fail and are flagged, calls go on.
+		log.Error("recording directory unusable; calls will be marked recording-failed", "dir", recDir, "err", err)
+	}
+	if fixed, err := recording.Repair(recDir); err != nil {
+		log.Warn("recording repair", "dir", recDir, "err", err)
+	} else if len(fixed) > 0 {
+		log.Warn("recordings repaired after an unclean stop", "count", len(fixed), "files", fixed)
+	}
+	e.recDir = recDir
+	e.recorder = recording.NewRecorder(recording.Config{
+		Root: recDir, Retention: cfg.Recording.Retention.D(), Logger: log,
+		Options: recording.Options{Mono: cfg.Recording.Mono, OnFailure: func(callID string, err error) {
+			e.metrics.recordingFailures.Inc()
+			log.Error("recording failed; the call goes on", "call", callID, "err", err)
+		}},
+	})
+	e.recordPolicy = map[string]recording.Policy{}
+	for _, q := range cfg.Queues {
+		p, err := recording.ParsePolicy(orDefault(q.Record, "always"))
+		if err != nil {
+			return nil, fmt.Errorf("engine: queues %s record: %w", q.Name, err)
+		}
+		e.recordPolicy[q.Name] = p
 	}
 	e.interp = &ivr.Interpreter{
 		Prompts:      ivr.PromptDir(promptRoot),
@@ -264,6 +294,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer wg.Done()
 		e.watchRegistrations(ctx)
 	}()
+	recCtx, stopRec := context.WithCancel(context.Background())
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		if err := e.recorder.Run(recCtx); err != nil && !errors.Is(err, context.Canceled) {
+			e.log.Error("recorder", "err", err)
+		}
+	}()
 	if e.httpLn != nil {
 		e.httpSrv = &http.Server{Handler: e.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		wg.Add(1)
@@ -288,6 +326,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		stop()
 	}
 	wg.Wait()
+	// Calls are gone: close their recordings, then stop the flusher.
+	e.recorder.Close()
+	stopRec()
+	<-recDone
 	if cerr := e.acd.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("acd close: %w", cerr)
 	}
@@ -370,6 +412,15 @@ func ExtractDemo(fsys fs.FS) (string, error) {
 	return dir, nil
 }
 
+// CallEnd describes a finished call.
+type CallEnd struct {
+	CallID    string
+	Result    *ivr.Result
+	Recording *recording.Meta // nil when the call was not recorded
+	// Bridged and Unbridged bound the last conversation with an agent.
+	Bridged, Unbridged time.Time
+}
+
 // metrics are the engine's Prometheus collectors, on their own registry so
 // tests can run several engines in one process.
 type metrics struct {
@@ -379,6 +430,8 @@ type metrics struct {
 	digitLatency prometheus.Histogram
 	crmLatency   prometheus.Histogram
 	crmFailures  prometheus.Counter
+
+	recordingFailures prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -392,7 +445,15 @@ func newMetrics() *metrics {
 		Name: "hotline_crm_lookup_seconds", Help: "Customer lookup latency.", Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .3, 1},
 	})
 	m.crmFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_crm_lookup_failures_total", Help: "Lookups that fell back to the default tier."})
-	m.reg.MustRegister(m.calls, m.digitLatency, m.crmLatency, m.crmFailures,
+	m.recordingFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_recording_failures_total", Help: "Recordings that failed (disk full, unwritable directory); their calls went on."})
+	m.reg.MustRegister(m.recordingFailures, m.calls, m.digitLatency, m.crmLatency, m.crmFailures,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hotlinecc/hotline/recording"
 )
 
 func (e *Engine) httpHandler() http.Handler {
@@ -40,6 +42,7 @@ func (e *Engine) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(e.acd.ServiceLevels())
 	})
+	mux.Handle("/recordings/", recording.NewHandler(e.recDir, "/recordings/", e.recordingScope, e.log))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, indexPage)
@@ -68,6 +71,20 @@ func (e *Engine) requireRole(roles ...string) func(http.HandlerFunc) http.Handle
 			http.Error(w, "role "+a.Role+" may not do this", http.StatusForbidden)
 		}
 	}
+}
+
+// recordingScope lets supervisors and admins hear every recording and an
+// agent only the calls it took.
+func (e *Engine) recordingScope(r *http.Request) (recording.Scope, error) {
+	user, pass, ok := r.BasicAuth()
+	a, known := e.agents[user]
+	if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) != 1 {
+		return nil, recording.ErrUnauthenticated
+	}
+	if a.Role == "supervisor" || a.Role == "admin" {
+		return func(recording.Meta) bool { return true }, nil
+	}
+	return func(m recording.Meta) bool { return m.Agent == a.ID }, nil
 }
 
 const indexPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Hotline</title>

@@ -1,0 +1,202 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
+	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/sip/sipptest"
+)
+
+// sendTone sends d of a PCMU tone from conn to addr in 20 ms packets.
+func sendTone(t *testing.T, conn *net.UDPConn, addr netip.AddrPort, freq float64, d time.Duration, ssrc uint32) {
+	tone := media.Tone(freq, d, 8000)
+	to := net.UDPAddrFromAddrPort(addr)
+	start := time.Now()
+	for i := 0; i+media.FrameSamples <= len(tone.Samples); i += media.FrameSamples {
+		payload, err := media.PCMU.Encode(nil, tone.Samples[i:i+media.FrameSamples])
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		pk := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i / 160), Timestamp: uint32(i), SSRC: ssrc}, Payload: payload}
+		b, _ := pk.Marshal()
+		if _, err := conn.WriteToUDP(b, to); err != nil {
+			t.Error(err)
+			return
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(i/160+1) * 20 * time.Millisecond)))
+	}
+}
+
+func goertzel(samples []int16, freq float64) float64 {
+	k := 2 * math.Cos(2*math.Pi*freq/8000)
+	var s1, s2 float64
+	for _, x := range samples {
+		s := float64(x) + k*s1 - s2
+		s2, s1 = s1, s
+	}
+	return (s1*s1 + s2*s2 - k*s1*s2) / float64(len(samples)*len(samples)+1)
+}
+
+// readStereoWAV returns the left and right channels of a 16-bit stereo WAV.
+func readStereoWAV(t *testing.T, path string) (left, right []int16) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 44 || string(data[0:4]) != "RIFF" || binary.LittleEndian.Uint16(data[22:24]) != 2 {
+		t.Fatalf("%s is not a stereo WAV", path)
+	}
+	// Find the data chunk.
+	off := 12
+	for off+8 <= len(data) {
+		id, size := string(data[off:off+4]), int(binary.LittleEndian.Uint32(data[off+4:off+8]))
+		off += 8
+		if id == "data" {
+			pcm := data[off:min(off+size, len(data))]
+			for i := 0; i+4 <= len(pcm); i += 4 {
+				left = append(left, int16(binary.LittleEndian.Uint16(pcm[i:])))
+				right = append(right, int16(binary.LittleEndian.Uint16(pcm[i+2:])))
+			}
+			return left, right
+		}
+		off += size
+	}
+	t.Fatalf("%s has no data chunk", path)
+	return nil, nil
+}
+
+func TestBridgedCallIsRecordedCallerLeftAgentRight(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("sox"); err != nil {
+		t.Fatalf("sox missing (Debian package sox; the test suite installs it): %v", err)
+	}
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	agentMedia, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agentMedia.Close()
+	go func() { // drain what the engine relays to the agent
+		buf := make([]byte, 2048)
+		for {
+			if _, err := agentMedia.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	port := sipptest.FreeUDPPort(t)
+	agent := sipptest.Start(t, sipptest.Options{
+		Scenario:  sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 100, TalkMs: 6000}),
+		LocalPort: port, Timeout: 60 * time.Second, Keys: map[string]string{"rtp_port": strconv.Itoa(agentMedia.LocalAddr().(*net.UDPAddr).Port)},
+	})
+	sipptest.RegisterPhone(t, d.e.SIPAddr(), "1001", "pass1001", port, 300)
+	d.waitAgent(t, "1001", "ready")
+
+	c := d.call(t, "13800000002", ctx)
+	c.waitAudio(greetingFrames + 25)
+	c.press('1')
+	// Wait for the bridge, then talk: the caller a 2 kHz tone, the agent 1 kHz.
+	var agentAddr netip.AddrPort
+	for agentAddr == (netip.AddrPort{}) {
+		d.e.mu.Lock()
+		for _, cl := range d.e.calls {
+			cl.mu.Lock()
+			if !cl.bridgedAt.IsZero() {
+				agentAddr = cl.agentMedia
+			}
+			cl.mu.Unlock()
+		}
+		d.e.mu.Unlock()
+		if ctx.Err() != nil {
+			t.Fatal("never bridged")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	done := make(chan struct{})
+	go func() { sendTone(t, agentMedia, agentAddr, 1000, 2*time.Second, 0xa6e47); close(done) }()
+	sendTone(t, c.media, c.engineMedia(), 2000, 2*time.Second, 0xca11e7)
+	<-done
+	if code, err := agent.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent: exit %d (%v)\n%s", code, err, agent.Output())
+	}
+	c.waitAudio(c.packets() + 25)
+	c.press('5')
+	c.finished(ctx)
+	end := d.end(t, ctx)
+	if end.Recording == nil {
+		t.Fatal("bridged call has no recording")
+	}
+	m := end.Recording
+	if m.Failed || m.State != "complete" || m.Agent != "1001" || m.Queue != "billing" || m.Caller != "13800000002" {
+		t.Fatalf("recording meta %+v", m)
+	}
+	path := m.File
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(d.e.recDir, path)
+	}
+	if out, err := exec.Command("sox", "--i", path).CombinedOutput(); err != nil {
+		t.Fatalf("sox --i rejects %s: %v\n%s", path, err, out)
+	}
+	left, right := readStereoWAV(t, path)
+	if goertzel(left, 2000) < 50*goertzel(left, 1000) {
+		t.Fatalf("left (caller) channel lacks the caller's 2 kHz tone")
+	}
+	if goertzel(right, 1000) < 50*goertzel(right, 2000) {
+		t.Fatalf("right (agent) channel lacks the agent's 1 kHz tone")
+	}
+	got := time.Duration(len(left)) * time.Second / 8000
+	want := end.Unbridged.Sub(end.Bridged)
+	if diff := got - want; diff > 100*time.Millisecond || diff < -100*time.Millisecond {
+		t.Fatalf("recording lasts %v, the conversation %v", got, want)
+	}
+}
+
+// A recording directory that cannot be written (here: below a regular file,
+// which defeats even root) fails the recording, never the call.
+func TestUnwritableRecordingDirLeavesCallAlone(t *testing.T) {
+	t.Parallel()
+	blocker := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(blocker, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDemo(t, func(c *config.Config) { c.Recording.Dir = filepath.Join(blocker, "recordings") })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	agent := d.agentPhone(t, "1003", sipptest.Agent{RingMs: 100, TalkMs: 4500}, 1)
+	c := d.call(t, "13800000001", ctx) // diamond: straight to general
+	if code, err := agent.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent: exit %d (%v)\n%s", code, err, agent.Output())
+	}
+	c.waitAudio(c.packets() + 25)
+	c.press('4')
+	if r := c.finished(ctx); r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d\n%s", r.ExitCode, sipptest.Logs(r.Dir))
+	}
+	end := d.end(t, ctx)
+	if end.Result.Agent != "1003" || end.Result.SurveyScore != 4 {
+		t.Fatalf("call affected by the recording failure: agent %q survey %d", end.Result.Agent, end.Result.SurveyScore)
+	}
+	if end.Recording == nil || !end.Recording.Failed || end.Recording.Error == "" {
+		t.Fatalf("recording failure not recorded: %+v", end.Recording)
+	}
+	if got := testutilCounter(t, d, "hotline_recording_failures_total"); got < 1 {
+		t.Fatalf("hotline_recording_failures_total = %v", got)
+	}
+}
