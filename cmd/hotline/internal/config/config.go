@@ -67,7 +67,7 @@ type Config struct {
 		Mono      bool     `yaml:"mono"`
 	} `yaml:"recording"`
 	Records string `yaml:"records"`
-	ACD        struct {
+	ACD     struct {
 		RingTimeout  Duration            `yaml:"ring_timeout"`
 		WrapUp       Duration            `yaml:"wrap_up"`
 		Policy       string              `yaml:"policy"`
