@@ -198,6 +198,25 @@ func TestOverflow(t *testing.T) {
 			t.Fatalf("%+v", o)
 		}
 	})
+	t.Run("withdrawn by the IVR, not abandoned", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.login(t, "a", map[string]int{"general": 1})
+		must(t, h.acd.SetNotReady("a", "meeting"))
+		tk := h.enqueue(t, context.Background(), "c", "general", "gold")
+		h.clock.Advance(30 * time.Second) // long past the short-abandon threshold
+		must(t, h.acd.Overflow("c", OverflowCallerChoice))
+		if o := outcome(t, tk); o.Kind != Overflowed || o.Reason != OverflowCallerChoice {
+			t.Fatalf("%+v", o)
+		}
+		if err := h.acd.Overflow("c", OverflowCallerChoice); !errors.Is(err, ErrUnknownCall) {
+			t.Fatalf("second overflow: %v", err)
+		}
+		for _, sl := range h.acd.ServiceLevels() {
+			if sl.Tier == "gold" && sl.Abandoned != 0 {
+				t.Fatalf("an IVR overflow counted as abandon: %+v", sl)
+			}
+		}
+	})
 	t.Run("queue full", func(t *testing.T) {
 		h := newHarness(t, func(c *Config) { c.Queues["general"] = QueueSettings{MaxSize: 1} })
 		h.login(t, "a", map[string]int{"general": 1})

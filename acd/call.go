@@ -31,6 +31,8 @@ const (
 	OverflowNoAgents  OverflowReason = "no-agents"
 	OverflowQueueFull OverflowReason = "queue-full"
 	OverflowShutdown  OverflowReason = "shutdown"
+	// OverflowCallerChoice: the caller left the queue for another path (voicemail).
+	OverflowCallerChoice OverflowReason = "caller-choice"
 )
 
 // Outcome is delivered once per ticket.
@@ -381,6 +383,24 @@ func (a *ACD) abandon(id string) {
 	a.publish(Event{Type: EventCallAbandoned, At: now, CallID: id, AgentID: c.agentID, Caller: c.info.Caller,
 		Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait})
 	c.ticket.deliver(Outcome{Kind: Abandoned, CallID: id, Wait: wait})
+}
+
+// Overflow takes a waiting call out of its queue as an overflow, not an
+// abandon: the IVR's own max wait ran out, or the caller chose another path
+// (voicemail). It fails with ErrCallNotActive once an agent is being rung;
+// the caller then cancels the Enqueue context instead.
+func (a *ACD) Overflow(callID string, reason OverflowReason) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.calls[callID]
+	if c == nil {
+		return fmt.Errorf("overflow %s: %w", callID, ErrUnknownCall)
+	}
+	if c.state != callQueued {
+		return fmt.Errorf("overflow %s: %w", callID, ErrCallNotActive)
+	}
+	a.overflowLocked(c, reason, a.now())
+	return nil
 }
 
 // overflowLocked ends a queued call with an overflow outcome.

@@ -212,12 +212,15 @@ func (r Record) Validate() error {
 // AgentStateRecord is one spell of an agent in one state, written when the
 // spell ends.
 type AgentStateRecord struct {
-	Agent  string    `json:"agent"`
-	State  string    `json:"state"`
-	Reason string    `json:"reason,omitempty"` // not-ready reason code, RONA, supervisor
-	Start  time.Time `json:"start"`
-	End    time.Time `json:"end"`
-	CallID string    `json:"call_id,omitempty"`
+	Agent      string    `json:"agent"`
+	Seat       string    `json:"seat,omitempty"`
+	State      string    `json:"state"`
+	Reason     string    `json:"reason,omitempty"` // not-ready reason code, RONA, supervisor
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	DurationMS int64     `json:"duration_ms"`
+	CallID     string    `json:"call_id,omitempty"`
+	Caller     string    `json:"caller,omitempty"`
 }
 
 // RecordTime is the start of the spell.

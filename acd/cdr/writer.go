@@ -185,9 +185,15 @@ func NewAuditWriter(opt WriterOptions) (*Writer[AuditRecord], error) {
 }
 
 // Write queues rec. It encodes rec before returning, so the caller may reuse
-// it. If the queue is full it waits up to WriterWriterOptions.EnqueueTimeout, then drops
-// the record and returns ErrQueueFull.
-func (w *Writer[T]) Write(rec T) error {
+// it. If the queue is full it waits up to WriterOptions.EnqueueTimeout, then
+// drops the record and returns ErrQueueFull.
+func (w *Writer[T]) Write(rec T) error { return w.enqueue(rec, true) }
+
+// TryWrite is Write without the wait: for callers holding a lock (the ACD's
+// state log), a full queue drops the record at once.
+func (w *Writer[T]) TryWrite(rec T) error { return w.enqueue(rec, false) }
+
+func (w *Writer[T]) enqueue(rec T, wait bool) error {
 	line, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("cdr: encode %s record: %w", w.opt.Prefix, err)
@@ -202,20 +208,22 @@ func (w *Writer[T]) Write(rec T) error {
 		return nil
 	default:
 	}
-	t := time.NewTimer(w.opt.EnqueueTimeout)
-	defer t.Stop()
-	select {
-	case w.queue <- line:
-		return nil
-	case <-t.C:
-		n := w.dropped.Add(1)
-		// One line per drop would flood the log exactly when the disk is
-		// already too slow; log the first and then every 100th.
-		if n == 1 || n%100 == 0 {
-			w.log.Warn("call record queue full, record dropped", "dropped_total", n, "queue_size", w.opt.QueueSize)
+	if wait {
+		t := time.NewTimer(w.opt.EnqueueTimeout)
+		defer t.Stop()
+		select {
+		case w.queue <- line:
+			return nil
+		case <-t.C:
 		}
-		return ErrQueueFull
 	}
+	n := w.dropped.Add(1)
+	// One line per drop would flood the log exactly when the disk is
+	// already too slow; log the first and then every 100th.
+	if n == 1 || n%100 == 0 {
+		w.log.Warn("record queue full, record dropped", "dropped_total", n, "queue_size", w.opt.QueueSize)
+	}
+	return ErrQueueFull
 }
 
 // Stats returns the counters.

@@ -372,7 +372,17 @@ func (qc *queuedCall) Leave(reason ivr.LeaveReason) {
 		qc.ended("caller")
 		return
 	}
-	qc.once.Do(qc.cancel) // cancelling the enqueue ctx abandons the call in the ACD
+	qc.once.Do(func() {
+		// The IVR's own max wait and the caller's voicemail choice are
+		// overflows; only a hang-up is an abandon (cancelling the enqueue ctx).
+		switch reason {
+		case ivr.LeaveOverflow:
+			_ = qc.e.acd.Overflow(qc.c.id, acd.OverflowMaxWait)
+		case ivr.LeaveVoicemail:
+			_ = qc.e.acd.Overflow(qc.c.id, acd.OverflowCallerChoice)
+		}
+		qc.cancel()
+	})
 }
 
 // phone rings agents' registered phones for the ACD.
