@@ -44,8 +44,10 @@ type TrackerOptions struct {
 //	Update(id, func(r *Record){ r.Customer = …; r.IVRTrace = … })               as it learns
 //	End(id, t, disposition or "")                                               when the caller's leg is gone
 //
-// and it runs Run with a bus subscription. An answered call is written when
-// its agent leaves wrap-up; other calls when End is called.
+// and it runs Run (from before the first call until shutdown, then the
+// Writer's Close). An answered call is written when its agent leaves
+// wrap-up; other calls as soon as Run has applied the ACD's events that
+// preceded End.
 type Tracker struct {
 	out RecordWriter
 	opt TrackerOptions
@@ -54,8 +56,10 @@ type Tracker struct {
 	mu       sync.Mutex
 	calls    map[string]*tracked
 	wrapping map[string]string // agent → call in wrap-up
-	running  bool              // Run is applying bus events
-	ended    []string          // calls ended since Run last looked
+	events   <-chan acd.Event  // nil: the caller feeds Event itself
+	running  bool
+	stopped  bool     // Run has returned: End writes at once
+	ended    []string // calls ended since Run last looked
 	kick     chan struct{}
 }
 
@@ -72,8 +76,11 @@ type tracked struct {
 	answered   bool
 }
 
-// NewTracker returns a tracker writing to out.
-func NewTracker(out RecordWriter, opt TrackerOptions) *Tracker {
+// NewTracker returns a tracker writing to out. events is a bus
+// subscription's channel (acd.Bus.Subscribe(…).C) that Run applies; with
+// nil events the caller applies events itself with Event, and End writes at
+// once.
+func NewTracker(out RecordWriter, events <-chan acd.Event, opt TrackerOptions) *Tracker {
 	if opt.ShortAbandon == 0 {
 		opt.ShortAbandon = 5 * time.Second
 	}
@@ -93,7 +100,7 @@ func NewTracker(out RecordWriter, opt TrackerOptions) *Tracker {
 		opt.Logger = slog.Default()
 	}
 	return &Tracker{out: out, opt: opt, log: opt.Logger, calls: map[string]*tracked{}, wrapping: map[string]string{},
-		kick: make(chan struct{}, 1)}
+		events: events, kick: make(chan struct{}, 1)}
 }
 
 // Start opens the record of a new call. r carries what is known at arrival;
@@ -146,7 +153,7 @@ func (t *Tracker) End(callID string, at time.Time, d Disposition) {
 	if d != "" {
 		c.rec.Disposition = d
 	}
-	if t.running {
+	if t.events != nil && !t.stopped {
 		// The ACD published this call's last events before the engine
 		// could call End, but Run may not have applied them yet: let Run
 		// apply what is queued first, then write.
@@ -361,11 +368,12 @@ func (t *Tracker) agentStateLocked(e acd.Event) []Record {
 	return nil
 }
 
-// Run applies bus events until ctx is done, and writes records whose
-// wrap-up wait ran out; then it writes every record still open (Flush).
-// If the bus closes the channel (a slow subscriber is cut off), Run logs it
-// and keeps sweeping: records then come out without ACD detail.
-func (t *Tracker) Run(ctx context.Context, events <-chan acd.Event) error {
+// Run applies bus events until ctx is done, writes the records of ended
+// calls, and those whose wrap-up wait ran out; then it writes every record
+// still open (Flush). If the bus closes the channel (a slow subscriber is
+// cut off), Run logs it and keeps going: records then lack ACD detail.
+func (t *Tracker) Run(ctx context.Context) error {
+	events := t.events
 	t.mu.Lock()
 	if t.running {
 		t.mu.Unlock()
@@ -373,17 +381,15 @@ func (t *Tracker) Run(ctx context.Context, events <-chan acd.Event) error {
 	}
 	t.running = true
 	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		t.running = false
-		t.mu.Unlock()
-	}()
 	tick := time.NewTicker(t.opt.SweepEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			t.drainEvents(events)
+			t.mu.Lock()
+			t.stopped = true
+			t.mu.Unlock()
 			t.Flush()
 			return nil
 		case <-t.kick:
@@ -454,6 +460,7 @@ func (t *Tracker) Flush() {
 		}
 		out = append(out, t.finishLocked(id, c))
 	}
+	t.ended = t.ended[:0]
 	t.mu.Unlock()
 	t.write(out)
 }

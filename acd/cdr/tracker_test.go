@@ -117,7 +117,7 @@ func TestTrackerBuildsRecordsFromACDEvents(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			out := &memWriter{}
-			tr := NewTracker(out, TrackerOptions{Node: "n1", Now: func() time.Time { return at(300) }})
+			tr := NewTracker(out, nil, TrackerOptions{Node: "n1", Now: func() time.Time { return at(300) }})
 			tr.Start("c1", Record{Times: Times{Arrival: at(0)}, Caller: "+861380000", Dialled: "4001", AccessNumber: "4001",
 				Customer: Customer{Tier: "gold"}})
 			check.True(t, tr.Update("c1", func(r *Record) { r.IVRFlow = "main" }))
@@ -153,7 +153,7 @@ func cond[T any](c bool, a, b T) T {
 func TestTrackerWaitsForWrapUpThenSweeps(t *testing.T) {
 	out := &memWriter{}
 	clock := &fakeClock{t: at(0)}
-	tr := NewTracker(out, TrackerOptions{Now: clock.Now, MaxWrapWait: time.Minute, MaxOpen: time.Hour})
+	tr := NewTracker(out, nil, TrackerOptions{Now: clock.Now, MaxWrapWait: time.Minute, MaxOpen: time.Hour})
 	tr.Start("c1", Record{})
 	tr.Event(acd.Event{Type: acd.EventCallQueued, CallID: "c1", At: at(10), Queue: "sales", Tier: "gold"})
 	tr.Event(acd.Event{Type: acd.EventCallOffered, CallID: "c1", At: at(11), AgentID: "a1"})
@@ -186,15 +186,15 @@ func TestTrackerWaitsForWrapUpThenSweeps(t *testing.T) {
 
 func TestTrackerRunFlushesOnShutdown(t *testing.T) {
 	out := &memWriter{}
-	tr := NewTracker(out, TrackerOptions{Now: func() time.Time { return at(500) }})
 	events := make(chan acd.Event, 8)
+	tr := NewTracker(out, events, TrackerOptions{Now: func() time.Time { return at(500) }})
 	tr.Start("c1", Record{Times: Times{Arrival: at(0)}})
 	tr.Start("c2", Record{Times: Times{Arrival: at(5)}})
 	events <- acd.Event{Type: acd.EventCallQueued, CallID: "c2", At: at(20), Queue: "sales", Tier: "gold"}
 	events <- acd.Event{Type: acd.EventCallAnswered, CallID: "c2", At: at(30), AgentID: "a1", Wait: 10 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	must.NoError(t, tr.Run(ctx, events))
+	must.NoError(t, tr.Run(ctx))
 	recs := out.all()
 	must.Len(t, recs, 2, "no record lost on a clean shutdown")
 	byID := map[string]Record{recs[0].CallID: recs[0], recs[1].CallID: recs[1]}
@@ -233,12 +233,12 @@ func TestTrackerWithACD(t *testing.T) {
 	defer a.Close()
 
 	out := &memWriter{}
-	tr := NewTracker(out, TrackerOptions{})
 	sub := a.Bus().Subscribe("cdr", 256)
+	tr := NewTracker(out, sub.C, TrackerOptions{})
 	watch := a.Bus().Subscribe("test", 256)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx, sub.C) }()
+	go func() { done <- tr.Run(ctx) }()
 
 	tr.Start("call-1", Record{Caller: "+8613800000001", Dialled: "4001", AccessNumber: "4001", Customer: Customer{Tier: "gold"}})
 	must.NoError(t, a.Login(acd.AgentProfile{ID: "a1", Skills: map[string]int{"sales": 1}}))
