@@ -38,7 +38,20 @@
 //
 // Write never blocks the call path for long: when the queue is full it waits
 // up to WriterOptions.EnqueueTimeout, then drops the record, counts it (Stats) and
-// logs it.
+// logs it. TryWrite does not wait at all (for callers holding a lock). A
+// batch that cannot be written (disk full) is counted in Stats.Lost and
+// logged; the next batch opens the file again.
+//
+// # Wiring
+//
+// A Tracker assembles each call's Record from the engine's calls (Start on
+// arrival, Update as the CRM, IVR, transfers and recording report, End on
+// hang-up) and the ACD's bus events (queue, offers and their outcomes,
+// answer, hold, release, wrap-up), and writes it to the calls Writer once
+// the call and the agent's wrap-up are over. AgentStateLog plugs the agent
+// state Writer into acd.Deps.Log. Shut down in this order: end the calls,
+// cancel the Tracker's Run (it writes what is still open), then Close the
+// writers (they drain).
 //
 // # Reports
 //

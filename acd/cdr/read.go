@@ -3,6 +3,7 @@ package cdr
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,8 +44,8 @@ func ReadLog[T Timed](dir, prefix string, from, to time.Time, logger *slog.Logge
 			yield(zero, err)
 			return
 		}
-		for _, name := range files {
-			if !readFile(name, from, to, logger, yield) {
+		for i, name := range files {
+			if !readFile(name, i == len(files)-1, from, to, logger, yield) {
 				return
 			}
 		}
@@ -96,7 +97,10 @@ func logFiles(dir, prefix string, from, to time.Time) ([]string, error) {
 	return names, nil
 }
 
-func readFile[T Timed](name string, from, to time.Time, logger *slog.Logger, yield func(T, error) bool) bool {
+// readFile yields the records of one file. In the newest file (newest) a
+// cut last line is most likely a batch the writer is writing right now, so
+// it is only logged at debug level; elsewhere it is a crash's mark.
+func readFile[T Timed](name string, newest bool, from, to time.Time, logger *slog.Logger, yield func(T, error) bool) bool {
 	var zero T
 	f, err := os.Open(name)
 	if err != nil {
@@ -115,7 +119,11 @@ func readFile[T Timed](name string, from, to time.Time, logger *slog.Logger, yie
 			var rec T
 			if jerr := json.Unmarshal(body, &rec); jerr != nil {
 				if last && !bytes.HasSuffix(line, []byte{'\n'}) {
-					logger.Warn("call record file ends in a cut line (crash while writing?), skipped", "file", name, "line", lineNo)
+					level := slog.LevelWarn
+					if newest {
+						level = slog.LevelDebug
+					}
+					logger.Log(context.Background(), level, "call record file ends in a cut line (crash while writing?), skipped", "file", name, "line", lineNo)
 				} else {
 					logger.Warn("damaged call record line skipped", "file", name, "line", lineNo, "err", jerr)
 				}
