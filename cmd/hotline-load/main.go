@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -109,7 +110,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.calls, "calls", 0, "setup: calls per rate (default rate × duration); ivr: callers (default 500); concurrent: same as -concurrent N")
 	conc := fs.String("concurrent", "500,1000", "concurrent: numbers of simultaneous playing calls to step through")
 	fs.DurationVar(&o.steady, "steady", 20*time.Second, "concurrent: how long all calls play together")
-	fs.DurationVar(&o.hold, "hold", 40*time.Second, "ivr: how long each caller stays after the answer")
+	fs.DurationVar(&o.hold, "hold", 20*time.Second, "ivr: how long each caller stays after the answer")
 	fs.StringVar(&o.digits, "digits", "991", "ivr: keys each caller presses, one per prompt (9 is invalid in the demo menu, 1 is billing)")
 	fs.StringVar(&o.engineBin, "engine", "", "engine binary (default: go build ./cmd/hotline into the work dir)")
 	fs.StringVar(&o.config, "config", "testdata/load/hotline-load.yaml", "engine configuration")
@@ -253,6 +254,13 @@ func (m *cpuMeter) stop() {
 		m.MachineBusy = 100 * float64(b-m.busy0) / float64(t-m.total0)
 	}
 	m.RcvbufErr = udpRcvbufErrors() - m.rcvbuf0
+}
+
+// others is the machine's busy share not explained by the engine, SIPp
+// and this driver (other work on a shared machine), in % of all cores.
+func (m *cpuMeter) others(r sippResult) float64 {
+	ours := (m.EngineShare + r.CPUShare() + m.DriverShare) / float64(runtime.NumCPU())
+	return max(m.MachineBusy-ours, 0)
 }
 
 // machineCPU reads busy and total jiffies from /proc/stat.

@@ -40,8 +40,10 @@ func failPct(st sipStat) float64 {
 func runSetup(ctx context.Context, o options, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "\nSet-up rate: answer + 2.93 s prompt + engine BYE (SIPp caller-engine-bye.xml), kernel-timestamped RTP")
-	fmt.Fprintln(tw, "rate/s\tattempted\tfailed\tfailed %\tsetup p50 ms\tsetup p99 ms\tprompt p50 ms\tprompt p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tengine RSS peak MB\tsipp exit\t")
+	fmt.Fprintln(tw, "rate/s\tattempted\tfailed\tfailed %\tsetup p50 ms\tsetup p99 ms\tprompt p50 ms\tprompt p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\tengine RSS peak MB\tsipp exit\t")
 	best := 0.0
+	var notes strings.Builder
+	defer func() { _ = tw.Flush(); fmt.Fprint(w, notes.String()) }()
 	for _, rate := range o.rates {
 		calls := o.calls
 		if calls == 0 {
@@ -53,27 +55,28 @@ func runSetup(ctx context.Context, o options, w io.Writer) error {
 		}
 		r := row.sipp
 		p := row.pacing
-		fmt.Fprintf(tw, "%g\t%d\t%d\t%.2f\t%s\t%s\t%s\t%s\t%.3f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%d\t\n",
+		fmt.Fprintf(tw, "%g\t%d\t%d\t%.2f\t%s\t%s\t%s\t%s\t%.3f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%d\t\n",
 			rate, r.Stat.Created, r.Stat.Failed, failPct(r.Stat), ms(row.setupP50), ms(row.setupP99),
 			ms(percentile(p.Durations, 50)), ms(percentile(p.Durations, 99)), p.LateShare(), ms(p.DevP99), p.Lost,
-			row.cpu.EngineShare, r.CPUShare(), row.cpu.DriverShare, row.cpu.MachineBusy, mb(row.rssPeak), r.ExitCode)
-		_ = tw.Flush()
+			row.cpu.EngineShare, r.CPUShare(), row.cpu.DriverShare, row.cpu.MachineBusy, row.cpu.others(r), mb(row.rssPeak), r.ExitCode)
+		if p.Late > 0 {
+			fmt.Fprintf(&notes, "    at %g/s: %s\n", rate, lateLine(p))
+		}
 		if r.Stat.Reasons != "" || r.Errors != "" {
-			fmt.Fprintf(w, "    failures at %g/s: %s %s\n", rate, r.Stat.Reasons, oneLine(r.Errors))
+			fmt.Fprintf(&notes, "    SIPp at %g/s: %s %s\n", rate, r.Stat.Reasons, oneLine(r.Errors))
 		}
 		if row.cpu.RcvbufErr > 0 {
-			fmt.Fprintf(w, "    note: the kernel dropped %d UDP datagrams on full receive buffers during this step\n", row.cpu.RcvbufErr)
+			fmt.Fprintf(&notes, "    at %g/s the kernel dropped %d UDP datagrams on full receive buffers (any process on the machine; the driver's own losses are under lost pkts)\n", rate, row.cpu.RcvbufErr)
 		}
 		if f := failPct(r.Stat); f < 0.1 && r.Stat.Created >= calls*99/100 && rate > best {
 			best = rate
 		}
 		if failPct(r.Stat) >= 10 {
-			fmt.Fprintf(w, "    stopping: %.1f %% failures at %g calls/s\n", failPct(r.Stat), rate)
+			fmt.Fprintf(&notes, "    stopping: %.1f %% failures at %g calls/s\n", failPct(r.Stat), rate)
 			break
 		}
 	}
-	_ = tw.Flush()
-	fmt.Fprintf(w, "Highest rate with < 0.1 %% failures: %g calls/s\n", best)
+	fmt.Fprintf(&notes, "Highest rate with < 0.1 %% failures: %g calls/s\n", best)
 	return nil
 }
 
@@ -117,16 +120,18 @@ func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRo
 func runConcurrent(ctx context.Context, o options, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nConcurrent playing calls: ramp at %g calls/s, then all play together for %s (SIPp caller-hangs-up.xml, flow long)\n", o.rampRate, o.steady)
-	fmt.Fprintln(tw, "calls\tfailed\tstreams\tsetup p99 ms\twindow s\tpackets judged\tpkts >±5ms %\tdev p50 ms\tdev p99 ms\tdev max ms\tgap p99 ms\tlost pkts\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\t")
+	fmt.Fprintln(tw, "calls\tfailed\tstreams\tsetup p99 ms\twindow s\tpackets judged\tpkts >±5ms %\tdev p50 ms\tdev p99 ms\tdev max ms\tgap p99 ms\tlost pkts\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\t")
+	var notes strings.Builder
+	defer func() { _ = tw.Flush(); fmt.Fprint(w, notes.String()) }()
 	for _, n := range o.concurrent {
-		if err := concurrentStep(ctx, o, n, tw, w); err != nil {
+		if err := concurrentStep(ctx, o, n, tw, &notes); err != nil {
 			return err
 		}
 	}
-	return tw.Flush()
+	return nil
 }
 
-func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer, w io.Writer) error {
+func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer, w *strings.Builder) error {
 	s, err := openSession(ctx, o, fmt.Sprintf("concurrent-%d", n), nil)
 	if err != nil {
 		return err
@@ -183,16 +188,18 @@ func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer,
 		perCall = float64(rssN-s.rssIdle) / float64(n) / 1024
 	}
 	sort.Float64s(res.SetupMs)
-	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%.1f\t%d\t%.3f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%.1f\t%d\t%.3f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
 		n, res.Stat.Failed, p.Streams, ms(percentile(res.SetupMs, 99)), to.Sub(from).Seconds(), p.Packets, p.LateShare(),
 		ms(p.DevP50), ms(p.DevP99), ms(p.DevMax), ms(p.GapP99), p.Lost, mb(s.rssIdle), mb(rssN), perCall,
-		cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.MachineBusy)
-	_ = tw.Flush()
+		cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.MachineBusy, cpu.others(res))
+	if p.Late > 0 {
+		fmt.Fprintf(w, "    %d calls: %s\n", n, lateLine(p))
+	}
 	if res.Stat.Reasons != "" || res.ExitCode != 0 {
 		fmt.Fprintf(w, "    sipp exit %d: %s %s\n", res.ExitCode, res.Stat.Reasons, oneLine(res.Errors))
 	}
 	if cpu.RcvbufErr > 0 {
-		fmt.Fprintf(w, "    note: the kernel dropped %d UDP datagrams on full receive buffers during this step\n", cpu.RcvbufErr)
+		fmt.Fprintf(w, "    %d calls: the kernel dropped %d UDP datagrams on full receive buffers (any process on the machine; the driver's own losses are under lost pkts)\n", n, cpu.RcvbufErr)
 	}
 	return nil
 }
@@ -362,19 +369,22 @@ func runIVR(ctx context.Context, o options, w io.Writer) error {
 
 	fmt.Fprintf(w, "\nIVR: %d callers in the demo flow (10010), ramp %g calls/s, each presses %q (one key per prompt, RFC 4733 from the driver's sockets), stays %s\n", n, o.rampRate, o.digits, o.hold)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "callers\tfailed\tstreams\tkeys pressed\tno next prompt\tkey→prompt p50 ms\tp99 ms\tmax ms\tengine hist n\thist p50 ms\thist p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tRSS idle MB\tRSS peak MB\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\t")
-	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
+	fmt.Fprintln(tw, "callers\tfailed\tstreams\tkeys pressed\tno next prompt\tkey→prompt p50 ms\tp99 ms\tmax ms\tengine hist n\thist p50 ms\thist p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tRSS idle MB\tRSS peak MB\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\t")
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
 		n, res.Stat.Failed, p.Streams, pressed, unanswered, ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)),
 		h.Count, ms(1000*h.Quantile(.5)), ms(1000*h.Quantile(.99)), p.LateShare(), ms(p.DevP99), p.Lost,
-		mb(s.rssIdle), mb(rssPeak), cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.MachineBusy)
+		mb(s.rssIdle), mb(rssPeak), cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.MachineBusy, cpu.others(res))
 	_ = tw.Flush()
 	fmt.Fprintf(w, "engine %s (this run): %s\n", digitMetric, histLine(h))
 	fmt.Fprintf(w, "set-up p99 %s ms; DTMF send errors %d\n", ms(percentile(res.SetupMs, 99)), sendErrs)
+	if p.Late > 0 {
+		fmt.Fprintf(w, "    %s\n", lateLine(p))
+	}
 	if res.Stat.Reasons != "" || res.ExitCode != 0 {
 		fmt.Fprintf(w, "    sipp exit %d: %s %s\n", res.ExitCode, res.Stat.Reasons, oneLine(res.Errors))
 	}
 	if cpu.RcvbufErr > 0 {
-		fmt.Fprintf(w, "    note: the kernel dropped %d UDP datagrams on full receive buffers during this run\n", cpu.RcvbufErr)
+		fmt.Fprintf(w, "    the kernel dropped %d UDP datagrams on full receive buffers (any process on the machine; the driver's own losses are under lost pkts)\n", cpu.RcvbufErr)
 	}
 	return nil
 }
@@ -394,6 +404,11 @@ func histLine(h histogram) string {
 	}
 	fmt.Fprintf(&b, "(count %.0f, sum %.3fs)", h.Count, h.Sum)
 	return b.String()
+}
+
+func lateLine(p pacing) string {
+	return fmt.Sprintf("late packets: %d in %d of %d streams; %d (%.0f %%) in the worst second, %s",
+		p.Late, p.LateStreams, p.Streams, p.WorstSecondLate, 100*float64(p.WorstSecondLate)/float64(p.Late), p.WorstSecond.UTC().Format("15:04:05"))
 }
 
 func oneLine(s string) string {

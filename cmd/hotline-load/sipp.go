@@ -80,7 +80,7 @@ func (s sippRun) run(ctx context.Context) (sippResult, error) {
 		"-m", strconv.Itoa(s.Calls), "-r", strconv.FormatFloat(s.Rate, 'f', -1, 64),
 		"-d", strconv.FormatInt(s.Pause.Milliseconds(), 10),
 		"-timeout", fmt.Sprintf("%ds", int(s.Timeout.Seconds())), "-timeout_error",
-		"-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "100", "-trace_err",
+		"-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "1", "-trace_err",
 		"-nostdin", "-max_recv_loops", "10000", "-max_sched_loops", "10000",
 	}
 	if s.Limit > 0 {

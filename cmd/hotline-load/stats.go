@@ -168,6 +168,13 @@ type pacing struct {
 	GapP99    float64 // |inter-arrival − 20 ms × seq step| p99, ms
 	Lost      int     // sequence numbers never seen (inside spurts)
 	Durations []float64
+	// LateStreams is how many streams had at least one late packet, and
+	// WorstSecondLate how many late packets fell in the single worst
+	// wall-clock second: together they tell a machine-wide stall (all
+	// streams, one second) from a slow leg or steady overload.
+	LateStreams     int
+	WorstSecondLate int
+	WorstSecond     time.Time
 }
 
 // LateShare is the share of judged packets outside the tolerance, in percent.
@@ -237,6 +244,7 @@ func spurtDeviations(sp []rtpPacket) (dev, gaps []float64, lost int) {
 func pacingOf(streams [][]rtpPacket, from, to time.Time, tolerance time.Duration) pacing {
 	var p pacing
 	var devs, gaps []float64
+	lateBySecond := map[int64]int{}
 	tol := float64(tolerance) / 1e6
 	in := func(at int64) bool {
 		return (from.IsZero() || at >= from.UnixNano()) && (to.IsZero() || at < to.UnixNano())
@@ -246,6 +254,7 @@ func pacingOf(streams [][]rtpPacket, from, to time.Time, tolerance time.Duration
 			continue
 		}
 		p.Streams++
+		lateBefore := p.Late
 		for _, sp := range spurts(s) {
 			dev, gap, lost := spurtDeviations(sp)
 			judged := false
@@ -258,6 +267,7 @@ func pacingOf(streams [][]rtpPacket, from, to time.Time, tolerance time.Duration
 				devs = append(devs, d)
 				if d > tol {
 					p.Late++
+					lateBySecond[sp[i].At/1e9]++
 				}
 				if !math.IsNaN(gap[i]) {
 					gaps = append(gaps, gap[i])
@@ -267,6 +277,14 @@ func pacingOf(streams [][]rtpPacket, from, to time.Time, tolerance time.Duration
 				p.Lost += lost
 				p.Durations = append(p.Durations, float64(sp[len(sp)-1].At-sp[0].At)/1e6+20)
 			}
+		}
+		if p.Late > lateBefore {
+			p.LateStreams++
+		}
+	}
+	for sec, n := range lateBySecond {
+		if n > p.WorstSecondLate || n == p.WorstSecondLate && sec < p.WorstSecond.Unix() {
+			p.WorstSecondLate, p.WorstSecond = n, time.Unix(sec, 0)
 		}
 	}
 	p.Packets = len(devs)
