@@ -1,10 +1,12 @@
 package agentapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -230,6 +232,8 @@ func TestAgentStates(t *testing.T) {
 		{"break reason unknown", c, []any{"state", "break", "reason", "nap"}, CodeUnknownReason, acd.Ready, ""},
 		{"study", c, []any{"state", "study"}, "", acd.Study, "study"},
 		{"ready again", c, []any{"state", "ready"}, "", acd.Ready, ""},
+		{"manual wrap-up", c, []any{"state", "wrap_up"}, "", acd.WrapUp, "by hand"},
+		{"wrap-up to ready", c, []any{"state", "ready"}, "", acd.Ready, ""},
 		{"adjust with permission", c, []any{"state", "adjust"}, "", acd.Adjust, "adjust"},
 		{"adjust without permission", c2, []any{"state", "adjust"}, CodeNotPermitted, acd.Ready, ""},
 		{"manual wrap-up without permission", c2, []any{"state", "wrap_up"}, CodeNotPermitted, acd.Ready, ""},
@@ -399,9 +403,15 @@ func TestInboundCallControls(t *testing.T) {
 	if wu.obj("seat").str("wrap_until") == "" {
 		t.Errorf("wrap-up event lacks wrap_until: %v", wu)
 	}
+	until := wu.obj("seat").str("wrap_until")
+	c.refused(CodeBadRequest, "extend_wrap_up")
+	r := c.must("extend_wrap_up", "seconds", 30)
+	if later := r.obj("seat").str("wrap_until"); later <= until {
+		t.Errorf("extend_wrap_up: wrap_until %s, was %s", later, until)
+	}
 	c.refused(CodeBadRequest, "wrap_up_end")
 	c.refused(CodeBadRequest, "wrap_up_end", "code", "no-such-code")
-	r := c.must("wrap_up_end", "code", "solved")
+	r = c.must("wrap_up_end", "code", "solved")
 	if r.obj("seat").str("state") != "ready" || r["disposition_stored"] != true || r.str("call_id") != "c1" {
 		t.Errorf("wrap_up_end reply = %v", r)
 	}
@@ -516,8 +526,20 @@ func TestOutbound(t *testing.T) {
 	if snap.State != acd.NotReady || snap.Reason != "outbound" {
 		t.Errorf("agent during outbound = %s %q, want not-ready outbound", snap.State, snap.Reason)
 	}
-	// The outbound call is the agent's and can be hung up.
+	// The outbound call is the agent's: it is in the snapshot and can be
+	// put on hold and hung up.
+	snapRes := c.must("snapshot")
+	calls, _ := snapRes["calls"].([]any)
+	if len(calls) != 1 || msg(calls[0].(map[string]any)).str("direction") != "outbound" ||
+		msg(calls[0].(map[string]any)).str("callee") != "13800000002" {
+		t.Errorf("snapshot calls = %v", snapRes["calls"])
+	}
+	c.must("hold")
+	c.event("held", isEvent("call.held", "call_id", r.str("call_id")))
 	c.must("hangup", "call", r.str("call_id"))
+	c2, _ := e.login(t, "1002")
+	c2.refused(CodeUnknownCall, "hangup", "call", r.str("call_id"))
+	c2.refused(CodeNotPermitted, "extend_wrap_up", "seconds", 10)
 }
 
 func TestInternalCall(t *testing.T) {
@@ -903,4 +925,27 @@ func mustAccount(t *testing.T, a Account) *account {
 		t.Fatal(err)
 	}
 	return acc
+}
+
+func TestResyncPushesSnapshots(t *testing.T) {
+	e := newEnv(t)
+	c, _ := e.login(t, "1001")
+	sup, _ := e.login(t, "9001")
+	e.srv.resync()
+	ev := c.event("snapshot", isEvent("snapshot"))
+	if ev.obj("seat").str("agent") != "1001" {
+		t.Errorf("snapshot = %v", ev)
+	}
+	sup.event("snapshot", isEvent("snapshot"))
+}
+
+func TestSlogAuditor(t *testing.T) {
+	var buf strings.Builder
+	a := SlogAuditor{Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	a.Audit(context.Background(), AuditRecord{At: time.Now(), Actor: "9001", Role: RoleSupervisor, Action: "force_ready", Agent: "1002", Result: "ok"})
+	for _, want := range []string{"actor=9001", "action=force_ready", "agent=1002", "result=ok"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("audit line %q lacks %q", buf.String(), want)
+		}
+	}
 }

@@ -186,9 +186,9 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// open starts a session for acct bound to c and returns the session it
-// replaced (same agent, to be kicked), if any.
-func (s *sessions) open(acct *account, c *client) (sess, old *session, err error) {
+// open starts a session for acct bound to c and returns the connection of
+// the session it replaced (same agent, to be kicked), if any other.
+func (s *sessions) open(acct *account, c *client) (sess *session, old *client, err error) {
 	tok, err := newToken()
 	if err != nil {
 		return nil, nil, err
@@ -199,7 +199,9 @@ func (s *sessions) open(acct *account, c *client) (sess, old *session, err error
 	if acct.Role == RoleAgent {
 		if prev := s.byAgent[acct.ID]; prev != nil {
 			delete(s.byToken, prev.token)
-			old = prev
+			if prev.client != c {
+				old = prev.client
+			}
 		}
 		s.byAgent[acct.ID] = sess
 	}
@@ -243,13 +245,6 @@ func (s *sessions) close(sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.removeLocked(sess)
-}
-
-// byAgentID returns the live session of an agent account, if any.
-func (s *sessions) agentSession(id string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.byAgent[id]
 }
 
 func (s *sessions) removeLocked(sess *session) {

@@ -129,8 +129,8 @@ func (s *Server) openSession(c *client, acct *account) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if old != nil && old.client != nil && old.client != c {
-		old.client.kick("taken_over", "agent "+acct.ID+" logged in on another desktop")
+	if old != nil {
+		old.kick("taken_over", "agent "+acct.ID+" logged in on another desktop")
 	}
 	s.bind(c, sess)
 	s.log.Info("agentapi: login", "agent", acct.ID, "role", acct.Role, "remote", c.remote)
@@ -451,6 +451,7 @@ func callOp(c *client, sess *session, r *request) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", r.Type, callID, err)
 	}
+	s.log.Info("agentapi: call control", "agent", id, "op", r.Type, "call", callID)
 	return &result{CallID: callID}, nil
 }
 

@@ -176,7 +176,7 @@ type env struct {
 func testAccounts() []Account {
 	return []Account{
 		{ID: "1001", Name: "Agent 1001", Role: RoleAgent, Password: "pass1001",
-			Profile: acd.AgentProfile{Skills: map[string]int{"billing": 1, "general": 2}, Region: "north", CanAdjust: true}},
+			Profile: acd.AgentProfile{Skills: map[string]int{"billing": 1, "general": 2}, Region: "north", CanAdjust: true, CanExtendWrapUp: true}},
 		{ID: "1002", Name: "Agent 1002", Role: RoleAgent, Password: "pass1002",
 			Profile: acd.AgentProfile{Skills: map[string]int{"technical": 1, "billing": 2}, Region: "north"}},
 		{ID: "1003", Name: "Agent 1003", Role: RoleAgent, Password: "pass1003",

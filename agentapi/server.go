@@ -392,8 +392,8 @@ func (s *Server) deliver(agentID, queue string, msg []byte) {
 	}
 	for c := range s.watchers {
 		acct := c.account()
-		if acct == nil {
-			continue
+		if acct == nil || (agentID != "" && acct.ID == agentID) {
+			continue // not signed in, or already served as the agent
 		}
 		if (agentID != "" && acct.watchesAgent(prof)) || (queue != "" && acct.watchesQueue(queue)) ||
 			(agentID == "" && queue == "" && acct.all) {
