@@ -949,3 +949,14 @@ func TestSlogAuditor(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionsThatNeverLogInAreClosed(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.LoginTimeout = 50 * time.Millisecond })
+	idle := e.dial(t)
+	busy, _ := e.login(t, "1001")
+	if st := idle.closeStatus(); st != CloseAbuse {
+		t.Errorf("idle connection close = %v, want %v", st, CloseAbuse)
+	}
+	time.Sleep(60 * time.Millisecond) // past the timeout for the logged-in one too
+	busy.must("ping")
+}

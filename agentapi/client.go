@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -35,6 +36,7 @@ type client struct {
 	wcancel context.CancelFunc
 
 	bad, failedLogins int
+	authed            atomic.Bool // has held a session at some point
 	// abuse, when set by a handler, closes the connection after its reply.
 	abuse string
 }
@@ -55,6 +57,9 @@ func (c *client) setSession(s *session) {
 	c.mu.Lock()
 	c.sess = s
 	c.mu.Unlock()
+	if s != nil {
+		c.authed.Store(true)
+	}
 }
 
 func (c *client) account() *account {
@@ -98,6 +103,13 @@ func (c *client) shutdown(code websocket.StatusCode, reason string, flush bool) 
 // untouched when it ends is deliberate: a dropped desktop is not a
 // dropped call.
 func (c *client) run() {
+	// Connections that never log in only hold a socket: close them.
+	idle := time.AfterFunc(c.srv.cfg.LoginTimeout, func() {
+		if !c.authed.Load() {
+			c.shutdown(CloseAbuse, "no login", true)
+		}
+	})
+	defer idle.Stop()
 	readCtx, cancelRead := context.WithCancel(context.Background())
 	writerDone := make(chan struct{})
 	go func() {

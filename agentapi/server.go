@@ -65,6 +65,9 @@ type Config struct {
 	// WriteTimeout drops a client whose socket accepts no data for this
 	// long (default 10 s).
 	WriteTimeout time.Duration
+	// LoginTimeout closes a connection that has not logged in (or resumed)
+	// this long after opening (default 60 s; status 4003).
+	LoginTimeout time.Duration
 	// PingEvery is the WebSocket keep-alive interval (default 30 s).
 	PingEvery time.Duration
 	Now       func() time.Time
@@ -157,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = time.Minute
 	}
 	if cfg.PingEvery <= 0 {
 		cfg.PingEvery = 30 * time.Second
