@@ -92,7 +92,9 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, mutate func(*Config), h Handler) *testEnv {
 	t.Helper()
-	ports, err := media.NewPortAllocator(30000+2*(os.Getpid()%5000), 30000+2*(os.Getpid()%5000)+400)
+	// Below the ephemeral range (32768+), where SIPp and FreeUDPPort pick ports.
+	base := 20000 + 2*(os.Getpid()%250)
+	ports, err := media.NewPortAllocator(base, base+500)
 	if err != nil {
 		t.Fatal(err)
 	}

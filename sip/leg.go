@@ -264,6 +264,7 @@ func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 		l.offerCodec(ans)
 		dir = ans.Direction
+		l.media.SetDirection(mediaDirection(dir))
 		held := l.RemoteHold()
 		l.mu.Lock()
 		fn := l.onHold
@@ -530,4 +531,17 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// mediaDirection maps our answered SDP direction to the RTP session's.
+func mediaDirection(d sdp.Direction) media.Direction {
+	switch d {
+	case sdp.SendOnly:
+		return media.SendOnly
+	case sdp.RecvOnly:
+		return media.RecvOnly
+	case sdp.Inactive:
+		return media.Inactive
+	}
+	return media.SendRecv
 }

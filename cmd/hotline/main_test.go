@@ -126,7 +126,7 @@ func TestRecordingSurvivesSIGKILL(t *testing.T) {
 	recDir := t.TempDir()
 	sipPort := sipptest.FreeUDPPort(t)
 	httpPort := freeTCPPort(t)
-	base := 31000 + 2*(os.Getpid()%2000)
+	base := 30000 + 2*(os.Getpid()%1000) // below the ephemeral range
 	env := []string{
 		fmt.Sprintf("HOTLINE_SIP_UDP=127.0.0.1:%d", sipPort), fmt.Sprintf("HOTLINE_SIP_TCP=127.0.0.1:%d", sipPort),
 		fmt.Sprintf("HOTLINE_HTTP_LISTEN=127.0.0.1:%d", httpPort), fmt.Sprintf("HOTLINE_RTP_PORTS=%d-%d", base, base+200),
