@@ -190,6 +190,7 @@ type session struct {
 	eng     *engineProc
 	rx      *receiver
 	samp    *sampler
+	canary  *canary
 	rssIdle int64
 }
 
@@ -207,6 +208,11 @@ func openSession(ctx context.Context, o options, name string, onPacket func(*str
 		return nil, err
 	}
 	s.rx.onPacket = onPacket
+	if s.canary, err = startCanary(s.rx); err != nil {
+		s.rx.close()
+		s.eng.stop()
+		return nil, err
+	}
 	s.rx.start()
 	// Let start-up garbage settle before the idle reading.
 	time.Sleep(time.Second)
@@ -216,6 +222,7 @@ func openSession(ctx context.Context, o options, name string, onPacket func(*str
 }
 
 func (s *session) close() {
+	s.canary.close()
 	s.samp.stop()
 	s.eng.stop()
 	s.rx.close()

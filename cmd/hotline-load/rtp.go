@@ -22,12 +22,16 @@ type receiver struct {
 	conns []*net.UDPConn
 	wg    sync.WaitGroup
 
-	mu    sync.Mutex
-	order []*stream
+	mu           sync.Mutex
+	order        []*stream
+	canaryStream *stream
 	// onPacket, if set before start, runs on the socket goroutine for
 	// every packet (the IVR driver reacts to prompt starts there).
 	onPacket func(s *stream, p rtpPacket)
 	kernelTS bool
+	// canary is the source address of the driver's own paced stream,
+	// kept apart from the engine's (see canary).
+	canary netip.AddrPort
 }
 
 // stream is what one engine leg sent to us.
@@ -123,13 +127,17 @@ func (r *receiver) read(c *net.UDPConn) {
 			s = &stream{from: from, conn: c, pk: make([]rtpPacket, 0, 256)}
 			local[k] = s
 			r.mu.Lock()
-			r.order = append(r.order, s)
+			if from == r.canary {
+				r.canaryStream = s
+			} else {
+				r.order = append(r.order, s)
+			}
 			r.mu.Unlock()
 		}
 		s.mu.Lock()
 		s.pk = append(s.pk, p)
 		s.mu.Unlock()
-		if r.onPacket != nil {
+		if r.onPacket != nil && s != r.canaryStreamLocked() {
 			r.onPacket(s, p)
 		}
 	}
@@ -176,6 +184,78 @@ func (r *receiver) snapshot() [][]rtpPacket {
 		s.mu.Unlock()
 	}
 	return out
+}
+
+func (r *receiver) canaryStreamLocked() *stream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.canaryStream
+}
+
+// canaryPackets returns what the canary delivered so far.
+func (r *receiver) canaryPackets() [][]rtpPacket {
+	s := r.canaryStreamLocked()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return [][]rtpPacket{append([]rtpPacket(nil), s.pk...)}
+}
+
+// canary is a control stream: this process paces 20 ms RTP packets the
+// way the engine does (a drift-free Go timer) to the receiver's first
+// socket. When the machine stalls (another tenant, the hypervisor), the
+// canary is late in the same second as the engine; when only the engine
+// is late, the engine is the cause.
+type canary struct {
+	conn *net.UDPConn
+	done chan struct{}
+	stop chan struct{}
+}
+
+func startCanary(r *receiver) (*canary, error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, fmt.Errorf("canary socket: %w", err)
+	}
+	r.mu.Lock()
+	r.canary = c.LocalAddr().(*net.UDPAddr).AddrPort()
+	r.mu.Unlock()
+	to := r.conns[0].LocalAddr().(*net.UDPAddr).AddrPort()
+	k := &canary{conn: c, done: make(chan struct{}), stop: make(chan struct{})}
+	go func() {
+		defer close(k.done)
+		var b [172]byte
+		b[0] = 0x80
+		ssrc := rand.Uint32()
+		binary.BigEndian.PutUint32(b[8:], ssrc)
+		start := time.Now()
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-k.stop:
+				return
+			case <-t.C:
+			}
+			b[1] = 0
+			if n == 0 {
+				b[1] = 0x80
+			}
+			binary.BigEndian.PutUint16(b[2:], uint16(n))
+			binary.BigEndian.PutUint32(b[4:], uint32(160*n))
+			_, _ = c.WriteToUDPAddrPort(b[:], to)
+			t.Reset(time.Until(start.Add(time.Duration(n+1) * 20 * time.Millisecond)))
+		}
+	}()
+	return k, nil
+}
+
+func (k *canary) close() {
+	close(k.stop)
+	<-k.done
+	_ = k.conn.Close()
 }
 
 // streamCount is how many legs have sent us audio so far.

@@ -59,6 +59,7 @@ func runSetup(ctx context.Context, o options, w io.Writer) error {
 			rate, r.Stat.Created, r.Stat.Failed, failPct(r.Stat), ms(row.setupP50), ms(row.setupP99),
 			ms(percentile(p.Durations, 50)), ms(percentile(p.Durations, 99)), p.LateShare(), ms(p.DevP99), p.Lost,
 			row.cpu.EngineShare, r.CPUShare(), row.cpu.DriverShare, row.cpu.MachineBusy, row.cpu.others(r), mb(row.rssPeak), r.ExitCode)
+		fmt.Fprintf(&notes, "    at %g/s: %s\n", rate, row.canary)
 		if p.Late > 0 {
 			fmt.Fprintf(&notes, "    at %g/s: %s\n", rate, lateLine(p))
 		}
@@ -86,6 +87,7 @@ type setupRow struct {
 	pacing             pacing
 	cpu                *cpuMeter
 	rssPeak            int64
+	canary             string
 }
 
 func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRow, error) {
@@ -111,6 +113,7 @@ func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRo
 	time.Sleep(200 * time.Millisecond) // last packets in flight
 	row.pacing = pacingOf(s.rx.snapshot(), time.Time{}, time.Time{}, o.tolerance)
 	row.rssPeak = s.samp.maxBetween(res.Started, time.Now())
+	row.canary = canaryLine(s, res.Started, time.Now(), o.tolerance)
 	return row, nil
 }
 
@@ -120,7 +123,7 @@ func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRo
 func runConcurrent(ctx context.Context, o options, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nConcurrent playing calls: ramp at %g calls/s, then all play together for %s (SIPp caller-hangs-up.xml, flow long)\n", o.rampRate, o.steady)
-	fmt.Fprintln(tw, "calls\tfailed\tstreams\tsetup p99 ms\twindow s\tpackets judged\tpkts >±5ms %\tdev p50 ms\tdev p99 ms\tdev max ms\tgap p99 ms\tlost pkts\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\t")
+	fmt.Fprintln(tw, "calls\tfailed\tstreams\tsetup p99 ms\twindow s\tpackets judged\tpkts >±5ms %\tdev p50 ms\tdev p99 ms\tdev max ms\tgaps >±5ms %\tgap p99 ms\tlost pkts\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\t")
 	var notes strings.Builder
 	defer func() { _ = tw.Flush(); fmt.Fprint(w, notes.String()) }()
 	for _, n := range o.concurrent {
@@ -188,10 +191,11 @@ func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer,
 		perCall = float64(rssN-s.rssIdle) / float64(n) / 1024
 	}
 	sort.Float64s(res.SetupMs)
-	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%.1f\t%d\t%.3f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%.1f\t%d\t%.3f\t%s\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
 		n, res.Stat.Failed, p.Streams, ms(percentile(res.SetupMs, 99)), to.Sub(from).Seconds(), p.Packets, p.LateShare(),
-		ms(p.DevP50), ms(p.DevP99), ms(p.DevMax), ms(p.GapP99), p.Lost, mb(s.rssIdle), mb(rssN), perCall,
+		ms(p.DevP50), ms(p.DevP99), ms(p.DevMax), p.GapLateShare(), ms(p.GapP99), p.Lost, mb(s.rssIdle), mb(rssN), perCall,
 		cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.MachineBusy, cpu.others(res))
+	fmt.Fprintf(w, "    %d calls: %s\n", n, canaryLine(s, from, to, o.tolerance))
 	if p.Late > 0 {
 		fmt.Fprintf(w, "    %d calls: %s\n", n, lateLine(p))
 	}
@@ -377,6 +381,7 @@ func runIVR(ctx context.Context, o options, w io.Writer) error {
 	_ = tw.Flush()
 	fmt.Fprintf(w, "engine %s (this run): %s\n", digitMetric, histLine(h))
 	fmt.Fprintf(w, "set-up p99 %s ms; DTMF send errors %d\n", ms(percentile(res.SetupMs, 99)), sendErrs)
+	fmt.Fprintf(w, "    %s\n", canaryLine(s, res.Started, time.Now(), o.tolerance))
 	if p.Late > 0 {
 		fmt.Fprintf(w, "    %s\n", lateLine(p))
 	}
@@ -404,6 +409,18 @@ func histLine(h histogram) string {
 	}
 	fmt.Fprintf(&b, "(count %.0f, sum %.3fs)", h.Count, h.Sum)
 	return b.String()
+}
+
+// canaryLine judges the driver's own paced control stream over the same
+// window as the engine's.
+func canaryLine(s *session, from, to time.Time, tol time.Duration) string {
+	c := pacingOf(s.rx.canaryPackets(), from, to, tol)
+	line := fmt.Sprintf("canary (driver-paced control stream, same window): %d packets, %.3f %% > ±%s, dev p99 %s ms, max %s ms, gaps > ±%s %.3f %%",
+		c.Packets, c.LateShare(), tol, ms(c.DevP99), ms(c.DevMax), tol, c.GapLateShare())
+	if c.Late > 0 {
+		line += ", worst second " + c.WorstSecond.UTC().Format("15:04:05")
+	}
+	return line
 }
 
 func lateLine(p pacing) string {

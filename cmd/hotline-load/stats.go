@@ -166,6 +166,7 @@ type pacing struct {
 	DevP99    float64
 	DevMax    float64
 	GapP99    float64 // |inter-arrival − 20 ms × seq step| p99, ms
+	GapLate   int     // inter-arrival errors beyond the tolerance
 	Lost      int     // sequence numbers never seen (inside spurts)
 	Durations []float64
 	// LateStreams is how many streams had at least one late packet, and
@@ -175,6 +176,16 @@ type pacing struct {
 	LateStreams     int
 	WorstSecondLate int
 	WorstSecond     time.Time
+}
+
+// GapLateShare is the share of inter-arrival times more than the
+// tolerance away from 20 ms, in percent: what a receiver's jitter buffer
+// sees, where LateShare also counts every packet after a lasting shift.
+func (p pacing) GapLateShare() float64 {
+	if p.Packets == 0 {
+		return math.NaN()
+	}
+	return 100 * float64(p.GapLate) / float64(p.Packets)
 }
 
 // LateShare is the share of judged packets outside the tolerance, in percent.
@@ -271,6 +282,9 @@ func pacingOf(streams [][]rtpPacket, from, to time.Time, tolerance time.Duration
 				}
 				if !math.IsNaN(gap[i]) {
 					gaps = append(gaps, gap[i])
+					if gap[i] > tol {
+						p.GapLate++
+					}
 				}
 			}
 			if judged {
