@@ -170,9 +170,12 @@ $("request-call").onclick = () => act("request_call");
 
 function myCall() {
   if (!S.seat) return null;
-  if (S.seat.call_id && S.calls.get(S.seat.call_id)) return S.calls.get(S.seat.call_id);
-  for (const c of S.calls.values()) if (c.agent === S.me) return c;
-  if (S.seat.call_id) return { id: S.seat.call_id, caller: S.seat.caller, state: S.seat.state };
+  // The seat names a call only while ringing or connected (wrap-up keeps
+  // the id of the call just ended).
+  const seatCall = ["reserved", "talking", "held"].includes(S.seat.state) ? S.seat.call_id : "";
+  if (seatCall && S.calls.get(seatCall)) return S.calls.get(seatCall);
+  for (const c of S.calls.values()) if (c.agent === S.me && c.id !== S.seat.call_id) return c;
+  if (seatCall) return { id: seatCall, caller: S.seat.caller, state: S.seat.state };
   return null;
 }
 const callArg = () => { const c = myCall(); return c ? { call: c.id } : {}; };
