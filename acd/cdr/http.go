@@ -18,9 +18,19 @@ type ReportResponse struct {
 	Rows     []Row     `json:"rows"`
 }
 
+// StateResponse is the JSON body of ReportHandler for report=agent_states.
+type StateResponse struct {
+	Interval string     `json:"interval"`
+	From     time.Time  `json:"from"`
+	To       time.Time  `json:"to"`
+	States   []StateRow `json:"states"`
+}
+
 // ReportHandler serves reports over the call records in dir for the
 // wallboard: GET ?interval=15m|1h|24h&by=queue|tier|agent|access_number
 // &from=RFC3339&to=RFC3339[&totals=1]. Defaults: 1h, queue, the last 24 h.
+// With report=agent_states it returns the agent state durations (States)
+// per interval, agent and state instead, from the agent state log.
 // Targets give tier thresholds and targets; other fields of base (ShortAbandon,
 // Location) apply to every request.
 func ReportHandler(dir string, targets map[string]Target) http.Handler {
@@ -44,20 +54,28 @@ func NewReportHandler(dir string, base Options, now func() time.Time) http.Handl
 			httpError(w, http.StatusBadRequest, err)
 			return
 		}
-		rows, err := Report(Read(dir, from, to), opt)
-		if err != nil {
-			slog.Error("wallboard report failed", "err", err, "dir", dir)
-			httpError(w, http.StatusInternalServerError, errors.New("cannot read call records"))
+		var resp any
+		switch r.URL.Query().Get("report") {
+		case "", "calls":
+			var rows []Row
+			rows, err = Report(Read(dir, from, to), opt)
+			resp = ReportResponse{Interval: opt.Interval.String(), By: opt.By, From: from, To: to, Rows: orEmpty(rows)}
+		case "agent_states":
+			var rows []StateRow
+			rows, err = StateReport(ReadLog[AgentStateRecord](dir, AgentStatesPrefix, from, to, nil), opt)
+			resp = StateResponse{Interval: opt.Interval.String(), From: from, To: to, States: orEmpty(rows)}
+		default:
+			httpError(w, http.StatusBadRequest, errors.New("report must be calls or agent_states"))
 			return
 		}
-		if rows == nil {
-			rows = []Row{}
+		if err != nil {
+			slog.Error("wallboard report failed", "err", err, "dir", dir)
+			httpError(w, http.StatusInternalServerError, errors.New("cannot read the record files"))
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(ReportResponse{
-			Interval: opt.Interval.String(), By: opt.By, From: from, To: to, Rows: rows,
-		})
+		json.NewEncoder(w).Encode(resp)
 	})
 }
 
@@ -108,6 +126,14 @@ func parseReportQuery(r *http.Request, base Options, now time.Time) (Options, ti
 	}
 	opt, err := opt.withDefaults()
 	return opt, from, to, err
+}
+
+// orEmpty makes "no rows" a JSON [] rather than null for the wallboard.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func httpError(w http.ResponseWriter, code int, err error) {

@@ -78,6 +78,34 @@ func TestReportHandler(t *testing.T) {
 	}
 }
 
+func TestReportHandlerAgentStates(t *testing.T) {
+	h := ReportHandler(fixtureDir, fixtureTargets)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/?report=agent_states&interval=1h&from=2026-11-21T09:00:00Z&to=2026-11-21T12:00:00Z", nil))
+	must.Equal(t, http.StatusOK, rec.Code)
+	var resp StateResponse
+	must.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp))
+	// testdata/cdr/agent-states-2026-11-21.jsonl: a1 from 09:00 to 10:02:49;
+	// the lunch spell from 09:02:49 is split at 10:00 (57 min 11 s + 2 min 49 s).
+	var lunch09, lunch10 float64
+	for _, r := range resp.States {
+		if r.State == "not-ready" && r.Start.Hour() == 9 {
+			lunch09 = r.Seconds
+			check.InDelta(t, f(3431.0/3600), &r.Share, "share of the 09:00 hour")
+		}
+		if r.State == "not-ready" && r.Start.Hour() == 10 {
+			lunch10 = r.Seconds
+		}
+	}
+	check.Equal(t, 3431.0, lunch09)
+	check.Equal(t, 169.0, lunch10)
+	check.Len(t, resp.States, 6, "four states and lunch at 09, lunch at 10")
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/?report=queues", nil))
+	check.Equal(t, http.StatusBadRequest, rec.Code)
+}
+
 func TestReportHandlerDefaultsToLastDay(t *testing.T) {
 	now := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
 	h := NewReportHandler(fixtureDir, Options{Targets: fixtureTargets, ShortAbandon: 5 * time.Second}, func() time.Time { return now })
