@@ -111,6 +111,7 @@ type Writer[T any] struct {
 	stateMu sync.Mutex
 	drainer drainer // who writes the queue: the first of Run and Close
 	done    chan struct{}
+	err     error // the drainer's result, set before done is closed
 
 	written, dropped, lost, sinkFails atomic.Uint64
 	fileName                          atomic.Value // string
@@ -253,10 +254,8 @@ func (w *Writer[T]) Run(ctx context.Context) error {
 	}
 	w.drainer = runDrains
 	w.stateMu.Unlock()
-	defer close(w.done)
 
 	stopped := make(chan struct{})
-	defer close(stopped)
 	go func() { // owned by Run: ends when Run returns
 		select {
 		case <-ctx.Done():
@@ -264,7 +263,10 @@ func (w *Writer[T]) Run(ctx context.Context) error {
 		case <-stopped:
 		}
 	}()
-	return w.drain()
+	w.err = w.drain()
+	close(stopped)
+	close(w.done)
+	return w.err
 }
 
 // Close stops accepting records, waits until everything queued is written
@@ -279,10 +281,11 @@ func (w *Writer[T]) Close() error {
 	w.stateMu.Unlock()
 	if d != noDrainer {
 		<-w.done
-		return nil
+		return w.err
 	}
-	defer close(w.done)
-	return w.drain()
+	w.err = w.drain()
+	close(w.done)
+	return w.err
 }
 
 func (w *Writer[T]) stop() {

@@ -461,3 +461,28 @@ func TestParseFileName(t *testing.T) {
 		})
 	}
 }
+
+func TestWriterCountsLostLinesWhenTheDirectoryVanishes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cdr")
+	clock := &fakeClock{t: day1}
+	var logs bytes.Buffer
+	w, err := NewCallWriter(WriterOptions{Dir: dir, Clock: clock.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	must.NoError(t, err)
+	wait := startRun(t, w)
+	must.NoError(t, w.Write(sampleRecord(1, day1)))
+	eventually(t, func() bool { return w.Stats().Written == 1 })
+	must.NoError(t, os.RemoveAll(dir)) // an operator's cleanup script gone wrong
+	clock.Set(day1.AddDate(0, 0, 1))   // the next line needs a new file
+	must.NoError(t, w.Write(sampleRecord(2, day1)))
+	eventually(t, func() bool { return w.Stats().Lost == 1 })
+
+	must.NoError(t, os.MkdirAll(dir, 0o755)) // fixed: the writer recovers
+	must.NoError(t, w.Write(sampleRecord(3, day1)))
+	must.NoError(t, w.Close())
+	must.NoError(t, wait())
+	got := readAll(t, dir, time.Time{}, time.Time{})
+	must.Len(t, got, 1)
+	check.Equal(t, "call-000003", got[0].CallID)
+	check.Equal(t, Stats{Written: 2, Lost: 1}, w.Stats())
+	check.Contains(t, logs.String(), "call records not written") // read after Run ended: no race
+}
