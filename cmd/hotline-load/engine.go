@@ -58,7 +58,7 @@ func buildEngine(ctx context.Context, dir string) (string, error) {
 }
 
 // startEngine runs bin with config on free ports and waits until /readyz.
-func startEngine(ctx context.Context, bin, config, workDir, logLevel string) (*engineProc, error) {
+func startEngine(ctx context.Context, bin, config, workDir, logLevel string, nice int) (*engineProc, error) {
 	sipPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -75,7 +75,8 @@ func startEngine(ctx context.Context, bin, config, workDir, logLevel string) (*e
 	if err != nil {
 		return nil, fmt.Errorf("engine log: %w", err)
 	}
-	e.cmd = exec.Command(bin, "-config", config, "-log-level", logLevel)
+	name, args := niceArgs(nice, bin, "-config", config, "-log-level", logLevel)
+	e.cmd = exec.Command(name, args...)
 	e.cmd.Env = append(os.Environ(),
 		"HOTLINE_SIP_UDP="+e.SIPAddr, "HOTLINE_SIP_TCP="+e.SIPAddr, "HOTLINE_HTTP_LISTEN="+e.HTTP,
 		"HOTLINE_RECORDINGS="+filepath.Join(workDir, "recordings"), "HOTLINE_RECORDS="+filepath.Join(workDir, "records"))

@@ -100,7 +100,7 @@ func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRo
 	row.cpu = startCPU(s.eng.pid())
 	res, err := sippRun{
 		Bin: o.sippBin, Scenario: filepath.Join(o.sippDir, "caller-engine-bye.xml"), Target: s.eng.SIPAddr,
-		Service: setupService, Calls: calls, Rate: rate, RTPPorts: s.rx.ports(), Dir: s.dir,
+		Service: setupService, Calls: calls, Rate: rate, RTPPorts: s.rx.ports(), Dir: s.dir, Nice: o.nice,
 		Timeout: time.Duration(float64(calls)/rate*float64(time.Second)) + 60*time.Second,
 	}.run(ctx)
 	row.cpu.stop()
@@ -165,7 +165,7 @@ func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer,
 	cpu := startCPU(s.eng.pid())
 	res, err := sippRun{
 		Bin: o.sippBin, Scenario: filepath.Join(o.sippDir, "caller-hangs-up.xml"), Target: s.eng.SIPAddr,
-		Service: longService, Calls: n, Rate: o.rampRate, Limit: n, Pause: hold, RTPPorts: s.rx.ports(), Dir: s.dir,
+		Service: longService, Calls: n, Rate: o.rampRate, Limit: n, Pause: hold, RTPPorts: s.rx.ports(), Dir: s.dir, Nice: o.nice,
 		Timeout: hold + ramp + 60*time.Second,
 	}.run(ctx)
 	cpu.stop()
@@ -332,7 +332,7 @@ func runIVR(ctx context.Context, o options, w io.Writer) error {
 	cpu := startCPU(s.eng.pid())
 	res, err := sippRun{
 		Bin: o.sippBin, Scenario: filepath.Join(o.sippDir, "caller-hangs-up.xml"), Target: s.eng.SIPAddr,
-		Service: ivrService, Calls: n, Rate: o.rampRate, Limit: n, Pause: o.hold, RTPPorts: s.rx.ports(), Dir: s.dir,
+		Service: ivrService, Calls: n, Rate: o.rampRate, Limit: n, Pause: o.hold, RTPPorts: s.rx.ports(), Dir: s.dir, Nice: o.nice,
 		Timeout: o.hold + ramp + 60*time.Second,
 	}.run(ctx)
 	cpu.stop()

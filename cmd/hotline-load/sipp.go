@@ -25,6 +25,7 @@ type sippRun struct {
 	Dir       string        // working directory: logs and statistics land here
 	Timeout   time.Duration // -timeout for the whole run
 	OnStarted func(pid int)
+	Nice      int
 }
 
 // sippResult is what a finished SIPp run reports.
@@ -86,7 +87,8 @@ func (s sippRun) run(ctx context.Context) (sippResult, error) {
 	if s.Limit > 0 {
 		args = append(args, "-l", strconv.Itoa(s.Limit))
 	}
-	cmd := exec.Command(s.Bin, args...)
+	name, args := niceArgs(s.Nice, s.Bin, args...)
+	cmd := exec.Command(name, args...)
 	cmd.Dir = s.Dir
 	out, err := os.Create(filepath.Join(s.Dir, "sipp.out"))
 	if err != nil {
@@ -131,9 +133,42 @@ func (s sippRun) run(ctx context.Context) (sippResult, error) {
 			return res, err
 		}
 	}
-	res.Errors = tail(filepath.Join(s.Dir, base+"errors.log"), 600)
+	res.Errors = summariseErrors(filepath.Join(s.Dir, base+"errors.log"))
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// summariseErrors condenses SIPp's error log: late retransmissions of
+// finished calls ("Dead call") are counted, the first other event quoted.
+func summariseErrors(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	dead, other := 0, 0
+	first := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		_, ev, ok := strings.Cut(line, ": ")
+		if !ok || !strings.HasPrefix(line, "20") {
+			continue
+		}
+		if strings.HasPrefix(ev, "Dead call") {
+			dead++
+			continue
+		}
+		other++
+		if first == "" {
+			first = ev
+		}
+	}
+	var parts []string
+	if dead > 0 {
+		parts = append(parts, fmt.Sprintf("%d messages for calls already ended (retransmissions answered late, not failures)", dead))
+	}
+	if other > 0 {
+		parts = append(parts, fmt.Sprintf("%d other events, first: %s", other, first))
+	}
+	return strings.Join(parts, "; ")
 }
