@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"text/template"
 	"time"
@@ -31,15 +32,58 @@ func Binary(t testing.TB) string {
 	return p
 }
 
-// FreeUDPPort returns a currently free UDP port on 127.0.0.1.
+// Ports for SIPp come from 26000-29999, below the kernel's ephemeral range
+// (where sockets bound to port 0 land) and above the engines' test RTP
+// ranges. Each test process takes its own block by pid, then checks that
+// the port (and the three above it, which SIPp uses for media) is free.
+var (
+	portMu   sync.Mutex
+	portNext int
+)
+
+// FreeUDPPort returns a port free for UDP and TCP, with port+1..port+3 free
+// for UDP, on 127.0.0.1.
 func FreeUDPPort(t testing.TB) int {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	if portNext == 0 {
+		portNext = 26000 + (os.Getpid()%40)*100
 	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	for tries := 0; tries < 4000; tries++ {
+		p := portNext
+		portNext += 4
+		if portNext >= 30000 {
+			portNext = 26000
+		}
+		if portsFree(p) {
+			return p
+		}
+	}
+	t.Fatal("no free port for SIPp in 26000-29999")
+	return 0
+}
+
+func portsFree(p int) bool {
+	var closers []func() error
+	defer func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}()
+	for i := 0; i < 4; i++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(p+i))
+		if err != nil {
+			return false
+		}
+		closers = append(closers, pc.Close)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		return false
+	}
+	closers = append(closers, l.Close)
+	return true
 }
 
 // Options describes one SIPp run.

@@ -226,6 +226,10 @@ func (q queuer) Enqueue(ctx context.Context, req ivr.QueueRequest) (ivr.QueuedCa
 	if c == nil {
 		return nil, fmt.Errorf("enqueue: unknown call %s", req.CallID)
 	}
+	if req.Tier == "" {
+		// A flow without a lookup node: the caller is treated as unknown.
+		req.Tier = crm.DefaultTier
+	}
 	qctx, cancel := context.WithCancel(ctx)
 	customer := map[string]string{}
 	for k, v := range req.Vars {

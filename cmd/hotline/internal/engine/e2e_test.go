@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -36,7 +37,7 @@ func startDemo(t *testing.T, mutate func(*config.Config)) *demo {
 	}
 	cfg.SIP.UDP, cfg.SIP.TCP, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	// Each test process gets its own RTP range: packages run in parallel.
-	base := 21000 + 2*(os.Getpid()%4000)
+	base := 21000 + 2*(os.Getpid()%2000)
 	cfg.SIP.RTPPorts = strconv.Itoa(base) + "-" + strconv.Itoa(base+600)
 	cfg.Recording.Dir = t.TempDir()
 	if mutate != nil {
@@ -102,6 +103,8 @@ type caller struct {
 	mu     sync.Mutex
 	pkts   int
 	result chan sipptest.Result
+	done   chan struct{} // closed when SIPp exits
+	final  sipptest.Result
 	number string
 	seq    uint16
 	ts     uint32
@@ -109,11 +112,23 @@ type caller struct {
 
 func (d *demo) call(t *testing.T, number string, ctx context.Context) *caller {
 	t.Helper()
+	return d.dial(t, ctx, number, "10010", 0)
+}
+
+func (d *demo) callTo(t *testing.T, ctx context.Context, number, to string) *caller {
+	t.Helper()
+	return d.dial(t, ctx, number, to, 0)
+}
+
+// dial calls access number to from number; the caller hangs up after
+// hangupAfter, or waits for the engine's BYE when it is 0.
+func (d *demo) dial(t *testing.T, ctx context.Context, number, to string, hangupAfter time.Duration) *caller {
+	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &caller{t: t, d: d, media: conn, result: make(chan sipptest.Result, 1), number: number}
+	c := &caller{t: t, d: d, media: conn, result: make(chan sipptest.Result, 1), done: make(chan struct{}), number: number}
 	go func() {
 		buf := make([]byte, 2048)
 		for {
@@ -130,12 +145,17 @@ func (d *demo) call(t *testing.T, number string, ctx context.Context) *caller {
 		}
 	}()
 	t.Cleanup(func() { conn.Close() })
-	scen := sipptest.Render(t, sipptest.CallerTemplate, sipptest.Caller{Formats: "0 101", Body: true, WaitBye: true, From: number})
+	scen := sipptest.Render(t, sipptest.CallerTemplate, sipptest.Caller{Formats: "0 101", Body: true, WaitBye: hangupAfter == 0, PauseMs: int(hangupAfter.Milliseconds()), From: number})
 	go func() {
-		c.result <- sipptest.Run(t, ctx, sipptest.Options{
-			Target: d.e.SIPAddr(), Service: "10010", Scenario: scen, Timeout: 90 * time.Second,
+		r := sipptest.Run(t, ctx, sipptest.Options{
+			Target: d.e.SIPAddr(), Service: to, Scenario: scen, Timeout: 90 * time.Second,
 			Keys: map[string]string{"rtp_port": strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port)},
 		})
+		c.mu.Lock()
+		c.final = r
+		c.mu.Unlock()
+		close(c.done)
+		c.result <- r
 	}()
 	return c
 }
@@ -151,10 +171,34 @@ func (c *caller) waitAudio(n int) {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for c.packets() < n {
+		select {
+		case <-c.done:
+			c.mu.Lock()
+			r := c.final
+			c.mu.Unlock()
+			c.t.Fatalf("caller %s ended (sipp exit %d) after %d packets, waited for %d\n%s", c.number, r.ExitCode, c.packets(), n, sipptest.Logs(r.Dir))
+		default:
+		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("caller %s heard %d packets, waited for %d", c.number, c.packets(), n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitQuiet waits until the engine has sent nothing for gap.
+func (c *caller) waitQuiet(gap time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last, since := c.packets(), time.Now()
+	for time.Since(since) < gap {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("caller %s never heard silence", c.number)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if n := c.packets(); n != last {
+			last, since = n, time.Now()
+		}
 	}
 }
 
@@ -249,7 +293,11 @@ func traceHas(r *ivr.Result, node, event, digits string) bool {
 func traceString(r *ivr.Result) string {
 	var b strings.Builder
 	for _, e := range r.Trace {
-		b.WriteString(e.Node + ":" + e.Event + ":" + e.Digits + " ")
+		b.WriteString(e.Node + ":" + e.Event + ":" + e.Digits)
+		if len(e.Detail) > 0 {
+			fmt.Fprintf(&b, "%v", e.Detail)
+		}
+		b.WriteString(" ")
 	}
 	return b.String()
 }
