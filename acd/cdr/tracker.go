@@ -55,25 +55,34 @@ type Tracker struct {
 
 	mu       sync.Mutex
 	calls    map[string]*tracked
-	wrapping map[string]string // agent → call in wrap-up
-	events   <-chan acd.Event  // nil: the caller feeds Event itself
+	wrapping map[string]wrapSpell // agent → the call it is wrapping up
+	events   <-chan acd.Event     // nil: the caller feeds Event itself
 	running  bool
 	stopped  bool     // Run has returned: End writes at once
 	ended    []string // calls ended since Run last looked
 	kick     chan struct{}
 }
 
+// tracked is one call in progress. A call may be answered more than once
+// (an agent transfers it back to a queue): the record keeps the first
+// answer and agent, and sums talk, hold and wrap-up over all of them.
 type tracked struct {
-	rec        Record
-	ended      bool
-	endedAt    time.Time // tracker clock, for MaxWrapWait
-	wrapDone   bool
-	holdStart  time.Time
-	connected  time.Duration // answer → release, from the ACD
-	abandoned  bool
-	overflowed bool
-	wrapStart  time.Time
-	answered   bool
+	rec         Record
+	ended       bool
+	endedAt     time.Time // tracker clock, for MaxWrapWait
+	answered    bool      // an agent answered at least once
+	connected   bool      // an agent is on the call now
+	answeredAt  time.Time // start of the current connection
+	talk        time.Duration
+	holdStart   time.Time
+	wrapPending bool // released by an agent whose wrap-up has not ended
+	abandoned   bool
+	overflowed  bool
+}
+
+type wrapSpell struct {
+	callID string
+	start  time.Time
 }
 
 // NewTracker returns a tracker writing to out. events is a bus
@@ -99,7 +108,7 @@ func NewTracker(out RecordWriter, events <-chan acd.Event, opt TrackerOptions) *
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Tracker{out: out, opt: opt, log: opt.Logger, calls: map[string]*tracked{}, wrapping: map[string]string{},
+	return &Tracker{out: out, opt: opt, log: opt.Logger, calls: map[string]*tracked{}, wrapping: map[string]wrapSpell{},
 		events: events, kick: make(chan struct{}, 1)}
 }
 
@@ -187,35 +196,37 @@ func (t *Tracker) writeEnded() {
 	t.write(out)
 }
 
-// ready: the record can be written — the call is over and, if an agent
-// answered, the wrap-up is over too.
+// ready: the record can be written — the call is over, no agent is on it
+// and the last agent's wrap-up is over.
 func (t *Tracker) ready(c *tracked) bool {
-	return c.ended && (!c.answered || c.wrapDone)
+	return c.ended && !c.connected && !c.wrapPending
 }
 
 func (t *Tracker) finishLocked(callID string, c *tracked) Record {
 	delete(t.calls, callID)
 	r := &c.rec
+	now := t.opt.Now()
+	end := r.Times.Ended
+	if end.IsZero() {
+		end = now
+	}
+	// Whatever is still running (shutdown, sweep, missed events) counts up
+	// to the end of the call.
 	if !c.holdStart.IsZero() {
-		end := r.Times.Ended
-		if c.connected > 0 && r.Times.Answered != nil {
-			end = r.Times.Answered.Add(c.connected)
-		}
-		r.HoldMS += end.Sub(c.holdStart).Milliseconds()
-		c.holdStart = time.Time{}
+		r.HoldMS += max(0, end.Sub(c.holdStart).Milliseconds())
+	}
+	if c.connected {
+		c.talk += max(0, end.Sub(c.answeredAt))
 	}
 	if c.answered {
-		connected := c.connected
-		if connected == 0 && r.Times.Answered != nil {
-			connected = r.Times.Ended.Sub(*r.Times.Answered)
-		}
 		// Talk time excludes hold, so talk + hold + wrap-up is handle time.
-		r.TalkMS = max(0, connected.Milliseconds()-r.HoldMS)
+		r.TalkMS = max(0, c.talk.Milliseconds()-r.HoldMS)
 	}
-	if !c.wrapStart.IsZero() && !c.wrapDone {
-		// Still wrapping up (shutdown or a missed event): count so far.
-		r.WrapUpMS = t.opt.Now().Sub(c.wrapStart).Milliseconds()
-		delete(t.wrapping, r.Agent)
+	for agent, w := range t.wrapping {
+		if w.callID == callID {
+			r.WrapUpMS += max(0, now.Sub(w.start).Milliseconds())
+			delete(t.wrapping, agent)
+		}
 	}
 	for i := range r.Offers {
 		if r.Offers[i].Outcome == "" {
@@ -236,9 +247,7 @@ func (t *Tracker) finishLocked(callID string, c *tracked) Record {
 			r.Disposition = AbandonedIVR
 		}
 	}
-	if r.Times.Ended.IsZero() {
-		r.Times.Ended = t.opt.Now()
-	}
+	r.Times.Ended = end
 	r.Finish(t.opt.ShortAbandon)
 	return *r
 }
@@ -289,11 +298,13 @@ func (t *Tracker) callEventLocked(c *tracked, e acd.Event) {
 		r.Offers = append(r.Offers, Offer{Agent: e.AgentID, At: e.At})
 	case acd.EventCallAnswered:
 		closeOffer(r, e, OfferAnswered)
-		at := e.At
-		r.Times.Answered = &at
-		r.Agent = e.AgentID
-		r.WaitMS = e.Wait.Milliseconds()
-		c.answered = true
+		if !c.answered {
+			at := e.At
+			r.Times.Answered = &at
+			r.Agent = e.AgentID
+			r.WaitMS = e.Wait.Milliseconds()
+		}
+		c.answered, c.connected, c.answeredAt = true, true, e.At
 	case acd.EventCallRONA:
 		out := OfferNoAnswer
 		switch e.Reason {
@@ -321,7 +332,11 @@ func (t *Tracker) callEventLocked(c *tracked, e acd.Event) {
 			c.holdStart = time.Time{}
 		}
 	case acd.EventCallEnded:
-		c.connected = e.Wait // answer → release
+		if c.connected {
+			c.talk += e.Wait // answer → release, hold included
+			c.connected = false
+			c.wrapPending = true
+		}
 		if !c.holdStart.IsZero() {
 			r.HoldMS += e.At.Sub(c.holdStart).Milliseconds()
 			c.holdStart = time.Time{}
@@ -342,28 +357,22 @@ func closeOffer(r *Record, e acd.Event, out OfferOutcome) {
 }
 
 func (t *Tracker) agentStateLocked(e acd.Event) []Record {
-	if e.State == acd.WrapUp && e.CallID != "" {
-		if c := t.calls[e.CallID]; c != nil {
-			c.wrapStart = e.At
-			t.wrapping[e.AgentID] = e.CallID
+	if e.Prev == acd.WrapUp {
+		if w, ok := t.wrapping[e.AgentID]; ok {
+			delete(t.wrapping, e.AgentID)
+			if c := t.calls[w.callID]; c != nil {
+				c.rec.WrapUpMS += max(0, e.At.Sub(w.start).Milliseconds())
+				c.wrapPending = false
+				if t.ready(c) {
+					return []Record{t.finishLocked(w.callID, c)}
+				}
+			}
 		}
 	}
-	if e.Prev != acd.WrapUp {
-		return nil
-	}
-	callID, ok := t.wrapping[e.AgentID]
-	if !ok {
-		return nil
-	}
-	delete(t.wrapping, e.AgentID)
-	c := t.calls[callID]
-	if c == nil {
-		return nil
-	}
-	c.rec.WrapUpMS = e.At.Sub(c.wrapStart).Milliseconds()
-	c.wrapDone = true
-	if t.ready(c) {
-		return []Record{t.finishLocked(callID, c)}
+	if e.State == acd.WrapUp && e.CallID != "" {
+		if _, ok := t.calls[e.CallID]; ok {
+			t.wrapping[e.AgentID] = wrapSpell{callID: e.CallID, start: e.At}
+		}
 	}
 	return nil
 }

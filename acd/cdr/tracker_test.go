@@ -72,6 +72,41 @@ func TestTrackerBuildsRecordsFromACDEvents(t *testing.T) {
 			check.Equal(t, int64(120000), r.TalkMS, "150 s connected − 30 s hold")
 			check.Equal(t, int64(45000), r.WrapUpMS)
 		}},
+		{"caller hangs up before the ACD hears of the release", []step{
+			ev(acd.Event{Type: acd.EventCallQueued, At: at(20), Queue: "sales", Tier: "gold"}),
+			ev(acd.Event{Type: acd.EventCallOffered, At: at(21), AgentID: "a1"}),
+			ev(acd.Event{Type: acd.EventCallAnswered, At: at(25), AgentID: "a1", Wait: 5 * time.Second}),
+			end(""), // not written yet: a1 is still on the call
+			ev(acd.Event{Type: acd.EventCallEnded, At: at(200), AgentID: "a1", Wait: 175 * time.Second}),
+			ev(acd.Event{Type: acd.EventAgentState, At: at(200), AgentID: "a1", CallID: "c1", State: acd.WrapUp, Prev: acd.Talking}),
+			ev(acd.Event{Type: acd.EventAgentState, At: at(210), AgentID: "a1", State: acd.Ready, Prev: acd.WrapUp}),
+		}, func(t *testing.T, r Record) {
+			check.Equal(t, Answered, r.Disposition)
+			check.Equal(t, int64(175000), r.TalkMS)
+			check.Equal(t, int64(10000), r.WrapUpMS)
+		}},
+		{"transferred back to a queue and answered again", []step{
+			ev(acd.Event{Type: acd.EventCallQueued, At: at(20), Queue: "sales", Tier: "gold"}),
+			ev(acd.Event{Type: acd.EventCallOffered, At: at(21), AgentID: "a1"}),
+			ev(acd.Event{Type: acd.EventCallAnswered, At: at(25), AgentID: "a1", Wait: 5 * time.Second}),
+			ev(acd.Event{Type: acd.EventCallEnded, At: at(85), AgentID: "a1", Wait: 60 * time.Second}),
+			ev(acd.Event{Type: acd.EventAgentState, At: at(85), AgentID: "a1", CallID: "c1", State: acd.WrapUp, Prev: acd.Talking}),
+			ev(acd.Event{Type: acd.EventCallQueued, At: at(86), Queue: "support", Tier: "gold"}),
+			ev(acd.Event{Type: acd.EventAgentState, At: at(95), AgentID: "a1", State: acd.Ready, Prev: acd.WrapUp}),
+			ev(acd.Event{Type: acd.EventCallOffered, At: at(96), AgentID: "a2"}),
+			ev(acd.Event{Type: acd.EventCallAnswered, At: at(100), AgentID: "a2", Wait: 14 * time.Second}),
+			ev(acd.Event{Type: acd.EventCallEnded, At: at(200), AgentID: "a2", Wait: 100 * time.Second}),
+			ev(acd.Event{Type: acd.EventAgentState, At: at(200), AgentID: "a2", CallID: "c1", State: acd.WrapUp, Prev: acd.Talking}),
+			end(""), // a2 still wrapping up: not written yet
+			ev(acd.Event{Type: acd.EventAgentState, At: at(220), AgentID: "a2", State: acd.Ready, Prev: acd.WrapUp}),
+		}, func(t *testing.T, r Record) {
+			check.Equal(t, "a1", r.Agent, "the answering agent is the first")
+			check.Equal(t, "sales", r.Queue, "the queue the caller chose")
+			check.Equal(t, int64(5000), r.WaitMS)
+			check.Equal(t, int64(160000), r.TalkMS, "60 s with a1 + 100 s with a2")
+			check.Equal(t, int64(30000), r.WrapUpMS, "10 s by a1 + 20 s by a2")
+			check.Equal(t, []OfferOutcome{OfferAnswered, OfferAnswered}, []OfferOutcome{r.Offers[0].Outcome, r.Offers[1].Outcome})
+		}},
 		{"caller hangs up while an agent rings", []step{
 			ev(acd.Event{Type: acd.EventCallQueued, At: at(20), Queue: "support", Tier: "normal"}),
 			ev(acd.Event{Type: acd.EventCallOffered, At: at(50), AgentID: "a3"}),
@@ -121,11 +156,14 @@ func TestTrackerBuildsRecordsFromACDEvents(t *testing.T) {
 			tr.Start("c1", Record{Times: Times{Arrival: at(0)}, Caller: "+861380000", Dialled: "4001", AccessNumber: "4001",
 				Customer: Customer{Tier: "gold"}})
 			check.True(t, tr.Update("c1", func(r *Record) { r.IVRFlow = "main" }))
-			for _, s := range tc.steps {
+			for i, s := range tc.steps {
 				if s.ev != nil {
 					tr.Event(*s.ev)
-				} else {
-					tr.End("c1", at(endAt), *s.end)
+					continue
+				}
+				tr.End("c1", at(endAt), *s.end)
+				if i < len(tc.steps)-1 {
+					check.Len(t, out.all(), 0, "written before the agents were done")
 				}
 			}
 			recs := out.all()
