@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,7 +34,14 @@ func binary(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	mu   sync.Mutex
 	log  *strings.Builder
+}
+
+func (p *proc) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
 }
 
 // start runs the engine on the repository's demo configuration with the
@@ -55,7 +63,9 @@ func start(t *testing.T, bin string, env []string) *proc {
 		sc := bufio.NewScanner(stderr)
 		once := false
 		for sc.Scan() {
+			p.mu.Lock()
 			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
 			if !once && strings.Contains(sc.Text(), "hotline serving") {
 				once = true
 				close(serving)
@@ -67,9 +77,9 @@ func start(t *testing.T, bin string, env []string) *proc {
 	select {
 	case <-serving:
 	case <-p.done:
-		t.Fatalf("engine exited at start-up:\n%s", p.log.String())
+		t.Fatalf("engine exited at start-up:\n%s", p.logText())
 	case <-time.After(15 * time.Second):
-		t.Fatalf("engine not serving:\n%s", p.log.String())
+		t.Fatalf("engine not serving:\n%s", p.logText())
 	}
 	return p
 }
@@ -157,7 +167,7 @@ func TestRecordingSurvivesSIGKILL(t *testing.T) {
 			wav = m[0]
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("no recording started:\n%s", eng.log.String())
+			t.Fatalf("no recording started:\n%s", eng.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -188,7 +198,7 @@ func TestRecordingSurvivesSIGKILL(t *testing.T) {
 	eng2 := start(t, bin, env) // repairs at start-up
 	readMeta()
 	if meta.State != "repaired" {
-		t.Fatalf("sidecar after restart says %q, want repaired\n%s", meta.State, eng2.log.String())
+		t.Fatalf("sidecar after restart says %q, want repaired\n%s", meta.State, eng2.logText())
 	}
 	out, err := exec.Command("sox", "--i", "-D", wav).CombinedOutput()
 	if err != nil {
@@ -209,4 +219,30 @@ func TestRecordingSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("healthz after restart: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+func TestSIGHUPReloadsFlows(t *testing.T) {
+	bin := binary(t)
+	sipPort := sipptest.FreeUDPPort(t)
+	base := 30600 + 2*(os.Getpid()%500)
+	eng := start(t, bin, []string{
+		fmt.Sprintf("HOTLINE_SIP_UDP=127.0.0.1:%d", sipPort), fmt.Sprintf("HOTLINE_SIP_TCP=127.0.0.1:%d", sipPort),
+		"HOTLINE_HTTP_LISTEN=127.0.0.1:0", fmt.Sprintf("HOTLINE_RTP_PORTS=%d-%d", base, base+100),
+		"HOTLINE_RECORDINGS=" + t.TempDir(),
+	})
+	if err := eng.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(eng.logText(), "flows reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after SIGHUP:\n%s", eng.logText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case <-eng.done:
+		t.Fatalf("engine exited on SIGHUP:\n%s", eng.logText())
+	default:
+	}
 }
