@@ -19,7 +19,14 @@ type client struct {
 	srv    *Server
 	conn   *websocket.Conn
 	remote string
-	send   chan []byte
+
+	// The send queue: bounded, grown only as used. limit is SendQueue for
+	// agents and WatcherSendQueue once a supervisor signs in (a seat map
+	// of thousands of agents is a much busier stream).
+	qmu   sync.Mutex
+	queue [][]byte
+	limit int
+	wake  chan struct{} // cap 1: the writer has work
 
 	mu   sync.Mutex
 	sess *session
@@ -42,7 +49,7 @@ type client struct {
 }
 
 func newClient(s *Server, conn *websocket.Conn, remote string) *client {
-	c := &client{srv: s, conn: conn, remote: remote, send: make(chan []byte, s.cfg.SendQueue), stop: make(chan struct{})}
+	c := &client{srv: s, conn: conn, remote: remote, limit: s.cfg.SendQueue, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.wctx, c.wcancel = context.WithCancel(s.ctx)
 	return c
 }
@@ -77,14 +84,37 @@ func (c *client) enqueue(msg []byte) bool {
 		return false
 	default:
 	}
-	select {
-	case c.send <- msg:
-		return true
-	default:
-		c.srv.log.Warn("agentapi: slow consumer disconnected", "remote", c.remote, "queue", cap(c.send))
+	c.qmu.Lock()
+	if len(c.queue) >= c.limit {
+		n := len(c.queue)
+		c.qmu.Unlock()
+		c.srv.log.Warn("agentapi: slow consumer disconnected", "remote", c.remote, "queued", n)
 		c.shutdown(CloseSlowConsumer, "slow consumer: send queue full", false)
 		return false
 	}
+	c.queue = append(c.queue, msg)
+	c.qmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// setLimit resizes the send queue bound (role change at login).
+func (c *client) setLimit(n int) {
+	c.qmu.Lock()
+	c.limit = n
+	c.qmu.Unlock()
+}
+
+// take hands the writer everything queued, reusing spare's storage.
+func (c *client) take(spare [][]byte) [][]byte {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	out := c.queue
+	c.queue = spare[:0]
+	return out
 }
 
 // shutdown asks the writer to close the connection with code and reason;
@@ -135,13 +165,18 @@ func (c *client) writeLoop() {
 		defer cancel()
 		return c.conn.Write(ctx, websocket.MessageText, msg)
 	}
+	var batch [][]byte
 	for {
 		select {
-		case msg := <-c.send:
-			if err := write(msg, c.srv.cfg.WriteTimeout); err != nil {
-				c.shutdown(CloseSlowConsumer, "write failed", false)
-				_ = c.conn.CloseNow()
-				return
+		case <-c.wake:
+			batch = c.take(batch)
+			for i, msg := range batch {
+				if err := write(msg, c.srv.cfg.WriteTimeout); err != nil {
+					c.shutdown(CloseSlowConsumer, "write failed", false)
+					_ = c.conn.CloseNow()
+					return
+				}
+				batch[i] = nil // let the message go
 			}
 		case <-ping.C:
 			ctx, cancel := context.WithTimeout(c.wctx, 15*time.Second)
@@ -154,14 +189,9 @@ func (c *client) writeLoop() {
 			}
 		case <-c.stop:
 			if c.flush {
-				for done := false; !done; {
-					select {
-					case msg := <-c.send:
-						if write(msg, time.Second) != nil {
-							done = true
-						}
-					default:
-						done = true
+				for _, msg := range c.take(nil) {
+					if write(msg, time.Second) != nil {
+						break
 					}
 				}
 			}

@@ -51,9 +51,12 @@ type Config struct {
 	// frames get a too_large reply and the connection stays; frames over
 	// 16 × MaxFrame close it (status 1009).
 	MaxFrame int64
-	// SendQueue is each client's outgoing queue (default 256 messages);
-	// a client that lets it fill up is disconnected as a slow consumer.
-	SendQueue int
+	// SendQueue bounds each agent connection's outgoing queue (default 256
+	// messages); WatcherSendQueue bounds supervisor and admin connections
+	// (default 8192), which carry every seat's events. A client that lets
+	// its queue fill up is disconnected as a slow consumer.
+	SendQueue        int
+	WatcherSendQueue int
 	// SessionTTL is how long a token survives without a connection
 	// (default 12 h).
 	SessionTTL time.Duration
@@ -148,6 +151,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = 256
+	}
+	if cfg.WatcherSendQueue <= 0 {
+		cfg.WatcherSendQueue = 8192
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
@@ -321,6 +327,9 @@ func (s *Server) bind(c *client, sess *session) {
 	c.setSession(sess)
 	if sess.acct.supervisor() {
 		s.watchers[c] = struct{}{}
+		c.setLimit(s.cfg.WatcherSendQueue)
+	} else {
+		c.setLimit(s.cfg.SendQueue)
 	}
 	if sess.acct.hasSeat() {
 		m := s.byAgent[sess.acct.ID]
