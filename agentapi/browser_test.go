@@ -180,6 +180,26 @@ func (c *cdp) eval(js string) string {
 	return fmt.Sprint(out.Result.Value)
 }
 
+// shot saves a screenshot when HOTLINE_SCREENSHOTS names a directory
+// (for looking at the page, not for asserting on it).
+func (c *cdp) shot(name string) {
+	dir := os.Getenv("HOTLINE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	r := c.call("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true})
+	var out struct {
+		Data []byte `json:"data"`
+	}
+	if err := json.Unmarshal(r, &out); err != nil {
+		c.t.Errorf("screenshot: %v", err)
+		return
+	}
+	if err := os.WriteFile(dir+"/"+name+".png", out.Data, 0o644); err != nil {
+		c.t.Errorf("screenshot: %v", err)
+	}
+}
+
 // until polls a JS condition.
 func (c *cdp) until(what, js string) {
 	c.t.Helper()
@@ -221,6 +241,7 @@ func TestBrowserDesktop(t *testing.T) {
 	b.until("customer", `document.getElementById("customer").innerText.includes("Demo Diamond")`)
 	b.until("tier", `document.getElementById("call-info").innerText.includes("diamond")`)
 	b.until("trace", `document.querySelectorAll("#trace li").length === 3`)
+	b.shot("desktop-call")
 
 	// Hold, DTMF, hang up, wrap-up code.
 	b.eval(`document.getElementById("hold").click(); true`)
@@ -254,6 +275,7 @@ func TestBrowserDesktop(t *testing.T) {
 	b.eval(`document.querySelector('[aria-label="Not ready agent 1002"]').click(); true`)
 	eventually(t, "forced not ready", func() bool { return e.state(t, "1002") == acd.NotReady })
 	b.until("seat map updated", `document.getElementById("seats").innerText.includes("not-ready")`)
+	b.shot("wallboard")
 	if recs := e.audit.records(); len(recs) != 1 || recs[0].Action != "force_not_ready" {
 		t.Errorf("audit = %+v", recs)
 	}

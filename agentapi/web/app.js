@@ -144,7 +144,7 @@ function onEvent(e) {
       S.calls.delete(e.call_id); log(e.event + " " + e.call_id + (e.reason ? " (" + e.reason + ")" : "")); renderCall(); break;
     case "agent.break_overrun": alertMsg("Break overrun: agent " + e.agent + " on " + e.reason + " for " + fmtDur(e.wait_ms)); break;
     case "agent.adjust_warning": alertMsg("Adjust warning: agent " + e.agent + " for " + fmtDur(e.wait_ms)); break;
-    case "queue.stats": S.stats = e.stats; renderSup(); break;
+    case "queue.stats": S.stats = e.stats; renderSup(); renderMyQueues(); break;
     case "snapshot": if (e.seat) S.seat = e.seat; S.calls.clear(); for (const c of e.calls || []) S.calls.set(c.id, c); renderSeat(); renderCall(); break;
     case "session.ended": alertMsg("Session ended: " + (e.data && e.data.message || e.reason)); break;
     default: log(e.event + (e.agent ? " " + e.agent : ""));
@@ -228,6 +228,15 @@ function renderCall() {
   $("mute").textContent = c.muted ? "Unmute" : "Mute"; $("mute").classList.toggle("on", !!c.muted);
   $("answer").disabled = c.state !== "ringing";
   $("hangup").disabled = !onCall && !c.direction;
+}
+
+// Waiting callers in the agent's own queues.
+function renderMyQueues() {
+  if (!S.seat || !S.stats) return;
+  const skills = S.seat.skills || {};
+  const parts = (S.stats.queues || []).filter((q) => q.name in skills)
+    .map((q) => q.name + ": " + q.waiting + " waiting" + (q.waiting ? " (longest " + fmtDur(q.longest_wait_ms) + ")" : ""));
+  $("my-queues").textContent = parts.length ? "Queues — " + parts.join(" · ") : "";
 }
 
 // ---- supervisor view ------------------------------------------------------
