@@ -21,7 +21,7 @@ import (
 func ReportCommand(args []string, stdout, stderr io.Writer, defaultDir string, base Options, now time.Time) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", defaultDir, "call record directory")
+	dir := fs.String("dir", defaultDir, "record directory")
 	fromS := fs.String("from", "", "start, RFC 3339 or YYYY-MM-DD (default: today 00:00)")
 	toS := fs.String("to", "", "end (exclusive), RFC 3339 or YYYY-MM-DD (default: now)")
 	interval := fs.Duration("interval", time.Hour, "row length: 15m, 1h or 24h")

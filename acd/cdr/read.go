@@ -123,9 +123,9 @@ func readFile[T Timed](name string, newest bool, from, to time.Time, logger *slo
 					if newest {
 						level = slog.LevelDebug
 					}
-					logger.Log(context.Background(), level, "call record file ends in a cut line (crash while writing?), skipped", "file", name, "line", lineNo)
+					logger.Log(context.Background(), level, "record file ends in a cut line (crash while writing?), skipped", "file", name, "line", lineNo)
 				} else {
-					logger.Warn("damaged call record line skipped", "file", name, "line", lineNo, "err", jerr)
+					logger.Warn("damaged record line skipped", "file", name, "line", lineNo, "err", jerr)
 				}
 			} else if inRange(rec.RecordTime(), from, to) {
 				if !yield(rec, nil) {

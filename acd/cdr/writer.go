@@ -321,13 +321,13 @@ func (w *Writer[T]) drain() error {
 
 func (w *Writer[T]) writeBatch(batch [][]byte) {
 	if err := w.writeLines(batch); err != nil {
-		w.log.Error("call records not written", "err", err, "file", w.fileName.Load())
+		w.log.Error("records not written", "err", err, "file", w.fileName.Load())
 		w.abandonFile()
 	}
 	for _, s := range w.opt.Sinks {
 		if err := s.Send(context.Background(), batch); err != nil {
 			w.sinkFails.Add(1)
-			w.log.Warn("call record sink failed", "err", err, "lines", len(batch))
+			w.log.Warn("record sink failed", "err", err, "lines", len(batch))
 		}
 	}
 }

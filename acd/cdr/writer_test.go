@@ -212,7 +212,7 @@ func TestWriterRotatesByDayAndResumesAfterRestart(t *testing.T) {
 		ids = append(ids, r.CallID)
 	}
 	check.Equal(t, []string{"call-000001", "call-000002", "call-000003", "call-000004"}, ids)
-	check.Contains(t, logs.String(), "damaged call record line skipped")
+	check.Contains(t, logs.String(), "damaged record line skipped")
 }
 
 func TestReadSkipsCutLastLine(t *testing.T) {
@@ -484,5 +484,5 @@ func TestWriterCountsLostLinesWhenTheDirectoryVanishes(t *testing.T) {
 	must.Len(t, got, 1)
 	check.Equal(t, "call-000003", got[0].CallID)
 	check.Equal(t, Stats{Written: 2, Lost: 1}, w.Stats())
-	check.Contains(t, logs.String(), "call records not written") // read after Run ended: no race
+	check.Contains(t, logs.String(), "records not written") // read after Run ended: no race
 }
