@@ -92,6 +92,10 @@ type Config struct {
 	Announce func(ctx context.Context, call Call, agentID string) error
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// ObserveDecision, if set, receives the wall time of every routing
+	// decision ("call_arrived", "agent_freed") for the latency histogram.
+	// It is called with the ACD lock held and must not block.
+	ObserveDecision func(kind string, d time.Duration)
 }
 
 // Deps are the ACD's collaborators. Only Phone is required.
@@ -356,4 +360,10 @@ func (a *ACD) sortedCalls() []*call {
 		return compareStrings(x.info.ID, y.info.ID)
 	})
 	return out
+}
+
+func (a *ACD) observeDecision(kind string, start time.Time) {
+	if a.cfg.ObserveDecision != nil {
+		a.cfg.ObserveDecision(kind, time.Since(start))
+	}
 }

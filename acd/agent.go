@@ -92,7 +92,10 @@ func (a *ACD) makeAvailable(ag *agent, now time.Time) {
 		_ = a.router.SetBusy(id)
 		return
 	}
-	if rc, ok, _ := a.router.AgentFreed(id, now); ok {
+	start := time.Now()
+	rc, ok, _ := a.router.AgentFreed(id, now)
+	a.observeDecision("agent_freed", start)
+	if ok {
 		if c := a.calls[rc.ID]; c != nil && a.offer(ag, c, now) {
 			return
 		}

@@ -160,7 +160,10 @@ func (a *ACD) Enqueue(ctx context.Context, req Call) (*Ticket, error) {
 // leaves it waiting in the router.
 func (a *ACD) dispatchCall(c *call, now time.Time) {
 	rc := c.routingCall()
-	if id, ok, _ := a.router.CallArrived(rc, now); ok {
+	start := time.Now()
+	id, ok, _ := a.router.CallArrived(rc, now)
+	a.observeDecision("call_arrived", start)
+	if ok {
 		if ag := a.agents[id]; ag != nil && a.offer(ag, c, now) {
 			return
 		}

@@ -36,6 +36,7 @@ type call struct {
 	bridgedAt   time.Time
 	unbridgedAt time.Time
 	recording   *recording.Meta
+	agentSilent bool
 }
 
 func newCallID() string {
@@ -93,9 +94,14 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 		log.Info("call ended", "outcome", res.Outcome, "last_node", res.LastNode, "queue", res.Queue, "agent", res.Agent, "survey", res.SurveyScore)
 	}
 	e.metrics.calls.WithLabelValues(disp).Inc()
+	callerSilent := e.metrics.call.countLeg(leg.Media().Stats())
+	if res != nil {
+		e.metrics.call.countTrace(res)
+	}
 	if e.OnCallEnd != nil && res != nil {
 		c.mu.Lock()
-		end := CallEnd{CallID: c.id, Result: res, Recording: c.recording, Bridged: c.bridgedAt, Unbridged: c.unbridgedAt}
+		end := CallEnd{CallID: c.id, Result: res, Recording: c.recording, Bridged: c.bridgedAt, Unbridged: c.unbridgedAt,
+			CallerSilent: callerSilent, AgentSilent: c.agentSilent}
 		c.mu.Unlock()
 		e.OnCallEnd(end)
 	}
@@ -323,8 +329,10 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 		}()
 	}
 	defer func() {
+		silent := qc.e.metrics.call.countLeg(agent.Media().Stats())
 		qc.c.mu.Lock()
 		qc.c.unbridgedAt = time.Now()
+		qc.c.agentSilent = silent
 		qc.c.mu.Unlock()
 	}()
 	res := ivr.BridgeResult{AgentID: qc.agentID}

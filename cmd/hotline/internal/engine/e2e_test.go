@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
@@ -337,6 +339,54 @@ func TestDemoMenuToBillingAgentThenSurvey(t *testing.T) {
 	}
 	// After the call the agent wraps up, then is ready again.
 	d.waitAgent(t, "1001", acd.Ready)
+
+	// What a supervisor's Prometheus sees of that call.
+	metrics := scrape(t, d)
+	for line, want := range map[string]float64{
+		`hotline_queue_calls_total{event="offered",queue="billing",tier="gold"}`:  1,
+		`hotline_queue_calls_total{event="answered",queue="billing",tier="gold"}`: 1,
+		`hotline_calls_total{disposition="hangup"}`:                               1,
+		`hotline_ivr_node_hits_total{flow="main",node="main-menu"}`:               1,
+		`hotline_ivr_node_hits_total{flow="main",node="survey"}`:                  1,
+		`hotline_agents{state="ready"}`:                                           1,
+		`hotline_queue_waiting_calls{queue="billing"}`:                            0,
+		`hotline_active_calls{phase="ivr"}`:                                       0,
+		`hotline_queue_answer_wait_seconds_count{queue="billing",tier="gold"}`:    1,
+	} {
+		got, ok := metrics[line]
+		if !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", line, got, ok, want)
+		}
+	}
+	if metrics[`hotline_routing_decision_seconds_count{kind="call_arrived"}`] < 1 {
+		t.Error("no routing decision observed")
+	}
+}
+
+// scrape reads /metrics over HTTP into series → value.
+func scrape(t *testing.T, d *demo) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + d.e.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
 }
 
 func TestDemoBlacklistedCallerNeverReachesAgent(t *testing.T) {

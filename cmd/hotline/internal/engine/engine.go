@@ -230,11 +230,15 @@ func (e *Engine) buildACD() error {
 	a, err := acd.New(acd.Config{
 		Routing: rc, RingTimeout: e.cfg.ACD.RingTimeout.D(), WrapUp: e.cfg.ACD.WrapUp.D(), Queues: qs,
 		BreakReasons: breaks, AdjustWarn: e.cfg.ACD.AdjustWarn.D(), Logger: e.log,
+		ObserveDecision: func(kind string, d time.Duration) {
+			e.metrics.call.decisions.WithLabelValues(kind).Observe(d.Seconds())
+		},
 	}, acd.Deps{Phone: phone{e}, Log: acd.SlogLog{Logger: e.log}})
 	if err != nil {
 		return fmt.Errorf("engine: acd: %w", err)
 	}
 	e.acd = a
+	e.metrics.reg.MustRegister(newACDCollector(e))
 	return nil
 }
 
@@ -293,6 +297,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		e.watchRegistrations(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.watchACD(ctx)
 	}()
 	recCtx, stopRec := context.WithCancel(context.Background())
 	recDone := make(chan struct{})
@@ -419,6 +428,9 @@ type CallEnd struct {
 	Recording *recording.Meta // nil when the call was not recorded
 	// Bridged and Unbridged bound the last conversation with an agent.
 	Bridged, Unbridged time.Time
+	// CallerSilent and AgentSilent flag one-way audio: an answered leg from
+	// which no RTP ever arrived.
+	CallerSilent, AgentSilent bool
 }
 
 // metrics are the engine's Prometheus collectors, on their own registry so
@@ -432,6 +444,8 @@ type metrics struct {
 	crmFailures  prometheus.Counter
 
 	recordingFailures prometheus.Counter
+
+	call *callMetrics
 }
 
 func newMetrics() *metrics {
@@ -446,6 +460,7 @@ func newMetrics() *metrics {
 	})
 	m.crmFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_crm_lookup_failures_total", Help: "Lookups that fell back to the default tier."})
 	m.recordingFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_recording_failures_total", Help: "Recordings that failed (disk full, unwritable directory); their calls went on."})
+	m.call = newCallMetrics(m.reg)
 	m.reg.MustRegister(m.recordingFailures, m.calls, m.digitLatency, m.crmLatency, m.crmFailures,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
