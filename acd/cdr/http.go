@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -26,57 +27,148 @@ type StateResponse struct {
 	States   []StateRow `json:"states"`
 }
 
+// DefaultReportCacheTTL is how long the wallboard handler reuses a report
+// for the same query: wallboards poll every few seconds, and each report
+// reads the day's files.
+const DefaultReportCacheTTL = 5 * time.Second
+
 // ReportHandler serves reports over the call records in dir for the
 // wallboard: GET ?interval=15m|1h|24h&by=queue|tier|agent|access_number
 // &from=RFC3339&to=RFC3339[&totals=1]. Defaults: 1h, queue, the last 24 h.
 // With report=agent_states it returns the agent state durations (States)
 // per interval, agent and state instead, from the agent state log.
-// Targets give tier thresholds and targets; other fields of base (ShortAbandon,
-// Location) apply to every request.
+// targets give tier thresholds and targets. Answers are cached for
+// DefaultReportCacheTTL.
 func ReportHandler(dir string, targets map[string]Target) http.Handler {
-	return NewReportHandler(dir, Options{Targets: targets}, nil)
+	return NewReportHandler(dir, ReportHandlerOptions{Base: Options{Targets: targets}})
 }
 
-// NewReportHandler is ReportHandler with all report defaults in base; now
-// defaults to time.Now.
-func NewReportHandler(dir string, base Options, now func() time.Time) http.Handler {
-	if now == nil {
-		now = time.Now
+// ReportHandlerOptions configure NewReportHandler.
+type ReportHandlerOptions struct {
+	// Base holds the report defaults from the configuration (Targets,
+	// ShortAbandon, Location); the query sets Interval, By and Totals.
+	Base Options
+	// CacheTTL: DefaultReportCacheTTL if zero, no cache if negative.
+	CacheTTL time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// NewReportHandler is ReportHandler with every option.
+func NewReportHandler(dir string, opt ReportHandlerOptions) http.Handler {
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.CacheTTL == 0 {
+		opt.CacheTTL = DefaultReportCacheTTL
+	}
+	cache := &reportCache{ttl: opt.CacheTTL, entries: map[string]cacheEntry{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			httpError(w, http.StatusMethodNotAllowed, errors.New("use GET"))
 			return
 		}
-		opt, from, to, err := parseReportQuery(r, base, now())
-		if err != nil {
-			httpError(w, http.StatusBadRequest, err)
-			return
-		}
-		var resp any
-		switch r.URL.Query().Get("report") {
-		case "", "calls":
-			var rows []Row
-			rows, err = Report(Read(dir, from, to), opt)
-			resp = ReportResponse{Interval: opt.Interval.String(), By: opt.By, From: from, To: to, Rows: orEmpty(rows)}
-		case "agent_states":
-			var rows []StateRow
-			rows, err = StateReport(ReadLog[AgentStateRecord](dir, AgentStatesPrefix, from, to, nil), opt)
-			resp = StateResponse{Interval: opt.Interval.String(), From: from, To: to, States: orEmpty(rows)}
-		default:
-			httpError(w, http.StatusBadRequest, errors.New("report must be calls or agent_states"))
-			return
-		}
-		if err != nil {
-			slog.Error("wallboard report failed", "err", err, "dir", dir)
-			httpError(w, http.StatusInternalServerError, errors.New("cannot read the record files"))
-			return
+		now := opt.Now()
+		key := r.URL.Query().Encode() // sorted, so equal queries share an entry
+		body, ok := cache.get(key, now)
+		if !ok {
+			var code int
+			var err error
+			body, code, err = buildReport(dir, r, opt.Base, now)
+			if err != nil {
+				if code == http.StatusInternalServerError {
+					opt.Logger.Error("wallboard report failed", "err", err, "dir", dir)
+					err = errors.New("cannot read the record files")
+				}
+				httpError(w, code, err)
+				return
+			}
+			cache.put(key, body, now)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(resp)
+		w.Write(body)
 	})
+}
+
+// buildReport answers one query as JSON, or an error with its HTTP status.
+func buildReport(dir string, r *http.Request, base Options, now time.Time) ([]byte, int, error) {
+	opt, from, to, err := parseReportQuery(r, base, now)
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	var resp any
+	switch r.URL.Query().Get("report") {
+	case "", "calls":
+		var rows []Row
+		rows, err = Report(Read(dir, from, to), opt)
+		resp = ReportResponse{Interval: opt.Interval.String(), By: opt.By, From: from, To: to, Rows: orEmpty(rows)}
+	case "agent_states":
+		var rows []StateRow
+		rows, err = StateReport(ReadLog[AgentStateRecord](dir, AgentStatesPrefix, from, to, nil), opt)
+		resp = StateResponse{Interval: opt.Interval.String(), From: from, To: to, States: orEmpty(rows)}
+	default:
+		return nil, http.StatusBadRequest, errors.New("report must be calls or agent_states")
+	}
+	if err != nil {
+		return nil, http.StatusInternalServerError, err
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return nil, http.StatusInternalServerError, fmt.Errorf("encode report: %w", err)
+	}
+	return append(body, '\n'), http.StatusOK, nil
+}
+
+// reportCache keeps recent answers; it is small because wallboards ask the
+// same few questions.
+type reportCache struct {
+	ttl     time.Duration
+	mu      sync.Mutex
+	entries map[string]cacheEntry
+}
+
+type cacheEntry struct {
+	at   time.Time
+	body []byte
+}
+
+const maxCacheEntries = 64
+
+func (c *reportCache) get(key string, now time.Time) ([]byte, bool) {
+	if c.ttl < 0 {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || now.Sub(e.at) >= c.ttl || now.Before(e.at) {
+		return nil, false
+	}
+	return e.body, true
+}
+
+func (c *reportCache) put(key string, body []byte, now time.Time) {
+	if c.ttl < 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= maxCacheEntries {
+		for k, e := range c.entries {
+			if now.Sub(e.at) >= c.ttl {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= maxCacheEntries {
+			clear(c.entries) // many distinct live queries: start over
+		}
+	}
+	c.entries[key] = cacheEntry{at: now, body: body}
 }
 
 func parseReportQuery(r *http.Request, base Options, now time.Time) (Options, time.Time, time.Time, error) {

@@ -1,9 +1,12 @@
 package cdr
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -108,7 +111,8 @@ func TestReportHandlerAgentStates(t *testing.T) {
 
 func TestReportHandlerDefaultsToLastDay(t *testing.T) {
 	now := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
-	h := NewReportHandler(fixtureDir, Options{Targets: fixtureTargets, ShortAbandon: 5 * time.Second}, func() time.Time { return now })
+	h := NewReportHandler(fixtureDir, ReportHandlerOptions{Base: Options{Targets: fixtureTargets, ShortAbandon: 5 * time.Second},
+		Now: func() time.Time { return now }})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/report", nil))
 	must.Equal(t, http.StatusOK, rec.Code)
@@ -121,4 +125,33 @@ func TestReportHandlerDefaultsToLastDay(t *testing.T) {
 		offered += r.Offered
 	}
 	check.Equal(t, 14, offered, "07 (09h) + 06 (10h) + 01 (11h), short abandons excluded")
+}
+
+func TestReportHandlerCachesBriefly(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(fixtureDir, "calls-2026-11-21.jsonl"))
+	must.NoError(t, err)
+	name := filepath.Join(dir, "calls-2026-11-21.jsonl")
+	must.NoError(t, os.WriteFile(name, src, 0o644))
+	clock := &fakeClock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+	h := NewReportHandler(dir, ReportHandlerOptions{Now: clock.Now, CacheTTL: 5 * time.Second})
+	calls := func(query string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/"+query, nil))
+		must.Equal(t, http.StatusOK, rec.Code)
+		var resp ReportResponse
+		must.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp))
+		n := 0
+		for _, r := range resp.Rows {
+			n += r.Calls
+		}
+		return n
+	}
+	check.Equal(t, 20, calls("?by=tier&interval=24h"))
+	must.NoError(t, os.WriteFile(name, src[:bytes.IndexByte(src, '\n')+1], 0o644)) // only c01 left
+	clock.Set(clock.Now().Add(4 * time.Second))
+	check.Equal(t, 20, calls("?interval=24h&by=tier"), "same query (other order) within the TTL: cached")
+	check.Equal(t, 1, calls("?by=queue&interval=24h"), "another query reads the files")
+	clock.Set(clock.Now().Add(time.Second))
+	check.Equal(t, 1, calls("?by=tier&interval=24h"), "after the TTL the files are read again")
 }
