@@ -861,7 +861,9 @@ func TestServerCloseDisconnectsClients(t *testing.T) {
 	if err := e.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	c.closeStatus()
+	if st := c.closeStatus(); st != websocket.StatusGoingAway {
+		t.Errorf("close status = %v, want 1001", st)
+	}
 	if e.state(t, "1001") == acd.LoggedOut {
 		t.Errorf("closing the API signed the agent out")
 	}

@@ -264,7 +264,7 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Close disconnects every client (status 1001) and waits for their
-// goroutines. Sessions, seats and calls are left as they are.
+// goroutines (a few seconds at most for peers that do not answer). Sessions, seats and calls are left as they are.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -277,12 +277,22 @@ func (s *Server) Close() error {
 		cl = append(cl, c)
 	}
 	s.mu.Unlock()
+	// Say goodbye (1001) first; give peers a moment to answer the close
+	// handshake, then cut whatever is left.
+	for _, c := range cl {
+		c.shutdown(websocket.StatusGoingAway, "server shutting down", true)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	t := time.NewTimer(2 * time.Second)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	t.Stop()
 	s.cancel()
 	s.sub.Close()
-	for _, c := range cl {
-		c.shutdown(websocket.StatusGoingAway, "server shutting down", false)
-	}
-	s.wg.Wait()
+	<-done
 	return nil
 }
 

@@ -69,6 +69,15 @@ type CallInfo struct {
 // The contexts come from the server, never from a client connection: a
 // WebSocket that drops halfway through a transfer does not cancel it.
 // agentID is always the agent whose call it is (already authorised).
+// Operations should return once the action is under way (Outbound once
+// the agent's phone rings), not when the call ends; they are bounded by
+// Config.CallTimeout.
+//
+// The API moves the ACD state only for hold/unhold (talking ⇄ held) and
+// for outbound/internal calls (a ready agent becomes not-ready first).
+// When a transfer, a completed consultation or a takeover frees the agent,
+// the engine reports it with acd.ACD.CallEnded as for any release, so the
+// agent goes to wrap-up.
 type CallControl interface {
 	// Answer answers a ringing offer from the desktop (phones with auto-answer).
 	Answer(ctx context.Context, agentID, callID string) error
@@ -94,11 +103,14 @@ type CallControl interface {
 	Outbound(ctx context.Context, agentID, number string) (callID string, err error)
 	// Internal calls another agent's phone from this agent's phone.
 	Internal(ctx context.Context, agentID, otherAgentID string) (callID string, err error)
-	// Monitor joins the supervisor's phone to the agent's current call.
+	// Monitor joins the supervisor's phone to the agent's current call, or
+	// changes the mode of a supervisor already on it. The supervisor leaves
+	// by hanging up its phone.
 	Monitor(ctx context.Context, supervisorID, agentID string, mode MonitorMode) error
 	// Disposition stores the wrap-up (disposition) code with the call record.
 	Disposition(ctx context.Context, agentID, callID, code string) error
-	// Calls lists the live calls.
+	// Calls lists the live calls. It is called on the event path (call
+	// offers) and for snapshots: it must be cheap and must not block.
 	Calls() []CallInfo
 }
 
