@@ -203,9 +203,9 @@ func Report(records iter.Seq2[Record, error], opt Options) ([]Row, error) {
 	return rows, nil
 }
 
-// Records adapts a slice to Report's input.
-func Records(recs []Record) iter.Seq2[Record, error] {
-	return func(yield func(Record, error) bool) {
+// Records adapts a slice of records to the input of Report or StateReport.
+func Records[T any](recs []T) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		for _, r := range recs {
 			if !yield(r, nil) {
 				return

@@ -219,7 +219,7 @@ func TestReportRejectsBadOptions(t *testing.T) {
 		{Options{By: "skill"}, "not one of queue"},
 	}
 	for _, tc := range tests {
-		_, err := Report(Records(nil), tc.opt)
+		_, err := Report(Records[Record](nil), tc.opt)
 		check.ErrorContains(t, err, tc.want)
 	}
 }

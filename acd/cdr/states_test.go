@@ -17,7 +17,7 @@ func TestStateReportSplitsSpellsAtIntervals(t *testing.T) {
 		{Agent: "a2", State: "logged-out", Start: hm(9, 30), End: hm(11, 0)},
 		{Agent: "a2", State: "ready", Start: hm(9, 0), End: hm(9, 0)}, // empty spell ignored
 	}
-	rows, err := StateReport(Records2(spells), Options{Interval: time.Hour})
+	rows, err := StateReport(Records(spells), Options{Interval: time.Hour})
 	must.NoError(t, err)
 	type got struct {
 		start        string
@@ -48,15 +48,4 @@ func TestStateReportSplitsSpellsAtIntervals(t *testing.T) {
 	var buf bytes.Buffer
 	must.NoError(t, WriteStateCSV(&buf, rows[:2], nil))
 	check.Equal(t, "start,agent,state,spells,seconds,share\n2026-11-21T08:00:00Z,a1,ready,1,600.0,1.0000\n2026-11-21T09:00:00Z,a1,not-ready,1,900.0,0.2500\n", buf.String())
-}
-
-// Records2 adapts a slice of any log record to an iterator.
-func Records2[T any](recs []T) func(func(T, error) bool) {
-	return func(yield func(T, error) bool) {
-		for _, r := range recs {
-			if !yield(r, nil) {
-				return
-			}
-		}
-	}
 }
