@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/routing"
 )
 
 //go:embed web
@@ -543,7 +544,59 @@ func (s *Server) agentCalls(agentID string) []CallView {
 
 // stats computes queue statistics; withCallers adds the waiting callers.
 func (s *Server) stats(acct *account, withCallers bool) *QueueStats {
-	now := s.now()
+	return s.statsOf(s.floor(), acct, withCallers)
+}
+
+// floor is one reading of the ACD, shared by every view built in a tick.
+type floor struct {
+	now    time.Time
+	agents []acd.AgentSnapshot
+	calls  []acd.CallSnapshot
+	sls    []routing.ServiceLevel
+	// skills and keys (groups + skills) per agent, flattened once so that
+	// each supervisor scope is a plain slice scan.
+	skills, keys [][]string
+}
+
+func (s *Server) floor() *floor {
+	f := &floor{now: s.now(), agents: s.acd.Agents(), calls: s.acd.Calls(), sls: s.acd.ServiceLevels()}
+	f.skills = make([][]string, len(f.agents))
+	f.keys = make([][]string, len(f.agents))
+	for i := range f.agents {
+		p := &f.agents[i].Profile
+		keys := make([]string, 0, len(p.Groups)+len(p.Skills))
+		keys = append(keys, p.Groups...)
+		for q := range p.Skills {
+			keys = append(keys, q)
+		}
+		f.keys[i], f.skills[i] = keys, keys[len(p.Groups):]
+	}
+	return f
+}
+
+// watchesKeys is watchesAgent on a flattened profile.
+func (a *account) watchesKeys(keys []string) bool {
+	if a.all {
+		return true
+	}
+	if a.Role != RoleSupervisor {
+		return false
+	}
+	// Supervisors watch a handful of groups: comparing strings beats
+	// hashing them.
+	for _, k := range keys {
+		for _, g := range a.Supervises {
+			if k == g {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// statsOf computes queue statistics for a supervisor's scope (nil: all).
+func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats {
+	now := f.now
 	st := &QueueStats{At: now, AgentsByState: map[acd.State]int{}}
 	queues := map[string]*QueueView{}
 	get := func(name string) *QueueView {
@@ -557,16 +610,18 @@ func (s *Server) stats(acct *account, withCallers bool) *QueueStats {
 	for _, name := range s.cfg.Queues {
 		get(name)
 	}
-	for _, a := range s.acd.Agents() {
-		if acct != nil && !acct.watchesAgent(&a.Profile) {
+	for i := range f.agents {
+		if acct != nil && !acct.watchesKeys(f.keys[i]) {
 			continue
 		}
-		st.AgentsByState[a.State]++
-		for q := range a.Profile.Skills {
-			get(q).AgentsByState[a.State]++
+		state := f.agents[i].State
+		st.AgentsByState[state]++
+		for _, q := range f.skills[i] {
+			get(q).AgentsByState[state]++
 		}
 	}
-	for _, c := range s.acd.Calls() {
+	for i := range f.calls {
+		c := &f.calls[i]
 		q := get(c.Call.Queue)
 		if c.State != "queued" {
 			continue
@@ -575,18 +630,26 @@ func (s *Server) stats(acct *account, withCallers bool) *QueueStats {
 		if w := now.Sub(c.Call.EnqueuedAt).Milliseconds(); w > q.LongestWaitMS {
 			q.LongestWaitMS = w
 		}
-		if withCallers {
-			q.Callers = append(q.Callers, callViewACD(c, now))
+	}
+	// A scoped supervisor sees its queues and those its agents serve.
+	visible := func(name string, q *QueueView) bool {
+		return acct == nil || acct.all || acct.watchesQueue(name) || len(q.AgentsByState) > 0
+	}
+	if withCallers {
+		for i := range f.calls {
+			c := &f.calls[i]
+			if q := queues[c.Call.Queue]; c.State == "queued" && visible(c.Call.Queue, q) {
+				q.Callers = append(q.Callers, callViewACD(*c, now))
+			}
 		}
 	}
 	for name, q := range queues {
-		if acct != nil && !acct.all && !acct.watchesQueue(name) && len(q.AgentsByState) == 0 {
-			continue
+		if visible(name, q) {
+			st.Queues = append(st.Queues, *q)
 		}
-		st.Queues = append(st.Queues, *q)
 	}
 	sort.Slice(st.Queues, func(i, j int) bool { return st.Queues[i].Name < st.Queues[j].Name })
-	for _, sl := range s.acd.ServiceLevels() {
+	for _, sl := range f.sls {
 		st.ServiceLevels = append(st.ServiceLevels, ServiceLevelView{Tier: sl.Tier, Queue: sl.Queue, Target: sl.Target,
 			ThresholdS: sl.Threshold.Seconds(), Actual: sl.Actual, Met: sl.Actual >= sl.Target, Answered: sl.Answered,
 			AnsweredWithin: sl.AnsweredWithin, Abandoned: sl.Abandoned, OverdueWaiting: sl.OverdueWaiting})
@@ -604,6 +667,10 @@ func (s *Server) pushStats() {
 	}
 	agents := len(s.byAgent) > 0
 	s.mu.RUnlock()
+	if len(watchers) == 0 && !agents {
+		return
+	}
+	f := s.floor()
 	enc := func(st *QueueStats) []byte {
 		b, err := json.Marshal(Event{Type: "event", Event: "queue.stats", At: st.At, Stats: st})
 		if err != nil {
@@ -611,23 +678,24 @@ func (s *Server) pushStats() {
 		}
 		return b
 	}
-	var all []byte
+	// One encoding per scope: every all-seeing supervisor shares one, and
+	// several sessions of one supervisor share theirs.
+	byScope := map[*account][]byte{}
 	for _, c := range watchers {
 		acct := c.account()
 		if acct == nil {
 			continue
 		}
-		if acct.all {
-			if all == nil {
-				all = enc(s.stats(nil, true))
-			}
-			c.enqueue(all)
-			continue
+		scope := scopeOf(acct)
+		msg, ok := byScope[scope]
+		if !ok {
+			msg = enc(s.statsOf(f, scope, true))
+			byScope[scope] = msg
 		}
-		c.enqueue(enc(s.stats(acct, true)))
+		c.enqueue(msg)
 	}
 	if agents {
-		msg := enc(s.stats(nil, false))
+		msg := enc(s.statsOf(f, nil, false))
 		s.mu.RLock()
 		for _, m := range s.byAgent {
 			for c := range m {
