@@ -962,3 +962,31 @@ func TestConnectionsThatNeverLogInAreClosed(t *testing.T) {
 	time.Sleep(60 * time.Millisecond) // past the timeout for the logged-in one too
 	busy.must("ping")
 }
+
+func TestQueueStatsFollowScope(t *testing.T) {
+	e := newEnv(t)
+	e.login(t, "1002") // technical, billing
+	s5, _ := e.login(t, "1005")
+	s5.must("set_state", "state", "not_ready", "reason", "x")
+	e.enqueue(t, "s1", "sales", "normal")
+	queues := func(c *wsc) map[string]msg {
+		out := map[string]msg{}
+		for _, q := range c.must("list_queues").obj("queues")["queues"].([]any) {
+			q := msg(q.(map[string]any))
+			out[q.str("name")] = q
+		}
+		return out
+	}
+	sup, _ := e.login(t, "9001")
+	if q := queues(sup)["sales"]; q == nil || q["waiting"] != float64(1) || len(q["callers"].([]any)) != 1 {
+		t.Errorf("9001 sales queue = %v", q)
+	}
+	lead, _ := e.login(t, "9002")
+	got := queues(lead)
+	if _, ok := got["sales"]; ok {
+		t.Errorf("9002 (technical) sees the sales queue: %v", got)
+	}
+	if _, ok := got["technical"]; !ok {
+		t.Errorf("9002 does not see its own queue: %v", got)
+	}
+}
