@@ -212,7 +212,8 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Run delivers ACD events and queue statistics to clients until ctx is
-// done or Close is called. It owns the bus subscription.
+// done (it returns ctx.Err()) or Close is called (nil). It owns the bus
+// subscription and expires disconnected sessions.
 func (s *Server) Run(ctx context.Context) error {
 	started := false
 	s.runOnce.Do(func() { started = true })
@@ -234,6 +235,9 @@ func (s *Server) Run(ctx context.Context) error {
 		defer t.Stop()
 		stats = t.C
 	}
+	// Housekeeping runs whether or not statistics are pushed.
+	janitor := time.NewTicker(time.Minute)
+	defer janitor.Stop()
 	sub := s.sub
 	defer func() { sub.Close() }()
 	for {
@@ -258,6 +262,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.dispatch(e)
 		case <-stats:
 			s.pushStats()
+		case <-janitor.C:
 			s.sessions.expire()
 			s.pruneInternal()
 		}
