@@ -267,6 +267,14 @@ func TestBrowserDesktop(t *testing.T) {
 	// Supervisor view on the same page.
 	b.eval(`document.getElementById("logout").click(); true`)
 	b.until("login again", `!document.getElementById("login-view").hidden`)
+
+	// Forced sign-out by a supervisor sends the desktop back to sign-in.
+	login("1001")
+	b.until("agent view again", `!document.getElementById("agent-view").hidden`)
+	sup := e.dial(t)
+	sup.must("login", "agent", "9100", "password", "pass9100")
+	sup.must("force_sign_out", "agent", "1001")
+	b.until("signed out", `!document.getElementById("login-view").hidden && document.getElementById("alerts").innerText.includes("signed out")`)
 	_ = e.acd.Login(acd.AgentProfile{ID: "1002", Skills: map[string]int{"technical": 1}})
 	login("9001")
 	b.until("wallboard", `!document.getElementById("sup-view").hidden`)
@@ -276,7 +284,10 @@ func TestBrowserDesktop(t *testing.T) {
 	eventually(t, "forced not ready", func() bool { return e.state(t, "1002") == acd.NotReady })
 	b.until("seat map updated", `document.getElementById("seats").innerText.includes("not-ready")`)
 	b.shot("wallboard")
-	if recs := e.audit.records(); len(recs) != 1 || recs[0].Action != "force_not_ready" {
+	// A seat that signs in later appears with its name.
+	_ = e.acd.Login(acd.AgentProfile{ID: "1003", Skills: map[string]int{"general": 1}})
+	b.until("new seat", `document.getElementById("seats").innerText.includes("Agent 1003")`)
+	if recs := e.audit.records(); len(recs) != 2 || recs[1].Action != "force_not_ready" || recs[1].Actor != "9001" {
 		t.Errorf("audit = %+v", recs)
 	}
 

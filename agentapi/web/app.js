@@ -117,13 +117,21 @@ function onEvent(e) {
   switch (e.event) {
     case "agent.state":
       if (S.seat && e.agent === S.me) {
+        if (e.state === "logged-out" && S.role === "agent") {
+          // Signed out by a supervisor or by the phone going away.
+          alertMsg("You were signed out (" + (e.reason || "logged out") + "). Sign in again to take calls.");
+          S.seat = null; S.token = null; sessionStorage.removeItem("hotline.token");
+          showLogin();
+          break;
+        }
         Object.assign(S.seat, { state: e.state, reason: e.reason, since: e.at, call_id: e.call_id || "", caller: e.caller || "" });
         S.seat.wrap_until = e.seat ? e.seat.wrap_until : null;
         renderSeat(); renderCall();
       }
-      if (S.agents.size || S.role !== "agent") {
+      if (S.role === "supervisor" || S.role === "admin") {
         if (e.state === "logged-out") S.agents.delete(e.agent);
         else {
+          if (!S.agents.has(e.agent)) refreshSeats(); // a new seat: fetch its name and skills
           const a = S.agents.get(e.agent) || { agent: e.agent };
           Object.assign(a, { state: e.state, reason: e.reason, since: e.at, call_id: e.call_id || "", caller: e.caller || "" });
           S.agents.set(e.agent, a);
@@ -283,6 +291,21 @@ function renderSeats() {
   tick();
 }
 const mon = (agent, mode) => act("monitor", { agent, mode });
+
+// refreshSeats reloads the seat map, at most once a second.
+let refreshing = null;
+function refreshSeats() {
+  if (refreshing) return;
+  refreshing = setTimeout(async () => {
+    try {
+      const r = await req("list_agents");
+      S.agents.clear();
+      for (const a of r.agents || []) S.agents.set(a.agent, a);
+      renderSeats();
+    } catch (e) { /* the next state change retries */ }
+    refreshing = null;
+  }, 1000);
+}
 
 // ---- helpers --------------------------------------------------------------
 function rows(t, data, hdr) {
