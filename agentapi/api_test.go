@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/routing"
@@ -988,5 +989,55 @@ func TestQueueStatsFollowScope(t *testing.T) {
 	}
 	if _, ok := got["technical"]; !ok {
 		t.Errorf("9002 does not see its own queue: %v", got)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, func(c *Config) { c.Metrics = reg; c.MaxBadRequests = 2 })
+	c, _ := e.login(t, "1001")
+	c.refused(CodeIllegalTransition, "set_state", "state", "ready")
+	bad := e.dial(t)
+	bad.sendRaw([]byte("{"))
+	bad.sendRaw([]byte("{"))
+	bad.closeStatus()
+	eventually(t, "bad connection gone", func() bool { return e.srv.clientCount() == 1 })
+	want := map[string]float64{
+		`hotline_agentapi_requests_total{result="ok",type="login"}`:                     1,
+		`hotline_agentapi_requests_total{result="illegal_transition",type="set_state"}`: 1,
+		`hotline_agentapi_requests_total{result="bad_request",type="unknown"}`:          2,
+		`hotline_agentapi_disconnects_total{reason="abuse"}`:                            1,
+		`hotline_agentapi_connections`:                                                  1,
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			key := mf.GetName()
+			if len(labels) > 0 {
+				key += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				got[key] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				got[key] = m.Gauge.GetValue()
+			}
+		}
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if _, err := New(Config{ACD: e.acd, Metrics: reg}); err == nil {
+		t.Errorf("second server on one registry accepted")
 	}
 }

@@ -94,6 +94,7 @@ func (c *client) enqueue(msg []byte) bool {
 	}
 	c.queue = append(c.queue, msg)
 	c.qmu.Unlock()
+	c.srv.metrics.events.Inc()
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -122,6 +123,9 @@ func (c *client) take(spare [][]byte) [][]byte {
 func (c *client) shutdown(code websocket.StatusCode, reason string, flush bool) {
 	c.stopOnce.Do(func() {
 		c.closeCode, c.closeReason, c.flush = code, reason, flush
+		if r := closeLabel(code); r != "" {
+			c.srv.metrics.disconnects.WithLabelValues(r).Inc()
+		}
 		close(c.stop)
 		if !flush && code != websocket.StatusNormalClosure {
 			c.wcancel()
@@ -237,6 +241,7 @@ func (c *client) readLoop(ctx context.Context) {
 
 // refuse replies with an error and counts abuse.
 func (c *client) refuse(id string, e *apiError) {
+	c.srv.metrics.requests.WithLabelValues("unknown", e.Code).Inc()
 	c.reply(reply{ID: id, Type: "reply", Error: e})
 	c.bad++
 	if c.bad >= c.srv.cfg.MaxBadRequests {
@@ -305,13 +310,30 @@ func (c *client) handle(data []byte) {
 	}
 	if err != nil {
 		ae := toAPIError(err)
+		c.srv.metrics.requests.WithLabelValues(requestType(req.Type), ae.Code).Inc()
 		if ae.Code == CodeInternal {
 			c.srv.log.Error("agentapi: request failed", "type", req.Type, "remote", c.remote, "err", err)
 		}
 		c.reply(reply{ID: req.ID, Type: "reply", Error: ae})
 		return
 	}
+	c.srv.metrics.requests.WithLabelValues(requestType(req.Type), "ok").Inc()
 	c.reply(reply{ID: req.ID, Type: "reply", OK: true, result: res})
+}
+
+// closeLabel names server-initiated closes for the disconnect metric.
+func closeLabel(code websocket.StatusCode) string {
+	switch code {
+	case CloseTakenOver:
+		return "taken_over"
+	case CloseSlowConsumer:
+		return "slow_consumer"
+	case CloseAbuse:
+		return "abuse"
+	case websocket.StatusGoingAway:
+		return "going_away"
+	}
+	return ""
 }
 
 // failedLogin counts a bad password; repeated ones close the connection.

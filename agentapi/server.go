@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/routing"
@@ -75,6 +76,9 @@ type Config struct {
 	// PingEvery is the WebSocket keep-alive interval (default 30 s).
 	PingEvery time.Duration
 	Now       func() time.Time
+	// Metrics, if set, gets the API's Prometheus metrics
+	// (hotline_agentapi_*).
+	Metrics prometheus.Registerer
 }
 
 // WebSocket close codes the server uses besides the standard ones.
@@ -115,6 +119,7 @@ type Server struct {
 	// internal calls this API started, cut when their queues get callers.
 	internal map[string]internalCall
 
+	metrics *metrics
 	runOnce sync.Once
 	// sub is taken in New so that no event between New and Run is lost.
 	sub *acd.Subscription
@@ -194,6 +199,11 @@ func New(cfg Config) (*Server, error) {
 		s.accounts[acc.ID] = acc
 	}
 	s.sessions = newSessions(cfg.SessionTTL, cfg.Now)
+	m, err := newMetrics(s, cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	sub, err := fs.Sub(webFS, "web")
@@ -482,6 +492,7 @@ func (s *Server) dispatch(e acd.Event) {
 		return
 	}
 	s.deliver(e.AgentID, e.Queue, msg)
+	s.metrics.delay.Observe(s.now().Sub(e.At).Seconds())
 }
 
 func (s *Server) nameOf(id string) string {
