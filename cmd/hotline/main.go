@@ -4,6 +4,7 @@
 //	hotline                      # the embedded demo (see README)
 //	hotline -config hotline.yaml # your configuration
 //	hotline -check -config f     # validate a configuration and its flows, then exit
+//	hotline report -config f [-by tier] [-interval 1h] [-csv]  # service figures from call records
 package main
 
 import (
@@ -15,9 +16,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hotlinecc/hotline"
+	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/engine"
 )
@@ -30,6 +34,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "report" {
+		return report(args[1:])
+	}
 	fs := flag.NewFlagSet("hotline", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "configuration file (default: the embedded demo)")
 	check := fs.Bool("check", false, "validate the configuration and flows, then exit")
@@ -89,4 +96,39 @@ func run(args []string) error {
 	}
 	log.Info("hotline stopped")
 	return nil
+}
+
+// report is `hotline report [-config F] [report flags]`: service figures
+// from the call records of the configured record directory.
+func report(args []string) error {
+	cfgPath := ""
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-config" && i+1 < len(args):
+			cfgPath = args[i+1]
+			i++
+		case strings.HasPrefix(args[i], "-config="):
+			cfgPath = strings.TrimPrefix(args[i], "-config=")
+		default:
+			rest = append(rest, args[i])
+		}
+	}
+	targets := map[string]cdr.Target{}
+	dir := filepath.Join(os.TempDir(), "hotline-records")
+	var shortAbandon time.Duration
+	if cfgPath != "" {
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			return err
+		}
+		for _, t := range cfg.Tiers {
+			targets[t.Name] = cdr.Target{Target: t.Target / 100, Within: t.Within.D()}
+		}
+		if cfg.Records != "" {
+			dir = cfg.Resolve(cfg.Records)
+		}
+		shortAbandon = cfg.ACD.ShortAbandon.D()
+	}
+	return cdr.ReportCommand(rest, os.Stdout, os.Stderr, dir, cdr.Options{Targets: targets, ShortAbandon: shortAbandon}, time.Now())
 }

@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/media"
 	"github.com/hotlinecc/hotline/recording"
@@ -77,12 +80,14 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 		}
 	}()
 	log := e.log.With("call", c.id, "caller", leg.Info.Caller, "dialled", leg.Info.Dialled)
+	e.records.tracker.Start(c.id, cdr.Record{Times: cdr.Times{Arrival: time.Now()}, Caller: leg.Info.Caller, Dialled: leg.Info.Dialled, AccessNumber: leg.Info.Dialled})
 	if err := leg.Answer(ctx); err != nil {
 		log.Info("answer failed", "err", err)
 		e.metrics.calls.WithLabelValues("failed").Inc()
+		e.finishRecord(c, CallEnd{CallID: c.id}, false)
 		return
 	}
-	cl := newCallerLeg(leg, e.prompts)
+	cl := newCallerLeg(leg, e.prompts, e.recDir, log)
 	res, err := e.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID}})
 	if err != nil {
 		log.Error("ivr failed", "err", err)
@@ -98,11 +103,12 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 	if res != nil {
 		e.metrics.call.countTrace(res)
 	}
+	c.mu.Lock()
+	end := CallEnd{CallID: c.id, Result: res, Recording: c.recording, Bridged: c.bridgedAt, Unbridged: c.unbridgedAt,
+		CallerSilent: callerSilent, AgentSilent: c.agentSilent}
+	c.mu.Unlock()
+	e.finishRecord(c, end, true)
 	if e.OnCallEnd != nil && res != nil {
-		c.mu.Lock()
-		end := CallEnd{CallID: c.id, Result: res, Recording: c.recording, Bridged: c.bridgedAt, Unbridged: c.unbridgedAt,
-			CallerSilent: callerSilent, AgentSilent: c.agentSilent}
-		c.mu.Unlock()
 		e.OnCallEnd(end)
 	}
 }
@@ -118,10 +124,12 @@ func (e *Engine) call(id string) *call {
 type callerLeg struct {
 	leg     *sip.Leg
 	prompts *promptCache
+	recDir  string
+	log     *slog.Logger
 }
 
-func newCallerLeg(leg *sip.Leg, pc *promptCache) *callerLeg {
-	return &callerLeg{leg: leg, prompts: pc}
+func newCallerLeg(leg *sip.Leg, pc *promptCache, recDir string, log *slog.Logger) *callerLeg {
+	return &callerLeg{leg: leg, prompts: pc, recDir: recDir, log: log}
 }
 
 func (c *callerLeg) CallerNumber() string { return c.leg.Info.Caller }
@@ -143,21 +151,33 @@ func (c *callerLeg) Play(ctx context.Context, files ...string) error {
 	return c.leg.Media().Play(ctx, ps...)
 }
 
-// Record keeps the caller's audio until maxLen, silence or ctx, and writes a WAV.
+// Record keeps the caller's audio (voicemail, complaints) until maxLen,
+// silence or ctx, through the same crash-safe writer as call recordings
+// (mono, dated layout, sidecar); path, where the IVR expects the file, is a
+// hard link to it.
 func (c *callerLeg) Record(ctx context.Context, path string, maxLen, silence time.Duration) (time.Duration, error) {
+	id := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._@+-", r) {
+			return r
+		}
+		return '-'
+	}, strings.TrimSuffix(filepath.Base(path), ".wav"))
+	rec, err := recording.Open(c.recDir, recording.Meta{CallID: id, Caller: c.leg.Info.Caller}, recording.Options{Mono: true})
+	if err != nil {
+		c.log.Warn("voicemail not writable; the call goes on", "err", err)
+	}
 	var mu sync.Mutex
-	var samples []int16
 	lastVoice := time.Now()
 	c.leg.Media().SetReceiver(func(pcm []int16) {
-		mu.Lock()
-		samples = append(samples, pcm...)
+		rec.Feed(recording.Caller, pcm)
 		for _, s := range pcm {
 			if s > 800 || s < -800 {
+				mu.Lock()
 				lastVoice = time.Now()
+				mu.Unlock()
 				break
 			}
 		}
-		mu.Unlock()
 	})
 	defer c.leg.Media().SetReceiver(nil)
 	start := time.Now()
@@ -169,6 +189,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case now := <-tick.C:
+			_ = rec.Drain()
 			mu.Lock()
 			quiet := silence > 0 && now.Sub(lastVoice) > silence
 			mu.Unlock()
@@ -178,17 +199,17 @@ loop:
 		}
 	}
 	c.leg.Media().SetReceiver(nil)
-	mu.Lock()
-	data := media.EncodeWAV(samples)
-	n := len(samples)
-	mu.Unlock()
+	meta, cerr := rec.Close()
+	if err != nil || cerr != nil || meta.Failed {
+		return 0, fmt.Errorf("record %s: %w", id, errors.Join(err, cerr, errors.New(meta.Error)))
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, fmt.Errorf("record: %w", err)
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return 0, fmt.Errorf("record %s: %w", path, err)
+	if err := os.Link(filepath.Join(c.recDir, filepath.FromSlash(meta.File)), path); err != nil {
+		return 0, fmt.Errorf("record %s: link %s: %w", id, path, err)
 	}
-	return time.Duration(n) * time.Second / 8000, nil
+	return time.Duration(meta.DurationMS) * time.Millisecond, nil
 }
 
 // promptCache keeps decoded prompts: a prompt is read once, played by every call.

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/sip/sipptest"
@@ -42,6 +43,7 @@ func startDemo(t *testing.T, mutate func(*config.Config)) *demo {
 	base := 21000 + 2*(os.Getpid()%2000)
 	cfg.SIP.RTPPorts = strconv.Itoa(base) + "-" + strconv.Itoa(base+600)
 	cfg.Recording.Dir = t.TempDir()
+	cfg.Records = t.TempDir()
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -361,6 +363,38 @@ func TestDemoMenuToBillingAgentThenSurvey(t *testing.T) {
 	if metrics[`hotline_routing_decision_seconds_count{kind="call_arrived"}`] < 1 {
 		t.Error("no routing decision observed")
 	}
+
+	// The call record, written once the agent's wrap-up ended.
+	rec := d.record(t, res.CallID)
+	if rec.Disposition != cdr.Answered || rec.Agent != "1001" || rec.Queue != "billing" || rec.Caller != "13800000002" ||
+		rec.Dialled != "10010" || rec.Customer.Tier != "gold" || rec.Customer.Region != "north" || rec.SurveyScore == nil || *rec.SurveyScore != 5 {
+		t.Fatalf("record %+v", rec)
+	}
+	if rec.Times.Enqueued == nil || rec.Times.Answered == nil || rec.Times.IVREnd == nil || !rec.Times.Ended.After(*rec.Times.Answered) {
+		t.Fatalf("record times %+v", rec.Times)
+	}
+	if len(rec.Offers) != 1 || rec.Offers[0].Agent != "1001" || rec.TalkMS <= 0 || rec.WrapUpMS <= 0 || len(rec.IVRTrace) == 0 {
+		t.Fatalf("record offers %+v talk %d wrap %d trace %d bytes", rec.Offers, rec.TalkMS, rec.WrapUpMS, len(rec.IVRTrace))
+	}
+	if rec.Recording == nil || rec.Recording.State != "complete" {
+		t.Fatalf("record recording %+v", rec.Recording)
+	}
+}
+
+// record waits for a call's record in the engine's call log.
+func (d *demo) record(t *testing.T, callID string) cdr.Record {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for r, err := range cdr.Read(d.e.records.dir, time.Time{}, time.Time{}) {
+			if err == nil && r.CallID == callID {
+				return r
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no record for call %s in %s", callID, d.e.records.dir)
+	return cdr.Record{}
 }
 
 // scrape reads /metrics over HTTP into series → value.

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/media"
@@ -47,6 +48,7 @@ type Engine struct {
 	httpSrv *http.Server
 	agents  map[string]config.Agent
 
+	records      *records
 	recDir       string
 	recorder     *recording.Recorder
 	recordPolicy map[string]recording.Policy
@@ -95,9 +97,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if err := e.buildCRM(); err != nil {
 		return nil, err
 	}
+	if err := e.buildRecords(); err != nil {
+		return nil, err
+	}
 	if err := e.buildACD(); err != nil {
 		return nil, err
 	}
+	e.startTracker()
 	recDir := cfg.Resolve(cfg.Recording.Dir)
 	if recDir == "" {
 		recDir = filepath.Join(os.TempDir(), "hotline-recordings")
@@ -233,7 +239,7 @@ func (e *Engine) buildACD() error {
 		ObserveDecision: func(kind string, d time.Duration) {
 			e.metrics.call.decisions.WithLabelValues(kind).Observe(d.Seconds())
 		},
-	}, acd.Deps{Phone: phone{e}, Log: acd.SlogLog{Logger: e.log}})
+	}, acd.Deps{Phone: phone{e}, Log: cdr.AgentStateLog{W: e.records.states}})
 	if err != nil {
 		return fmt.Errorf("engine: acd: %w", err)
 	}
@@ -303,6 +309,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer wg.Done()
 		e.watchACD(ctx)
 	}()
+	stopRecords := e.records.run(ctx, e.log)
 	recCtx, stopRec := context.WithCancel(context.Background())
 	recDone := make(chan struct{})
 	go func() {
@@ -342,6 +349,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	if cerr := e.acd.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("acd close: %w", cerr)
 	}
+	// Every call has ended: write the open records, then drain the logs.
+	stopRecords()
 	return err
 }
 

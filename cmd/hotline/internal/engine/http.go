@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/recording"
 )
 
@@ -42,6 +43,11 @@ func (e *Engine) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(e.acd.ServiceLevels())
 	})
+	targets := map[string]cdr.Target{}
+	for _, t := range e.cfg.Tiers {
+		targets[t.Name] = cdr.Target{Target: t.Target / 100, Within: t.Within.D()}
+	}
+	mux.Handle("GET /api/reports", cdr.ReportHandler(e.records.dir, targets))
 	mux.Handle("/recordings/", recording.NewHandler(e.recDir, "/recordings/", e.recordingScope, e.log))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hotlinecc/hotline/acd/cdr"
+	"github.com/hotlinecc/hotline/ivr"
+)
+
+// records owns the three JSON-lines logs (calls, agent states, supervisor
+// audit) and the tracker that assembles call records from the ACD bus and
+// from what the call path tells it.
+type records struct {
+	dir     string
+	calls   *cdr.Writer[cdr.Record]
+	states  *cdr.Writer[cdr.AgentStateRecord]
+	audit   *cdr.Writer[cdr.AuditRecord]
+	tracker *cdr.Tracker
+}
+
+func (e *Engine) buildRecords() error {
+	dir := e.cfg.Resolve(e.cfg.Records)
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "hotline-records")
+	}
+	opt := cdr.WriterOptions{Dir: dir, Logger: e.log}
+	var err error
+	r := &records{dir: dir}
+	if r.calls, err = cdr.NewCallWriter(opt); err != nil {
+		return fmt.Errorf("engine: records %s: %w", dir, err)
+	}
+	if r.states, err = cdr.NewAgentStateWriter(opt); err != nil {
+		return fmt.Errorf("engine: records %s: %w", dir, err)
+	}
+	if r.audit, err = cdr.NewAuditWriter(opt); err != nil {
+		return fmt.Errorf("engine: records %s: %w", dir, err)
+	}
+	e.records = r
+	return nil
+}
+
+// startTracker subscribes the tracker to the ACD bus (before any call).
+func (e *Engine) startTracker() {
+	sub := e.acd.Bus().Subscribe("cdr", 4096)
+	e.records.tracker = cdr.NewTracker(e.records.calls, sub.C, cdr.TrackerOptions{ShortAbandon: e.cfg.ACD.ShortAbandon.D(), Logger: e.log})
+}
+
+// runRecords runs the writers and the tracker until ctx ends, then drains
+// them in order: the tracker writes what is open, the writers flush.
+func (r *records) run(ctx context.Context, log interface{ Error(string, ...any) }) func() {
+	var wg sync.WaitGroup
+	wctx, stopWriters := context.WithCancel(context.Background())
+	for _, run := range []func(context.Context) error{r.calls.Run, r.states.Run, r.audit.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(wctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("record writer", "err", err)
+			}
+		}()
+	}
+	tctx, stopTracker := context.WithCancel(context.Background())
+	trackerDone := make(chan struct{})
+	go func() {
+		defer close(trackerDone)
+		if err := r.tracker.Run(tctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("record tracker", "err", err)
+		}
+	}()
+	return func() {
+		stopTracker()
+		<-trackerDone
+		_ = r.calls.Close()
+		_ = r.states.Close()
+		_ = r.audit.Close()
+		stopWriters()
+		wg.Wait()
+	}
+}
+
+// finishRecord tells the tracker what the call path learnt, then ends it.
+func (e *Engine) finishRecord(c *call, end CallEnd, answered bool) {
+	t := e.records.tracker
+	res := end.Result
+	t.Update(c.id, func(r *cdr.Record) {
+		if res != nil {
+			v := res.Vars
+			r.Customer = cdr.Customer{ID: v["customer_id"], Tier: orDefault(v["tier"], "normal"), Region: v["region"], Name: v["name"]}
+			r.LookupDegraded = v["lookup_failed"] == "true"
+			r.IVRFlow = res.Flow
+			if b, err := json.Marshal(res.Trace); err == nil {
+				r.IVRTrace = b
+			}
+			if ivrEnd := ivrEndTime(res); !ivrEnd.IsZero() {
+				r.Times.IVREnd = &ivrEnd
+			}
+			if res.SurveyScore > 0 {
+				score := res.SurveyScore
+				r.SurveyScore = &score
+			}
+		}
+		if end.Recording != nil {
+			state := string(end.Recording.State)
+			if end.Recording.Failed {
+				state = "failed"
+			}
+			r.Recording = &cdr.Recording{File: end.Recording.File, State: state}
+		}
+		r.OneWayAudio = !end.Bridged.IsZero() && (end.CallerSilent || end.AgentSilent)
+	})
+	var d cdr.Disposition
+	switch {
+	case !answered:
+		d = cdr.Failed
+	case res != nil && res.Vars["blacklisted"] == "true" && res.Queue == "":
+		d = cdr.Blacklisted
+	}
+	t.End(c.id, time.Now(), d)
+}
+
+// ivrEndTime is when the caller first reached a queue (or left the IVR).
+func ivrEndTime(res *ivr.Result) time.Time {
+	for _, tr := range res.Trace {
+		if tr.Event == "queued" {
+			return tr.At
+		}
+	}
+	if n := len(res.Trace); n > 0 {
+		return res.Trace[n-1].At
+	}
+	return time.Time{}
+}
