@@ -1041,3 +1041,18 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("second server on one registry accepted")
 	}
 }
+
+func TestLoginOverAnotherSessionDetachesIt(t *testing.T) {
+	e := newEnv(t)
+	c, r := e.login(t, "9001")
+	tok := r.str("token")
+	c.must("login", "agent", "1001", "password", "pass1001")
+	c.must("set_state", "state", "study")
+	// The supervisor session was left, not lost: another desktop resumes it.
+	other := e.dial(t)
+	if r := other.must("resume", "token", tok); r.str("agent") != "9001" {
+		t.Errorf("resume = %v", r)
+	}
+	// And this connection still speaks for 1001.
+	c.must("set_state", "state", "ready")
+}

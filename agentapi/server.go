@@ -347,6 +347,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 // bind attaches a connection to a session for event delivery.
 func (s *Server) bind(c *client, sess *session) {
+	if prev := c.session(); prev != nil && prev != sess {
+		// A new login on the same connection: the previous session is now
+		// disconnected (it can still be resumed until it expires).
+		s.sessions.detach(prev, c)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unbindLocked(c)
