@@ -12,4 +12,6 @@
 //
 // Sessions outlive connections: a dropped WebSocket leaves the agent's seat
 // and calls exactly as they were, and the desktop resumes with its token.
+// A second login of the same agent takes the seat over and closes the
+// older connection (status 4001). Package apitest is a client for tests.
 package agentapi
