@@ -1056,3 +1056,25 @@ func TestLoginOverAnotherSessionDetachesIt(t *testing.T) {
 	// And this connection still speaks for 1001.
 	c.must("set_state", "state", "ready")
 }
+
+func TestCallControlFuncsPiecewise(t *testing.T) {
+	var hung []string
+	e := newEnv(t, func(c *Config) {
+		c.Calls = CallControlFuncs{HangupFunc: func(_ context.Context, agent, call string) error {
+			hung = append(hung, agent+" "+call)
+			return nil
+		}}
+	})
+	c, _ := e.login(t, "1001")
+	e.enqueue(t, "c1", "billing", "normal")
+	c.event("answered", isEvent("call.answered", "call_id", "c1"))
+	for _, typ := range []string{"answer", "mute", "dtmf", "conference", "complete_transfer", "return_to_caller"} {
+		c.refused(CodeUnsupported, typ, "digits", "1")
+	}
+	c.refused(CodeUnsupported, "consult", "target", Target{TargetQueue, "general"})
+	c.refused(CodeUnsupported, "transfer", "target", Target{TargetFlow, "main"})
+	c.must("hangup")
+	if fmt.Sprint(hung) != "[1001 c1]" {
+		t.Errorf("hangups = %v", hung)
+	}
+}

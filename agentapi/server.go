@@ -27,7 +27,8 @@ var webFS embed.FS
 type Config struct {
 	ACD *acd.ACD
 	// Calls is the engine's call control; nil refuses every call
-	// operation as unsupported (agent states still work).
+	// operation as unsupported (agent states still work). See
+	// CallControlFuncs for wiring it piecewise.
 	Calls    CallControl
 	Accounts []Account
 	// Auditor records supervisor actions; default SlogAuditor on Logger.
@@ -141,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("agentapi: Config.ACD is required")
 	}
 	if cfg.Calls == nil {
-		cfg.Calls = unsupportedCalls{}
+		cfg.Calls = CallControlFuncs{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

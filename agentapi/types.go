@@ -3,6 +3,7 @@ package agentapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -149,42 +150,148 @@ func (a SlogAuditor) Audit(ctx context.Context, r AuditRecord) {
 		slog.String("detail", r.Detail), slog.String("result", r.Result), slog.String("error", r.Error))
 }
 
-// unsupportedCalls is the CallControl used when the engine gives none:
-// every call operation is refused as unsupported, agent states still work.
-type unsupportedCalls struct{}
+// CallControlFuncs is a CallControl built from optional functions: a nil
+// one answers an error wrapping errors.ErrUnsupported ("unsupported" on the
+// wire). It lets the engine wire call control one operation at a time;
+// the zero value refuses every call operation.
+type CallControlFuncs struct {
+	AnswerFunc           func(ctx context.Context, agentID, callID string) error
+	HangupFunc           func(ctx context.Context, agentID, callID string) error
+	HoldFunc             func(ctx context.Context, agentID, callID string, on bool) error
+	MuteFunc             func(ctx context.Context, agentID, callID string, on bool) error
+	SendDTMFFunc         func(ctx context.Context, agentID, callID, digits string) error
+	TransferFunc         func(ctx context.Context, agentID, callID string, to Target, blind bool) error
+	ConsultFunc          func(ctx context.Context, agentID, callID string, to Target) error
+	CompleteTransferFunc func(ctx context.Context, agentID, callID string) error
+	ConferenceFunc       func(ctx context.Context, agentID, callID string) error
+	ReturnToCallerFunc   func(ctx context.Context, agentID, callID string) error
+	OutboundFunc         func(ctx context.Context, agentID, number string) (string, error)
+	InternalFunc         func(ctx context.Context, agentID, otherAgentID string) (string, error)
+	MonitorFunc          func(ctx context.Context, supervisorID, agentID string, mode MonitorMode) error
+	DispositionFunc      func(ctx context.Context, agentID, callID, code string) error
+	CallsFunc            func() []CallInfo
+}
 
-var errNoCallControl = errors.Join(errors.ErrUnsupported, errors.New("no call control configured"))
+func unsupported(op string) error {
+	return fmt.Errorf("%s: %w", op, errors.ErrUnsupported)
+}
 
-func (unsupportedCalls) Answer(context.Context, string, string) error     { return errNoCallControl }
-func (unsupportedCalls) Hangup(context.Context, string, string) error     { return errNoCallControl }
-func (unsupportedCalls) Hold(context.Context, string, string, bool) error { return errNoCallControl }
-func (unsupportedCalls) Mute(context.Context, string, string, bool) error { return errNoCallControl }
-func (unsupportedCalls) SendDTMF(context.Context, string, string, string) error {
-	return errNoCallControl
+// Answer implements CallControl.
+func (f CallControlFuncs) Answer(ctx context.Context, agentID, callID string) error {
+	if f.AnswerFunc == nil {
+		return unsupported("answer")
+	}
+	return f.AnswerFunc(ctx, agentID, callID)
 }
-func (unsupportedCalls) Transfer(context.Context, string, string, Target, bool) error {
-	return errNoCallControl
+
+// Hangup implements CallControl.
+func (f CallControlFuncs) Hangup(ctx context.Context, agentID, callID string) error {
+	if f.HangupFunc == nil {
+		return unsupported("hangup")
+	}
+	return f.HangupFunc(ctx, agentID, callID)
 }
-func (unsupportedCalls) Consult(context.Context, string, string, Target) error {
-	return errNoCallControl
+
+// Hold implements CallControl.
+func (f CallControlFuncs) Hold(ctx context.Context, agentID, callID string, on bool) error {
+	if f.HoldFunc == nil {
+		return unsupported("hold")
+	}
+	return f.HoldFunc(ctx, agentID, callID, on)
 }
-func (unsupportedCalls) CompleteTransfer(context.Context, string, string) error {
-	return errNoCallControl
+
+// Mute implements CallControl.
+func (f CallControlFuncs) Mute(ctx context.Context, agentID, callID string, on bool) error {
+	if f.MuteFunc == nil {
+		return unsupported("mute")
+	}
+	return f.MuteFunc(ctx, agentID, callID, on)
 }
-func (unsupportedCalls) Conference(context.Context, string, string) error { return errNoCallControl }
-func (unsupportedCalls) ReturnToCaller(context.Context, string, string) error {
-	return errNoCallControl
+
+// SendDTMF implements CallControl.
+func (f CallControlFuncs) SendDTMF(ctx context.Context, agentID, callID, digits string) error {
+	if f.SendDTMFFunc == nil {
+		return unsupported("dtmf")
+	}
+	return f.SendDTMFFunc(ctx, agentID, callID, digits)
 }
-func (unsupportedCalls) Outbound(context.Context, string, string) (string, error) {
-	return "", errNoCallControl
+
+// Transfer implements CallControl.
+func (f CallControlFuncs) Transfer(ctx context.Context, agentID, callID string, to Target, blind bool) error {
+	if f.TransferFunc == nil {
+		return unsupported("transfer")
+	}
+	return f.TransferFunc(ctx, agentID, callID, to, blind)
 }
-func (unsupportedCalls) Internal(context.Context, string, string) (string, error) {
-	return "", errNoCallControl
+
+// Consult implements CallControl.
+func (f CallControlFuncs) Consult(ctx context.Context, agentID, callID string, to Target) error {
+	if f.ConsultFunc == nil {
+		return unsupported("consult")
+	}
+	return f.ConsultFunc(ctx, agentID, callID, to)
 }
-func (unsupportedCalls) Monitor(context.Context, string, string, MonitorMode) error {
-	return errNoCallControl
+
+// CompleteTransfer implements CallControl.
+func (f CallControlFuncs) CompleteTransfer(ctx context.Context, agentID, callID string) error {
+	if f.CompleteTransferFunc == nil {
+		return unsupported("complete transfer")
+	}
+	return f.CompleteTransferFunc(ctx, agentID, callID)
 }
-func (unsupportedCalls) Disposition(context.Context, string, string, string) error {
-	return errNoCallControl
+
+// Conference implements CallControl.
+func (f CallControlFuncs) Conference(ctx context.Context, agentID, callID string) error {
+	if f.ConferenceFunc == nil {
+		return unsupported("conference")
+	}
+	return f.ConferenceFunc(ctx, agentID, callID)
 }
-func (unsupportedCalls) Calls() []CallInfo { return nil }
+
+// ReturnToCaller implements CallControl.
+func (f CallControlFuncs) ReturnToCaller(ctx context.Context, agentID, callID string) error {
+	if f.ReturnToCallerFunc == nil {
+		return unsupported("return to caller")
+	}
+	return f.ReturnToCallerFunc(ctx, agentID, callID)
+}
+
+// Outbound implements CallControl.
+func (f CallControlFuncs) Outbound(ctx context.Context, agentID, number string) (string, error) {
+	if f.OutboundFunc == nil {
+		return "", unsupported("outbound call")
+	}
+	return f.OutboundFunc(ctx, agentID, number)
+}
+
+// Internal implements CallControl.
+func (f CallControlFuncs) Internal(ctx context.Context, agentID, otherAgentID string) (string, error) {
+	if f.InternalFunc == nil {
+		return "", unsupported("internal call")
+	}
+	return f.InternalFunc(ctx, agentID, otherAgentID)
+}
+
+// Monitor implements CallControl.
+func (f CallControlFuncs) Monitor(ctx context.Context, supervisorID, agentID string, mode MonitorMode) error {
+	if f.MonitorFunc == nil {
+		return unsupported("monitor " + string(mode))
+	}
+	return f.MonitorFunc(ctx, supervisorID, agentID, mode)
+}
+
+// Disposition implements CallControl.
+func (f CallControlFuncs) Disposition(ctx context.Context, agentID, callID, code string) error {
+	if f.DispositionFunc == nil {
+		return unsupported("disposition")
+	}
+	return f.DispositionFunc(ctx, agentID, callID, code)
+}
+
+// Calls implements CallControl.
+func (f CallControlFuncs) Calls() []CallInfo {
+	if f.CallsFunc == nil {
+		return nil
+	}
+	return f.CallsFunc()
+}
