@@ -1078,3 +1078,15 @@ func TestCallControlFuncsPiecewise(t *testing.T) {
 		t.Errorf("hangups = %v", hung)
 	}
 }
+
+func TestHugeFrameClosesTheConnection(t *testing.T) {
+	e := newEnv(t)
+	c := e.dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	// The write may fail half-way once the server has closed: that is the point.
+	_ = c.conn.Write(ctx, websocket.MessageText, []byte(`{"id":"1","type":"ping","pad":"`+strings.Repeat("x", 2<<20)+`"}`))
+	if st := c.closeStatus(); st != websocket.StatusMessageTooBig {
+		t.Errorf("close status = %v, want 1009", st)
+	}
+}
