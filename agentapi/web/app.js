@@ -76,6 +76,13 @@ $("login-form").onsubmit = async (ev) => {
 };
 
 function onSignedIn(r) {
+  if (r.role === "agent" && r.seat && r.seat.state === "logged-out") {
+    // Resumed a session whose seat was signed out meanwhile.
+    alertMsg("Your seat was signed out. Sign in again to take calls.");
+    S.token = null; sessionStorage.removeItem("hotline.token");
+    showLogin();
+    return;
+  }
   S.token = r.token; sessionStorage.setItem("hotline.token", r.token);
   S.me = r.agent; S.role = r.role;
   if (r.now) S.skew = Date.now() - Date.parse(r.now);
