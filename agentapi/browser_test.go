@@ -217,7 +217,7 @@ func TestBrowserDesktop(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.StatsEvery = 100 * time.Millisecond })
 	b := startChromium(t)
 	b.call("Page.navigate", map[string]string{"url": e.ts.URL + "/"})
-	b.until("login form", `!document.getElementById("login-view").hidden && document.readyState === "complete"`)
+	b.until("login form, connected", `!document.getElementById("login-view").hidden && document.getElementById("conn").textContent === "online"`)
 
 	login := func(id string) {
 		b.eval(fmt.Sprintf(`document.getElementById("login-agent").value = %q;
@@ -263,6 +263,7 @@ func TestBrowserDesktop(t *testing.T) {
 	// Reload: the page resumes the same session.
 	b.call("Page.reload", nil)
 	b.until("resumed", `!document.getElementById("agent-view").hidden && document.getElementById("state").textContent === "ready"`)
+	b.until("connected", `document.getElementById("conn").textContent === "online"`)
 
 	// Supervisor view on the same page.
 	b.eval(`document.getElementById("logout").click(); true`)

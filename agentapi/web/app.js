@@ -333,7 +333,10 @@ const pct = (x) => (x * 100).toFixed(1) + " %";
 const byState = (m) => Object.entries(m || {}).map(([k, v]) => k + " " + v).join(", ");
 function fmtDur(ms) { if (ms == null) return ""; const s = Math.max(0, Math.floor(ms / 1000)); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); }
 function since(iso) { return iso ? Date.now() - S.skew - Date.parse(iso) : null; }
-function setConn(on) { const c = $("conn"); c.textContent = on ? "online" : "offline — reconnecting"; c.className = "pill " + (on ? "on" : "off"); }
+function setConn(on) {
+  const c = $("conn"); c.textContent = on ? "online" : "offline — reconnecting"; c.className = "pill " + (on ? "on" : "off");
+  $("login-form").querySelector("button").disabled = !on;
+}
 function log(s) { const li = document.createElement("li"); li.textContent = new Date().toLocaleTimeString() + " " + s; $("log").prepend(li); while ($("log").children.length > 100) $("log").lastChild.remove(); }
 function alertMsg(s) {
   log(s);
@@ -358,4 +361,5 @@ document.addEventListener("keydown", (e) => {
   if ("0123456789*#".includes(e.key) && e.key.length === 1 && myCall()) act("dtmf", { ...callArg(), digits: e.key });
 });
 
+setConn(false);
 connect();
