@@ -1090,3 +1090,23 @@ func TestHugeFrameClosesTheConnection(t *testing.T) {
 		t.Errorf("close status = %v, want 1009", st)
 	}
 }
+
+func TestRequestRateLimit(t *testing.T) {
+	// One request of burst, then one every 10 s: back-to-back requests
+	// beyond the first are refused, and the connection stays.
+	e := newEnv(t, func(c *Config) { c.RequestRate = 0.1; c.MaxBadRequests = 1000 })
+	c := e.dial(t)
+	c.must("ping")
+	limited := 0
+	for i := 0; i < 20; i++ {
+		if r := c.do("ping"); !r.ok() {
+			if r.code() != CodeRateLimited {
+				t.Fatalf("refusal %v", r)
+			}
+			limited++
+		}
+	}
+	if limited < 18 {
+		t.Errorf("%d of 20 back-to-back requests rate limited, want nearly all", limited)
+	}
+}

@@ -43,7 +43,10 @@ type client struct {
 	wcancel context.CancelFunc
 
 	bad, failedLogins int
-	authed            atomic.Bool // has held a session at some point
+	// tokens and refilled are the request rate bucket (reader only).
+	tokens   float64
+	refilled time.Time
+	authed   atomic.Bool // has held a session at some point
 	// abuse, when set by a handler, closes the connection after its reply.
 	abuse string
 }
@@ -260,6 +263,14 @@ func (c *client) reply(r reply) {
 
 // handle decodes, authorises and runs one request and sends its reply.
 func (c *client) handle(data []byte) {
+	if !c.allow() {
+		var probe struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(data, &probe)
+		c.refuse(probe.ID, errf(CodeRateLimited, "more than %g requests per second", c.srv.cfg.RequestRate))
+		return
+	}
 	var req request
 	if err := json.Unmarshal(data, &req); err != nil {
 		// Try to recover the id so the client can match the refusal.
@@ -334,6 +345,24 @@ func closeLabel(code websocket.StatusCode) string {
 		return "going_away"
 	}
 	return ""
+}
+
+// allow takes a token from the request bucket.
+func (c *client) allow() bool {
+	now := time.Now()
+	rate := c.srv.cfg.RequestRate
+	burst := max(1, 5*rate)
+	if c.refilled.IsZero() {
+		c.tokens = burst
+	} else {
+		c.tokens = min(burst, c.tokens+now.Sub(c.refilled).Seconds()*rate)
+	}
+	c.refilled = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
 }
 
 // failedLogin counts a bad password; repeated ones close the connection.

@@ -67,7 +67,7 @@ func TestProtocolDocumentCoversEverything(t *testing.T) {
 			t.Errorf("PROTOCOL.md has no example of %q", typ)
 		}
 	}
-	for _, code := range []string{CodeBadRequest, CodeUnknownType, CodeTooLarge, CodeUnauthenticated, CodeBadCredentials,
+	for _, code := range []string{CodeBadRequest, CodeUnknownType, CodeTooLarge, CodeRateLimited, CodeUnauthenticated, CodeBadCredentials,
 		CodeInvalidToken, CodeForbidden, CodeIllegalTransition, CodeUnknownAgent, CodeNotPermitted, CodeUnknownReason,
 		CodeUnknownCall, CodeSeatBusy, CodeAlreadyLoggedIn, CodeQueueBusy, CodeAgentBusy, CodeUnsupported, CodeUnavailable,
 		CodeTimeout, CodeInternal} {

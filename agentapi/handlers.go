@@ -488,7 +488,7 @@ func (s *Server) hold(ctx context.Context, agentID, callID string, on bool) erro
 	return s.acd.Unhold(agentID)
 }
 
-// busyStates are states in which an agent is on (or being offered) a call.
+// onCall reports whether an agent in this state is on (or being offered) a call.
 func onCall(st acd.State) bool {
 	return st == acd.Reserved || st == acd.Talking || st == acd.Held
 }

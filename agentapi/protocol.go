@@ -15,6 +15,7 @@ const (
 	CodeBadRequest        = "bad_request"        // malformed JSON, missing or invalid field
 	CodeUnknownType       = "unknown_type"       // no such request type
 	CodeTooLarge          = "too_large"          // frame over the size limit
+	CodeRateLimited       = "rate_limited"       // too many requests per second; retry later
 	CodeUnauthenticated   = "unauthenticated"    // request needs a login first
 	CodeBadCredentials    = "bad_credentials"    // wrong agent id or password
 	CodeInvalidToken      = "invalid_token"      // resume with an unknown, expired or replaced token

@@ -71,6 +71,10 @@ type Config struct {
 	// WriteTimeout drops a client whose socket accepts no data for this
 	// long (default 10 s).
 	WriteTimeout time.Duration
+	// RequestRate is the sustained requests per second one connection may
+	// send (default 20; bursts of 5 × that are allowed). Requests beyond
+	// it get rate_limited.
+	RequestRate float64
 	// LoginTimeout closes a connection that has not logged in (or resumed)
 	// this long after opening (default 60 s; status 4003).
 	LoginTimeout time.Duration
@@ -173,6 +177,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.RequestRate <= 0 {
+		cfg.RequestRate = 20
 	}
 	if cfg.LoginTimeout <= 0 {
 		cfg.LoginTimeout = time.Minute
