@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -166,6 +167,7 @@ func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer,
 			}
 		}
 	}()
+	mBefore, _ := s.eng.metrics()
 	cpu := startCPU(s.eng.pid())
 	res, err := sippRun{
 		Bin: o.sippBin, Scenario: filepath.Join(o.sippDir, "caller-hangs-up.xml"), Target: s.eng.SIPAddr,
@@ -186,6 +188,11 @@ func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer,
 		from, to = time.Time{}, time.Time{}
 	}
 	p := pacingOf(s.rx.snapshot(), from, to, o.tolerance)
+	mAfter, _ := s.eng.metrics()
+	fmt.Fprintf(w, "    %d calls: engine %s\n", n, gcLine(mBefore, mAfter))
+	if err := writeTimeline(filepath.Join(s.dir, "pacing-timeline.csv"), p, pacingOf(s.rx.canaryPackets(), from, to, o.tolerance)); err != nil {
+		return err
+	}
 	var rssN int64
 	if !from.IsZero() {
 		rssN = s.samp.maxBetween(from, to)
@@ -425,6 +432,38 @@ func canaryLine(s *session, from, to time.Time, tol time.Duration) string {
 		line += ", worst second " + c.WorstSecond.UTC().Format("15:04:05")
 	}
 	return line
+}
+
+// gcLine reports the engine's garbage collections between two scrapes.
+func gcLine(before, after string) string {
+	c0, ok0 := metricValue(before, "go_gc_duration_seconds_count")
+	c1, ok1 := metricValue(after, "go_gc_duration_seconds_count")
+	mx, okx := metricValue(after, `go_gc_duration_seconds{quantile="1"}`)
+	g, okg := metricValue(after, "go_goroutines")
+	if !ok0 || !ok1 || !okx || !okg {
+		return "GC figures not in /metrics"
+	}
+	return fmt.Sprintf("GC cycles during the step %.0f, longest recent stop-the-world pause %.2f ms, goroutines at the end %.0f", c1-c0, 1000*mx, g)
+}
+
+// writeTimeline writes per-second judged/late packet counts of the engine
+// and of the canary, to tell a machine stall from an engine one.
+func writeTimeline(path string, eng, canary pacing) error {
+	secs := make([]int64, 0, len(eng.PerSecond))
+	for sec := range eng.PerSecond {
+		secs = append(secs, sec)
+	}
+	sort.Slice(secs, func(i, j int) bool { return secs[i] < secs[j] })
+	var b strings.Builder
+	b.WriteString("utc,engine_packets,engine_late,canary_packets,canary_late\n")
+	for _, sec := range secs {
+		e, c := eng.PerSecond[sec], canary.PerSecond[sec]
+		fmt.Fprintf(&b, "%s,%d,%d,%d,%d\n", time.Unix(sec, 0).UTC().Format("15:04:05"), e[0], e[1], c[0], c[1])
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("pacing timeline: %w", err)
+	}
+	return nil
 }
 
 func lateLine(p pacing) string {

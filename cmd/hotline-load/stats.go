@@ -176,6 +176,9 @@ type pacing struct {
 	LateStreams     int
 	WorstSecondLate int
 	WorstSecond     time.Time
+	// PerSecond counts judged and late packets per wall-clock second
+	// (Unix seconds), for the timeline file.
+	PerSecond map[int64][2]int
 }
 
 // GapLateShare is the share of inter-arrival times more than the
@@ -256,6 +259,7 @@ func pacingOf(streams [][]rtpPacket, from, to time.Time, tolerance time.Duration
 	var p pacing
 	var devs, gaps []float64
 	lateBySecond := map[int64]int{}
+	p.PerSecond = map[int64][2]int{}
 	tol := float64(tolerance) / 1e6
 	in := func(at int64) bool {
 		return (from.IsZero() || at >= from.UnixNano()) && (to.IsZero() || at < to.UnixNano())
@@ -275,6 +279,12 @@ func pacingOf(streams [][]rtpPacket, from, to time.Time, tolerance time.Duration
 				}
 				judged = true
 				d = math.Abs(d)
+				ps := p.PerSecond[sp[i].At/1e9]
+				ps[0]++
+				if d > tol {
+					ps[1]++
+				}
+				p.PerSecond[sp[i].At/1e9] = ps
 				devs = append(devs, d)
 				if d > tol {
 					p.Late++
@@ -399,4 +409,16 @@ func (h histogram) Sub(before histogram) histogram {
 		out.Counts = append(out.Counts, h.Counts[i]-before.Counts[i])
 	}
 	return out
+}
+
+// metricValue returns the value of one sample line (name with labels
+// exactly as exposed, e.g. `go_gc_duration_seconds{quantile="1"}`).
+func metricValue(text, sample string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
 }
