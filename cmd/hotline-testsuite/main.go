@@ -1,5 +1,6 @@
 // Command hotline-testsuite runs Hotline's whole test suite the way CI does:
-// it installs the real peers the tests drive (SIPp, sox) when they are
+// it installs the real peers the tests drive (SIPp, sox, redis-server,
+// chromium) when they are
 // missing, then runs go vet and go test -race over every package.
 //
 //	go run ./cmd/hotline-testsuite            # everything
@@ -18,8 +19,10 @@ import (
 
 // tools maps each binary the tests exec to the Debian package providing it.
 var tools = []struct{ bin, pkg string }{
-	{"sipp", "sip-tester"},
-	{"sox", "sox"},
+	{"sipp", "sip-tester"},           // trunk and agent phones in the end-to-end tests
+	{"sox", "sox"},                   // checks recordings
+	{"redis-server", "redis-server"}, // the Redis stream sink of the call records
+	{"chromium", "chromium"},         // the desktop page test (driven over the DevTools protocol)
 }
 
 func main() {
