@@ -288,7 +288,14 @@ func TestBrowserDesktop(t *testing.T) {
 	// A seat that signs in later appears with its name.
 	_ = e.acd.Login(acd.AgentProfile{ID: "1003", Skills: map[string]int{"general": 1}})
 	b.until("new seat", `document.getElementById("seats").innerText.includes("Agent 1003")`)
-	if recs := e.audit.records(); len(recs) != 2 || recs[1].Action != "force_not_ready" || recs[1].Actor != "9001" {
+	// A call on 1003 shows on the seat map; the supervisor listens, then barges.
+	e.enqueue(t, "g1", "general", "normal")
+	b.until("call on the seat map", `document.getElementById("seats").innerText.includes("g1")`)
+	b.eval(`document.querySelector('[aria-label="Listen agent 1003"]').click(); true`)
+	eventually(t, "listen", func() bool { return e.calls.has("monitor 9001 1003 listen") })
+	b.eval(`document.querySelector('[aria-label="Barge agent 1003"]').click(); true`)
+	eventually(t, "barge", func() bool { return e.calls.has("monitor 9001 1003 barge") })
+	if recs := e.audit.records(); len(recs) != 4 || recs[1].Action != "force_not_ready" || recs[1].Actor != "9001" || recs[3].Detail != "barge" {
 		t.Errorf("audit = %+v", recs)
 	}
 
