@@ -1110,3 +1110,19 @@ func TestRequestRateLimit(t *testing.T) {
 		t.Errorf("%d of 20 back-to-back requests rate limited, want nearly all", limited)
 	}
 }
+
+func TestUnencodableTraceDegrades(t *testing.T) {
+	e := newEnv(t)
+	c, _ := e.login(t, "1001")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A trace JSON cannot encode (a channel) must not cost the offer.
+	if _, err := e.acd.Enqueue(ctx, acd.Call{ID: "odd", Caller: "1", Queue: "billing", Tier: "normal", Trace: make(chan int)}); err != nil {
+		t.Fatal(err)
+	}
+	ev := c.event("offer", isEvent("call.offered", "call_id", "odd"))
+	if s, _ := ev.obj("call")["trace"].(string); !strings.HasPrefix(s, "0x") {
+		t.Errorf("trace = %v, want its printed form", ev.obj("call")["trace"])
+	}
+	c.must("snapshot")
+}

@@ -2,6 +2,7 @@ package agentapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -236,7 +237,27 @@ func seatView(s acd.AgentSnapshot, name string) SeatView {
 func callViewACD(c acd.CallSnapshot, now time.Time) CallView {
 	enq := c.Call.EnqueuedAt
 	return CallView{ID: c.Call.ID, Agent: c.AgentID, Direction: "inbound", Caller: c.Call.Caller, Queue: c.Call.Queue, Tier: c.Call.Tier,
-		State: c.State, WaitMS: now.Sub(enq).Milliseconds(), Enqueued: &enq, Offers: c.Offers, Customer: c.Call.Customer, Trace: c.Call.Trace}
+		State: c.State, WaitMS: now.Sub(enq).Milliseconds(), Enqueued: &enq, Offers: c.Offers, Customer: c.Call.Customer, Trace: safeTrace(c.Call.Trace)}
+}
+
+// safeTrace wraps the IVR trace (opaque to the ACD and to us) so that a
+// value JSON cannot encode degrades to its printed form instead of losing
+// the whole event or reply.
+func safeTrace(v any) any {
+	if v == nil {
+		return nil
+	}
+	return anyJSON{v}
+}
+
+type anyJSON struct{ v any }
+
+func (a anyJSON) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(a.v)
+	if err != nil {
+		return json.Marshal(fmt.Sprint(a.v))
+	}
+	return b, nil
 }
 
 // merge fills the view with the engine's knowledge of the call.
@@ -266,7 +287,7 @@ func (v *CallView) merge(ci CallInfo) {
 		v.Customer = ci.Customer
 	}
 	if v.Trace == nil {
-		v.Trace = ci.Trace
+		v.Trace = safeTrace(ci.Trace)
 	}
 	v.Monitors = ci.Monitors
 }
