@@ -241,6 +241,9 @@ func TestBrowserDesktop(t *testing.T) {
 	b.until("customer", `document.getElementById("customer").innerText.includes("Demo Diamond")`)
 	b.until("tier", `document.getElementById("call-info").innerText.includes("diamond")`)
 	b.until("trace", `document.querySelectorAll("#trace li").length === 3`)
+	if got := b.eval(`traceText({at: "2026-01-01T10:00:00Z", flow: "main", node: "menu", event: "choice", digits: "1", detail: {queue: "billing"}})`); !strings.Contains(got, "main/menu choice [1] queue=billing") {
+		t.Errorf("IVR trace entry rendered as %q", got)
+	}
 	b.shot("desktop-call")
 
 	// Hold, DTMF, hang up, wrap-up code.

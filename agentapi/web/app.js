@@ -238,7 +238,7 @@ function renderCall() {
   rows($("customer"), Object.entries(c.customer || {}));
   const tr = $("trace"); tr.textContent = "";
   const steps = Array.isArray(c.trace) ? c.trace : c.trace ? [c.trace] : [];
-  for (const s of steps) { const li = document.createElement("li"); li.textContent = typeof s === "string" ? s : JSON.stringify(s); tr.append(li); }
+  for (const s of steps) { const li = document.createElement("li"); li.textContent = traceText(s); tr.append(li); }
   $("hold").textContent = c.held ? "Unhold" : "Hold"; $("hold").classList.toggle("on", !!c.held);
   $("mute").textContent = c.muted ? "Unmute" : "Mute"; $("mute").classList.toggle("on", !!c.muted);
   $("answer").disabled = c.state !== "ringing";
@@ -252,6 +252,17 @@ function renderMyQueues() {
   const parts = (S.stats.queues || []).filter((q) => q.name in skills)
     .map((q) => q.name + ": " + q.waiting + " waiting" + (q.waiting ? " (longest " + fmtDur(q.longest_wait_ms) + ")" : ""));
   $("my-queues").textContent = parts.length ? "Queues — " + parts.join(" · ") : "";
+}
+
+// traceText renders one IVR trace entry ({at, flow, node, event, digits,
+// detail} from the IVR, or plain text).
+function traceText(s) {
+  if (typeof s !== "object" || s === null) return String(s);
+  if (!s.node && !s.event) return JSON.stringify(s);
+  let t = (s.at ? new Date(s.at).toLocaleTimeString() + " " : "") + (s.flow ? s.flow + "/" : "") + (s.node || "") + " " + (s.event || "");
+  if (s.digits) t += " [" + s.digits + "]";
+  if (s.detail) t += " " + Object.entries(s.detail).map(([k, v]) => k + "=" + v).join(" ");
+  return t;
 }
 
 // ---- supervisor view ------------------------------------------------------
