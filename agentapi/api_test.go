@@ -939,7 +939,10 @@ func TestResyncPushesSnapshots(t *testing.T) {
 	if ev.obj("seat").str("agent") != "1001" {
 		t.Errorf("snapshot = %v", ev)
 	}
-	sup.event("snapshot", isEvent("snapshot"))
+	ev = sup.event("snapshot", isEvent("snapshot"))
+	if agents, _ := ev["agents"].([]any); len(agents) != 1 || ev.obj("stats") == nil {
+		t.Errorf("supervisor snapshot = %v", ev)
+	}
 }
 
 func TestSlogAuditor(t *testing.T) {

@@ -150,6 +150,8 @@ type Event struct {
 	Call   *CallView   `json:"call,omitempty"`
 	Stats  *QueueStats `json:"stats,omitempty"`
 	Calls  []CallView  `json:"calls,omitempty"`
+	// Agents is the seat map (supervisors' snapshot event).
+	Agents []SeatView `json:"agents,omitempty"`
 	// Data carries engine-specific details.
 	Data any `json:"data,omitempty"`
 }

@@ -288,7 +288,9 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Close disconnects every client (status 1001) and waits for their
-// goroutines (a few seconds at most for peers that do not answer). Sessions, seats and calls are left as they are.
+// goroutines (a few seconds at most for peers that do not answer).
+// Sessions, seats and calls are left as they are. The engine calls it on
+// shutdown, after or instead of cancelling Run's context.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -749,7 +751,8 @@ func (s *Server) resync() {
 			continue
 		}
 		res := s.snapshot(sess)
-		b, err := json.Marshal(Event{Type: "event", Event: "snapshot", At: s.now(), Seat: res.Seat, Calls: res.Calls})
+		b, err := json.Marshal(Event{Type: "event", Event: "snapshot", At: s.now(), Seat: res.Seat, Calls: res.Calls,
+			Agents: res.Agents, Stats: res.Queues})
 		if err == nil {
 			c.enqueue(b)
 		}

@@ -160,7 +160,13 @@ function onEvent(e) {
     case "agent.break_overrun": alertMsg("Break overrun: agent " + e.agent + " on " + e.reason + " for " + fmtDur(e.wait_ms)); break;
     case "agent.adjust_warning": alertMsg("Adjust warning: agent " + e.agent + " for " + fmtDur(e.wait_ms)); break;
     case "queue.stats": S.stats = e.stats; renderSup(); renderMyQueues(); break;
-    case "snapshot": if (e.seat) S.seat = e.seat; S.calls.clear(); for (const c of e.calls || []) S.calls.set(c.id, c); renderSeat(); renderCall(); break;
+    case "snapshot":
+      if (e.seat) S.seat = e.seat;
+      S.calls.clear(); for (const c of e.calls || []) S.calls.set(c.id, c);
+      if (e.agents) { S.agents.clear(); for (const a of e.agents) S.agents.set(a.agent, a); }
+      if (e.stats) S.stats = e.stats;
+      renderSeat(); renderCall(); renderSup();
+      break;
     case "session.ended": alertMsg("Session ended: " + (e.data && e.data.message || e.reason)); break;
     default: log(e.event + (e.agent ? " " + e.agent : ""));
   }
