@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -1128,4 +1129,40 @@ func TestUnencodableTraceDegrades(t *testing.T) {
 		t.Errorf("trace = %v, want its printed form", ev.obj("call")["trace"])
 	}
 	c.must("snapshot")
+}
+
+// When the ACD bus drops the API's subscription (too slow), Run
+// resubscribes and every desktop gets a snapshot to redraw from.
+func TestDroppedBusSubscriptionResynchronises(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := acd.New(acd.Config{Routing: routing.Config{
+		Tiers:  []routing.Tier{{Name: "normal", Target: 0.8, Threshold: 20 * time.Second}},
+		Queues: []routing.Queue{{Name: "billing"}, {Name: "general"}}}, Logger: quiet},
+		acd.Deps{Phone: answeringPhone{}, Bus: acd.NewBus(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv, err := New(Config{ACD: a, Accounts: testAccounts()[:1], Logger: quiet, StatsEvery: -1, BusBuffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	defer srv.Close()
+	e := &env{t: t, acd: a, srv: srv, ts: ts}
+	c, _ := e.login(t, "1001")                         // its ready event fills the one-slot buffer
+	if err := a.SetNotReady("1001", "x"); err != nil { // this one is dropped: the bus unsubscribes us
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = srv.Run(ctx) }()
+	ev := c.event("snapshot", isEvent("snapshot"))
+	if ev.obj("seat").str("state") != "not-ready" {
+		t.Errorf("snapshot seat = %v", ev.obj("seat"))
+	}
+	// And events flow again on the new subscription.
+	c.must("set_state", "state", "ready")
+	c.event("ready", isEvent("agent.state", "state", "ready"))
 }

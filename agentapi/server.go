@@ -81,6 +81,9 @@ type Config struct {
 	// PingEvery is the WebSocket keep-alive interval (default 30 s).
 	PingEvery time.Duration
 	Now       func() time.Time
+	// BusBuffer is the ACD bus subscription's buffer (default 8192): bursts
+	// (a shift signing in at once) are absorbed here, not in the ACD.
+	BusBuffer int
 	// Metrics, if set, gets the API's Prometheus metrics
 	// (hotline_agentapi_*).
 	Metrics prometheus.Registerer
@@ -135,9 +138,6 @@ type internalCall struct {
 	queues   map[string]bool
 }
 
-// busBuffer is the API's bus subscription buffer: bursts (a shift
-// signing in at once) are absorbed here, not in the ACD.
-const busBuffer = 8192
 
 // New validates the configuration and builds a server. Call Run to start
 // event delivery and Handler to serve clients.
@@ -177,6 +177,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.BusBuffer <= 0 {
+		cfg.BusBuffer = 8192
 	}
 	if cfg.RequestRate <= 0 {
 		cfg.RequestRate = 20
@@ -221,7 +224,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.Handle("GET /", http.FileServerFS(sub))
-	s.sub = cfg.ACD.Bus().Subscribe("agentapi", busBuffer)
+	s.sub = cfg.ACD.Bus().Subscribe("agentapi", cfg.BusBuffer)
 	return s, nil
 }
 
@@ -273,7 +276,7 @@ func (s *Server) Run(ctx context.Context) error {
 				// The bus dropped us for being slow: resubscribe and give
 				// every desktop a fresh snapshot of what it may have missed.
 				s.log.Warn("agentapi: bus subscription dropped; resynchronising clients")
-				sub = s.acd.Bus().Subscribe("agentapi", busBuffer)
+				sub = s.acd.Bus().Subscribe("agentapi", s.cfg.BusBuffer)
 				s.resync()
 				continue
 			}
