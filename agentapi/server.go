@@ -138,7 +138,6 @@ type internalCall struct {
 	queues   map[string]bool
 }
 
-
 // New validates the configuration and builds a server. Call Run to start
 // event delivery and Handler to serve clients.
 func New(cfg Config) (*Server, error) {
