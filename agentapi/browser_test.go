@@ -104,6 +104,7 @@ func startChromium(t *testing.T) *cdp {
 	go c.read()
 	c.call("Runtime.enable", nil)
 	c.call("Page.enable", nil)
+	c.call("Log.enable", nil)
 	return c
 }
 
@@ -134,6 +135,10 @@ func (c *cdp) read() {
 				delete(c.wait, m.ID)
 			}
 		} else if m.Method == "Runtime.exceptionThrown" {
+			c.errs = append(c.errs, string(m.Params))
+		} else if m.Method == "Log.entryAdded" && strings.Contains(string(m.Params), `"level":"error"`) &&
+			!strings.Contains(string(m.Params), "favicon") {
+			// CSP violations and failed loads land here.
 			c.errs = append(c.errs, string(m.Params))
 		}
 		c.mu.Unlock()
