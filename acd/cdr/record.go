@@ -136,6 +136,8 @@ type Record struct {
 	Transfers         []Transfer         `json:"transfers,omitempty"`
 	Consultations     []Consultation     `json:"consultations,omitempty"`
 	SupervisorActions []SupervisorAction `json:"supervisor_actions,omitempty"`
+	// WrapUpCode is the disposition code the agent chose at wrap-up.
+	WrapUpCode string `json:"wrap_up_code,omitempty"`
 
 	Disposition Disposition `json:"disposition"`
 	// ShortAbandon: abandoned in the queue sooner than the configured

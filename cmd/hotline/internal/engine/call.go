@@ -40,6 +40,15 @@ type call struct {
 	unbridgedAt time.Time
 	recording   *recording.Meta
 	agentSilent bool
+
+	// The conversation in progress, for the desktop's call controls.
+	ctx         context.Context
+	bridge      *media.Bridge
+	agentLegCur *sip.Leg
+	queue, tier string
+	held, muted bool
+	heldAt      time.Time
+	holdTotal   time.Duration
 }
 
 func newCallID() string {
@@ -63,7 +72,7 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 		_ = leg.Reject(404, "Not Found")
 		return
 	}
-	c := &call{id: newCallID(), leg: leg, agentLeg: make(chan *sip.Leg, 1)}
+	c := &call{id: newCallID(), leg: leg, agentLeg: make(chan *sip.Leg, 1), ctx: ctx}
 	e.mu.Lock()
 	e.calls[c.id] = c
 	e.mu.Unlock()
@@ -329,7 +338,14 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 	defer br.Close()
 	qc.c.mu.Lock()
 	qc.c.agent, qc.c.agentMedia, qc.c.bridgedAt = qc.agentID, agent.Media().LocalAddr(), time.Now()
+	qc.c.bridge, qc.c.agentLegCur, qc.c.queue, qc.c.tier = br, agent, qc.queue, qc.tier
+	qc.c.held, qc.c.muted = false, false
 	qc.c.mu.Unlock()
+	defer func() {
+		qc.c.mu.Lock()
+		qc.c.bridge, qc.c.agentLegCur = nil, nil
+		qc.c.mu.Unlock()
+	}()
 	if rec := qc.startRecording(); rec != nil {
 		br.SetTap(func(fromCaller bool, pcm []int16) {
 			if fromCaller {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/acd/cdr"
+	"github.com/hotlinecc/hotline/agentapi"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/media"
@@ -49,6 +50,7 @@ type Engine struct {
 	agents  map[string]config.Agent
 
 	records      *records
+	api          *agentapi.Server
 	recDir       string
 	recorder     *recording.Recorder
 	recordPolicy map[string]recording.Policy
@@ -104,6 +106,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		return nil, err
 	}
 	e.startTracker()
+	if err := e.buildAPI(); err != nil {
+		return nil, err
+	}
 	recDir := cfg.Resolve(cfg.Recording.Dir)
 	if recDir == "" {
 		recDir = filepath.Join(os.TempDir(), "hotline-recordings")
@@ -309,6 +314,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer wg.Done()
 		e.watchACD(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := e.api.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			e.log.Error("agent API", "err", err)
+		}
+	}()
 	stopRecords := e.records.run(ctx, e.log)
 	recCtx, stopRec := context.WithCancel(context.Background())
 	recDone := make(chan struct{})
@@ -342,6 +354,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		stop()
 	}
 	wg.Wait()
+	_ = e.api.Close()
 	// Calls are gone: close their recordings, then stop the flusher.
 	e.recorder.Close()
 	stopRec()

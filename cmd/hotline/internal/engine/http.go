@@ -49,10 +49,8 @@ func (e *Engine) httpHandler() http.Handler {
 	}
 	mux.Handle("GET /api/reports", cdr.ReportHandler(e.records.dir, targets))
 	mux.Handle("/recordings/", recording.NewHandler(e.recDir, "/recordings/", e.recordingScope, e.log))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, indexPage)
-	})
+	// The desktop, the wallboard and their WebSocket (/ws).
+	mux.Handle("/", e.api.Handler())
 	return mux
 }
 
@@ -92,12 +90,3 @@ func (e *Engine) recordingScope(r *http.Request) (recording.Scope, error) {
 	}
 	return func(m recording.Meta) bool { return m.Agent == a.ID }, nil
 }
-
-const indexPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Hotline</title>
-<style>body{font:16px system-ui,sans-serif;margin:2rem;max-width:50rem}code{background:#eee;padding:0 .3em}</style></head>
-<body><h1>Hotline</h1>
-<p>The telephony core is running. Call access number <code>10010</code> over SIP; agents register their phones as
-<code>1001</code>–<code>1003</code> (password <code>pass&lt;id&gt;</code>) and are made ready when their phone registers.</p>
-<ul><li><a href="/healthz">/healthz</a></li><li><a href="/readyz">/readyz</a></li><li><a href="/metrics">/metrics</a></li>
-<li><a href="/api/service-levels">/api/service-levels</a></li></ul>
-</body></html>`

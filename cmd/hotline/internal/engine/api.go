@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/cdr"
+	"github.com/hotlinecc/hotline/agentapi"
+	"github.com/hotlinecc/hotline/media"
+)
+
+// buildAPI makes the agent desktop's WebSocket API over the ACD, with the
+// engine as its call control.
+func (e *Engine) buildAPI() error {
+	var accounts []agentapi.Account
+	for _, a := range e.cfg.Agents {
+		accounts = append(accounts, agentapi.Account{
+			ID: a.ID, Name: a.Name, Role: agentapi.Role(a.Role), Password: a.Password,
+			Profile:    acd.AgentProfile{ID: a.ID, Skills: a.Skills, Groups: a.Groups, Region: a.Region, Mode: acd.AnswerMode(a.Mode)},
+			Supervises: nil, // supervisors watch every agent until groups are configured
+		})
+	}
+	var queues, breaks []string
+	for _, q := range e.cfg.Queues {
+		queues = append(queues, q.Name)
+	}
+	for r := range e.cfg.ACD.BreakReasons {
+		breaks = append(breaks, r)
+	}
+	sort.Strings(breaks)
+	api, err := agentapi.New(agentapi.Config{
+		ACD: e.acd, Calls: callControl{e}, Accounts: accounts, Auditor: auditor{e},
+		Queues: queues, BreakReasons: breaks, NotReadyReasons: []string{"meeting", "training", "paperwork", "no answer"},
+		Logger: e.log, Metrics: e.metrics.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: agent API: %w", err)
+	}
+	e.api = api
+	return nil
+}
+
+// auditor writes supervisor actions to the audit log.
+type auditor struct{ e *Engine }
+
+func (a auditor) Audit(_ context.Context, r agentapi.AuditRecord) {
+	detail := r.Detail
+	if r.Result != "" && r.Result != "ok" {
+		detail += " (" + r.Result + ": " + r.Error + ")"
+	}
+	target := r.Agent
+	if r.CallID != "" {
+		target += "/" + r.CallID
+	}
+	a.e.records.audit.Write(cdr.AuditRecord{At: r.At, Supervisor: r.Actor, Action: r.Action, Target: target, Detail: detail})
+	if r.CallID != "" {
+		a.e.records.tracker.Update(r.CallID, func(rec *cdr.Record) {
+			rec.SupervisorActions = append(rec.SupervisorActions, cdr.SupervisorAction{At: r.At, Supervisor: r.Actor, Action: r.Action})
+		})
+	}
+}
+
+// callControl is the engine's side of the desktop's call buttons.
+type callControl struct{ e *Engine }
+
+var errNotYours = errors.New("no such call for this agent")
+
+// agentCall finds the call an agent is talking on.
+func (cc callControl) agentCall(agentID, callID string) (*call, error) {
+	e := cc.e
+	e.mu.Lock()
+	c := e.calls[callID]
+	e.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("call %s: %w", callID, errNotYours)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.agent != agentID || c.bridge == nil {
+		return nil, fmt.Errorf("call %s of agent %s: %w", callID, agentID, errNotYours)
+	}
+	return c, nil
+}
+
+func unsupported(op string) error { return fmt.Errorf("%s: %w", op, errors.ErrUnsupported) }
+
+func (cc callControl) Answer(context.Context, string, string) error {
+	// Agent phones answer themselves (SIP); auto-answer over the API needs a
+	// phone that honours Alert-Info/Call-Info, which is not wired yet.
+	return unsupported("answer from the desktop")
+}
+
+func (cc callControl) Hangup(ctx context.Context, agentID, callID string) error {
+	c, err := cc.agentCall(agentID, callID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	leg := c.agentLegCur
+	c.mu.Unlock()
+	if leg == nil {
+		return fmt.Errorf("hang up %s: %w", callID, errNotYours)
+	}
+	// The bridge sees the agent leave first: the caller goes to the survey.
+	return leg.Hangup(ctx)
+}
+
+func (cc callControl) Hold(ctx context.Context, agentID, callID string, on bool) error {
+	c, err := cc.agentCall(agentID, callID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case on && !c.held:
+		moh, err := cc.e.prompts.get(filepath.Join(cc.e.cfg.Resolve(cc.e.cfg.Prompts), cc.e.cfg.Language, "moh.wav"))
+		if err != nil {
+			return fmt.Errorf("hold %s: music on hold: %w", callID, err)
+		}
+		// The music runs until Unhold or the bridge closes, not for this request.
+		c.bridge.Hold(c.ctx, moh)
+		c.held, c.heldAt = true, time.Now()
+	case !on && c.held:
+		c.bridge.Unhold()
+		c.held = false
+		c.holdTotal += time.Since(c.heldAt)
+	}
+	return nil
+}
+
+func (cc callControl) Mute(ctx context.Context, agentID, callID string, on bool) error {
+	c, err := cc.agentCall(agentID, callID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bridge.Mute(on)
+	c.muted = on
+	return nil
+}
+
+func (cc callControl) SendDTMF(ctx context.Context, agentID, callID, digits string) error {
+	c, err := cc.agentCall(agentID, callID)
+	if err != nil {
+		return err
+	}
+	for _, d := range digits {
+		if err := c.leg.Media().SendDTMF(ctx, d); err != nil {
+			return fmt.Errorf("dtmf %q to %s: %w", d, callID, err)
+		}
+	}
+	return nil
+}
+
+func (cc callControl) Transfer(context.Context, string, string, agentapi.Target, bool) error {
+	return unsupported("transfer")
+}
+func (cc callControl) Consult(context.Context, string, string, agentapi.Target) error {
+	return unsupported("consultation")
+}
+func (cc callControl) CompleteTransfer(context.Context, string, string) error {
+	return unsupported("consultation")
+}
+func (cc callControl) Conference(context.Context, string, string) error {
+	return unsupported("conference")
+}
+func (cc callControl) ReturnToCaller(context.Context, string, string) error {
+	return unsupported("consultation")
+}
+func (cc callControl) Outbound(context.Context, string, string) (string, error) {
+	return "", unsupported("outbound call")
+}
+func (cc callControl) Internal(context.Context, string, string) (string, error) {
+	return "", unsupported("internal call")
+}
+func (cc callControl) Monitor(context.Context, string, string, agentapi.MonitorMode) error {
+	return unsupported("monitoring")
+}
+
+func (cc callControl) Disposition(ctx context.Context, agentID, callID, code string) error {
+	if !cc.e.records.tracker.Update(callID, func(r *cdr.Record) { r.WrapUpCode = code }) {
+		return fmt.Errorf("disposition for %s: %w", callID, errNotYours)
+	}
+	return nil
+}
+
+func (cc callControl) Calls() []agentapi.CallInfo {
+	e := cc.e
+	e.mu.Lock()
+	calls := make([]*call, 0, len(e.calls))
+	for _, c := range e.calls {
+		calls = append(calls, c)
+	}
+	e.mu.Unlock()
+	out := make([]agentapi.CallInfo, 0, len(calls))
+	for _, c := range calls {
+		c.mu.Lock()
+		if c.bridge != nil {
+			state := "talking"
+			if c.held {
+				state = "held"
+			}
+			out = append(out, agentapi.CallInfo{
+				ID: c.id, AgentID: c.agent, Direction: "inbound", Caller: c.leg.Info.Caller, Callee: c.leg.Info.Dialled,
+				Queue: c.queue, Tier: c.tier, State: state, Held: c.held, Muted: c.muted, Started: c.bridgedAt,
+			})
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
+var _ = media.FrameSamples

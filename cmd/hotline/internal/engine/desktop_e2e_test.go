@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/agentapi"
+	"github.com/hotlinecc/hotline/agentapi/apitest"
+	"github.com/hotlinecc/hotline/sip/sipptest"
+)
+
+// heardIn counts the RTP packets the caller receives during d.
+func (c *caller) heardIn(d time.Duration) int {
+	before := c.packets()
+	time.Sleep(d)
+	return c.packets() - before
+}
+
+// A caller reaches agent 1001, whose desktop sees the offer with the
+// customer's tier and IVR trace, holds (the caller hears music, then the
+// agent again), and hangs up from the desktop: the caller goes to the survey.
+func TestDesktopSeesOfferHoldsAndHangsUp(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	phone := d.agentPhone(t, "1001", sipptest.Agent{RingMs: 100}, 1) // waits for the engine's BYE
+
+	desk, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer desk.Close()
+	if _, err := desk.Login(ctx, "1001", "pass1001", "1001"); err != nil {
+		t.Fatal(err)
+	}
+	c := d.call(t, "13800000002", ctx)
+	c.waitAudio(greetingFrames + 25)
+	c.press('1')
+
+	offer, err := desk.WaitEvent(ctx, apitest.Is("call.offered", "1001", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offer.Tier != "gold" || offer.Queue != "billing" || offer.Caller != "13800000002" {
+		t.Fatalf("offer %+v", offer)
+	}
+	if offer.Call == nil || offer.Call.Customer["name"] != "Demo Gold" || offer.Call.Trace == nil {
+		t.Fatalf("offer lacks the customer record or IVR trace: %+v", offer.Call)
+	}
+	callID := offer.CallID
+	if _, err := desk.WaitEvent(ctx, apitest.Is("call.answered", "1001", callID)); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the bridge (after "agent 1001" is said): the caller then hears
+	// the agent's phone, which sends no audio.
+	for {
+		if calls := (callControl{d.e}).Calls(); len(calls) == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("never bridged")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := c.heardIn(500 * time.Millisecond); n > 3 {
+		t.Fatalf("caller hears %d packets from a silent agent", n)
+	}
+	if _, err := desk.Must(ctx, "hold", nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := d.e.ACD().Agent("1001"); a.State != acd.Held {
+		t.Fatalf("agent state %s while holding", a.State)
+	}
+	if n := c.heardIn(500 * time.Millisecond); n < 20 {
+		t.Fatalf("caller on hold heard %d packets of music in 0.5 s", n)
+	}
+	if _, err := desk.Must(ctx, "unhold", nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := c.heardIn(500 * time.Millisecond); n > 3 {
+		t.Fatalf("music still playing after unhold: %d packets", n)
+	}
+	// Unsupported operations say so with a stable code.
+	r, err := desk.Do(ctx, "transfer", map[string]any{"target": map[string]string{"kind": "queue", "value": "technical"}})
+	if err != nil || r.Code() != "unsupported" {
+		t.Fatalf("transfer reply %+v (%v)", r, err)
+	}
+	if _, err := desk.Must(ctx, "hangup", map[string]any{"call": callID}); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := phone.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent phone did not get the BYE: exit %d (%v)\n%s", code, err, phone.Output())
+	}
+	c.waitAudio(c.packets() + 25) // the survey
+	c.press('4')
+	c.finished(ctx)
+	res := d.result(t, ctx)
+	if res.Agent != "1001" || res.SurveyScore != 4 {
+		t.Fatalf("agent %q survey %d; trace %s", res.Agent, res.SurveyScore, traceString(res))
+	}
+	if _, err := desk.WaitEvent(ctx, func(e agentapi.Event) bool {
+		return e.Event == "agent.state" && e.Agent == "1001" && strings.Contains(e.State, "wrap")
+	}); err != nil {
+		t.Fatalf("no wrap-up after the call: %v", err)
+	}
+}
