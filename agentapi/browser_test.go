@@ -1,8 +1,6 @@
-//go:build browser
-
 // The desktop page in real headless Chromium, driven over the DevTools
-// protocol: go test -tags browser -run Browser ./agentapi
-// (needs the Debian chromium package; HOTLINE_CHROMIUM overrides the path).
+// protocol: go test -run Browser ./agentapi. It needs the Debian chromium
+// package, which the test suite installs; HOTLINE_CHROMIUM overrides the path.
 
 package agentapi
 
