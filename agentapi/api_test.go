@@ -364,6 +364,8 @@ func TestInboundCallControls(t *testing.T) {
 	}{
 		{"mute", nil, "mute 1001 c1 true"},
 		{"unmute", nil, "mute 1001 c1 false"},
+		{"pause_recording", nil, "pause_recording 1001 c1 true"},
+		{"resume_recording", nil, "pause_recording 1001 c1 false"},
 		{"dtmf", []any{"digits", "12#"}, "dtmf 1001 c1 12#"},
 		{"consult", []any{"target", Target{TargetAgent, "1002"}}, "consult 1001 c1 agent 1002"},
 		{"return_to_caller", nil, "return_to_caller 1001 c1"},

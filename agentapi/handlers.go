@@ -51,6 +51,8 @@ func init() {
 		"unhold":            {needSeat, callOp},
 		"mute":              {needSeat, callOp},
 		"unmute":            {needSeat, callOp},
+		"pause_recording":   {needSeat, callOp},
+		"resume_recording":  {needSeat, callOp},
 		"dtmf":              {needSeat, callOp},
 		"transfer":          {needSeat, callOp},
 		"consult":           {needSeat, callOp},
@@ -428,6 +430,16 @@ func callOp(c *client, sess *session, r *request) (*result, error) {
 		err = cc.Mute(ctx, id, callID, r.Type == "mute")
 		if err == nil {
 			s.Publish(Event{Event: "call." + r.Type + "d", Agent: id, CallID: callID})
+		}
+	case "pause_recording", "resume_recording":
+		pause := r.Type == "pause_recording"
+		err = cc.PauseRecording(ctx, id, callID, pause)
+		if err == nil {
+			ev := "call.recording_resumed"
+			if pause {
+				ev = "call.recording_paused"
+			}
+			s.Publish(Event{Event: ev, Agent: id, CallID: callID})
 		}
 	case "dtmf":
 		err = cc.SendDTMF(ctx, id, callID, r.Digits)

@@ -95,6 +95,9 @@ func (f *fakeCalls) Hold(_ context.Context, a, c string, on bool) error {
 func (f *fakeCalls) Mute(_ context.Context, a, c string, on bool) error {
 	return f.record("mute", a, c, on)
 }
+func (f *fakeCalls) PauseRecording(_ context.Context, a, c string, on bool) error {
+	return f.record("pause_recording", a, c, on)
+}
 func (f *fakeCalls) SendDTMF(_ context.Context, a, c, d string) error {
 	return f.record("dtmf", a, c, d)
 }

@@ -87,6 +87,10 @@ type CallControl interface {
 	Hold(ctx context.Context, agentID, callID string, on bool) error
 	// Mute stops the agent's audio to the caller (on) or restores it.
 	Mute(ctx context.Context, agentID, callID string, on bool) error
+	// PauseRecording pauses (on) or resumes the call's recording, e.g. while
+	// the caller reads out a card number; the pause is silence in the file
+	// and noted in its metadata.
+	PauseRecording(ctx context.Context, agentID, callID string, on bool) error
 	// SendDTMF sends digits into the call (second-stage dialling).
 	SendDTMF(ctx context.Context, agentID, callID, digits string) error
 	// Transfer moves the caller to the target; blind means without
@@ -159,6 +163,7 @@ type CallControlFuncs struct {
 	HangupFunc           func(ctx context.Context, agentID, callID string) error
 	HoldFunc             func(ctx context.Context, agentID, callID string, on bool) error
 	MuteFunc             func(ctx context.Context, agentID, callID string, on bool) error
+	PauseRecordingFunc   func(ctx context.Context, agentID, callID string, on bool) error
 	SendDTMFFunc         func(ctx context.Context, agentID, callID, digits string) error
 	TransferFunc         func(ctx context.Context, agentID, callID string, to Target, blind bool) error
 	ConsultFunc          func(ctx context.Context, agentID, callID string, to Target) error
@@ -198,6 +203,14 @@ func (f CallControlFuncs) Hold(ctx context.Context, agentID, callID string, on b
 		return unsupported("hold")
 	}
 	return f.HoldFunc(ctx, agentID, callID, on)
+}
+
+// PauseRecording implements CallControl.
+func (f CallControlFuncs) PauseRecording(ctx context.Context, agentID, callID string, on bool) error {
+	if f.PauseRecordingFunc == nil {
+		return unsupported("pause recording")
+	}
+	return f.PauseRecordingFunc(ctx, agentID, callID, on)
 }
 
 // Mute implements CallControl.

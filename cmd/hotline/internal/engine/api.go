@@ -11,7 +11,6 @@ import (
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/agentapi"
-	"github.com/hotlinecc/hotline/media"
 )
 
 // buildAPI makes the agent desktop's WebSocket API over the ACD, with the
@@ -146,6 +145,25 @@ func (cc callControl) Mute(ctx context.Context, agentID, callID string, on bool)
 	return nil
 }
 
+func (cc callControl) PauseRecording(ctx context.Context, agentID, callID string, on bool) error {
+	c, err := cc.agentCall(agentID, callID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	if rec == nil {
+		return fmt.Errorf("call %s is not being recorded: %w", callID, errNotYours)
+	}
+	if on {
+		rec.Pause("agent " + agentID)
+	} else {
+		rec.Resume()
+	}
+	return nil
+}
+
 func (cc callControl) SendDTMF(ctx context.Context, agentID, callID, digits string) error {
 	c, err := cc.agentCall(agentID, callID)
 	if err != nil {
@@ -216,5 +234,3 @@ func (cc callControl) Calls() []agentapi.CallInfo {
 	}
 	return out
 }
-
-var _ = media.FrameSamples

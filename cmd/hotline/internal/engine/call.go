@@ -47,6 +47,7 @@ type call struct {
 	agentLegCur *sip.Leg
 	queue, tier string
 	held, muted bool
+	rec         *recording.Recording
 	heldAt      time.Time
 	holdTotal   time.Duration
 }
@@ -347,6 +348,9 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 		qc.c.mu.Unlock()
 	}()
 	if rec := qc.startRecording(); rec != nil {
+		qc.c.mu.Lock()
+		qc.c.rec = rec
+		qc.c.mu.Unlock()
 		br.SetTap(func(fromCaller bool, pcm []int16) {
 			if fromCaller {
 				rec.Feed(recording.Caller, pcm)
@@ -356,6 +360,9 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 		})
 		defer func() {
 			br.SetTap(nil)
+			qc.c.mu.Lock()
+			qc.c.rec = nil
+			qc.c.mu.Unlock()
 			meta, err := rec.Close()
 			if err != nil {
 				qc.e.log.Warn("recording close", "call", qc.c.id, "err", err)

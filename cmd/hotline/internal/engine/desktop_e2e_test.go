@@ -86,6 +86,14 @@ func TestDesktopSeesOfferHoldsAndHangsUp(t *testing.T) {
 	if n := c.heardIn(500 * time.Millisecond); n > 3 {
 		t.Fatalf("music still playing after unhold: %d packets", n)
 	}
+	// A paused stretch of the recording (a card number read out).
+	if _, err := desk.Must(ctx, "pause_recording", nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := desk.Must(ctx, "resume_recording", nil); err != nil {
+		t.Fatal(err)
+	}
 	// Unsupported operations say so with a stable code.
 	r, err := desk.Do(ctx, "transfer", map[string]any{"target": map[string]string{"kind": "queue", "value": "technical"}})
 	if err != nil || r.Code() != "unsupported" {
@@ -100,9 +108,13 @@ func TestDesktopSeesOfferHoldsAndHangsUp(t *testing.T) {
 	c.waitAudio(c.packets() + 25) // the survey
 	c.press('4')
 	c.finished(ctx)
-	res := d.result(t, ctx)
+	end := d.end(t, ctx)
+	res := end.Result
 	if res.Agent != "1001" || res.SurveyScore != 4 {
 		t.Fatalf("agent %q survey %d; trace %s", res.Agent, res.SurveyScore, traceString(res))
+	}
+	if end.Recording == nil || len(end.Recording.Pauses) != 1 || end.Recording.Pauses[0].Reason != "agent 1001" {
+		t.Fatalf("recording pauses %+v", end.Recording)
 	}
 	if _, err := desk.WaitEvent(ctx, func(e agentapi.Event) bool {
 		return e.Event == "agent.state" && e.Agent == "1001" && strings.Contains(e.State, "wrap")
