@@ -19,13 +19,13 @@ type Caller struct {
 }
 
 // CallerTemplate renders Caller.
-const CallerTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+const CallerTemplate = `{{define "from"}}From: "Caller" <sip:{{if .From}}{{.From}}{{else}}13800000001{{end}}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]{{end}}<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="hotline caller">
   <send retrans="500">
     <![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller" <sip:{{if .From}}{{.From}}{{else}}13800000001{{end}}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      {{template "from" .}}
       To: <sip:[service]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 1 INVITE
@@ -55,7 +55,7 @@ const CallerTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
     <![CDATA[
       ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller" <sip:{{if .From}}{{.From}}{{else}}13800000001{{end}}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      {{template "from" .}}
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: 1 ACK
@@ -67,7 +67,7 @@ const CallerTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
     <![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller" <sip:{{if .From}}{{.From}}{{else}}13800000001{{end}}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      {{template "from" .}}
       To: <sip:[service]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 2 INVITE
@@ -96,7 +96,7 @@ const CallerTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
     <![CDATA[
       ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller" <sip:{{if .From}}{{.From}}{{else}}13800000001{{end}}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      {{template "from" .}}
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: {{if .Auth}}2{{else}}1{{end}} ACK
@@ -110,7 +110,7 @@ const CallerTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
     <![CDATA[
       ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller" <sip:{{if .From}}{{.From}}{{else}}13800000001{{end}}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      {{template "from" .}}
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: {{if .Auth}}2{{else}}1{{end}} ACK
@@ -123,25 +123,13 @@ const CallerTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
   <pause milliseconds="{{$.DigitGapMs}}"/>
 {{end}}
 {{if .WaitBye}}
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-{{else}}
+` + answerBye + `{{else}}
   <pause milliseconds="{{.PauseMs}}"/>
   <send retrans="500">
     <![CDATA[
       BYE [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller" <sip:{{if .From}}{{.From}}{{else}}13800000001{{end}}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      {{template "from" .}}
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: {{if .Auth}}3{{else}}2{{end}} BYE
@@ -297,7 +285,13 @@ const AgentTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
   <recv response="200"/>
 {{else}}
-  <recv request="BYE"/>
+` + answerBye + `{{end}}
+{{end}}
+</scenario>
+`
+
+// answerBye receives the far end's BYE and answers 200 OK.
+const answerBye = `  <recv request="BYE"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -309,7 +303,4 @@ const AgentTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Length: 0
     ]]>
   </send>
-{{end}}
-{{end}}
-</scenario>
 `
