@@ -60,6 +60,23 @@ type Config struct {
 		LookupTimeout Duration          `yaml:"lookup_timeout"`
 		CountryCode   string            `yaml:"country_code"`
 		Regions       map[string]string `yaml:"regions"`
+		// Watch re-imports the file when it changes (incremental files use an op column).
+		Watch Duration `yaml:"watch"`
+		Pull  struct {
+			URL        string   `yaml:"url"` // with {page}
+			AuthHeader string   `yaml:"auth_header"`
+			AuthValue  string   `yaml:"auth_value"`
+			Interval   Duration `yaml:"interval"`
+			Timeout    Duration `yaml:"timeout"`
+		} `yaml:"pull"`
+		Live struct {
+			URL              string   `yaml:"url"` // with {number}
+			AuthHeader       string   `yaml:"auth_header"`
+			AuthValue        string   `yaml:"auth_value"`
+			Timeout          Duration `yaml:"timeout"`
+			FailureThreshold int      `yaml:"failure_threshold"`
+			CoolDown         Duration `yaml:"cool_down"`
+		} `yaml:"live"`
 	} `yaml:"crm"`
 	Recording struct {
 		Dir       string   `yaml:"dir"`
@@ -236,6 +253,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.SIP.MediaIP, "HOTLINE_MEDIA_IP")
 	set(&c.Recording.Dir, "HOTLINE_RECORDINGS")
 	set(&c.Records, "HOTLINE_RECORDS")
+	set(&c.CRM.Pull.AuthValue, "HOTLINE_CRM_PULL_AUTH")
+	set(&c.CRM.Live.AuthValue, "HOTLINE_CRM_LIVE_AUTH")
 	for i := range c.Agents {
 		set(&c.Agents[i].Password, "HOTLINE_AGENT_"+strings.ToUpper(c.Agents[i].ID)+"_PASSWORD")
 	}
@@ -289,6 +308,12 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("trunks[%d].sources[%d]", i, j), "%q is not an address or CIDR", s)
 			}
 		}
+	}
+	if u := c.CRM.Pull.URL; u != "" && !strings.Contains(u, "{page}") {
+		bad("crm.pull.url", "%q must contain {page}", u)
+	}
+	if u := c.CRM.Live.URL; u != "" && !strings.Contains(u, "{number}") {
+		bad("crm.live.url", "%q must contain {number}", u)
 	}
 	if len(c.AccessNumbers) == 0 {
 		bad("access_numbers", "no access number: nothing could be called")

@@ -50,6 +50,7 @@ type Engine struct {
 	agents  map[string]config.Agent
 
 	records      *records
+	crmJobs      []func(context.Context) error
 	api          *agentapi.Server
 	recDir       string
 	recorder     *recording.Recorder
@@ -192,13 +193,14 @@ func (e *Engine) buildCRM() error {
 	if len(tiers) == 0 {
 		tiers = []string{"normal"}
 	}
-	plan := crm.NumberPlan{CountryCode: e.cfg.CRM.CountryCode}
-	if e.cfg.CRM.File != "" {
-		im, err := crm.NewImporter(store, crm.ImportConfig{Tiers: tiers, Plan: plan, Logger: e.log})
-		if err != nil {
-			return fmt.Errorf("engine: crm: %w", err)
-		}
-		path := e.cfg.Resolve(e.cfg.CRM.File)
+	c := e.cfg.CRM
+	plan := crm.NumberPlan{CountryCode: c.CountryCode}
+	im, err := crm.NewImporter(store, crm.ImportConfig{Tiers: tiers, Plan: plan, Logger: e.log})
+	if err != nil {
+		return fmt.Errorf("engine: crm: %w", err)
+	}
+	if c.File != "" {
+		path := e.cfg.Resolve(c.File)
 		rep, err := im.ImportFile(context.Background(), path, crm.FullLoad)
 		if err != nil {
 			return fmt.Errorf("engine: crm.file %s: %w", path, err)
@@ -207,10 +209,52 @@ func (e *Engine) buildCRM() error {
 		for _, r := range rep.Rejects {
 			e.log.Warn("customer row rejected", "file", path, "reject", fmt.Sprintf("%+v", r))
 		}
+		if c.Watch > 0 {
+			w, err := im.WatchFile(path, c.Watch.D(), func(rep crm.Report, err error) {
+				if err != nil {
+					e.log.Error("customer file reload failed; the old set stays", "file", path, "err", err)
+					return
+				}
+				e.log.Info("customer file reloaded", "file", path, "loaded", rep.Loaded, "rejected", rep.RejectedCount)
+			})
+			if err != nil {
+				return fmt.Errorf("engine: crm.watch: %w", err)
+			}
+			e.crmJobs = append(e.crmJobs, w.Run)
+		}
 	}
-	var err error
+	if c.Pull.URL != "" {
+		p, err := crm.NewPuller(im, crm.PullConfig{URLTemplate: c.Pull.URL, AuthHeader: c.Pull.AuthHeader, AuthValue: c.Pull.AuthValue,
+			Interval: c.Pull.Interval.D(), Timeout: c.Pull.Timeout.D(), OnPull: func(rep crm.Report, err error) {
+				if err != nil {
+					e.log.Error("CRM pull failed; the old set stays", "err", err)
+					return
+				}
+				e.log.Info("CRM pulled", "loaded", rep.Loaded, "rejected", rep.RejectedCount)
+			}})
+		if err != nil {
+			return fmt.Errorf("engine: crm.pull: %w", err)
+		}
+		e.crmJobs = append(e.crmJobs, p.Run)
+	}
+	var live crm.Lookup
+	if c.Live.URL != "" {
+		l, err := crm.NewLive(crm.LiveConfig{URLTemplate: c.Live.URL, AuthHeader: c.Live.AuthHeader, AuthValue: c.Live.AuthValue,
+			Timeout: c.Live.Timeout.D(), FailureThreshold: c.Live.FailureThreshold, CoolDown: c.Live.CoolDown.D(),
+			Cache: store, Tiers: tiers, Plan: plan, Logger: e.log})
+		if err != nil {
+			return fmt.Errorf("engine: crm.live: %w", err)
+		}
+		live = l
+	}
+	var regions *crm.PrefixTable
+	if len(c.Regions) > 0 {
+		if regions, err = crm.NewPrefixTable(c.Regions); err != nil {
+			return fmt.Errorf("engine: crm.regions: %w", err)
+		}
+	}
 	e.crm, err = crm.NewResolver(crm.ResolverConfig{
-		Store: store, Deadline: e.cfg.CRM.LookupTimeout.D(), DefaultTier: "normal", Plan: plan, Logger: e.log,
+		Store: store, Live: live, Regions: regions, Deadline: c.LookupTimeout.D(), DefaultTier: "normal", Plan: plan, Logger: e.log,
 		Observe: func(ev crm.LookupEvent) {
 			e.metrics.crmLatency.Observe(ev.Duration.Seconds())
 			if ev.Degraded {
@@ -314,6 +358,15 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer wg.Done()
 		e.watchACD(ctx)
 	}()
+	for _, job := range e.crmJobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := job(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				e.log.Error("customer data refresh stopped", "err", err)
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
