@@ -177,8 +177,31 @@ func (cc callControl) SendDTMF(ctx context.Context, agentID, callID, digits stri
 	return nil
 }
 
-func (cc callControl) Transfer(context.Context, string, string, agentapi.Target, bool) error {
-	return unsupported("transfer")
+func (cc callControl) Transfer(ctx context.Context, agentID, callID string, to agentapi.Target, blind bool) error {
+	if !blind {
+		return unsupported("attended transfer")
+	}
+	c, err := cc.agentCall(agentID, callID)
+	if err != nil {
+		return err
+	}
+	flow, err := cc.e.transferTarget(to)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.xfer == nil || c.transferTo != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("transfer %s: already transferring: %w", callID, errNotYours)
+	}
+	c.transferTo = flow
+	close(c.xfer)
+	c.xfer = nil
+	c.mu.Unlock()
+	cc.e.records.tracker.Update(callID, func(r *cdr.Record) {
+		r.Transfers = append(r.Transfers, cdr.Transfer{At: time.Now(), By: agentID, Kind: string(to.Kind), Target: to.Value})
+	})
+	return nil
 }
 func (cc callControl) Consult(context.Context, string, string, agentapi.Target) error {
 	return unsupported("consultation")

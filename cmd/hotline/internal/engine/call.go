@@ -50,6 +50,9 @@ type call struct {
 	rec         *recording.Recording
 	heldAt      time.Time
 	holdTotal   time.Duration
+	// xfer is closed by a blind transfer; transferTo is where the caller goes.
+	xfer       chan struct{}
+	transferTo *ivr.Flow
 }
 
 func newCallID() string {
@@ -101,6 +104,21 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 	res, err := e.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID}})
 	if err != nil {
 		log.Error("ivr failed", "err", err)
+	}
+	// A blind transfer by the agent: the caller runs the target's flow, keeping
+	// its variables and trace.
+	for res != nil && res.Outcome == ivr.OutcomeTransferred && ctx.Err() == nil {
+		c.mu.Lock()
+		next := c.transferTo
+		c.transferTo = nil
+		c.mu.Unlock()
+		if next == nil {
+			break
+		}
+		log.Info("call transferred", "flow", next.Name)
+		if res, err = e.interp.Run(ctx, next, &ivr.Call{ID: c.id, Leg: cl, Vars: res.Vars, Trace: res.Trace}); err != nil {
+			log.Error("ivr failed after transfer", "err", err)
+		}
 	}
 	c.result = res
 	disp := "ended"
@@ -341,6 +359,8 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 	qc.c.agent, qc.c.agentMedia, qc.c.bridgedAt = qc.agentID, agent.Media().LocalAddr(), time.Now()
 	qc.c.bridge, qc.c.agentLegCur, qc.c.queue, qc.c.tier = br, agent, qc.queue, qc.tier
 	qc.c.held, qc.c.muted = false, false
+	xfer := make(chan struct{})
+	qc.c.xfer = xfer
 	qc.c.mu.Unlock()
 	defer func() {
 		qc.c.mu.Lock()
@@ -387,6 +407,11 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 		qc.ended("caller")
 	case <-agent.Done():
 		res.End = ivr.EndAgentHangup
+		qc.ended("agent")
+	case <-xfer:
+		// Blind transfer: the agent is freed (wrap-up), the caller moves on.
+		res.End = ivr.EndTransferred
+		hangup(agent)
 		qc.ended("agent")
 	}
 	return res, nil

@@ -95,7 +95,7 @@ func TestDesktopSeesOfferHoldsAndHangsUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Unsupported operations say so with a stable code.
-	r, err := desk.Do(ctx, "transfer", map[string]any{"target": map[string]string{"kind": "queue", "value": "technical"}})
+	r, err := desk.Do(ctx, "transfer", map[string]any{"target": map[string]string{"kind": "external", "value": "+8613800000000"}})
 	if err != nil || r.Code() != "unsupported" {
 		t.Fatalf("transfer reply %+v (%v)", r, err)
 	}
@@ -120,5 +120,65 @@ func TestDesktopSeesOfferHoldsAndHangsUp(t *testing.T) {
 		return e.Event == "agent.state" && e.Agent == "1001" && strings.Contains(e.State, "wrap")
 	}); err != nil {
 		t.Fatalf("no wrap-up after the call: %v", err)
+	}
+}
+
+// Agent 1001 takes a billing call and blind-transfers it to the technical
+// queue: 1001 is released to wrap-up, 1002 (technical, first skill) gets the
+// caller, and the call record keeps the transfer.
+func TestDesktopBlindTransferToQueue(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	first := d.agentPhone(t, "1001", sipptest.Agent{RingMs: 100}, 1)
+	second := d.agentPhone(t, "1002", sipptest.Agent{RingMs: 100, TalkMs: 5000}, 1)
+	// 1002 holds billing as a second skill: keep it out of the first offer.
+	if err := d.e.ACD().SetNotReady("1002", "meeting"); err != nil {
+		t.Fatal(err)
+	}
+	desk, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer desk.Close()
+	if _, err := desk.Login(ctx, "1001", "pass1001", "1001"); err != nil {
+		t.Fatal(err)
+	}
+	c := d.call(t, "13800000002", ctx)
+	c.waitAudio(greetingFrames + 25)
+	c.press('1')
+	offer, err := desk.WaitEvent(ctx, apitest.Is("call.answered", "1001", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len((callControl{d.e}).Calls()) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("never bridged")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := d.e.ACD().SetReady("1002"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := desk.Must(ctx, "transfer", map[string]any{"target": map[string]string{"kind": "queue", "value": "technical"}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := first.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("1001's phone not released: exit %d (%v)\n%s", code, err, first.Output())
+	}
+	if code, err := second.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("1002 did not take the transferred caller: exit %d (%v)\n%s", code, err, second.Output())
+	}
+	c.waitAudio(c.packets() + 25) // survey
+	c.press('3')
+	c.finished(ctx)
+	res := d.result(t, ctx)
+	if res.Agent != "1002" || res.Queue != "technical" || res.SurveyScore != 3 || !traceHas(res, "queue-billing", "queued", "") || !traceHas(res, "q", "queued", "") {
+		t.Fatalf("after transfer: agent %q queue %q survey %d trace %s", res.Agent, res.Queue, res.SurveyScore, traceString(res))
+	}
+	rec := d.record(t, offer.CallID)
+	if len(rec.Transfers) != 1 || rec.Transfers[0].By != "1001" || rec.Transfers[0].Kind != "queue" || rec.Transfers[0].Target != "technical" {
+		t.Fatalf("record transfers %+v", rec.Transfers)
 	}
 }

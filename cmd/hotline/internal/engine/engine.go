@@ -50,6 +50,7 @@ type Engine struct {
 	agents  map[string]config.Agent
 
 	records      *records
+	xferFlows    transferFlows
 	crmJobs      []func(context.Context) error
 	api          *agentapi.Server
 	recDir       string
