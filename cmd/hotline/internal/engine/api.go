@@ -116,6 +116,9 @@ func (cc callControl) Hold(ctx context.Context, agentID, callID string, on bool)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.monitor != nil {
+		return fmt.Errorf("hold %s: a supervisor is on the call: %w", callID, errNotYours)
+	}
 	switch {
 	case on && !c.held:
 		moh, err := cc.e.prompts.get(filepath.Join(cc.e.cfg.Resolve(cc.e.cfg.Prompts), cc.e.cfg.Language, "moh.wav"))
@@ -221,9 +224,6 @@ func (cc callControl) Outbound(context.Context, string, string) (string, error) 
 func (cc callControl) Internal(context.Context, string, string) (string, error) {
 	return "", unsupported("internal call")
 }
-func (cc callControl) Monitor(context.Context, string, string, agentapi.MonitorMode) error {
-	return unsupported("monitoring")
-}
 
 func (cc callControl) Disposition(ctx context.Context, agentID, callID, code string) error {
 	if !cc.e.records.tracker.Update(callID, func(r *cdr.Record) { r.WrapUpCode = code }) {
@@ -248,10 +248,14 @@ func (cc callControl) Calls() []agentapi.CallInfo {
 			if c.held {
 				state = "held"
 			}
-			out = append(out, agentapi.CallInfo{
+			ci := agentapi.CallInfo{
 				ID: c.id, AgentID: c.agent, Direction: "inbound", Caller: c.leg.Info.Caller, Callee: c.leg.Info.Dialled,
 				Queue: c.queue, Tier: c.tier, State: state, Held: c.held, Muted: c.muted, Started: c.bridgedAt,
-			})
+			}
+			if m := c.monitor; m != nil {
+				ci.Monitors = map[string]agentapi.MonitorMode{m.supervisor: m.mode}
+			}
+			out = append(out, ci)
 		}
 		c.mu.Unlock()
 	}

@@ -53,6 +53,10 @@ type call struct {
 	// xfer is closed by a blind transfer; transferTo is where the caller goes.
 	xfer       chan struct{}
 	transferTo *ivr.Flow
+	// bridgeDone is closed when the conversation ends; monitor is the
+	// supervisor on it, if any.
+	bridgeDone chan struct{}
+	monitor    *monitor
 }
 
 func newCallID() string {
@@ -361,7 +365,10 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 	qc.c.held, qc.c.muted = false, false
 	xfer := make(chan struct{})
 	qc.c.xfer = xfer
+	bridgeDone := make(chan struct{})
+	qc.c.bridgeDone = bridgeDone
 	qc.c.mu.Unlock()
+	defer close(bridgeDone)
 	defer func() {
 		qc.c.mu.Lock()
 		qc.c.bridge, qc.c.agentLegCur = nil, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
+	"github.com/hotlinecc/hotline/media"
 	"github.com/hotlinecc/hotline/sip/sipptest"
 )
 
@@ -110,8 +111,10 @@ type caller struct {
 	done   chan struct{} // closed when SIPp exits
 	final  sipptest.Result
 	number string
-	seq    uint16
-	ts     uint32
+	// mediaEar keeps the caller's decoded audio.
+	mediaEar ear
+	seq      uint16
+	ts       uint32
 }
 
 func (d *demo) call(t *testing.T, number string, ctx context.Context) *caller {
@@ -145,6 +148,13 @@ func (d *demo) dial(t *testing.T, ctx context.Context, number, to string, hangup
 				c.mu.Lock()
 				c.pkts++
 				c.mu.Unlock()
+				if pk.PayloadType == 0 {
+					if pcm, err := media.PCMU.Decode(nil, pk.Payload); err == nil {
+						c.mediaEar.mu.Lock()
+						c.mediaEar.pcm = append(c.mediaEar.pcm, pcm...)
+						c.mediaEar.mu.Unlock()
+					}
+				}
 			}
 		}
 	}()

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hotlinecc/hotline/agentapi"
+	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/recording"
+	"github.com/hotlinecc/hotline/sip"
+)
+
+// monitor is a supervisor on an agent's call: the bridge lets go of both
+// legs and a mixer carries the three of them, routed by mode.
+type monitor struct {
+	supervisor string
+	mode       agentapi.MonitorMode
+	leg        *sip.Leg
+	mixer      *media.Mixer
+}
+
+func routesFor(mode agentapi.MonitorMode) ([]media.Route, error) {
+	switch mode {
+	case agentapi.Listen:
+		return media.ListenRoutes("caller", "agent", "supervisor"), nil
+	case agentapi.Whisper:
+		return media.WhisperRoutes("caller", "agent", "supervisor"), nil
+	case agentapi.Barge:
+		return media.BargeRoutes("caller", "agent", "supervisor"), nil
+	}
+	// Take-over needs the caller's conversation to continue without the
+	// agent leg that the queue bridge is watching; not built yet.
+	return nil, unsupported("monitor mode " + string(mode))
+}
+
+func (cc callControl) Monitor(ctx context.Context, supervisorID, agentID string, mode agentapi.MonitorMode) error {
+	routes, err := routesFor(mode)
+	if err != nil {
+		return err
+	}
+	e := cc.e
+	c := e.callOfAgent(agentID)
+	if c == nil {
+		return fmt.Errorf("agent %s has no call: %w", agentID, errNotYours)
+	}
+	c.mu.Lock()
+	if m := c.monitor; m != nil {
+		if m.supervisor != supervisorID {
+			c.mu.Unlock()
+			return fmt.Errorf("call %s is monitored by %s: %w", c.id, m.supervisor, errNotYours)
+		}
+		m.mixer.SetRoutes(routes)
+		m.mode = mode
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+
+	// Ring the supervisor's phone first: nothing changes for the call until it answers.
+	sup, err := e.sip.Dial(ctx, sip.DialRequest{User: supervisorID, CallerID: "monitor-" + agentID, CallerName: string(mode)})
+	if err != nil {
+		return fmt.Errorf("monitor %s: ring supervisor %s: %w", agentID, supervisorID, err)
+	}
+	c.mu.Lock()
+	br, agent, done, rec := c.bridge, c.agentLegCur, c.bridgeDone, c.rec
+	if br == nil || c.monitor != nil || c.held {
+		c.mu.Unlock()
+		sup.Close()
+		return fmt.Errorf("monitor %s: call %s changed meanwhile: %w", agentID, c.id, errNotYours)
+	}
+	mx := media.NewMixer(e.log)
+	m := &monitor{supervisor: supervisorID, mode: mode, leg: sup, mixer: mx}
+	c.monitor = m
+	// The bridge lets go of both legs (silently); the mixer takes them.
+	br.Hold(c.ctx, nil)
+	mx.AddLeg("caller", c.leg.Media())
+	mx.AddLeg("agent", agent.Media())
+	mx.AddLeg("supervisor", sup.Media())
+	mx.SetRoutes(routes)
+	if rec != nil {
+		mx.SetTap(func(leg string, pcm []int16) {
+			switch leg {
+			case "caller":
+				rec.Feed(recording.Caller, pcm)
+			case "agent":
+				rec.Feed(recording.Agent, pcm)
+			}
+		})
+	}
+	c.mu.Unlock()
+
+	// The monitor lasts until the supervisor hangs up or the conversation ends.
+	go func() {
+		mctx, stop := context.WithCancel(c.ctx)
+		defer stop()
+		go func() {
+			select {
+			case <-sup.Done():
+			case <-done:
+			}
+			stop()
+		}()
+		_ = mx.Run(mctx)
+		mx.SetTap(nil)
+		for _, id := range []string{"supervisor", "agent", "caller"} {
+			mx.RemoveLeg(id)
+		}
+		c.mu.Lock()
+		c.monitor = nil
+		select {
+		case <-done: // the conversation is over: nothing to give back
+		default:
+			br.Unhold() // caller and agent talk through the bridge again
+		}
+		c.mu.Unlock()
+		hangup(sup)
+		sup.Close()
+	}()
+	return nil
+}
+
+// callOfAgent finds the conversation an agent is in.
+func (e *Engine) callOfAgent(agentID string) *call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.calls {
+		c.mu.Lock()
+		ok := c.agent == agentID && c.bridge != nil
+		c.mu.Unlock()
+		if ok {
+			return c
+		}
+	}
+	return nil
+}
