@@ -125,9 +125,8 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 		}
 	}
 	c.result = res
-	disp := "ended"
+	disp := dispositionOf(res)
 	if res != nil {
-		disp = string(res.Outcome)
 		log.Info("call ended", "outcome", res.Outcome, "last_node", res.LastNode, "queue", res.Queue, "agent", res.Agent, "survey", res.SurveyScore)
 	}
 	e.metrics.calls.WithLabelValues(disp).Inc()
@@ -538,4 +537,33 @@ func hangup(l *sip.Leg) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = l.Hangup(ctx)
+}
+
+// dispositionOf names how a call ended for the calls counter, with the call
+// record's words (the record's tracker refines it from ACD events).
+func dispositionOf(res *ivr.Result) string {
+	if res == nil {
+		return "failed"
+	}
+	has := func(event string) bool {
+		for _, t := range res.Trace {
+			if t.Event == event {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case res.Outcome == ivr.OutcomeError:
+		return "failed"
+	case res.Agent != "":
+		return "answered"
+	case res.Vars["blacklisted"] == "true" && res.Queue == "":
+		return "blacklisted"
+	case has("overflow") || has("left_queue") || has("queue_failed"):
+		return "overflowed"
+	case has("queued"):
+		return "abandoned_queue"
+	}
+	return "abandoned_ivr"
 }

@@ -357,7 +357,7 @@ func TestDemoMenuToBillingAgentThenSurvey(t *testing.T) {
 	for line, want := range map[string]float64{
 		`hotline_queue_calls_total{event="offered",queue="billing",tier="gold"}`:  1,
 		`hotline_queue_calls_total{event="answered",queue="billing",tier="gold"}`: 1,
-		`hotline_calls_total{disposition="hangup"}`:                               1,
+		`hotline_calls_total{disposition="answered"}`:                             1,
 		`hotline_ivr_node_hits_total{flow="main",node="main-menu"}`:               1,
 		`hotline_ivr_node_hits_total{flow="main",node="survey"}`:                  1,
 		`hotline_agents{state="ready"}`:                                           1,
@@ -448,6 +448,12 @@ func TestDemoBlacklistedCallerNeverReachesAgent(t *testing.T) {
 	}
 	if c.packets() < greetingFrames {
 		t.Fatalf("blacklisted caller heard only %d packets", c.packets())
+	}
+	if got := scrape(t, d)[`hotline_calls_total{disposition="blacklisted"}`]; got != 1 {
+		t.Fatalf("blacklisted calls counted %v", got)
+	}
+	if rec := d.record(t, res.CallID); rec.Disposition != cdr.Blacklisted || rec.Queue != "" {
+		t.Fatalf("record of the blacklisted call: %+v", rec)
 	}
 }
 
