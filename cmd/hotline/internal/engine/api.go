@@ -95,6 +95,9 @@ func (cc callControl) Answer(context.Context, string, string) error {
 }
 
 func (cc callControl) Hangup(ctx context.Context, agentID, callID string) error {
+	if cc.e.hangupDirect(agentID, callID) {
+		return nil
+	}
 	c, err := cc.agentCall(agentID, callID)
 	if err != nil {
 		return err
@@ -218,12 +221,6 @@ func (cc callControl) Conference(context.Context, string, string) error {
 func (cc callControl) ReturnToCaller(context.Context, string, string) error {
 	return unsupported("consultation")
 }
-func (cc callControl) Outbound(context.Context, string, string) (string, error) {
-	return "", unsupported("outbound call")
-}
-func (cc callControl) Internal(context.Context, string, string) (string, error) {
-	return "", unsupported("internal call")
-}
 
 func (cc callControl) Disposition(ctx context.Context, agentID, callID, code string) error {
 	if !cc.e.records.tracker.Update(callID, func(r *cdr.Record) { r.WrapUpCode = code }) {
@@ -240,7 +237,7 @@ func (cc callControl) Calls() []agentapi.CallInfo {
 		calls = append(calls, c)
 	}
 	e.mu.Unlock()
-	out := make([]agentapi.CallInfo, 0, len(calls))
+	out := e.directCalls()
 	for _, c := range calls {
 		c.mu.Lock()
 		if c.bridge != nil {

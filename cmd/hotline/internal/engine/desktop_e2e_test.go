@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/agentapi"
 	"github.com/hotlinecc/hotline/agentapi/apitest"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/sip/sipptest"
 )
 
@@ -180,5 +182,52 @@ func TestDesktopBlindTransferToQueue(t *testing.T) {
 	rec := d.record(t, offer.CallID)
 	if len(rec.Transfers) != 1 || rec.Transfers[0].By != "1001" || rec.Transfers[0].Kind != "queue" || rec.Transfers[0].Target != "technical" {
 		t.Fatalf("record transfers %+v", rec.Transfers)
+	}
+}
+
+// From the desktop: an internal call from 1001 to 1002, then an outbound
+// call from 1001 to a customer through the trunk. The agent's phone rings
+// first, then the far end; the engine bridges them.
+func TestDesktopInternalAndOutboundCalls(t *testing.T) {
+	t.Parallel()
+	carrierPort := sipptest.FreeUDPPort(t)
+	d := startDemo(t, func(c *config.Config) { c.Trunks[0].Outbound = "127.0.0.1:" + strconv.Itoa(carrierPort) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	phone1001 := d.agentPhone(t, "1001", sipptest.Agent{RingMs: 100}, 2) // answers both calls, waits for BYE
+	phone1002 := d.agentPhone(t, "1002", sipptest.Agent{RingMs: 100, TalkMs: 1500}, 1)
+	carrier := sipptest.Start(t, sipptest.Options{
+		Scenario:  sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 300, TalkMs: 1500}),
+		LocalPort: carrierPort, Timeout: 50 * time.Second,
+	})
+	desk, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer desk.Close()
+	if _, err := desk.Login(ctx, "1001", "pass1001", "1001"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := desk.Must(ctx, "internal_call", map[string]any{"agent": "1002"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := phone1002.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("1002's phone: exit %d (%v)\n%s", code, err, phone1002.Output())
+	}
+	// The internal call is over once 1002 hung up; now a customer.
+	for len((callControl{d.e}).Calls()) > 0 {
+		if ctx.Err() != nil {
+			t.Fatal("internal call never ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := desk.Must(ctx, "outbound", map[string]any{"number": "13800000002"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := carrier.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("the carrier never got the outbound call: exit %d (%v)\n%s", code, err, carrier.Output())
+	}
+	if code, err := phone1001.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("1001's phone: exit %d (%v)\n%s", code, err, phone1001.Output())
 	}
 }

@@ -51,6 +51,9 @@ type Engine struct {
 
 	records      *records
 	xferFlows    transferFlows
+	direct       map[string]*directCall // internal and outbound calls
+	directWG     sync.WaitGroup
+	runCtx       context.Context
 	crmJobs      []func(context.Context) error
 	api          *agentapi.Server
 	recDir       string
@@ -75,7 +78,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{cfg: cfg, log: log, calls: map[string]*call{}, loggedIn: map[string]bool{}, agents: map[string]config.Agent{}, ready: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: log, calls: map[string]*call{}, direct: map[string]*directCall{}, loggedIn: map[string]bool{}, agents: map[string]config.Agent{}, ready: make(chan struct{})}
 	for _, a := range cfg.Agents {
 		e.agents[a.ID] = a
 	}
@@ -333,6 +336,7 @@ func (e *Engine) ReloadFlows() error {
 func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	e.runCtx = ctx
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	wg.Add(1)
@@ -408,6 +412,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		stop()
 	}
 	wg.Wait()
+	e.directWG.Wait()
 	_ = e.api.Close()
 	// Calls are gone: close their recordings, then stop the flusher.
 	e.recorder.Close()
