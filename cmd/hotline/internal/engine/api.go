@@ -57,9 +57,23 @@ func (a auditor) Audit(_ context.Context, r agentapi.AuditRecord) {
 		target += "/" + r.CallID
 	}
 	a.e.records.audit.Write(cdr.AuditRecord{At: r.At, Supervisor: r.Actor, Action: r.Action, Target: target, Detail: detail})
+	if r.CallID == "" && r.Agent != "" {
+		// Monitoring names the agent; the action belongs to its call (which,
+		// after a take-over, the supervisor now holds).
+		for _, who := range []string{r.Agent, r.Actor} {
+			if c := a.e.callOfAgent(who); c != nil {
+				r.CallID = c.id
+				break
+			}
+		}
+	}
 	if r.CallID != "" {
 		a.e.records.tracker.Update(r.CallID, func(rec *cdr.Record) {
-			rec.SupervisorActions = append(rec.SupervisorActions, cdr.SupervisorAction{At: r.At, Supervisor: r.Actor, Action: r.Action})
+			action := r.Action
+			if r.Detail != "" {
+				action += " " + r.Detail
+			}
+			rec.SupervisorActions = append(rec.SupervisorActions, cdr.SupervisorAction{At: r.At, Supervisor: r.Actor, Action: action})
 		})
 	}
 }
@@ -187,6 +201,19 @@ func (cc callControl) Transfer(ctx context.Context, agentID, callID string, to a
 	if !blind {
 		return unsupported("attended transfer")
 	}
+	if to.Kind == agentapi.TargetAgent || to.Kind == agentapi.TargetExternal {
+		// Blind to a person: ring them with the caller on hold, then hand over.
+		if err := cc.Consult(ctx, agentID, callID, to); err != nil {
+			return err
+		}
+		if err := cc.CompleteTransfer(ctx, agentID, callID); err != nil {
+			return err
+		}
+		cc.e.records.tracker.Update(callID, func(r *cdr.Record) {
+			r.Transfers = append(r.Transfers, cdr.Transfer{At: time.Now(), By: agentID, Kind: string(to.Kind), Target: to.Value})
+		})
+		return nil
+	}
 	c, err := cc.agentCall(agentID, callID)
 	if err != nil {
 		return err
@@ -208,18 +235,6 @@ func (cc callControl) Transfer(ctx context.Context, agentID, callID string, to a
 		r.Transfers = append(r.Transfers, cdr.Transfer{At: time.Now(), By: agentID, Kind: string(to.Kind), Target: to.Value})
 	})
 	return nil
-}
-func (cc callControl) Consult(context.Context, string, string, agentapi.Target) error {
-	return unsupported("consultation")
-}
-func (cc callControl) CompleteTransfer(context.Context, string, string) error {
-	return unsupported("consultation")
-}
-func (cc callControl) Conference(context.Context, string, string) error {
-	return unsupported("conference")
-}
-func (cc callControl) ReturnToCaller(context.Context, string, string) error {
-	return unsupported("consultation")
 }
 
 func (cc callControl) Disposition(ctx context.Context, agentID, callID, code string) error {

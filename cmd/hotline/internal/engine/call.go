@@ -57,6 +57,10 @@ type call struct {
 	// supervisor on it, if any.
 	bridgeDone chan struct{}
 	monitor    *monitor
+	// swaps hands the agent side to someone else; consult is a consultation
+	// in progress (the caller on hold).
+	swaps   chan swap
+	consult *consultation
 }
 
 func newCallID() string {
@@ -349,78 +353,108 @@ func (qc *queuedCall) Position() ivr.QueuePosition {
 	return ivr.QueuePosition{Place: p.Place, EstimatedWait: p.EstimatedWait}
 }
 
-// Bridge relays audio between caller and agent until one hangs up.
+// swap replaces the party on the agent side of a conversation: the
+// consulted party after a completed transfer, the supervisor after a
+// take-over. The answering agent is released to wrap-up.
+type swap struct {
+	leg   *sip.Leg
+	party string // agent or supervisor id, or the external number
+}
+
+// Bridge relays audio between the caller and the agent side until one hangs
+// up; the agent side may change hands (swap) meanwhile.
 func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 	agent := qc.agent
 	if agent == nil {
 		return ivr.BridgeResult{}, errors.New("bridge: no agent leg")
 	}
-	defer agent.Close()
-	br := media.NewBridge(qc.c.leg.Media(), agent.Media())
-	defer br.Close()
-	qc.c.mu.Lock()
-	qc.c.agent, qc.c.agentMedia, qc.c.bridgedAt = qc.agentID, agent.Media().LocalAddr(), time.Now()
-	qc.c.bridge, qc.c.agentLegCur, qc.c.queue, qc.c.tier = br, agent, qc.queue, qc.tier
-	qc.c.held, qc.c.muted = false, false
-	xfer := make(chan struct{})
-	qc.c.xfer = xfer
-	bridgeDone := make(chan struct{})
-	qc.c.bridgeDone = bridgeDone
-	qc.c.mu.Unlock()
-	defer close(bridgeDone)
-	defer func() {
-		qc.c.mu.Lock()
-		qc.c.bridge, qc.c.agentLegCur = nil, nil
-		qc.c.mu.Unlock()
-	}()
-	if rec := qc.startRecording(); rec != nil {
-		qc.c.mu.Lock()
-		qc.c.rec = rec
-		qc.c.mu.Unlock()
-		br.SetTap(func(fromCaller bool, pcm []int16) {
-			if fromCaller {
-				rec.Feed(recording.Caller, pcm)
-			} else {
-				rec.Feed(recording.Agent, pcm)
-			}
-		})
+	c := qc.c
+	var rec *recording.Recording
+	if rec = qc.startRecording(); rec != nil {
 		defer func() {
-			br.SetTap(nil)
-			qc.c.mu.Lock()
-			qc.c.rec = nil
-			qc.c.mu.Unlock()
+			c.mu.Lock()
+			c.rec = nil
+			c.mu.Unlock()
 			meta, err := rec.Close()
 			if err != nil {
-				qc.e.log.Warn("recording close", "call", qc.c.id, "err", err)
+				qc.e.log.Warn("recording close", "call", c.id, "err", err)
 			}
-			qc.c.mu.Lock()
-			qc.c.recording = &meta
-			qc.c.mu.Unlock()
+			c.mu.Lock()
+			c.recording = &meta
+			c.mu.Unlock()
 		}()
 	}
+	connect := func(leg *sip.Leg, party string) *media.Bridge {
+		br := media.NewBridge(c.leg.Media(), leg.Media())
+		if rec != nil {
+			br.SetTap(func(fromCaller bool, pcm []int16) {
+				if fromCaller {
+					rec.Feed(recording.Caller, pcm)
+				} else {
+					rec.Feed(recording.Agent, pcm)
+				}
+			})
+		}
+		c.mu.Lock()
+		c.agent, c.agentMedia = party, leg.Media().LocalAddr()
+		c.bridge, c.agentLegCur = br, leg
+		c.held, c.muted = false, false
+		c.mu.Unlock()
+		return br
+	}
+	c.mu.Lock()
+	c.bridgedAt, c.queue, c.tier, c.rec = time.Now(), qc.queue, qc.tier, rec
+	xfer := make(chan struct{})
+	c.xfer = xfer
+	swaps := make(chan swap, 1)
+	c.swaps = swaps
+	bridgeDone := make(chan struct{})
+	c.bridgeDone = bridgeDone
+	c.mu.Unlock()
+	br := connect(agent, qc.agentID)
 	defer func() {
+		c.mu.Lock()
+		c.bridge, c.agentLegCur, c.swaps = nil, nil, nil
+		c.mu.Unlock()
+		close(bridgeDone)
+		br.Close()
 		silent := qc.e.metrics.call.countLeg(agent.Media().Stats())
-		qc.c.mu.Lock()
-		qc.c.unbridgedAt = time.Now()
-		qc.c.agentSilent = silent
-		qc.c.mu.Unlock()
+		agent.Close()
+		c.mu.Lock()
+		c.unbridgedAt = time.Now()
+		c.agentSilent = silent
+		c.mu.Unlock()
 	}()
 	res := ivr.BridgeResult{AgentID: qc.agentID}
-	select {
-	case <-ctx.Done():
-		res.End = ivr.EndCallerHangup
-		hangup(agent)
-		qc.ended("caller")
-	case <-agent.Done():
-		res.End = ivr.EndAgentHangup
-		qc.ended("agent")
-	case <-xfer:
-		// Blind transfer: the agent is freed (wrap-up), the caller moves on.
-		res.End = ivr.EndTransferred
-		hangup(agent)
-		qc.ended("agent")
+	for {
+		select {
+		case <-ctx.Done():
+			res.End = ivr.EndCallerHangup
+			hangup(agent)
+			qc.ended("caller")
+			return res, nil
+		case <-agent.Done():
+			res.End = ivr.EndAgentHangup
+			qc.ended("agent")
+			return res, nil
+		case <-xfer:
+			// Blind transfer: the agent is freed (wrap-up), the caller moves on.
+			res.End = ivr.EndTransferred
+			hangup(agent)
+			qc.ended("agent")
+			return res, nil
+		case sw := <-swaps:
+			old, oldBridge := agent, br
+			agent = sw.leg
+			br = connect(agent, sw.party)
+			oldBridge.Close()
+			hangup(old)
+			qc.e.metrics.call.countLeg(old.Media().Stats())
+			old.Close()
+			qc.ended("agent") // the answering agent goes to wrap-up; the call goes on
+			res.AgentID = sw.party
+		}
 	}
-	return res, nil
 }
 
 // startRecording opens the call's recording when the queue's policy says so.

@@ -231,3 +231,86 @@ func TestDesktopInternalAndOutboundCalls(t *testing.T) {
 		t.Fatalf("1001's phone: exit %d (%v)\n%s", code, err, phone1001.Output())
 	}
 }
+
+// 1001 consults 1002 with the caller on hold and completes the transfer;
+// then supervisor 9001 takes the call over from 1002. Each handover drops
+// the previous phone with a BYE and the caller stays on the line throughout.
+func TestConsultCompleteThenTakeover(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p1001 := d.agentPhone(t, "1001", sipptest.Agent{RingMs: 100}, 1)
+	p1002 := d.agentPhone(t, "1002", sipptest.Agent{RingMs: 100}, 1)
+	if err := d.e.ACD().SetNotReady("1002", "meeting"); err != nil {
+		t.Fatal(err)
+	}
+	supPort := sipptest.FreeUDPPort(t)
+	p9001 := sipptest.Start(t, sipptest.Options{Scenario: sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 100, TalkMs: 1500}),
+		LocalPort: supPort, Timeout: 80 * time.Second})
+	sipptest.RegisterPhone(t, d.e.SIPAddr(), "9001", "pass9001", supPort, 300)
+
+	login := func(id string) *apitest.Client {
+		c, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Login(ctx, id, "pass"+id, id); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	desk := login("1001")
+	c := d.call(t, "13800000002", ctx)
+	c.waitAudio(greetingFrames + 25)
+	c.press('1')
+	for d.e.callOfAgent("1001") == nil {
+		if ctx.Err() != nil {
+			t.Fatal("never bridged")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := desk.Must(ctx, "consult", map[string]any{"target": map[string]string{"kind": "agent", "value": "1002"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.heardIn(400 * time.Millisecond); n < 15 {
+		t.Fatalf("caller on hold during the consultation heard %d packets", n)
+	}
+	if _, err := desk.Must(ctx, "complete_transfer", nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p1001.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("1001 not released after the transfer: exit %d (%v)\n%s", code, err, p1001.Output())
+	}
+	for d.e.callOfAgent("1002") == nil {
+		if ctx.Err() != nil {
+			t.Fatal("caller never reached 1002")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sup := login("9001")
+	if _, err := sup.Must(ctx, "monitor", map[string]any{"agent": "1002", "mode": "takeover"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p1002.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("1002 not dropped by the take-over: exit %d (%v)\n%s", code, err, p1002.Output())
+	}
+	if code, err := p9001.Wait(ctx); err != nil || code != 0 { // the supervisor talks, then hangs up
+		t.Fatalf("supervisor phone: exit %d (%v)\n%s", code, err, p9001.Output())
+	}
+	c.waitAudio(c.packets() + 25) // the survey
+	c.press('5')
+	c.finished(ctx)
+	res := d.result(t, ctx)
+	if res.Agent != "9001" || res.SurveyScore != 5 {
+		t.Fatalf("after take-over: agent %q survey %d", res.Agent, res.SurveyScore)
+	}
+	rec := d.record(t, res.CallID)
+	if len(rec.Transfers) != 1 || rec.Transfers[0].Kind != "attended" || rec.Transfers[0].Target != "1002" || len(rec.Consultations) != 1 {
+		t.Fatalf("record transfers %+v consultations %+v", rec.Transfers, rec.Consultations)
+	}
+	if len(rec.SupervisorActions) == 0 || rec.SupervisorActions[0].Supervisor != "9001" {
+		t.Fatalf("record supervisor actions %+v", rec.SupervisorActions)
+	}
+}

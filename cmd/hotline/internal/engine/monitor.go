@@ -17,6 +17,8 @@ type monitor struct {
 	mode       agentapi.MonitorMode
 	leg        *sip.Leg
 	mixer      *media.Mixer
+	stop       context.CancelFunc
+	takeover   bool // the supervisor keeps the caller: do not hang up
 }
 
 func routesFor(mode agentapi.MonitorMode) ([]media.Route, error) {
@@ -25,11 +27,9 @@ func routesFor(mode agentapi.MonitorMode) ([]media.Route, error) {
 		return media.ListenRoutes("caller", "agent", "supervisor"), nil
 	case agentapi.Whisper:
 		return media.WhisperRoutes("caller", "agent", "supervisor"), nil
-	case agentapi.Barge:
+	case agentapi.Barge, agentapi.Takeover:
 		return media.BargeRoutes("caller", "agent", "supervisor"), nil
 	}
-	// Take-over needs the caller's conversation to continue without the
-	// agent leg that the queue bridge is watching; not built yet.
 	return nil, unsupported("monitor mode " + string(mode))
 }
 
@@ -49,6 +49,18 @@ func (cc callControl) Monitor(ctx context.Context, supervisorID, agentID string,
 			c.mu.Unlock()
 			return fmt.Errorf("call %s is monitored by %s: %w", c.id, m.supervisor, errNotYours)
 		}
+		if mode == agentapi.Takeover {
+			// The supervisor already on the call replaces the agent.
+			m.takeover = true
+			swaps := c.swaps
+			c.mu.Unlock()
+			m.stop()
+			if swaps == nil {
+				return fmt.Errorf("take over %s: the conversation ended: %w", c.id, errNotYours)
+			}
+			swaps <- swap{leg: m.leg, party: supervisorID}
+			return nil
+		}
 		m.mixer.SetRoutes(routes)
 		m.mode = mode
 		c.mu.Unlock()
@@ -62,11 +74,17 @@ func (cc callControl) Monitor(ctx context.Context, supervisorID, agentID string,
 		return fmt.Errorf("monitor %s: ring supervisor %s: %w", agentID, supervisorID, err)
 	}
 	c.mu.Lock()
-	br, agent, done, rec := c.bridge, c.agentLegCur, c.bridgeDone, c.rec
-	if br == nil || c.monitor != nil || c.held {
+	br, agent, done, rec, swaps := c.bridge, c.agentLegCur, c.bridgeDone, c.rec, c.swaps
+	if br == nil || c.monitor != nil || c.held || c.consult != nil {
 		c.mu.Unlock()
 		sup.Close()
 		return fmt.Errorf("monitor %s: call %s changed meanwhile: %w", agentID, c.id, errNotYours)
+	}
+	if mode == agentapi.Takeover {
+		// Straight take-over: the supervisor replaces the agent.
+		c.mu.Unlock()
+		swaps <- swap{leg: sup, party: supervisorID}
+		return nil
 	}
 	mx := media.NewMixer(e.log)
 	m := &monitor{supervisor: supervisorID, mode: mode, leg: sup, mixer: mx}
@@ -90,15 +108,16 @@ func (cc callControl) Monitor(ctx context.Context, supervisorID, agentID string,
 	c.mu.Unlock()
 
 	// The monitor lasts until the supervisor hangs up or the conversation ends.
+	mctx, stopMix := context.WithCancel(c.ctx)
+	m.stop = stopMix
 	go func() {
-		mctx, stop := context.WithCancel(c.ctx)
-		defer stop()
+		defer stopMix()
 		go func() {
 			select {
 			case <-sup.Done():
 			case <-done:
 			}
-			stop()
+			stopMix()
 		}()
 		_ = mx.Run(mctx)
 		mx.SetTap(nil)
@@ -107,14 +126,19 @@ func (cc callControl) Monitor(ctx context.Context, supervisorID, agentID string,
 		}
 		c.mu.Lock()
 		c.monitor = nil
+		takeover := m.takeover
 		select {
 		case <-done: // the conversation is over: nothing to give back
 		default:
-			br.Unhold() // caller and agent talk through the bridge again
+			if !takeover {
+				br.Unhold() // caller and agent talk through the bridge again
+			}
 		}
 		c.mu.Unlock()
-		hangup(sup)
-		sup.Close()
+		if !takeover {
+			hangup(sup)
+			sup.Close()
+		}
 	}()
 	return nil
 }

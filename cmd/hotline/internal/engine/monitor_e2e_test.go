@@ -76,7 +76,7 @@ func TestSupervisorListenWhisperBarge(t *testing.T) {
 	defer cancel()
 	agentEar, supEar := newEar(t), newEar(t)
 	agentPort, supPort := sipptest.FreeUDPPort(t), sipptest.FreeUDPPort(t)
-	sipptest.Start(t, sipptest.Options{Scenario: sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 100}), LocalPort: agentPort,
+	agentProc := sipptest.Start(t, sipptest.Options{Scenario: sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 100}), LocalPort: agentPort,
 		Timeout: 80 * time.Second, Keys: map[string]string{"rtp_port": strconv.Itoa(agentEar.port())}})
 	sipptest.Start(t, sipptest.Options{Scenario: sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 100}), LocalPort: supPort,
 		Timeout: 80 * time.Second, Keys: map[string]string{"rtp_port": strconv.Itoa(supEar.port())}})
@@ -92,7 +92,7 @@ func TestSupervisorListenWhisperBarge(t *testing.T) {
 		if cl = d.e.callOfAgent("1001"); cl == nil {
 			if ctx.Err() != nil {
 				a, _ := d.e.ACD().Agent("1001")
-				t.Fatalf("never bridged: acd calls %+v, agent %+v", d.e.ACD().Calls(), a)
+				t.Fatalf("never bridged: agent %+v\nagent phone: %s", a, agentProc.Output())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
