@@ -11,6 +11,10 @@
 //	go run ./cmd/hotline-load -scenario concurrent -concurrent 500,1000
 //	go run ./cmd/hotline-load -scenario ivr -calls 500
 //
+// On a shared machine add -nice -10 (root), and read the "other load" column
+// and the canary line: the driver paces its own control RTP stream so a
+// machine stall can be told from an engine stall. -keep -work DIR keeps the
+// engine log, SIPp's statistics and a per-second pacing timeline.
 // See cmd/hotline-load/RESULTS.md for measured figures.
 package main
 
