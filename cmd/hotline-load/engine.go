@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -241,6 +242,7 @@ func tail(path string, n int) string {
 type sampler struct {
 	stopc chan struct{}
 	done  chan struct{}
+	mu    sync.Mutex // the step reads while sampling goes on
 	at    []time.Time
 	rss   []int64
 }
@@ -253,8 +255,10 @@ func startSampler(pid int, every time.Duration) *sampler {
 		defer t.Stop()
 		for {
 			if rss, _, err := procMem(pid); err == nil {
+				s.mu.Lock()
 				s.at = append(s.at, time.Now())
 				s.rss = append(s.rss, rss)
+				s.mu.Unlock()
 			}
 			select {
 			case <-s.stopc:
@@ -270,6 +274,8 @@ func (s *sampler) stop() { close(s.stopc); <-s.done }
 
 // maxBetween is the highest RSS sampled in [from, to].
 func (s *sampler) maxBetween(from, to time.Time) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var m int64
 	for i, at := range s.at {
 		if !at.Before(from) && !at.After(to) && s.rss[i] > m {
