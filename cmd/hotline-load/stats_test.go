@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,27 @@ func TestParseFlags(t *testing.T) {
 	}
 	if len(o.concurrent) != 1 || o.concurrent[0] != 700 {
 		t.Errorf("concurrent %v", o.concurrent)
+	}
+}
+
+func TestSummariseErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/errors.log"
+	log := "The following events occurred:\n" +
+		"2026-11-22\t00:39:43.510707\t1795307983.510707: Dead call 3102-7710@127.0.0.1 (successful), received 'BYE sip:load@127.0.0.1:34603;transport=UDP SIP/2.0\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:59063;branch=z9hG4bK.x\n" +
+		"2026-11-22\t00:39:44.000000\t1795307984.000000: Aborting call on an unexpected BYE for call: 3-23409@127.0.0.1\n" +
+		"2026-11-22\t00:39:45.000000\t1795307985.000000: Dead call 4-7710@127.0.0.1 (successful), received 'BYE'\n"
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := summariseErrors(path)
+	for _, want := range []string{"2 messages for calls already ended", "1 other events, first: Aborting call on an unexpected BYE"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary %q lacks %q", got, want)
+		}
+	}
+	if got := summariseErrors(dir + "/missing.log"); got != "" {
+		t.Errorf("missing log summarised as %q", got)
 	}
 }
