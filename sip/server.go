@@ -393,7 +393,9 @@ func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 }
 
 func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	if leg := s.legFor(req); leg != nil {
+	// A dialog already ended (the leg waits only for its owner to release
+	// it) answers a new BYE like one that never existed.
+	if leg := s.legFor(req); leg != nil && leg.EndCause() == "" {
 		leg.remoteBye(req, tx)
 		return
 	}
