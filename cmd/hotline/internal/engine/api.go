@@ -102,10 +102,18 @@ func (cc callControl) agentCall(agentID, callID string) (*call, error) {
 
 func unsupported(op string) error { return fmt.Errorf("%s: %w", op, errors.ErrUnsupported) }
 
-func (cc callControl) Answer(context.Context, string, string) error {
-	// Agent phones answer themselves (SIP); auto-answer over the API needs a
-	// phone that honours Alert-Info/Call-Info, which is not wired yet.
-	return unsupported("answer from the desktop")
+// Answer picks up a ringing offer from the desktop: the engine re-rings the
+// agent's phone asking it to answer by itself (Call-Info answer-after=0,
+// Alert-Info auto-answer), which phones with auto-answer do at once.
+func (cc callControl) Answer(ctx context.Context, agentID, callID string) error {
+	cc.e.mu.Lock()
+	r := cc.e.rings[agentID]
+	cc.e.mu.Unlock()
+	if r == nil || (callID != "" && r.callID != callID) {
+		return fmt.Errorf("answer: nothing ringing for agent %s: %w", agentID, errNotYours)
+	}
+	r.once.Do(func() { close(r.answer) })
+	return nil
 }
 
 func (cc callControl) Hangup(ctx context.Context, agentID, callID string) error {

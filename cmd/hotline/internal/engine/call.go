@@ -518,7 +518,10 @@ func (p phone) Ring(ctx context.Context, o acd.Offer) error {
 	if seat == "" {
 		seat = o.AgentID
 	}
-	leg, err := p.e.sip.Dial(ctx, sip.DialRequest{User: seat, CallerID: o.Call.Caller, CallerName: o.Call.Tier})
+	req := sip.DialRequest{User: seat, CallerID: o.Call.Caller, CallerName: o.Call.Tier}
+	r := p.e.startRinging(o.AgentID, o.Call.ID)
+	defer p.e.stopRinging(o.AgentID, r)
+	leg, err := p.dial(ctx, req, r)
 	if err != nil {
 		var de *sip.DialError
 		switch {
@@ -540,6 +543,60 @@ func (p phone) Ring(ctx context.Context, o acd.Offer) error {
 		leg.Close()
 		return fmt.Errorf("ring %s: call %s already has an agent: %w", seat, o.Call.ID, acd.ErrUnreachable)
 	}
+}
+
+// autoAnswer asks a phone to pick up by itself (the common header forms).
+var autoAnswer = map[string]string{
+	"Call-Info":  "<sip:hotline>;answer-after=0",
+	"Alert-Info": "<http://hotline/autoanswer>;info=alert-autoanswer",
+}
+
+// dial rings the agent's phone; when the desktop presses answer meanwhile,
+// the ringing INVITE is cancelled and a new one asks the phone to answer by
+// itself (phones that support auto-answer pick up at once).
+func (p phone) dial(ctx context.Context, req sip.DialRequest, r *ringing) (*sip.Leg, error) {
+	type result struct {
+		leg *sip.Leg
+		err error
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := make(chan result, 1)
+	go func() { l, err := p.e.sip.Dial(dctx, req); res <- result{l, err} }()
+	select {
+	case out := <-res:
+		return out.leg, out.err
+	case <-r.answer:
+	}
+	cancel()
+	if out := <-res; out.err == nil {
+		return out.leg, nil // it answered in the same instant
+	}
+	req.Headers = autoAnswer
+	return p.e.sip.Dial(ctx, req)
+}
+
+// ringing is an offer ringing an agent's phone.
+type ringing struct {
+	callID string
+	answer chan struct{}
+	once   sync.Once
+}
+
+func (e *Engine) startRinging(agentID, callID string) *ringing {
+	r := &ringing{callID: callID, answer: make(chan struct{})}
+	e.mu.Lock()
+	e.rings[agentID] = r
+	e.mu.Unlock()
+	return r
+}
+
+func (e *Engine) stopRinging(agentID string, r *ringing) {
+	e.mu.Lock()
+	if e.rings[agentID] == r {
+		delete(e.rings, agentID)
+	}
+	e.mu.Unlock()
 }
 
 // ReleaseAnswered hangs up an agent leg that answered just as its call

@@ -52,6 +52,7 @@ type Engine struct {
 	records      *records
 	xferFlows    transferFlows
 	direct       map[string]*directCall // internal and outbound calls
+	rings        map[string]*ringing    // agent id -> offer ringing its phone
 	directWG     sync.WaitGroup
 	runCtx       context.Context
 	crmJobs      []func(context.Context) error
@@ -78,7 +79,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{cfg: cfg, log: log, calls: map[string]*call{}, direct: map[string]*directCall{}, loggedIn: map[string]bool{}, agents: map[string]config.Agent{}, ready: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: log, calls: map[string]*call{}, direct: map[string]*directCall{}, rings: map[string]*ringing{}, loggedIn: map[string]bool{}, agents: map[string]config.Agent{}, ready: make(chan struct{})}
 	for _, a := range cfg.Agents {
 		e.agents[a.ID] = a
 	}
