@@ -109,6 +109,9 @@ type rxState struct {
 	transitOK bool
 	transit   int64
 	jitter    float64 // RFC 3550 J, in timestamp units
+	// minTransit is the quickest transit seen on this stream: a packet
+	// arriving LateAfter behind it would miss a typical jitter buffer.
+	minTransit int64
 
 	dtmfSeen  bool
 	dtmfTS    uint32
@@ -124,6 +127,7 @@ type counters struct {
 	dropEarly, dropStranger, dropSendEvent   atomic.Uint64
 	relatches, dtmfIn, dtmfDropped           atomic.Uint64
 	sendErrors                               atomic.Uint64
+	late                                     atomic.Uint64
 }
 
 // Stats is a snapshot of a session's counters.
@@ -139,6 +143,7 @@ type Stats struct {
 	LastPacketIn time.Time // zero if nothing received
 	Lost         int64     // RFC 3550 cumulative loss (negative with duplicates)
 	JitterMs     float64   // RFC 3550 interarrival jitter
+	Late         uint64    // audio packets arriving more than LateAfter behind the stream's quickest transit
 
 	DroppedJunk        uint64 // not RTP version 2 / unparsable
 	DroppedPayloadType uint64 // neither the codec nor telephone-event
@@ -347,6 +352,7 @@ func (s *Session) Stats() Stats {
 		BytesOut:           s.st.bytesOut.Load(),
 		Lost:               s.st.lost.Load(),
 		JitterMs:           math.Float64frombits(s.st.jitterBits.Load()),
+		Late:               s.st.late.Load(),
 		DroppedJunk:        s.st.dropJunk.Load(),
 		DroppedPayloadType: s.st.dropPT.Load(),
 		DroppedOversize:    s.st.dropOversize.Load(),
@@ -629,5 +635,16 @@ func (s *Session) trackSeq(pkt *rtp.Packet, now time.Time, audio bool) {
 			s.st.jitterBits.Store(math.Float64bits(rx.jitter / 8))
 		}
 	}
+	if !rx.transitOK || transit < rx.minTransit {
+		rx.minTransit = transit
+	} else if transit-rx.minTransit > lateAfterTS {
+		s.st.late.Add(1)
+	}
 	rx.transit, rx.transitOK = transit, true
 }
+
+// LateAfter is how far behind its stream's quickest transit a packet may
+// arrive before it counts as late: what a 60 ms jitter buffer would drop.
+const LateAfter = 60 * time.Millisecond
+
+const lateAfterTS = int64(LateAfter / time.Millisecond * 8) // in 8 kHz timestamp units

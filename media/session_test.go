@@ -355,15 +355,23 @@ func TestDirection(t *testing.T) {
 
 func TestJitterStat(t *testing.T) {
 	tests := []struct {
-		name    string
-		arrival func(i int) time.Duration // arrival offset of packet i
-		wantMin float64
-		wantMax float64
+		name     string
+		arrival  func(i int) time.Duration // arrival offset of packet i
+		wantMin  float64
+		wantMax  float64
+		wantLate uint64
 	}{
-		{"perfectly paced", func(i int) time.Duration { return time.Duration(i) * FrameDuration }, 0, 0.01},
+		{"perfectly paced", func(i int) time.Duration { return time.Duration(i) * FrameDuration }, 0, 0.01, 0},
 		{"alternating ±5 ms", func(i int) time.Duration {
 			return time.Duration(i)*FrameDuration + time.Duration(5*(i%2*2-1))*time.Millisecond
-		}, 5, 10.5},
+		}, 5, 10.5, 0},
+		{"two packets held 100 ms", func(i int) time.Duration {
+			d := time.Duration(i) * FrameDuration
+			if i == 50 || i == 120 {
+				d += 100 * time.Millisecond
+			}
+			return d
+		}, 0, 20, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -379,6 +387,9 @@ func TestJitterStat(t *testing.T) {
 			}
 			if j := s.Stats().JitterMs; j < tc.wantMin || j > tc.wantMax {
 				t.Fatalf("JitterMs = %.3f, want %.1f..%.1f", j, tc.wantMin, tc.wantMax)
+			}
+			if l := s.Stats().Late; l != tc.wantLate {
+				t.Fatalf("Late = %d, want %d", l, tc.wantLate)
 			}
 		})
 	}

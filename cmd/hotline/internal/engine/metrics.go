@@ -111,6 +111,7 @@ type callMetrics struct {
 	nodeHits    *prometheus.CounterVec
 	rtpPackets  *prometheus.CounterVec
 	rtpLost     prometheus.Counter
+	rtpLate     prometheus.Counter
 	rtpDropped  *prometheus.CounterVec
 	rtpJitter   prometheus.Histogram
 	silentLegs  prometheus.Counter
@@ -135,6 +136,7 @@ func newCallMetrics(reg *prometheus.Registry) *callMetrics {
 			Name: "hotline_rtp_packets_total", Help: "RTP packets of finished legs.",
 		}, []string{"direction"}),
 		rtpLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_rtp_lost_packets_total", Help: "RTP packets lost (RFC 3550) on finished legs."}),
+		rtpLate: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_rtp_late_packets_total", Help: "RTP packets of finished legs that arrived more than 60 ms behind their stream's quickest transit (a jitter buffer would drop them)."}),
 		rtpDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_rtp_dropped_packets_total", Help: "Received packets dropped, by reason.",
 		}, []string{"reason"}),
@@ -144,7 +146,7 @@ func newCallMetrics(reg *prometheus.Registry) *callMetrics {
 		}),
 		silentLegs: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_rtp_silent_legs_total", Help: "Answered legs that never sent RTP (one-way audio)."}),
 	}
-	reg.MustRegister(m.queueEvents, m.waitAnswer, m.decisions, m.nodeHits, m.rtpPackets, m.rtpLost, m.rtpDropped, m.rtpJitter, m.silentLegs)
+	reg.MustRegister(m.queueEvents, m.waitAnswer, m.decisions, m.nodeHits, m.rtpPackets, m.rtpLost, m.rtpLate, m.rtpDropped, m.rtpJitter, m.silentLegs)
 	return m
 }
 
@@ -198,6 +200,7 @@ func (m *callMetrics) countLeg(st media.Stats) (silent bool) {
 	if st.Lost > 0 {
 		m.rtpLost.Add(float64(st.Lost))
 	}
+	m.rtpLate.Add(float64(st.Late))
 	m.rtpDropped.WithLabelValues("junk").Add(float64(st.DroppedJunk))
 	m.rtpDropped.WithLabelValues("payload_type").Add(float64(st.DroppedPayloadType))
 	m.rtpDropped.WithLabelValues("oversize").Add(float64(st.DroppedOversize))
