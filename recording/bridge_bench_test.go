@@ -70,7 +70,7 @@ func recordedBridges(b *testing.B, n int, d time.Duration, record bool) {
 		index[v] = i
 	}
 	frames := int(d / (20 * time.Millisecond))
-	start := time.Now().Add(100 * time.Millisecond)
+	var start time.Time // set once every call is up, before the first frame
 	sendAt := func(k int) time.Time { return start.Add(time.Duration(k) * 20 * time.Millisecond) }
 	var mu sync.Mutex
 	delays := make([]time.Duration, 0, 2*n*frames)
@@ -97,6 +97,9 @@ func recordedBridges(b *testing.B, n int, d time.Duration, record bool) {
 			})
 			b.Cleanup(func() { r.Close() })
 		}
+		// Phones are not in step: each call sends in its own 1 ms slot of the
+		// 20 ms period, as independent phones would.
+		offset := time.Duration(i%20) * time.Millisecond
 		for _, to := range []*media.Session{caller, agent} {
 			to.SetReceiver(func(pcm []int16) {
 				now := time.Now()
@@ -104,26 +107,34 @@ func recordedBridges(b *testing.B, n int, d time.Duration, record bool) {
 				if !ok {
 					return
 				}
+				mu.Lock()
+				defer mu.Unlock()
+				if start.IsZero() {
+					return
+				}
 				// The frame sent most recently with this mark.
-				sent := sendAt(k)
+				sent := sendAt(k).Add(offset)
 				for sent.Add(256 * 20 * time.Millisecond).Before(now) {
 					sent = sent.Add(256 * 20 * time.Millisecond)
 				}
-				mu.Lock()
 				delays = append(delays, now.Sub(sent))
-				mu.Unlock()
 			})
 		}
 		phones[i] = [2]*media.Session{caller, agent}
 	}
+	mu.Lock()
+	start = time.Now().Add(100 * time.Millisecond)
+	mu.Unlock()
 	b.ResetTimer()
 	frame := make([]int16, media.FrameSamples)
 	for k := 0; k < frames; k++ {
-		time.Sleep(time.Until(sendAt(k)))
 		frame[0] = marks[k%256]
-		for _, p := range phones {
-			_ = p[0].WriteFrame(frame)
-			_ = p[1].WriteFrame(frame)
+		for slot := 0; slot < 20; slot++ {
+			time.Sleep(time.Until(sendAt(k).Add(time.Duration(slot) * time.Millisecond)))
+			for i := slot; i < len(phones); i += 20 {
+				_ = phones[i][0].WriteFrame(frame)
+				_ = phones[i][1].WriteFrame(frame)
+			}
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
