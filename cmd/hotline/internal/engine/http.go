@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -49,6 +50,10 @@ func (e *Engine) httpHandler() http.Handler {
 	}
 	mux.Handle("GET /api/reports", cdr.ReportHandler(e.records.dir, targets))
 	mux.Handle("/recordings/", recording.NewHandler(e.recDir, "/recordings/", e.recordingScope, e.log))
+	// Profiles for operators chasing a latency knee (admin and supervisors only).
+	mux.HandleFunc("/debug/pprof/", e.requireRole("admin", "supervisor")(pprof.Index))
+	mux.HandleFunc("/debug/pprof/profile", e.requireRole("admin", "supervisor")(pprof.Profile))
+	mux.HandleFunc("/debug/pprof/trace", e.requireRole("admin", "supervisor")(pprof.Trace))
 	// The desktop, the wallboard and their WebSocket (/ws).
 	mux.Handle("/", e.api.Handler())
 	return mux
