@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotlinecc/hotline/sip/sipptest"
 )
 
 // answerHandler answers and reports hold changes and DTMF until the call ends.
@@ -166,5 +168,47 @@ func TestPhoneHoldResumeAndInfoDTMF(t *testing.T) {
 	// A BYE for a dialog that is gone gets 481.
 	if r := u.send("BYE", "", ""); !strings.HasPrefix(r, "SIP/2.0 481") {
 		t.Fatalf("second BYE: %q", r)
+	}
+}
+
+// digitHandler answers and reports the first RFC 4733 digit it receives.
+type digitHandler struct {
+	digits chan rune
+}
+
+func (h *digitHandler) Admit(CallInfo) int { return 0 }
+
+func (h *digitHandler) Serve(ctx context.Context, leg *Leg) {
+	if err := leg.Answer(ctx); err != nil {
+		return
+	}
+	select {
+	case d := <-leg.Media().DTMF():
+		h.digits <- d
+	case <-ctx.Done():
+	}
+	<-ctx.Done()
+}
+
+// SIPp as the trunk plays RFC 4733 digits from the Debian package's pcaps.
+func TestRFC4733DigitsFromSIPpPcap(t *testing.T) {
+	h := &digitHandler{digits: make(chan rune, 1)}
+	env := newTestEnv(t, nil, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := sipptest.Run(t, ctx, sipptest.Options{
+		Target: env.addr, Service: "10010",
+		Scenario: callerScenario(t, sipptest.Caller{Digits: []string{"/usr/share/sip-tester/dtmf_2833_5.pcap"}, DigitGapMs: 500, PauseMs: 500}),
+	})
+	if r.ExitCode != 0 {
+		t.Fatalf("caller: exit %d\n%s", r.ExitCode, sipptest.Logs(r.Dir))
+	}
+	select {
+	case d := <-h.digits:
+		if d != '5' {
+			t.Fatalf("digit %q, want 5", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no RFC 4733 digit from the pcap")
 	}
 }
