@@ -230,6 +230,17 @@ func (s *sessions) resume(token string, c *client) (sess *session, prev *client,
 	return sess, prev, true
 }
 
+// lookup returns the account of a live token without binding it.
+func (s *sessions) lookup(token string) (*account, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.byToken[token]
+	if sess == nil || s.now().After(sess.expires) {
+		return nil, false
+	}
+	return sess.acct, true
+}
+
 // detach marks a session disconnected if c still holds it.
 func (s *sessions) detach(sess *session, c *client) {
 	s.mu.Lock()

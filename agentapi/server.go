@@ -240,6 +240,19 @@ func New(cfg Config) (*Server, error) {
 // assets). Mount it at the root of the engine's HTTP server.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// Authenticate tells other HTTP endpoints of the engine (recordings, reports)
+// who holds a session token, so a desktop uses one sign-in for all of them.
+func (s *Server) Authenticate(token string) (id string, role Role, ok bool) {
+	if token == "" {
+		return "", "", false
+	}
+	a, ok := s.sessions.lookup(token)
+	if !ok {
+		return "", "", false
+	}
+	return a.ID, a.Role, true
+}
+
 // Run delivers ACD events and queue statistics to clients until ctx is
 // done (it returns ctx.Err()) or Close is called (nil). It owns the bus
 // subscription and expires disconnected sessions.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -84,14 +85,26 @@ func (e *Engine) requireRole(roles ...string) func(http.HandlerFunc) http.Handle
 
 // recordingScope lets supervisors and admins hear every recording and an
 // agent only the calls it took.
+// Callers prove themselves with the desktop's session token (Authorization:
+// Bearer, or ?token= for a browser's audio element) or with HTTP basic auth.
 func (e *Engine) recordingScope(r *http.Request) (recording.Scope, error) {
-	user, pass, ok := r.BasicAuth()
-	a, known := e.agents[user]
-	if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) != 1 {
-		return nil, recording.ErrUnauthenticated
+	var id, role string
+	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if token == r.Header.Get("Authorization") {
+		token = r.URL.Query().Get("token")
 	}
-	if a.Role == "supervisor" || a.Role == "admin" {
+	if uid, urole, ok := e.api.Authenticate(token); ok {
+		id, role = uid, string(urole)
+	} else {
+		user, pass, ok := r.BasicAuth()
+		a, known := e.agents[user]
+		if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) != 1 {
+			return nil, recording.ErrUnauthenticated
+		}
+		id, role = a.ID, a.Role
+	}
+	if role == "supervisor" || role == "admin" {
 		return func(recording.Meta) bool { return true }, nil
 	}
-	return func(m recording.Meta) bool { return m.Agent == a.ID }, nil
+	return func(m recording.Meta) bool { return m.Agent == id }, nil
 }

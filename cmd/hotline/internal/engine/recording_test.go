@@ -3,18 +3,22 @@ package engine
 import (
 	"context"
 	"encoding/binary"
+	"io"
 	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 
+	"github.com/hotlinecc/hotline/agentapi/apitest"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/media"
 	"github.com/hotlinecc/hotline/sip/sipptest"
@@ -165,6 +169,55 @@ func TestBridgedCallIsRecordedCallerLeftAgentRight(t *testing.T) {
 	want := end.Unbridged.Sub(end.Bridged)
 	if diff := got - want; diff > 100*time.Millisecond || diff < -100*time.Millisecond {
 		t.Fatalf("recording lasts %v, the conversation %v", got, want)
+	}
+
+	// Access over HTTP with the desktop's session token: the supervisor lists
+	// and seeks in it; agent 1002 (not on the call) and strangers cannot.
+	token := func(id string) string {
+		cl, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		r, err := cl.Login(ctx, id, "pass"+id, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ Token string }
+		if err := r.Decode(&v); err != nil || v.Token == "" {
+			t.Fatalf("login reply without token: %v", err)
+		}
+		return v.Token
+	}
+	get := func(path, tok, rng string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+d.e.HTTPAddr()+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	sup, other := token("9001"), token("1002")
+	day := m.Start.UTC().Format("2006-01-02")
+	if code, body := get("/recordings/?date="+day+"&agent=1001", sup, ""); code != 200 || !strings.Contains(body, end.CallID) {
+		t.Fatalf("supervisor listing: %d %s", code, body)
+	}
+	if code, body := get("/recordings/"+end.CallID+".wav", sup, "bytes=44-1043"); code != http.StatusPartialContent || len(body) != 1000 {
+		t.Fatalf("range download: %d, %d bytes", code, len(body))
+	}
+	if code, _ := get("/recordings/"+end.CallID+".wav", other, ""); code != http.StatusNotFound {
+		t.Fatalf("another agent's download: %d", code)
+	}
+	if code, _ := get("/recordings/"+end.CallID+".wav", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("anonymous download: %d", code)
 	}
 }
 
