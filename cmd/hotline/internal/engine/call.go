@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
@@ -61,6 +62,7 @@ type call struct {
 	// in progress (the caller on hold).
 	swaps   chan swap
 	consult *consultation
+	cl      *callerLeg
 }
 
 func newCallID() string {
@@ -108,7 +110,8 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 		e.finishRecord(c, CallEnd{CallID: c.id}, false)
 		return
 	}
-	cl := newCallerLeg(leg, e.prompts, e.recDir, log)
+	cl := newCallerLeg(ctx, leg, e.prompts, e.recDir, log, func(d time.Duration) { e.metrics.digitLatency.Observe(d.Seconds()) })
+	c.cl = cl
 	res, err := e.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID}})
 	if err != nil {
 		log.Error("ivr failed", "err", err)
@@ -157,19 +160,40 @@ func (e *Engine) call(id string) *call {
 
 // callerLeg adapts a SIP leg to what the IVR interpreter drives.
 type callerLeg struct {
-	leg     *sip.Leg
-	prompts *promptCache
-	recDir  string
-	log     *slog.Logger
+	leg       *sip.Leg
+	prompts   *promptCache
+	recDir    string
+	log       *slog.Logger
+	digits    chan rune
+	lastDigit atomic.Int64 // unix nanos of the last key not yet answered by a prompt
+	latency   func(time.Duration)
 }
 
-func newCallerLeg(leg *sip.Leg, pc *promptCache, recDir string, log *slog.Logger) *callerLeg {
-	return &callerLeg{leg: leg, prompts: pc, recDir: recDir, log: log}
+func newCallerLeg(ctx context.Context, leg *sip.Leg, pc *promptCache, recDir string, log *slog.Logger, latency func(time.Duration)) *callerLeg {
+	c := &callerLeg{leg: leg, prompts: pc, recDir: recDir, log: log, digits: make(chan rune, 32), latency: latency}
+	// Stamp each key as the engine receives it: the digit → next prompt
+	// clock starts here, not when the IVR gets round to reading it.
+	go func() {
+		src := leg.Media().DTMF()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case d := <-src:
+				c.lastDigit.Store(time.Now().UnixNano())
+				select {
+				case c.digits <- d:
+				default: // 32 keys ahead of the IVR: the oldest intent is kept
+				}
+			}
+		}
+	}()
+	return c
 }
 
 func (c *callerLeg) CallerNumber() string { return c.leg.Info.Caller }
 func (c *callerLeg) Dialled() string      { return c.leg.Info.Dialled }
-func (c *callerLeg) Digits() <-chan rune  { return c.leg.Media().DTMF() }
+func (c *callerLeg) Digits() <-chan rune  { return c.digits }
 func (c *callerLeg) Hangup(ctx context.Context, reason string) error {
 	return c.leg.Hangup(ctx)
 }
@@ -182,6 +206,11 @@ func (c *callerLeg) Play(ctx context.Context, files ...string) error {
 			return err
 		}
 		ps = append(ps, p)
+	}
+	// The prompt's first packet leaves as Play starts: close the clock of
+	// the key that led here.
+	if at := c.lastDigit.Swap(0); at != 0 && c.latency != nil {
+		c.latency(time.Since(time.Unix(0, at)))
 	}
 	return c.leg.Media().Play(ctx, ps...)
 }
@@ -413,6 +442,9 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 	c.mu.Unlock()
 	br := connect(agent, qc.agentID)
 	defer func() {
+		if c.cl != nil {
+			c.cl.lastDigit.Store(0) // keys pressed for the agent start no IVR clock
+		}
 		c.mu.Lock()
 		c.bridge, c.agentLegCur, c.swaps = nil, nil, nil
 		c.mu.Unlock()

@@ -145,14 +145,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		e.recordPolicy[q.Name] = p
 	}
 	e.interp = &ivr.Interpreter{
-		Prompts:      ivr.PromptDir(promptRoot),
-		Lookup:       crmLookup{e.crm},
-		Queuer:       queuer{e},
-		Transferer:   transferer{e},
-		Flows:        e.flows,
-		RecordDir:    recDir,
-		DigitLatency: func(d time.Duration) { e.metrics.digitLatency.Observe(d.Seconds()) },
-		Logger:       log,
+		Prompts:    ivr.PromptDir(promptRoot),
+		Lookup:     crmLookup{e.crm},
+		Queuer:     queuer{e},
+		Transferer: transferer{e},
+		Flows:      e.flows,
+		RecordDir:  recDir,
+		Logger:     log,
 	}
 
 	mediaIP, err := netip.ParseAddr(cfg.SIP.MediaIP)
