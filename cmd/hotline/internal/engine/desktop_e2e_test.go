@@ -31,14 +31,7 @@ func TestDesktopSeesOfferHoldsAndHangsUp(t *testing.T) {
 	defer cancel()
 	phone := d.agentPhone(t, "1001", sipptest.Agent{RingMs: 100}, 1) // waits for the engine's BYE
 
-	desk, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer desk.Close()
-	if _, err := desk.Login(ctx, "1001", "pass1001", "1001"); err != nil {
-		t.Fatal(err)
-	}
+	desk := d.desk(t, ctx, "1001")
 	c := d.call(t, "13800000002", ctx)
 	c.waitAudio(greetingFrames + 25)
 	c.press('1')
@@ -139,14 +132,7 @@ func TestDesktopBlindTransferToQueue(t *testing.T) {
 	if err := d.e.ACD().SetNotReady("1002", "meeting"); err != nil {
 		t.Fatal(err)
 	}
-	desk, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer desk.Close()
-	if _, err := desk.Login(ctx, "1001", "pass1001", "1001"); err != nil {
-		t.Fatal(err)
-	}
+	desk := d.desk(t, ctx, "1001")
 	c := d.call(t, "13800000002", ctx)
 	c.waitAudio(greetingFrames + 25)
 	c.press('1')
@@ -200,14 +186,7 @@ func TestDesktopInternalAndOutboundCalls(t *testing.T) {
 		Scenario:  sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 300, TalkMs: 1500}),
 		LocalPort: carrierPort, Timeout: 50 * time.Second,
 	})
-	desk, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer desk.Close()
-	if _, err := desk.Login(ctx, "1001", "pass1001", "1001"); err != nil {
-		t.Fatal(err)
-	}
+	desk := d.desk(t, ctx, "1001")
 	if _, err := desk.Must(ctx, "internal_call", map[string]any{"agent": "1002"}); err != nil {
 		t.Fatal(err)
 	}
@@ -250,18 +229,7 @@ func TestConsultCompleteThenTakeover(t *testing.T) {
 		LocalPort: supPort, Timeout: 80 * time.Second})
 	sipptest.RegisterPhone(t, d.e.SIPAddr(), "9001", "pass9001", supPort, 300)
 
-	login := func(id string) *apitest.Client {
-		c, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if _, err := c.Login(ctx, id, "pass"+id, id); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	desk := login("1001")
+	desk := d.desk(t, ctx, "1001")
 	c := d.call(t, "13800000002", ctx)
 	c.waitAudio(greetingFrames + 25)
 	c.press('1')
@@ -289,7 +257,7 @@ func TestConsultCompleteThenTakeover(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	sup := login("9001")
+	sup := d.desk(t, ctx, "9001")
 	if _, err := sup.Must(ctx, "monitor", map[string]any{"agent": "1002", "mode": "takeover"}); err != nil {
 		t.Fatal(err)
 	}
@@ -409,14 +377,7 @@ func TestDesktopAnswerWithAutoAnswerPhone(t *testing.T) {
 	phone := sipptest.Start(t, sipptest.Options{Scenario: autoAnswerPhone, LocalPort: port, Calls: 2, Timeout: 50 * time.Second})
 	sipptest.RegisterPhone(t, d.e.SIPAddr(), "1001", "pass1001", port, 300)
 	d.waitAgent(t, "1001", "ready")
-	desk, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer desk.Close()
-	if _, err := desk.Login(ctx, "1001", "pass1001", "1001"); err != nil {
-		t.Fatal(err)
-	}
+	desk := d.desk(t, ctx, "1001")
 	c := d.call(t, "13800000002", ctx)
 	c.waitAudio(greetingFrames + 25)
 	c.press('1')
@@ -440,4 +401,18 @@ func TestDesktopAnswerWithAutoAnswerPhone(t *testing.T) {
 	if code, err := phone.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("phone: exit %d (%v)\n%s", code, err, phone.Output())
 	}
+}
+
+// desk signs a desktop in over the WebSocket API as id (password pass<id>).
+func (d *demo) desk(t *testing.T, ctx context.Context, id string) *apitest.Client {
+	t.Helper()
+	c, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Login(ctx, id, "pass"+id, id); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

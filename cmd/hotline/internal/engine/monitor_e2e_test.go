@@ -11,7 +11,6 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/hotlinecc/hotline/agentapi/apitest"
 	"github.com/hotlinecc/hotline/media"
 	"github.com/hotlinecc/hotline/sip/sipptest"
 )
@@ -102,14 +101,7 @@ func TestSupervisorListenWhisperBarge(t *testing.T) {
 	cl.mu.Unlock()
 	callerEar := &c.mediaEar
 
-	sup, err := apitest.Dial(ctx, "ws://"+d.e.HTTPAddr()+"/ws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sup.Close()
-	if _, err := sup.Login(ctx, "9001", "pass9001", "9001"); err != nil {
-		t.Fatal(err)
-	}
+	sup := d.desk(t, ctx, "9001")
 	var supAddr netip.AddrPort
 	// talk sends the three tones at once and returns what each party heard.
 	talk := func() (callerHeard, agentHeard, supHeard []int16) {
