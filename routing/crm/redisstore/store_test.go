@@ -134,6 +134,14 @@ func TestReplaceIsAtomicForReaders(t *testing.T) {
 	if ks := keys(t, s); len(ks) != 3 {
 		t.Fatalf("keys after reloads: %v, want current, seq and one generation", ks)
 	}
+	// The live generation lost its build expiry: it will not vanish later.
+	live, err := s.rdb.Get(ctx, s.current).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl, err := s.rdb.TTL(ctx, s.genPrefix+live).Result(); err != nil || ttl != -1 {
+		t.Fatalf("live generation TTL = %v, %v; want none (-1)", ttl, err)
+	}
 }
 
 func TestFailedReplaceDropsItsGeneration(t *testing.T) {
