@@ -19,9 +19,9 @@
 // customer because per-key overhead (key object, expiry slot, dict entry in
 // the keyspace) costs more than the customer itself, HLEN gives Len in O(1),
 // and a whole generation can be dropped with one UNLINK. At 1,000,000
-// customers a generation is one hashtable-encoded hash of roughly 100 MB
-// (TestMemoryPerCustomer prints the measured figure); a full reload needs
-// room for two generations at once.
+// customers a generation is one hashtable-encoded hash of about 105 MB of
+// Redis memory (BenchmarkReplace reports redis-bytes/customer); a full
+// reload needs room for two generations at once, so budget 250 MB.
 //
 // # Full reload
 //
