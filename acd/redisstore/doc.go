@@ -48,4 +48,7 @@
 // Every call is bounded by Options.Timeout (dial, read, write) with at most
 // one retry, so when Redis is unreachable methods return a wrapped error
 // promptly instead of hanging; the ACD's degraded mode decides what to do.
+// A Claim that fails with anything but acd.ErrClaimed may still have been
+// applied (reply lost): the caller should Release the same pair, which is
+// safe because Release only removes a claim that names both sides.
 package redisstore

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +55,48 @@ func TestRedisDownReturnsErrors(t *testing.T) {
 				}
 			case <-time.After(30 * time.Second): // hang guard, not a latency bound
 				t.Fatal("call hung with Redis down")
+			}
+		})
+	}
+}
+
+// A Redis that accepts nothing and answers nothing (frozen process, black
+// hole on the network) must cost at most a few Timeouts, not block forever.
+func TestRedisFrozenReturnsErrors(t *testing.T) {
+	srv := startRedis(t)
+	s, err := New(Options{Addr: "unix:" + srv.sock, Prefix: "frozen:", Node: "n1", Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run last-in first-out: thaw before srv.stop kills it.
+	t.Cleanup(func() { _ = srv.cmd.Process.Signal(syscall.SIGCONT) })
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"Claim", func() error { return s.Claim(ctx, "c1", "a1") }},
+		{"Agents", func() error { _, err := s.Agents(ctx); return err }},
+		{"SaveCall", func() error { return s.SaveCall(ctx, acd.CallRecord{Call: acd.Call{ID: "c1", Queue: "q"}}) }},
+		{"Renew", func() error { return s.Renew(ctx) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { done <- tc.call() }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("no error from a frozen Redis")
+				}
+			case <-time.After(30 * time.Second): // hang guard, not a latency bound
+				t.Fatal("call hung on a frozen Redis")
 			}
 		})
 	}
