@@ -172,7 +172,7 @@ return redis.call('HDEL', ARGV[1] .. g, ARGV[2])`)
 local g = redis.call('GET', KEYS[1]) or '0'
 return redis.call('HLEN', ARGV[1] .. g)`)
 	// switchScript makes generation ARGV[2] live if it holds ARGV[3]
-	// customers, and returns the generation it replaced (nil if none). The
+	// customers, and returns the generation it replaced ("0" if none). The
 	// count check catches a build key that expired or was deleted under a
 	// stalled reload.
 	switchScript = redis.NewScript(`
@@ -182,9 +182,16 @@ if n ~= tonumber(ARGV[3]) then
   return redis.error_reply('generation ' .. ARGV[2] .. ' holds ' .. n .. ' customers, want ' .. ARGV[3])
 end
 redis.call('PERSIST', key)
-local old = redis.call('GET', KEYS[1])
+local old = redis.call('GET', KEYS[1]) or '0'
 redis.call('SET', KEYS[1], ARGV[2])
 return old`)
+	// dropScript removes a generation unless it is live: a failed reload
+	// whose switch did run (only its reply was lost) must not take the new
+	// live set with it.
+	dropScript = redis.NewScript(`
+local g = redis.call('GET', KEYS[1]) or '0'
+if g == ARGV[2] then return 0 end
+return redis.call('UNLINK', ARGV[1] .. ARGV[2])`)
 )
 
 // Get implements crm.Store.
@@ -247,7 +254,8 @@ func (s *Store) Len(ctx context.Context) (int, error) {
 }
 
 // Replace implements crm.Store; see the package comment for how the switch
-// stays atomic. Unlike the short calls it honours ctx cancellation between
+// stays atomic. Customers Put before the first Replace live in generation 0,
+// which the first Replace drops like any other. Unlike the short calls it honours ctx cancellation between
 // and during batches.
 func (s *Store) Replace(ctx context.Context, all iter.Seq2[crm.Customer, error]) (err error) {
 	if err := ctx.Err(); err != nil {
@@ -267,7 +275,10 @@ func (s *Store) Replace(ctx context.Context, all iter.Seq2[crm.Customer, error])
 			// covers the case where Redis is gone too.
 			dctx, cancel := s.opContext(ctx, s.timeout)
 			defer cancel()
-			s.rdb.Unlink(dctx, key)
+			if derr := dropScript.Run(dctx, s.rdb, []string{s.current}, s.genPrefix, genID).Err(); derr != nil {
+				s.log.Warn("crm reload failed and its half-built generation stays in Redis until it expires",
+					"generation", key, "expires_in", buildTTL, "err", derr)
+			}
 		}
 	}()
 
@@ -320,13 +331,13 @@ func (s *Store) Replace(ctx context.Context, all iter.Seq2[crm.Customer, error])
 	sctx, cancel := context.WithTimeout(ctx, s.bulk)
 	defer cancel()
 	old, err := switchScript.Run(sctx, s.rdb, []string{s.current}, s.genPrefix, genID, added).Text()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil {
 		return fmt.Errorf("redisstore: replace: switch to generation %s: %w", genID, err)
 	}
-	if old != "" && old != genID {
+	if old != genID {
 		// UNLINK hands the old hash to Redis's lazy-free thread. Failing to
 		// drop it wastes memory but the reload itself succeeded.
-		if uerr := s.rdb.Unlink(sctx, s.genPrefix+old).Err(); uerr != nil {
+		if uerr := dropScript.Run(sctx, s.rdb, []string{s.current}, s.genPrefix, old).Err(); uerr != nil {
 			s.log.Warn("crm reload switched but the old generation stays in Redis",
 				"generation", genID, "old", s.genPrefix+old, "err", uerr)
 		}

@@ -317,3 +317,35 @@ func TestStoreRecoversWhenRedisReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Customers Put before any reload live in generation 0; the first reload
+// replaces them and drops that generation too.
+func TestFirstReplaceDropsEarlierPuts(t *testing.T) {
+	srv := startRedis(t)
+	s := newTestStore(t, srv)
+	ctx := context.Background()
+	if err := s.Put(ctx, crm.Customer{Number: "13800000001", Tier: "gold"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replace(ctx, crmtest.Seq(crm.Customer{Number: "13800000002", Tier: "silver"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "13800000001"); !errors.Is(err, crm.ErrNotFound) {
+		t.Fatalf("customer put before the reload: %v, want ErrNotFound", err)
+	}
+	if ks := keys(t, s); len(ks) != 3 {
+		t.Fatalf("keys after first reload: %v, want current, seq and one generation", ks)
+	}
+	// Cleaning up after a reload never drops the live generation, even if
+	// asked to (a reload whose switch ran but whose reply was lost).
+	live, err := s.rdb.Get(ctx, s.current).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dropScript.Run(ctx, s.rdb, []string{s.current}, s.genPrefix, live).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Get(ctx, "13800000002"); err != nil || c.Tier != "silver" {
+		t.Fatalf("live set after a drop of the live generation: %+v, %v", c, err)
+	}
+}
