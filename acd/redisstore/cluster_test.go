@@ -193,3 +193,70 @@ func TestExpiredListsNodesWithoutLease(t *testing.T) {
 		t.Fatalf("ghost's call still claimed: %v", err)
 	}
 }
+
+// Claims and releases churn on two nodes; the test's own ledger is marked
+// after a claim succeeds and cleared before the release is sent, so a
+// correct store never lets a claim succeed while the ledger shows a holder.
+func TestTwoNodesChurnKeepsClaimsExclusive(t *testing.T) {
+	srv := startRedis(t)
+	nodes := []*Store{newTestStore(t, srv, "n1", "churn:"), newTestStore(t, srv, "n2", "churn:")}
+	const calls, agents, workers, rounds = 6, 6, 8, 150
+	ctx := context.Background()
+	var mu sync.Mutex
+	callHolder := map[string]string{}
+	agentHolder := map[string]string{}
+	wins := 0
+	var wg sync.WaitGroup
+	for w := range workers {
+		s := nodes[w%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				call := fmt.Sprintf("c%d", (w+i)%calls)
+				agent := fmt.Sprintf("a%d", (w*7+i*3)%agents)
+				err := s.Claim(ctx, call, agent)
+				if errors.Is(err, acd.ErrClaimed) {
+					continue
+				}
+				if err != nil {
+					t.Errorf("claim: %v", err)
+					return
+				}
+				mu.Lock()
+				if h, ok := callHolder[call]; ok {
+					t.Errorf("call %s given to %s while %s holds it", call, agent, h)
+				}
+				if h, ok := agentHolder[agent]; ok {
+					t.Errorf("agent %s given %s while holding %s", agent, call, h)
+				}
+				callHolder[call], agentHolder[agent] = agent, call
+				wins++
+				mu.Unlock()
+				// Hold the claim across a Redis round trip so that other
+				// workers race against it.
+				if _, err := s.Calls(ctx, ""); err != nil {
+					t.Errorf("calls: %v", err)
+				}
+				mu.Lock()
+				delete(callHolder, call)
+				delete(agentHolder, agent)
+				mu.Unlock()
+				if err := s.Release(ctx, call, agent); err != nil {
+					t.Errorf("release: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if wins == 0 {
+		t.Fatal("no claim ever succeeded")
+	}
+	// Everything was released: every pair is claimable again.
+	for c := range calls {
+		if err := nodes[c%2].Claim(ctx, fmt.Sprintf("c%d", c), fmt.Sprintf("a%d", c)); err != nil {
+			t.Errorf("after churn: %v", err)
+		}
+	}
+}

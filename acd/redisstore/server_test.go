@@ -38,7 +38,13 @@ func startRedis(t testing.TB) *server {
 	srv.cmd = exec.Command(redisServer,
 		"--port", "0", "--unixsocket", srv.sock, "--unixsocketperm", "700",
 		"--dir", dir, "--save", "", "--appendonly", "no", "--loglevel", "warning")
-	srv.cmd.Stdout, srv.cmd.Stderr = os.Stderr, os.Stderr
+	logPath := filepath.Join(dir, "redis.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close() // the child keeps its own descriptor
+	srv.cmd.Stdout, srv.cmd.Stderr = logf, logf
 	if err := srv.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
@@ -52,7 +58,8 @@ func startRedis(t testing.TB) *server {
 			return srv
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not come up: %v", err)
+			out, _ := os.ReadFile(logPath)
+			t.Fatalf("redis-server did not come up: %v\n%s", err, out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
