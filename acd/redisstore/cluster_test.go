@@ -105,8 +105,10 @@ func TestLeaseExpiryReleasesDeadNodeClaims(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(live.Renew(ctx))
-	must(dead.Renew(ctx))
+	_, err = live.Renew(ctx)
+	must(err)
+	_, err = dead.Renew(ctx)
+	must(err)
 	must(dead.Claim(ctx, "c1", "a1"))
 	must(dead.SaveCall(ctx, acd.CallRecord{Call: acd.Call{ID: "c2", Queue: "general"}, State: "queued"}))
 	must(dead.SaveAgent(ctx, acd.AgentRecord{Profile: acd.AgentProfile{ID: "a9"}, State: acd.Ready}))
@@ -175,7 +177,7 @@ func TestExpiredListsNodesWithoutLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer live.Close()
-	if err := live.Renew(ctx); err != nil {
+	if _, err := live.Renew(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := ghost.Claim(ctx, "c1", "a1"); err != nil {
@@ -258,5 +260,55 @@ func TestTwoNodesChurnKeepsClaimsExclusive(t *testing.T) {
 		if err := nodes[c%2].Claim(ctx, fmt.Sprintf("c%d", c), fmt.Sprintf("a%d", c)); err != nil {
 			t.Errorf("after churn: %v", err)
 		}
+	}
+}
+
+// A node whose lease lapsed (here: removed, as expiry would) hears about it
+// on its next renewal so it can write its state again; the first renewal
+// and ordinary renewals say nothing.
+func TestLeaseLapseIsReported(t *testing.T) {
+	srv := startRedis(t)
+	lost := make(chan struct{}, 10)
+	s, err := New(Options{Addr: "unix:" + srv.sock, Prefix: "lapse:", Node: "n1", LeaseTTL: time.Minute,
+		OnLeaseLost: func() { lost <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i, want := range []bool{false, true} {
+		held, err := s.Renew(ctx)
+		if err != nil || held != want {
+			t.Fatalf("renewal %d: held=%v err=%v, want held=%v", i, held, err, want)
+		}
+	}
+
+	// RunLease with a short TTL; drop the lease behind its back.
+	short, err := New(Options{Addr: "unix:" + srv.sock, Prefix: "lapse:", Node: "n2", LeaseTTL: 90 * time.Millisecond,
+		OnLeaseLost: func() { lost <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = short.RunLease(runCtx) }()
+	defer func() { stop(); <-done }()
+	deadline := time.Now().Add(20 * time.Second) // hang guard
+	for {
+		if n, err := short.rdb.Del(ctx, short.key("lease", "n2")).Result(); err != nil {
+			t.Fatal(err)
+		} else if n == 1 {
+			break // RunLease had taken the lease; now it is gone
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("RunLease never took its lease")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-lost:
+	case <-time.After(20 * time.Second): // hang guard
+		t.Fatal("lapsed lease not reported")
 	}
 }

@@ -37,7 +37,7 @@ func TestRedisDownReturnsErrors(t *testing.T) {
 		{"Release", func() error { return s.Release(ctx, "c0", "a0") }},
 		{"AddSL", func() error { return s.AddSL(ctx, acd.SLDelta{Queue: "q", Offered: 1}) }},
 		{"SLTotals", func() error { _, err := s.SLTotals(ctx); return err }},
-		{"Renew", func() error { return s.Renew(ctx) }},
+		{"Renew", func() error { _, err := s.Renew(ctx); return err }},
 		{"Expired", func() error { _, err := s.Expired(ctx); return err }},
 		{"ReapNode", func() error { _, err := s.ReapNode(ctx, "n2"); return err }},
 		{"Ping", func() error { return s.Ping(ctx) }},
@@ -85,7 +85,7 @@ func TestRedisFrozenReturnsErrors(t *testing.T) {
 		{"Claim", func() error { return s.Claim(ctx, "c1", "a1") }},
 		{"Agents", func() error { _, err := s.Agents(ctx); return err }},
 		{"SaveCall", func() error { return s.SaveCall(ctx, acd.CallRecord{Call: acd.Call{ID: "c1", Queue: "q"}}) }},
-		{"Renew", func() error { return s.Renew(ctx) }},
+		{"Renew", func() error { _, err := s.Renew(ctx); return err }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan error, 1)

@@ -11,29 +11,51 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Renew sets this node's lease for one LeaseTTL. RunLease calls it; it is
-// exported for a node that drives its own loop.
-func (s *Store) Renew(ctx context.Context) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, s.key("lease", s.node), time.Now().UTC().Format(time.RFC3339Nano), s.ttl)
-		p.SAdd(ctx, s.key("nodes"), s.node)
-		return nil
-	})
+// renew sets the lease and reports whether the previous one was still there.
+var renew = redis.NewScript(`
+local old = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET')
+redis.call('SADD', KEYS[2], ARGV[3])
+if old then return 1 end
+return 0
+`)
+
+// Renew sets this node's lease for one LeaseTTL and reports whether the
+// previous lease was still held (false on the first renewal, or when it had
+// lapsed). RunLease calls it; it is exported for a node that drives its own
+// loop.
+func (s *Store) Renew(ctx context.Context) (held bool, err error) {
+	keys := []string{s.key("lease", s.node), s.key("nodes")}
+	n, err := renew.Run(ctx, s.rdb, keys, time.Now().UTC().Format(time.RFC3339Nano), s.ttl.Milliseconds(), s.node).Int()
 	if err != nil {
-		return fmt.Errorf("redisstore: renew lease of %s: %w", s.node, err)
+		return false, fmt.Errorf("redisstore: renew lease of %s: %w", s.node, err)
 	}
-	return nil
+	return n == 1, nil
 }
 
 // RunLease renews this node's lease every third of LeaseTTL until ctx ends,
 // then returns ctx's error. A failed renewal is logged and retried on the
-// next tick: two misses in a row still leave the lease alive.
+// next tick: two misses in a row still leave the lease alive. When a renewal
+// finds that the lease it held has lapsed, other nodes may have reaped this
+// node's claims, so RunLease logs it and calls Options.OnLeaseLost.
 func (s *Store) RunLease(ctx context.Context) error {
 	t := time.NewTicker(s.ttl / 3)
 	defer t.Stop()
+	had := false
 	for {
-		if err := s.Renew(ctx); err != nil && ctx.Err() == nil {
-			slog.Warn("redisstore: lease renewal failed", "node", s.node, "err", err)
+		held, err := s.Renew(ctx)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				slog.Warn("redisstore: lease renewal failed", "node", s.node, "err", err)
+			}
+		case had && !held:
+			slog.Warn("redisstore: lease had lapsed; claims may have been reaped", "node", s.node)
+			if s.onLost != nil {
+				s.onLost()
+			}
+			fallthrough
+		default:
+			had = true
 		}
 		select {
 		case <-ctx.Done():

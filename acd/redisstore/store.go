@@ -44,6 +44,11 @@ type Options struct {
 	// LeaseTTL is how long a node may be silent before it counts as dead;
 	// 0 means DefaultLeaseTTL.
 	LeaseTTL time.Duration
+	// OnLeaseLost, if set, is called from RunLease when a renewal finds that
+	// this node's lease had lapsed (Redis was unreachable or the node stalled
+	// for longer than LeaseTTL): its claims, calls and agents may have been
+	// reaped and must be written again. It must not block.
+	OnLeaseLost func()
 	// Timeout bounds dialling, reading and writing one command; 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
@@ -56,6 +61,7 @@ type Store struct {
 	prefix string
 	node   string
 	ttl    time.Duration
+	onLost func()
 }
 
 var _ acd.Store = (*Store)(nil)
@@ -101,7 +107,7 @@ func New(opts Options) (*Store, error) {
 		PoolTimeout:           2 * timeout,
 		ContextTimeoutEnabled: true,
 	})
-	return &Store{rdb: rdb, prefix: prefix, node: node, ttl: cmp.Or(opts.LeaseTTL, DefaultLeaseTTL)}, nil
+	return &Store{rdb: rdb, prefix: prefix, node: node, ttl: cmp.Or(opts.LeaseTTL, DefaultLeaseTTL), onLost: opts.OnLeaseLost}, nil
 }
 
 // Node is this store's node name.
