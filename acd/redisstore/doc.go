@@ -41,7 +41,10 @@
 // agent records it last saved (its queued callers and the agents whose desktop
 // it served) and forgets the node. So nothing stays reserved longer than
 // LeaseTTL plus one reaper interval. A node that claims without running
-// RunLease has no lease and is reaped as dead: start RunLease first.
+// RunLease has no lease and is reaped as dead: start RunLease first. A node
+// that was cut off from Redis for longer than LeaseTTL learns on its next
+// renewal (Options.OnLeaseLost) that it may have been reaped, and should
+// write its agents, calls and claims again.
 //
 // # Failures
 //
