@@ -31,5 +31,5 @@ func Example() {
 	go store.RunReaper(ctx, 0, func(r redisstore.Reaped) {
 		slog.Info("node died", "node", r.Node, "released", len(r.Claims))
 	})
-	// acd.New(..., store, ...)
+	// The ACD takes it as its Deps.Store.
 }
