@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -208,6 +209,13 @@ func (s *Store) SaveCall(ctx context.Context, r acd.CallRecord) error {
 		return errors.New("redisstore: save call: empty call ID")
 	}
 	b, err := json.Marshal(r)
+	if err != nil && r.Call.Trace != nil {
+		// The trace is opaque to the ACD and only decorates the desktop:
+		// losing it on other nodes beats losing the call.
+		slog.Warn("redisstore: call trace not encodable, stored without it", "call", r.Call.ID, "err", err)
+		r.Call.Trace = nil
+		b, err = json.Marshal(r)
+	}
 	if err != nil {
 		return fmt.Errorf("redisstore: save call %s: %w", r.Call.ID, err)
 	}
