@@ -8,30 +8,38 @@
 // they live in one Redis Cluster slot and the Lua scripts below may touch
 // them together:
 //
-//	<prefix>{customers}:current   generation number of the live set
-//	<prefix>{customers}:seq       counter handing out generation numbers
-//	<prefix>{customers}:gen:<n>   hash: canonical number -> packed record
+//	<prefix>{customers}:current       generation number of the live set
+//	<prefix>{customers}:seq           counter handing out generation numbers
+//	<prefix>{customers}:gen:<n>:<b>   hash: canonical number -> packed record
+//	<prefix>{customers}:gen:<n>:n     customers in generation n (for Len)
 //
-// One hash per generation, field = canonical number, value = a packed binary
+// A generation spreads its customers over 16384 hashes, bucket b chosen by
+// FNV-1a of the number; field = canonical number, value = a packed binary
 // record (see encodeRecord): version, flags, then length-prefixed ID (left
 // out when it equals the number), name, tier, region and attributes. A
-// typical customer packs into 20-40 bytes. One hash rather than a hash per
-// customer because per-key overhead (key object, expiry slot, dict entry in
-// the keyspace) costs more than the customer itself, HLEN gives Len in O(1),
-// and a whole generation can be dropped with one UNLINK. At 1,000,000
-// customers a generation is one hashtable-encoded hash of about 105 MB of
-// Redis memory (BenchmarkReplace reports redis-bytes/customer); a full
-// reload needs room for two generations at once, so budget 250 MB.
+// typical customer packs into 20-40 bytes.
+//
+// Why buckets rather than a hash per customer or one big hash: per-key
+// overhead costs more than a customer, and one big hash is a hashtable
+// (about 105 bytes of Redis memory per customer), whereas a bucket of up to
+// 128 short entries stays a flat listpack. At 1,000,000 customers (about 61
+// per bucket) a generation takes about 60 bytes per customer, 60 MB
+// (BenchmarkReplace reports redis-bytes/customer); a full reload needs room
+// for two generations at once, so budget 150 MB. Past about 2,000,000
+// customers, or with records over 64 bytes (many attributes), buckets turn
+// into hashtables: still correct, less compact. A lookup scans one
+// listpack of about 61 entries, which costs Redis a microsecond or two.
 //
 // # Full reload
 //
-// Replace writes the new set under a fresh generation key (with an expiry,
-// so a node that dies mid-reload leaves nothing behind), then one Lua script
-// checks the new hash holds every customer written, points "current" at it
-// and removes the expiry. Lookups read "current" and the hash in one script,
-// so they see the old set or the new one, never a mix. The old generation
-// is then UNLINKed: Redis frees it on its lazy-free thread, so the server
-// never stalls on a million-field delete. An error or cancellation
+// Replace writes the new set under a fresh generation number (its buckets
+// expire, so a node that dies mid-reload leaves nothing behind for long),
+// then one Lua script checks the new buckets hold every customer written,
+// removes their expiry, sets the count and points "current" at it. Lookups
+// read "current" and the bucket in one script, so they see the old set or
+// the new one, never a mix. The old generation is then UNLINKed in chunks
+// of 2048 buckets: Redis frees big values on its lazy-free thread, so the
+// server never stalls on a million-customer delete. An error or cancellation
 // mid-reload drops the half-built generation and keeps the live one.
 // Incremental writes that race a reload land in the generation being
 // replaced and are lost to it, as with crm.MemStore; the next refresh brings
