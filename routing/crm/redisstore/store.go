@@ -314,8 +314,8 @@ func (s *Store) Len(ctx context.Context) (int, error) {
 
 // Replace implements crm.Store; see the package comment for how the switch
 // stays atomic. Customers Put before the first Replace live in generation 0,
-// which the first Replace drops like any other. Unlike the short calls it honours ctx cancellation between
-// and during batches.
+// which the first Replace drops like any other. Unlike the short calls,
+// Replace honours ctx cancellation between and during batches.
 func (s *Store) Replace(ctx context.Context, all iter.Seq2[crm.Customer, error]) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: replace: %w", err)
@@ -332,7 +332,7 @@ func (s *Store) Replace(ctx context.Context, all iter.Seq2[crm.Customer, error])
 		if err != nil {
 			// Drop the half-built set even if ctx is done; its expiry
 			// covers the case where Redis is gone too.
-			dctx, cancel := s.opContext(ctx, s.timeout)
+			dctx, cancel := s.opContext(ctx, s.bulk)
 			defer cancel()
 			if derr := s.dropGeneration(dctx, genID); derr != nil {
 				s.log.Warn("crm reload failed and its half-built generation stays in Redis until it expires",
