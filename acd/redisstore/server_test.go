@@ -45,6 +45,7 @@ func startRedis(t testing.TB) *server {
 	}
 	defer logf.Close() // the child keeps its own descriptor
 	srv.cmd.Stdout, srv.cmd.Stderr = logf, logf
+	dieWithTest(srv.cmd)
 	if err := srv.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}

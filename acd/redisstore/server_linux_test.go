@@ -1,0 +1,12 @@
+package redisstore
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// dieWithTest makes the kernel kill redis-server if the test binary dies
+// without running its cleanups (timeout panic, SIGKILL).
+func dieWithTest(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
