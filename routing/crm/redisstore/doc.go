@@ -12,6 +12,7 @@
 //	<prefix>{customers}:seq           counter handing out generation numbers
 //	<prefix>{customers}:gen:<n>:<b>   hash: canonical number -> packed record
 //	<prefix>{customers}:gen:<n>:n     customers in generation n (for Len)
+//	<prefix>{customers}:building      sorted set: reloads under way, by start
 //
 // A generation spreads its customers over 16384 hashes, bucket b chosen by
 // FNV-1a of the number; field = canonical number, value = a packed binary
@@ -32,14 +33,15 @@
 //
 // # Full reload
 //
-// Replace writes the new set under a fresh generation number (its buckets
-// expire, so a node that dies mid-reload leaves nothing behind for long),
-// then one Lua script checks the new buckets hold every customer written,
-// removes their expiry, sets the count and points "current" at it. Lookups
-// read "current" and the bucket in one script, so they see the old set or
-// the new one, never a mix. The old generation is then UNLINKed in chunks
-// of 2048 buckets: Redis frees big values on its lazy-free thread, so the
-// server never stalls on a million-customer delete. An error or cancellation
+// Replace registers a fresh generation number as building, writes the new
+// set under it, then one O(1) Lua script unregisters it, sets its count and
+// points "current" at it. A reload that never switches (its node died)
+// is dropped by the first reload, on any node, that starts more than an
+// hour later. Lookups read "current" and the bucket in one script, so they
+// see the old set or the new one, never a mix. The old generation is then
+// UNLINKed in chunks of 512 buckets (about half a millisecond of Redis time
+// each): Redis frees big values on its lazy-free thread, so the server
+// never stalls on a million-customer delete. An error or cancellation
 // mid-reload drops the half-built generation and keeps the live one.
 // Incremental writes that race a reload land in the generation being
 // replaced and are lost to it, as with crm.MemStore; the next refresh brings

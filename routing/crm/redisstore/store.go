@@ -27,8 +27,8 @@ const (
 	// 1,000,000 customers take about 120 round trips, small enough that a
 	// batch never holds Redis for more than a few milliseconds.
 	replaceBatch = 8192
-	// buildTTL is how long a half-built generation outlives the node
-	// building it; refreshed on every batch.
+	// buildTTL is how long a reload may take before the next reload (on
+	// any node) gives it up as abandoned and drops what it wrote.
 	buildTTL = time.Hour
 	// minBulkTimeout bounds one reload batch or the final switch.
 	minBulkTimeout = 5 * time.Second
@@ -61,6 +61,7 @@ type Store struct {
 	bulk      time.Duration
 	current   string // key holding the live generation number
 	seq       string // key handing out generation numbers
+	building  string // sorted set: generations being built, by start time
 	genPrefix string // generation n lives at genPrefix+n
 	log       *slog.Logger
 }
@@ -121,6 +122,7 @@ func New(o Options) (*Store, error) {
 		bulk:      bulk,
 		current:   p + "current",
 		seq:       p + "seq",
+		building:  p + "building",
 		genPrefix: p + "gen:",
 		log:       o.Logger,
 	}, nil
@@ -178,21 +180,15 @@ return gone`)
 	lenScript = redis.NewScript(`
 local p = ARGV[1] .. (redis.call('GET', KEYS[1]) or '0') .. ':'
 return tonumber(redis.call('GET', p .. 'n') or '0')`)
-	// switchScript makes generation ARGV[2] live if its ARGV[4] buckets
-	// hold ARGV[3] customers, and returns the generation it replaced ("0"
-	// if none). The count check catches a bucket that expired or was
-	// deleted under a stalled reload. It walks every bucket twice: a few
-	// milliseconds of Redis time once per reload.
+	// switchScript makes generation ARGV[2], holding ARGV[3] customers,
+	// live and returns the generation it replaced ("0" if none). It fails if
+	// another node's sweep gave the generation up as abandoned. O(1), so a
+	// reload never holds Redis up.
 	switchScript = redis.NewScript(`
-local p = ARGV[1] .. ARGV[2] .. ':'
-local buckets = tonumber(ARGV[4])
-local n = 0
-for b = 0, buckets - 1 do n = n + redis.call('HLEN', p .. b) end
-if n ~= tonumber(ARGV[3]) then
-  return redis.error_reply('generation ' .. ARGV[2] .. ' holds ' .. n .. ' customers, want ' .. ARGV[3])
+if redis.call('ZREM', KEYS[2], ARGV[2]) == 0 then
+  return redis.error_reply('generation ' .. ARGV[2] .. ' was given up as abandoned')
 end
-for b = 0, buckets - 1 do redis.call('PERSIST', p .. b) end
-redis.call('SET', p .. 'n', ARGV[3])
+redis.call('SET', ARGV[1] .. ARGV[2] .. ':n', ARGV[3])
 local old = redis.call('GET', KEYS[1]) or '0'
 redis.call('SET', KEYS[1], ARGV[2])
 return old`)
@@ -220,7 +216,7 @@ const buckets = 16384
 
 // dropChunk is how many buckets one drop script unlinks, so that dropping a
 // generation never holds Redis for long.
-const dropChunk = 2048
+const dropChunk = 512
 
 // bucketOf spreads numbers over buckets with FNV-1a: it must give the same
 // answer on every node and every version.
@@ -231,6 +227,30 @@ func bucketOf(number string) int {
 		h *= 16777619
 	}
 	return int(h % buckets)
+}
+
+// sweep drops generations whose reload started more than buildTTL ago and
+// never switched: their node died or lost Redis mid-reload. Failures only
+// cost memory until the next reload, so they are logged, not returned.
+func (s *Store) sweep(ctx context.Context) {
+	ctx, cancel := s.opContext(ctx, s.bulk)
+	defer cancel()
+	cutoff := strconv.FormatInt(time.Now().Add(-buildTTL).Unix(), 10)
+	stale, err := s.rdb.ZRangeByScore(ctx, s.building, &redis.ZRangeBy{Min: "-inf", Max: cutoff}).Result()
+	if err != nil {
+		s.log.Warn("crm reload could not look for abandoned reloads", "err", err)
+		return
+	}
+	for _, gen := range stale {
+		// Only the node whose ZREM succeeds drops it; the builder, if it
+		// is merely slow, then fails its switch.
+		if n, err := s.rdb.ZRem(ctx, s.building, gen).Result(); err != nil || n == 0 {
+			continue
+		}
+		if err := s.dropGeneration(ctx, gen); err != nil {
+			s.log.Warn("crm reload could not drop an abandoned reload", "generation", gen, "err", err)
+		}
+	}
 }
 
 // dropGeneration unlinks generation gen unless it is live. UNLINK hands big
@@ -328,22 +348,29 @@ func (s *Store) Replace(ctx context.Context, all iter.Seq2[crm.Customer, error])
 	}
 	genID := strconv.FormatInt(gen, 10)
 	key := s.genPrefix + genID + ":"
+	gctx, cancel = context.WithTimeout(ctx, s.timeout)
+	err = s.rdb.ZAdd(gctx, s.building, redis.Z{Score: float64(time.Now().Unix()), Member: genID}).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redisstore: replace: register generation %s: %w", genID, err)
+	}
 	defer func() {
 		if err != nil {
-			// Drop the half-built set even if ctx is done; its expiry
-			// covers the case where Redis is gone too.
+			// Drop the half-built set even if ctx is done; if Redis is
+			// gone too, the next reload's sweep will.
 			dctx, cancel := s.opContext(ctx, s.bulk)
 			defer cancel()
+			s.rdb.ZRem(dctx, s.building, genID)
 			if derr := s.dropGeneration(dctx, genID); derr != nil {
-				s.log.Warn("crm reload failed and its half-built generation stays in Redis until it expires",
-					"generation", genID, "expires_in", buildTTL, "err", derr)
+				s.log.Warn("crm reload failed and its half-built generation stays in Redis until the next reload",
+					"generation", genID, "err", derr)
 			}
 		}
 	}()
+	s.sweep(ctx)
 
 	var (
 		added   int64 // distinct numbers written: HSET counts new fields only
-		touched [buckets]bool
 		pending int
 		byB     = make(map[int][]any)
 		hsets   []*redis.IntCmd
@@ -359,12 +386,6 @@ func (s *Store) Replace(ctx context.Context, all iter.Seq2[crm.Customer, error])
 			for b, fields := range byB {
 				bk := key + strconv.Itoa(b)
 				hsets = append(hsets, p.HSet(bctx, bk, fields...))
-				// Expiry from the first write only: the switch's count
-				// check fails a reload that outlived it.
-				if !touched[b] {
-					touched[b] = true
-					p.Expire(bctx, bk, buildTTL)
-				}
 			}
 			return nil
 		})
@@ -406,7 +427,7 @@ func (s *Store) Replace(ctx context.Context, all iter.Seq2[crm.Customer, error])
 
 	sctx, cancel := context.WithTimeout(ctx, s.bulk)
 	defer cancel()
-	old, err := switchScript.Run(sctx, s.rdb, []string{s.current}, s.genPrefix, genID, added, buckets).Text()
+	old, err := switchScript.Run(sctx, s.rdb, []string{s.current, s.building}, s.genPrefix, genID, added).Text()
 	if err != nil {
 		return fmt.Errorf("redisstore: replace: switch to generation %s: %w", genID, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hotlinecc/hotline/routing/crm"
 	"github.com/hotlinecc/hotline/routing/crm/crmtest"
 )
@@ -368,5 +370,44 @@ func TestFirstReplaceDropsEarlierPuts(t *testing.T) {
 	}
 	if c, err := s.Get(ctx, "13800000002"); err != nil || c.Tier != "silver" {
 		t.Fatalf("live set after a drop of the live generation: %+v, %v", c, err)
+	}
+}
+
+// A node that died mid-reload left a half-built generation; the next reload,
+// on any node, drops it once it is older than buildTTL, and only then.
+func TestReplaceSweepsAbandonedReloads(t *testing.T) {
+	srv := startRedis(t)
+	s := newTestStore(t, srv)
+	ctx := context.Background()
+	abandoned := s.genPrefix + "900:7"
+	recent := s.genPrefix + "901:7"
+	for _, k := range []string{abandoned, recent} {
+		if err := s.rdb.HSet(ctx, k, "13800000001", "x").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.rdb.ZAdd(ctx, s.building,
+		redis.Z{Score: float64(time.Now().Add(-buildTTL - time.Minute).Unix()), Member: "900"},
+		redis.Z{Score: float64(time.Now().Unix()), Member: "901"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replace(ctx, crmtest.Seq(crm.Customer{Number: "13800000002", Tier: "gold"})); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key      string
+		building string
+		want     int64
+	}{
+		{abandoned, "900", 0},
+		{recent, "901", 1}, // still being built by a live node
+	}
+	for _, tt := range tests {
+		if n, err := s.rdb.Exists(ctx, tt.key).Result(); err != nil || n != tt.want {
+			t.Errorf("EXISTS %s = %d, %v; want %d", tt.key, n, err, tt.want)
+		}
+		if _, err := s.rdb.ZScore(ctx, s.building, tt.building).Result(); (err == nil) != (tt.want == 1) {
+			t.Errorf("generation %s still registered as building: %v, want %v", tt.building, err == nil, tt.want == 1)
+		}
 	}
 }
