@@ -188,8 +188,15 @@ func (l *Leg) Reject(code int, reason string) error {
 }
 
 // Hangup ends the leg from our side: BYE when answered, 480 when an inbound
-// leg was never answered.
+// leg was never answered. Without a deadline in ctx it waits at most
+// hangupTimeout, so a phone that vanished cannot hold the caller for a whole
+// SIP transaction timeout.
 func (l *Leg) Hangup(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, hangupTimeout)
+		defer cancel()
+	}
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()
@@ -304,10 +311,7 @@ func (l *Leg) end(cause string) {
 // close releases everything the leg holds; safe to call more than once.
 func (l *Leg) close() {
 	l.closeOnce.Do(func() {
-		// A phone that vanished must not hold the leg for a whole transaction timeout.
-		ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
-		defer cancel()
-		if err := l.Hangup(ctx); err != nil {
+		if err := l.Hangup(context.Background()); err != nil {
 			l.srv.log.Debug("sip: hangup at close", "leg", l.ID, "err", err)
 		}
 		l.end("closed")

@@ -26,9 +26,8 @@ import (
 
 // call is one caller's time in the engine, from INVITE to hang-up.
 type call struct {
-	id     string
-	leg    *sip.Leg
-	result *ivr.Result
+	id  string
+	leg *sip.Leg
 
 	mu sync.Mutex
 	// agentLeg receives the answered agent leg from the ACD's Phone.Ring.
@@ -97,7 +96,7 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 		// An agent who answered as the caller left must not stay connected to nobody.
 		select {
 		case l := <-c.agentLeg:
-			hangup(l)
+			_ = l.Hangup(context.Background())
 			l.Close()
 		default:
 		}
@@ -131,7 +130,6 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 			log.Error("ivr failed after transfer", "err", err)
 		}
 	}
-	c.result = res
 	disp := dispositionOf(res)
 	if res != nil {
 		log.Info("call ended", "outcome", res.Outcome, "last_node", res.LastNode, "queue", res.Queue, "agent", res.Agent, "survey", res.SurveyScore)
@@ -151,7 +149,7 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 	}
 }
 
-// Call returns the IVR result of a finished or running call (tests, records).
+// call finds a call in progress by its engine id.
 func (e *Engine) call(id string) *call {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -462,7 +460,7 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 		select {
 		case <-ctx.Done():
 			res.End = ivr.EndCallerHangup
-			hangup(agent)
+			_ = agent.Hangup(context.Background())
 			qc.ended("caller")
 			return res, nil
 		case <-agent.Done():
@@ -472,7 +470,7 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 		case <-xfer:
 			// Blind transfer: the agent is freed (wrap-up), the caller moves on.
 			res.End = ivr.EndTransferred
-			hangup(agent)
+			_ = agent.Hangup(context.Background())
 			qc.ended("agent")
 			return res, nil
 		case sw := <-swaps:
@@ -480,7 +478,7 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 			agent = sw.leg
 			br = connect(agent, sw.party)
 			oldBridge.Close()
-			hangup(old)
+			_ = old.Hangup(context.Background())
 			qc.e.metrics.call.countLeg(old.Media().Stats())
 			old.Close()
 			qc.ended("agent") // the answering agent goes to wrap-up; the call goes on
@@ -520,7 +518,7 @@ func (qc *queuedCall) ended(by string) {
 // but was never bridged.
 func (qc *queuedCall) Leave(reason ivr.LeaveReason) {
 	if qc.agent != nil {
-		hangup(qc.agent)
+		_ = qc.agent.Hangup(context.Background())
 		qc.agent.Close()
 		qc.ended("caller")
 		return
@@ -640,7 +638,7 @@ func (p phone) ReleaseAnswered(o acd.Offer) {
 	}
 	select {
 	case leg := <-c.agentLeg:
-		hangup(leg)
+		_ = leg.Hangup(context.Background())
 		leg.Close()
 	default:
 	}
@@ -652,14 +650,6 @@ type transferer struct{ e *Engine }
 
 func (t transferer) Transfer(ctx context.Context, req ivr.TransferRequest) error {
 	return fmt.Errorf("transfer %s to %s %q: %w", req.CallID, req.Kind, req.Target, errors.ErrUnsupported)
-}
-
-// hangup releases a leg without letting a vanished phone hold the caller's
-// goroutine for a whole SIP transaction timeout.
-func hangup(l *sip.Leg) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = l.Hangup(ctx)
 }
 
 // dispositionOf names how a call ended for the calls counter, with the call

@@ -106,7 +106,7 @@ func (cc callControl) Consult(ctx context.Context, agentID, callID string, to ag
 			leg.Close()
 		case <-cons.done:
 		case <-done:
-			hangup(leg)
+			_ = leg.Hangup(context.Background())
 			leg.Close()
 		}
 	}()
@@ -140,7 +140,7 @@ func (cc callControl) CompleteTransfer(ctx context.Context, agentID, callID stri
 	swaps := c.swaps
 	c.mu.Unlock()
 	if swaps == nil {
-		hangup(cons.leg)
+		_ = cons.leg.Hangup(context.Background())
 		return fmt.Errorf("transfer %s: the conversation ended: %w", callID, errNotYours)
 	}
 	// The caller now talks to the consulted party; the agent is released.
@@ -157,7 +157,7 @@ func (cc callControl) ReturnToCaller(ctx context.Context, agentID, callID string
 	if err != nil {
 		return err
 	}
-	hangup(cons.leg)
+	_ = cons.leg.Hangup(context.Background())
 	cons.leg.Close()
 	c.mu.Lock()
 	if c.bridge != nil {
@@ -227,7 +227,7 @@ func (cc callControl) Conference(ctx context.Context, agentID, callID string) er
 			br.Unhold() // the consulted party left: caller and agent as before
 		}
 		c.mu.Unlock()
-		hangup(cons.leg)
+		_ = cons.leg.Hangup(context.Background())
 		cons.leg.Close()
 	}()
 	return nil

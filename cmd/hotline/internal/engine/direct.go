@@ -72,7 +72,7 @@ func (e *Engine) runDirect(ctx context.Context, dc *directCall, far sip.DialRequ
 	stopFar()
 	if err != nil {
 		log.Info("far end did not answer", "err", err)
-		hangup(a)
+		_ = a.Hangup(context.Background())
 		return
 	}
 	defer b.Close()
@@ -86,8 +86,8 @@ func (e *Engine) runDirect(ctx context.Context, dc *directCall, far sip.DialRequ
 	case <-a.Done():
 	case <-b.Done():
 	}
-	hangup(a)
-	hangup(b)
+	_ = a.Hangup(context.Background())
+	_ = b.Hangup(context.Background())
 }
 
 func (cc callControl) Internal(ctx context.Context, agentID, other string) (string, error) {

@@ -136,7 +136,7 @@ func (cc callControl) Monitor(ctx context.Context, supervisorID, agentID string,
 		}
 		c.mu.Unlock()
 		if !takeover {
-			hangup(sup)
+			_ = sup.Hangup(context.Background())
 			sup.Close()
 		}
 	}()
