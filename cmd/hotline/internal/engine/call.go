@@ -105,13 +105,14 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 	e.records.tracker.Start(c.id, cdr.Record{Times: cdr.Times{Arrival: time.Now()}, Caller: leg.Info.Caller, Dialled: leg.Info.Dialled, AccessNumber: leg.Info.Dialled})
 	if err := leg.Answer(ctx); err != nil {
 		log.Info("answer failed", "err", err)
-		e.metrics.calls.WithLabelValues("failed").Inc()
 		e.finishRecord(c, CallEnd{CallID: c.id}, false)
 		return
 	}
 	cl := newCallerLeg(ctx, leg, e.prompts, e.recDir, log, func(d time.Duration) { e.metrics.digitLatency.Observe(d.Seconds()) })
 	c.cl = cl
-	res, err := e.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID}})
+	res, err := e.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID,
+		// Until a lookup says otherwise (or in a flow without one) the caller is unknown.
+		"tier": crm.DefaultTier}})
 	if err != nil {
 		log.Error("ivr failed", "err", err)
 	}
@@ -130,11 +131,9 @@ func (e *Engine) Serve(ctx context.Context, leg *sip.Leg) {
 			log.Error("ivr failed after transfer", "err", err)
 		}
 	}
-	disp := dispositionOf(res)
 	if res != nil {
 		log.Info("call ended", "outcome", res.Outcome, "last_node", res.LastNode, "queue", res.Queue, "agent", res.Agent, "survey", res.SurveyScore)
 	}
-	e.metrics.calls.WithLabelValues(disp).Inc()
 	callerSilent := e.metrics.call.countLeg(leg.Media().Stats())
 	if res != nil {
 		e.metrics.call.countTrace(res)
@@ -314,10 +313,6 @@ func (q queuer) Enqueue(ctx context.Context, req ivr.QueueRequest) (ivr.QueuedCa
 	c := q.e.call(req.CallID)
 	if c == nil {
 		return nil, fmt.Errorf("enqueue: unknown call %s", req.CallID)
-	}
-	if req.Tier == "" {
-		// A flow without a lookup node: the caller is treated as unknown.
-		req.Tier = crm.DefaultTier
 	}
 	qctx, cancel := context.WithCancel(ctx)
 	customer := map[string]string{}
@@ -650,33 +645,4 @@ type transferer struct{ e *Engine }
 
 func (t transferer) Transfer(ctx context.Context, req ivr.TransferRequest) error {
 	return fmt.Errorf("transfer %s to %s %q: %w", req.CallID, req.Kind, req.Target, errors.ErrUnsupported)
-}
-
-// dispositionOf names how a call ended for the calls counter, with the call
-// record's words (the record's tracker refines it from ACD events).
-func dispositionOf(res *ivr.Result) string {
-	if res == nil {
-		return "failed"
-	}
-	has := func(event string) bool {
-		for _, t := range res.Trace {
-			if t.Event == event {
-				return true
-			}
-		}
-		return false
-	}
-	switch {
-	case res.Outcome == ivr.OutcomeError:
-		return "failed"
-	case res.Agent != "":
-		return "answered"
-	case res.Vars["blacklisted"] == "true" && res.Queue == "":
-		return "blacklisted"
-	case has("overflow") || has("left_queue") || has("queue_failed"):
-		return "overflowed"
-	case has("queued"):
-		return "abandoned_queue"
-	}
-	return "abandoned_ivr"
 }

@@ -352,6 +352,10 @@ func TestDemoMenuToBillingAgentThenSurvey(t *testing.T) {
 	// After the call the agent wraps up, then is ready again.
 	d.waitAgent(t, "1001", acd.Ready)
 
+	// The call record is written once the agent's wrap-up ended; the calls
+	// counter counts records.
+	rec := d.record(t, res.CallID)
+
 	// What a supervisor's Prometheus sees of that call.
 	metrics := scrape(t, d)
 	for line, want := range map[string]float64{
@@ -374,8 +378,6 @@ func TestDemoMenuToBillingAgentThenSurvey(t *testing.T) {
 		t.Error("no routing decision observed")
 	}
 
-	// The call record, written once the agent's wrap-up ended.
-	rec := d.record(t, res.CallID)
 	if rec.Disposition != cdr.Answered || rec.Agent != "1001" || rec.Queue != "billing" || rec.Caller != "13800000002" ||
 		rec.Dialled != "10010" || rec.Customer.Tier != "gold" || rec.Customer.Region != "north" || rec.SurveyScore == nil || *rec.SurveyScore != 5 {
 		t.Fatalf("record %+v", rec)
@@ -449,11 +451,11 @@ func TestDemoBlacklistedCallerNeverReachesAgent(t *testing.T) {
 	if c.packets() < greetingFrames {
 		t.Fatalf("blacklisted caller heard only %d packets", c.packets())
 	}
-	if got := scrape(t, d)[`hotline_calls_total{disposition="blacklisted"}`]; got != 1 {
-		t.Fatalf("blacklisted calls counted %v", got)
-	}
 	if rec := d.record(t, res.CallID); rec.Disposition != cdr.Blacklisted || rec.Queue != "" {
 		t.Fatalf("record of the blacklisted call: %+v", rec)
+	}
+	if got := scrape(t, d)[`hotline_calls_total{disposition="blacklisted"}`]; got != 1 {
+		t.Fatalf("blacklisted calls counted %v", got)
 	}
 }
 

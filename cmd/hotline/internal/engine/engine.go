@@ -531,7 +531,7 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
-	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotline_calls_total", Help: "Calls ended, by disposition."}, []string{"disposition"})
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotline_calls_total", Help: "Calls ended, by the disposition of their call record."}, []string{"disposition"})
 	m.digitLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "hotline_ivr_digit_to_prompt_seconds", Help: "Time from a caller's digit to the first packet of the next prompt.",
 		Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 3},

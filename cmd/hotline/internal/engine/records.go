@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/ivr"
 )
@@ -49,7 +51,19 @@ func (e *Engine) buildRecords() error {
 // startTracker subscribes the tracker to the ACD bus (before any call).
 func (e *Engine) startTracker() {
 	sub := e.acd.Bus().Subscribe("cdr", 4096)
-	e.records.tracker = cdr.NewTracker(e.records.calls, sub.C, cdr.TrackerOptions{ShortAbandon: e.cfg.ACD.ShortAbandon.D(), Logger: e.log})
+	e.records.tracker = cdr.NewTracker(countingWriter{e.records.calls, e.metrics.calls}, sub.C, cdr.TrackerOptions{ShortAbandon: e.cfg.ACD.ShortAbandon.D(), Logger: e.log})
+}
+
+// countingWriter counts calls by the disposition their record ends with, so
+// the metric and the records can never disagree.
+type countingWriter struct {
+	w     cdr.RecordWriter
+	count *prometheus.CounterVec
+}
+
+func (c countingWriter) Write(r cdr.Record) error {
+	c.count.WithLabelValues(string(r.Disposition)).Inc()
+	return c.w.Write(r)
 }
 
 // runRecords runs the writers and the tracker until ctx ends, then drains
