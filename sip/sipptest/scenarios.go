@@ -197,14 +197,20 @@ type Agent struct {
 	TalkMs   int // >0: the agent hangs up first
 	NoAnswer bool
 	Busy     bool
+	// AutoAnswerOnly answers only INVITEs asking for it (Call-Info
+	// answer-after=0), as desk phones with auto-answer do; other INVITEs
+	// ring until cancelled. The engine's BYE ends the answered call.
+	AutoAnswerOnly bool
 }
 
 // AgentTemplate renders Agent.
 const AgentTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="hotline agent phone">
   <recv request="INVITE" crlf="true" rrs="true">{{if .TalkMs}}
-    <action><ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/></action>{{end}}
-  </recv>
+    <action><ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/></action>{{end}}{{if .AutoAnswerOnly}}
+    <action><ereg regexp="answer-after=0" search_in="hdr" header="Call-Info:" check_it="false" assign_to="aa"/></action>{{end}}
+  </recv>{{if .AutoAnswerOnly}}
+  <nop test="aa" next="answer"/>{{end}}
   <send>
     <![CDATA[
       SIP/2.0 {{if .Busy}}486 Busy Here{{else}}180 Ringing{{end}}
@@ -219,7 +225,7 @@ const AgentTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
 {{if .Busy}}
   <recv request="ACK"/>
-{{else if .NoAnswer}}
+{{else if or .NoAnswer .AutoAnswerOnly}}
   <recv request="CANCEL"/>
   <send>
     <![CDATA[
@@ -243,8 +249,10 @@ const AgentTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Length: 0
     ]]>
   </send>
-  <recv request="ACK"/>
-{{else}}
+  <recv request="ACK"{{if .AutoAnswerOnly}} next="done"{{end}}/>
+{{end}}
+{{if not (or .Busy .NoAnswer)}}{{if .AutoAnswerOnly}}
+  <label id="answer"/>{{end}}
   <pause milliseconds="{{.RingMs}}"/>
   <send retrans="500">
     <![CDATA[
@@ -286,7 +294,8 @@ const AgentTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="200"/>
 {{else}}
 ` + answerBye + `{{end}}
-{{end}}
+{{end}}{{if .AutoAnswerOnly}}
+  <label id="done"/>{{end}}
 </scenario>
 `
 

@@ -283,89 +283,6 @@ func TestConsultCompleteThenTakeover(t *testing.T) {
 	}
 }
 
-// autoAnswerPhone rings until cancelled unless the INVITE asks it to answer
-// by itself (Call-Info answer-after=0), as desk phones with auto-answer do.
-const autoAnswerPhone = `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="auto-answer phone">
-  <recv request="INVITE" crlf="true" rrs="true">
-    <action><ereg regexp="answer-after=0" search_in="hdr" header="Call-Info:" check_it="false" assign_to="aa"/></action>
-  </recv>
-  <nop test="aa" next="answer"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port]>
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="CANCEL"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: [cseq] INVITE
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK" next="done"/>
-  <label id="answer"/>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=agent 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [rtp_port] RTP/AVP 0 101
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv request="ACK"/>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <label id="done"/>
-</scenario>
-`
-
 // The agent answers from the desktop: the engine re-rings the phone with an
 // auto-answer request and the phone picks up.
 func TestDesktopAnswerWithAutoAnswerPhone(t *testing.T) {
@@ -374,7 +291,9 @@ func TestDesktopAnswerWithAutoAnswerPhone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	port := sipptest.FreeUDPPort(t)
-	phone := sipptest.Start(t, sipptest.Options{Scenario: autoAnswerPhone, LocalPort: port, Calls: 2, Timeout: 50 * time.Second})
+	// The phone rings until cancelled unless the INVITE asks it to answer by itself.
+	phone := sipptest.Start(t, sipptest.Options{Scenario: sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{AutoAnswerOnly: true}),
+		LocalPort: port, Calls: 2, Timeout: 50 * time.Second})
 	sipptest.RegisterPhone(t, d.e.SIPAddr(), "1001", "pass1001", port, 300)
 	d.waitAgent(t, "1001", "ready")
 	desk := d.desk(t, ctx, "1001")
