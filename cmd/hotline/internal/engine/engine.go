@@ -289,9 +289,7 @@ func (e *Engine) buildACD() error {
 	a, err := acd.New(acd.Config{
 		Routing: rc, RingTimeout: e.cfg.ACD.RingTimeout.D(), WrapUp: e.cfg.ACD.WrapUp.D(), Queues: qs,
 		BreakReasons: breaks, AdjustWarn: e.cfg.ACD.AdjustWarn.D(), Logger: e.log,
-		ObserveDecision: func(kind string, d time.Duration) {
-			e.metrics.call.decisions.WithLabelValues(kind).Observe(d.Seconds())
-		},
+		ObserveDecision: e.metrics.call.observeDecision(),
 	}, acd.Deps{Phone: phone{e}, Log: cdr.AgentStateLog{W: e.records.states}})
 	if err != nil {
 		return fmt.Errorf("engine: acd: %w", err)

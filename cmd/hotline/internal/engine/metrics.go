@@ -150,6 +150,23 @@ func newCallMetrics(reg *prometheus.Registry) *callMetrics {
 	return m
 }
 
+// observeDecision returns the ACD's decision hook with the histogram's
+// children resolved once: the hook runs on the routing hot path, under the
+// ACD lock, and should not look labels up on every decision.
+func (m *callMetrics) observeDecision() func(kind string, d time.Duration) {
+	byKind := map[string]prometheus.Observer{
+		"call_arrived": m.decisions.WithLabelValues("call_arrived"),
+		"agent_freed":  m.decisions.WithLabelValues("agent_freed"),
+	}
+	return func(kind string, d time.Duration) {
+		o, ok := byKind[kind]
+		if !ok {
+			o = m.decisions.WithLabelValues(kind)
+		}
+		o.Observe(d.Seconds())
+	}
+}
+
 // watchACD turns bus events into counters until ctx ends.
 func (e *Engine) watchACD(ctx context.Context) {
 	sub := e.acd.Bus().Subscribe("metrics", 1024)
