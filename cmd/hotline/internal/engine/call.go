@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,9 +32,8 @@ type call struct {
 	// agentLeg receives the answered agent leg from the ACD's Phone.Ring.
 	agentLeg chan *sip.Leg
 	agent    string
-	// agentMedia, bridgedAt, unbridgedAt and recording describe the last
+	// bridgedAt, unbridgedAt and recording describe the last
 	// conversation with an agent.
-	agentMedia  netip.AddrPort
 	bridgedAt   time.Time
 	unbridgedAt time.Time
 	recording   *recording.Meta
@@ -418,7 +416,7 @@ func (qc *queuedCall) Bridge(ctx context.Context) (ivr.BridgeResult, error) {
 			})
 		}
 		c.mu.Lock()
-		c.agent, c.agentMedia = party, leg.Media().LocalAddr()
+		c.agent = party
 		c.bridge, c.agentLegCur = br, leg
 		c.held, c.muted = false, false
 		c.mu.Unlock()

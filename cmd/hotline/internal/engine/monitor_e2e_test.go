@@ -97,7 +97,7 @@ func TestSupervisorListenWhisperBarge(t *testing.T) {
 		}
 	}
 	cl.mu.Lock()
-	agentAddr := cl.agentMedia
+	agentAddr := cl.agentLegCur.Media().LocalAddr()
 	cl.mu.Unlock()
 	callerEar := &c.mediaEar
 

@@ -122,8 +122,8 @@ func TestBridgedCallIsRecordedCallerLeftAgentRight(t *testing.T) {
 		d.e.mu.Lock()
 		for _, cl := range d.e.calls {
 			cl.mu.Lock()
-			if !cl.bridgedAt.IsZero() {
-				agentAddr = cl.agentMedia
+			if cl.agentLegCur != nil {
+				agentAddr = cl.agentLegCur.Media().LocalAddr()
 			}
 			cl.mu.Unlock()
 		}
