@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/media/mediatest"
 	"github.com/hotlinecc/hotline/sip/sipptest"
 )
 
@@ -232,32 +232,10 @@ func (p *peer) packets() []rtp.Packet {
 // sendTone sends d of a PCMU tone to addr in 20 ms packets.
 func (p *peer) sendTone(t *testing.T, addr netip.AddrPort, freq float64, d time.Duration) {
 	t.Helper()
-	tone := media.Tone(freq, d, 8000)
-	ua := net.UDPAddrFromAddrPort(addr)
-	for i := 0; i+media.FrameSamples <= len(tone.Samples); i += media.FrameSamples {
-		payload, err := media.PCMU.Encode(nil, tone.Samples[i:i+media.FrameSamples])
-		if err != nil {
-			t.Fatal(err)
-		}
-		pk := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i / 160), Timestamp: uint32(i), SSRC: 0x5eed}, Payload: payload}
-		b, _ := pk.Marshal()
-		if _, err := p.conn.WriteToUDP(b, ua); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	mediatest.SendTone(t, p.conn, addr, freq, d, 0x5eed)
 }
 
-// goertzel returns the relative power of freq in 8 kHz samples.
-func goertzel(samples []int16, freq float64) float64 {
-	k := 2 * math.Cos(2*math.Pi*freq/8000)
-	var s1, s2 float64
-	for _, x := range samples {
-		s := float64(x) + k*s1 - s2
-		s2, s1 = s1, s
-	}
-	return (s1*s1 + s2*s2 - k*s1*s2) / float64(len(samples)*len(samples)+1)
-}
+var goertzel = mediatest.Goertzel
 
 func decode(t *testing.T, pkts []rtp.Packet) []int16 {
 	var out []int16

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,44 +15,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-
 	"github.com/hotlinecc/hotline/agentapi/apitest"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
-	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/media/mediatest"
 	"github.com/hotlinecc/hotline/sip/sipptest"
 )
 
-// sendTone sends d of a PCMU tone from conn to addr in 20 ms packets.
-func sendTone(t *testing.T, conn *net.UDPConn, addr netip.AddrPort, freq float64, d time.Duration, ssrc uint32) {
-	tone := media.Tone(freq, d, 8000)
-	to := net.UDPAddrFromAddrPort(addr)
-	start := time.Now()
-	for i := 0; i+media.FrameSamples <= len(tone.Samples); i += media.FrameSamples {
-		payload, err := media.PCMU.Encode(nil, tone.Samples[i:i+media.FrameSamples])
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		pk := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i / 160), Timestamp: uint32(i), SSRC: ssrc}, Payload: payload}
-		b, _ := pk.Marshal()
-		if _, err := conn.WriteToUDP(b, to); err != nil {
-			t.Error(err)
-			return
-		}
-		time.Sleep(time.Until(start.Add(time.Duration(i/160+1) * 20 * time.Millisecond)))
-	}
-}
-
-func goertzel(samples []int16, freq float64) float64 {
-	k := 2 * math.Cos(2*math.Pi*freq/8000)
-	var s1, s2 float64
-	for _, x := range samples {
-		s := float64(x) + k*s1 - s2
-		s2, s1 = s1, s
-	}
-	return (s1*s1 + s2*s2 - k*s1*s2) / float64(len(samples)*len(samples)+1)
-}
+var (
+	sendTone = mediatest.SendTone
+	goertzel = mediatest.Goertzel
+)
 
 // readStereoWAV returns the left and right channels of a 16-bit stereo WAV.
 func readStereoWAV(t *testing.T, path string) (left, right []int16) {
