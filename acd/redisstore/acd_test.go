@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
 	"github.com/hotlinecc/hotline/routing"
 )
 
@@ -18,7 +19,7 @@ func (answeringPhone) Ring(context.Context, acd.Offer) error { return nil }
 // and ended, and another node reading the same Redis sees the agent, the
 // claim and the service-level counters the first node wrote.
 func TestACDOnRedisStore(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	store := newTestStore(t, srv, "n1", "acd:")
 	other := newTestStore(t, srv, "n2", "acd:")
 	a, err := acd.New(acd.Config{

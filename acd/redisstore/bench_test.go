@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
 )
 
 // BenchmarkClaimRelease measures one Claim plus its Release against a local
 // redis-server over a unix socket: the round trips an offer costs.
 func BenchmarkClaimRelease(b *testing.B) {
-	srv := startRedis(b)
+	srv := redistest.Start(b)
 	s := newTestStore(b, srv, "n1", "")
 	ctx := context.Background()
 	b.Run("serial", func(b *testing.B) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
 )
 
 // Two nodes, two racing goroutines per agent (one on each node), every
@@ -18,7 +19,7 @@ import (
 // agent holds, so anything short of a perfect matching is a lost claim and
 // anything more is a double claim.
 func TestTwoNodesNeverDoubleClaim(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	nodes := []*Store{newTestStore(t, srv, "n1", "race:"), newTestStore(t, srv, "n2", "race:")}
 	const n = 40
 	ctx := context.Background()
@@ -80,11 +81,11 @@ func TestTwoNodesNeverDoubleClaim(t *testing.T) {
 // and its agents to the reaper on a live node; the live node's own claims
 // stay, and a late release from the dead node cannot undo a new claim.
 func TestLeaseExpiryReleasesDeadNodeClaims(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dead := newTestStore(t, srv, "dead", "lease:")
-	live, err := New(Options{Addr: "unix:" + srv.sock, Prefix: "lease:", Node: "live", LeaseTTL: time.Minute})
+	live, err := New(Options{Addr: srv.Socket, Prefix: "lease:", Node: "live", LeaseTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +170,10 @@ func TestLeaseExpiryReleasesDeadNodeClaims(t *testing.T) {
 // A node that claims without ever taking a lease is dead as far as the
 // others know, so its claims cannot stay reserved forever.
 func TestExpiredListsNodesWithoutLease(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	ctx := context.Background()
 	ghost := newTestStore(t, srv, "ghost", "exp:")
-	live, err := New(Options{Addr: "unix:" + srv.sock, Prefix: "exp:", Node: "live", LeaseTTL: time.Minute})
+	live, err := New(Options{Addr: srv.Socket, Prefix: "exp:", Node: "live", LeaseTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestExpiredListsNodesWithoutLease(t *testing.T) {
 // after a claim succeeds and cleared before the release is sent, so a
 // correct store never lets a claim succeed while the ledger shows a holder.
 func TestTwoNodesChurnKeepsClaimsExclusive(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	nodes := []*Store{newTestStore(t, srv, "n1", "churn:"), newTestStore(t, srv, "n2", "churn:")}
 	const calls, agents, workers, rounds = 6, 6, 8, 150
 	ctx := context.Background()
@@ -267,9 +268,9 @@ func TestTwoNodesChurnKeepsClaimsExclusive(t *testing.T) {
 // on its next renewal so it can write its state again; the first renewal
 // and ordinary renewals say nothing.
 func TestLeaseLapseIsReported(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	lost := make(chan struct{}, 10)
-	s, err := New(Options{Addr: "unix:" + srv.sock, Prefix: "lapse:", Node: "n1", LeaseTTL: time.Minute,
+	s, err := New(Options{Addr: srv.Socket, Prefix: "lapse:", Node: "n1", LeaseTTL: time.Minute,
 		OnLeaseLost: func() { lost <- struct{}{} }})
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +285,7 @@ func TestLeaseLapseIsReported(t *testing.T) {
 	}
 
 	// RunLease with a short TTL; drop the lease behind its back.
-	short, err := New(Options{Addr: "unix:" + srv.sock, Prefix: "lapse:", Node: "n2", LeaseTTL: 90 * time.Millisecond,
+	short, err := New(Options{Addr: srv.Socket, Prefix: "lapse:", Node: "n2", LeaseTTL: 90 * time.Millisecond,
 		OnLeaseLost: func() { lost <- struct{}{} }})
 	if err != nil {
 		t.Fatal(err)

@@ -9,18 +9,19 @@ import (
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
 )
 
 // With Redis gone every method must come back with a wrapped error (so the
 // ACD can fall back to degraded mode) instead of blocking the caller.
 func TestRedisDownReturnsErrors(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv, "n1", "")
 	ctx := context.Background()
 	if err := s.Claim(ctx, "c0", "a0"); err != nil { // pool now holds a live connection
 		t.Fatal(err)
 	}
-	srv.stop()
+	srv.Stop()
 
 	for _, tc := range []struct {
 		name string
@@ -63,8 +64,8 @@ func TestRedisDownReturnsErrors(t *testing.T) {
 // A Redis that accepts nothing and answers nothing (frozen process, black
 // hole on the network) must cost at most a few Timeouts, not block forever.
 func TestRedisFrozenReturnsErrors(t *testing.T) {
-	srv := startRedis(t)
-	s, err := New(Options{Addr: "unix:" + srv.sock, Prefix: "frozen:", Node: "n1", Timeout: 100 * time.Millisecond})
+	srv := redistest.Start(t)
+	s, err := New(Options{Addr: srv.Socket, Prefix: "frozen:", Node: "n1", Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +74,11 @@ func TestRedisFrozenReturnsErrors(t *testing.T) {
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	// Cleanups run last-in first-out: thaw before srv.stop kills it.
-	t.Cleanup(func() { _ = srv.cmd.Process.Signal(syscall.SIGCONT) })
+	// Cleanups run last-in first-out: thaw before srv.Stop kills it.
+	t.Cleanup(func() { _ = srv.Signal(syscall.SIGCONT) })
 	for _, tc := range []struct {
 		name string
 		call func() error
@@ -105,9 +106,9 @@ func TestRedisFrozenReturnsErrors(t *testing.T) {
 // RunLease must keep its owner in control when Redis is gone: it returns
 // when its context ends instead of hanging on a dead connection.
 func TestRunLeaseStopsWithRedisDown(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv, "n1", "")
-	srv.stop()
+	srv.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.RunLease(ctx) }()

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
 )
 
 // A call that overflows to another queue leaves the first queue's list, and
 // what the ACD stored about the caller survives the trip through Redis.
 func TestCallMovesBetweenQueues(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv, "n1", "")
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 21, 9, 0, 0, 123456789, time.UTC)
@@ -48,7 +49,7 @@ func TestCallMovesBetweenQueues(t *testing.T) {
 }
 
 func TestBadInputIsRefused(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv, "n1", "")
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -68,7 +69,7 @@ func TestBadInputIsRefused(t *testing.T) {
 
 // A trace that JSON cannot carry is dropped, not the call with it.
 func TestUnencodableTraceIsDropped(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv, "n1", "")
 	ctx := context.Background()
 	if err := s.SaveCall(ctx, acd.CallRecord{Call: acd.Call{ID: "c1", Queue: "q", Trace: make(chan int)}, State: "queued"}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
 	"github.com/hotlinecc/hotline/routing/crm"
 )
 
@@ -51,7 +52,7 @@ func usedMemory(b *testing.B, s *Store) int64 {
 // store of 100,000 customers; p50/p99 are per-lookup latencies.
 func BenchmarkGet(b *testing.B) {
 	const n = 100_000
-	srv := startRedis(b)
+	srv := redistest.Start(b)
 	s := newTestStore(b, srv)
 	ctx := context.Background()
 	if err := s.Replace(ctx, customers(n)); err != nil {
@@ -78,7 +79,7 @@ func BenchmarkGet(b *testing.B) {
 func BenchmarkReplace(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("customers=%d", n), func(b *testing.B) {
-			srv := startRedis(b)
+			srv := redistest.Start(b)
 			s := newTestStore(b, srv)
 			ctx := context.Background()
 			before := usedMemory(b, s)
@@ -105,7 +106,7 @@ func BenchmarkReplace(b *testing.B) {
 // callers sharing one store's connection pool).
 func BenchmarkGetParallel(b *testing.B) {
 	const n = 100_000
-	srv := startRedis(b)
+	srv := redistest.Start(b)
 	s := newTestStore(b, srv)
 	ctx := context.Background()
 	if err := s.Replace(ctx, customers(n)); err != nil {
@@ -144,7 +145,7 @@ func BenchmarkGetParallel(b *testing.B) {
 // drop scripts, which hold Redis for a few milliseconds, cost a call.
 func BenchmarkGetDuringReplace(b *testing.B) {
 	const n = 100_000
-	srv := startRedis(b)
+	srv := redistest.Start(b)
 	s := newTestStore(b, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

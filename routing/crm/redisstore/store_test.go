@@ -13,12 +13,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
 	"github.com/hotlinecc/hotline/routing/crm"
 	"github.com/hotlinecc/hotline/routing/crm/crmtest"
 )
 
 // newTestStore returns a store on srv whose keys are private to t.
-func newTestStore(t testing.TB, srv *redisServer) *Store {
+func newTestStore(t testing.TB, srv *redistest.Server) *Store {
 	t.Helper()
 	s, err := New(Options{Addr: srv.Socket, Prefix: "test:" + t.Name() + ":", Timeout: 2 * time.Second})
 	if err != nil {
@@ -56,7 +57,7 @@ func strayKeys(t testing.TB, s *Store) []string {
 }
 
 func TestStoreContract(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	crmtest.RunStore(t, func(t *testing.T) crm.Store { return newTestStore(t, srv) })
 }
 
@@ -84,7 +85,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 // sees a half-loaded set as a missing number in 250-499 or a short Len, and a
 // mix as a number outside its set's range or a Len above 500.
 func TestReplaceIsAtomicForReaders(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv)
 	ctx := context.Background()
 	set := func(name string, from int) []crm.Customer {
@@ -168,7 +169,7 @@ func TestReplaceIsAtomicForReaders(t *testing.T) {
 }
 
 func TestFailedReplaceDropsItsGeneration(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv)
 	ctx := context.Background()
 	if err := s.Replace(ctx, crmtest.Seq(crm.Customer{Number: "13800000001", Tier: "gold"})); err != nil {
@@ -213,7 +214,7 @@ func TestFailedReplaceDropsItsGeneration(t *testing.T) {
 // Another node (or another software version) sharing the Redis can leave a
 // record this one cannot read: that is an error, not a wrong customer.
 func TestGetReportsCorruptRecord(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv)
 	ctx := context.Background()
 	if err := s.Put(ctx, crm.Customer{Number: "13800000001", Tier: "gold"}); err != nil {
@@ -231,7 +232,7 @@ func TestGetReportsCorruptRecord(t *testing.T) {
 // (never ErrNotFound, which would wrongly mark the caller unknown) instead
 // of hanging the call.
 func TestGetFailsWhenRedisIsUnavailable(t *testing.T) {
-	stopped := startRedis(t)
+	stopped := redistest.Start(t)
 	stoppedStore, err := New(Options{Addr: stopped.Socket, Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +318,7 @@ func TestGetFailsWhenRedisIsUnavailable(t *testing.T) {
 
 // Redis coming back after an outage serves lookups again without a new store.
 func TestStoreRecoversWhenRedisReturns(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s, err := New(Options{Addr: srv.Socket, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +333,7 @@ func TestStoreRecoversWhenRedisReturns(t *testing.T) {
 		t.Fatal("Get succeeded with Redis down")
 	}
 	// Same socket path, fresh (empty) server.
-	restartAt(t, srv)
+	srv.Restart(t)
 	if _, err := s.Get(ctx, "13800000001"); !errors.Is(err, crm.ErrNotFound) {
 		t.Fatalf("Get after restart = %v, want ErrNotFound from the empty new server", err)
 	}
@@ -344,7 +345,7 @@ func TestStoreRecoversWhenRedisReturns(t *testing.T) {
 // Customers Put before any reload live in generation 0; the first reload
 // replaces them and drops that generation too.
 func TestFirstReplaceDropsEarlierPuts(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv)
 	ctx := context.Background()
 	if err := s.Put(ctx, crm.Customer{Number: "13800000001", Tier: "gold"}); err != nil {
@@ -376,7 +377,7 @@ func TestFirstReplaceDropsEarlierPuts(t *testing.T) {
 // A node that died mid-reload left a half-built generation; the next reload,
 // on any node, drops it once it is older than buildTTL, and only then.
 func TestReplaceSweepsAbandonedReloads(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := newTestStore(t, srv)
 	ctx := context.Background()
 	abandoned := s.genPrefix + "900:7"
