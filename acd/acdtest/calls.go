@@ -1,4 +1,4 @@
-package acd
+package acdtest
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/hotlinecc/hotline/acd"
 )
 
 // Two tiers wait in one queue; two agents become ready one after the
@@ -13,8 +15,8 @@ import (
 // miss, so its tier is furthest behind), goes to the first agent although
 // the normal caller has waited longer; the second agent then gets the
 // normal caller.
-func TestDistributionTwoTiers(t *testing.T) {
-	h := newHarness(t, nil)
+func (su suite) testDistributionTwoTiers(t *testing.T) {
+	h := su.newHarness(t, nil)
 	h.login(t, "1001", map[string]int{"billing": 1, "general": 2})
 	h.login(t, "1003", map[string]int{"general": 1, "technical": 2})
 	must(t, h.acd.SetNotReady("1001", "meeting"))
@@ -25,11 +27,11 @@ func TestDistributionTwoTiers(t *testing.T) {
 	h.clock.Advance(11 * time.Second)
 
 	must(t, h.acd.SetReady("1003"))
-	if o := outcome(t, dia); o.Kind != Connected || o.AgentID != "1003" {
+	if o := outcome(t, dia); o.Kind != acd.Connected || o.AgentID != "1003" {
 		t.Fatalf("diamond caller: %+v", o)
 	}
 	must(t, h.acd.SetReady("1001"))
-	if o := outcome(t, norm); o.Kind != Connected || o.AgentID != "1001" {
+	if o := outcome(t, norm); o.Kind != acd.Connected || o.AgentID != "1001" {
 		t.Fatalf("normal caller: %+v", o)
 	}
 	if got := h.phone.historyCopy(); !slices.Equal(got, []string{"1003:diamond-1", "1001:normal-1"}) {
@@ -39,8 +41,8 @@ func TestDistributionTwoTiers(t *testing.T) {
 
 // An arriving call goes to the first-skill agent even when a second-skill
 // agent has been idle longer.
-func TestCallArrivalSkillLevel(t *testing.T) {
-	h := newHarness(t, nil)
+func (su suite) testCallArrivalSkillLevel(t *testing.T) {
+	h := su.newHarness(t, nil)
 	h.login(t, "1001", map[string]int{"billing": 1, "general": 2})
 	h.clock.Advance(time.Minute)
 	h.login(t, "1003", map[string]int{"general": 1, "technical": 2})
@@ -54,7 +56,7 @@ func TestCallArrivalSkillLevel(t *testing.T) {
 	}
 }
 
-func TestRONARequeuesAtHead(t *testing.T) {
+func (su suite) testRONARequeuesAtHead(t *testing.T) {
 	tests := []struct {
 		name   string
 		phone  phoneBehaviour
@@ -65,7 +67,7 @@ func TestRONARequeuesAtHead(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, nil)
+			h := su.newHarness(t, nil)
 			h.login(t, "a", map[string]int{"general": 1})
 			h.login(t, "b", map[string]int{"general": 1})
 			must(t, h.acd.SetNotReady("b", "meeting"))
@@ -77,11 +79,11 @@ func TestRONARequeuesAtHead(t *testing.T) {
 			h.clock.Advance(time.Second)
 
 			must(t, h.acd.SetReady("a")) // a is offered "first" and fails
-			e := h.waitEvent(t, func(e Event) bool { return e.Type == EventCallRONA })
+			e := h.waitEvent(t, func(e acd.Event) bool { return e.Type == acd.EventCallRONA })
 			if e.AgentID != "a" || e.CallID != "first" || e.Reason != tc.reason {
 				t.Fatalf("RONA event %+v", e)
 			}
-			h.waitState(t, "a", NotReady)
+			h.waitState(t, "a", acd.NotReady)
 			if s, _ := h.acd.Agent("a"); s.Reason != "no answer" {
 				t.Fatalf("agent reason %q, want \"no answer\"", s.Reason)
 			}
@@ -103,8 +105,8 @@ func TestRONARequeuesAtHead(t *testing.T) {
 }
 
 // RONA by the ring timeout: the phone never answers, the ACD gives up.
-func TestRingTimeout(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.RingTimeout = 20 * time.Millisecond })
+func (su suite) testRingTimeout(t *testing.T) {
+	h := su.newHarness(t, func(c *acd.Config) { c.RingTimeout = 20 * time.Millisecond })
 	h.login(t, "a", map[string]int{"general": 1})
 	h.login(t, "b", map[string]int{"general": 1})
 	h.phone.set("a", phoneHold)
@@ -112,11 +114,11 @@ func TestRingTimeout(t *testing.T) {
 	if o := outcome(t, tk); o.AgentID != "b" {
 		t.Fatalf("outcome %+v, want agent b after a timed out", o)
 	}
-	h.waitState(t, "a", NotReady)
+	h.waitState(t, "a", acd.NotReady)
 }
 
-func TestAbandonWhileRinging(t *testing.T) {
-	h := newHarness(t, nil)
+func (su suite) testAbandonWhileRinging(t *testing.T) {
+	h := su.newHarness(t, nil)
 	h.login(t, "a", map[string]int{"general": 1})
 	h.phone.set("a", phoneHold)
 	ctx, hangup := context.WithCancel(context.Background())
@@ -125,10 +127,10 @@ func TestAbandonWhileRinging(t *testing.T) {
 	h.clock.Advance(8 * time.Second)
 	hangup()
 	o := outcome(t, tk)
-	if o.Kind != Abandoned {
+	if o.Kind != acd.Abandoned {
 		t.Fatalf("outcome %+v", o)
 	}
-	h.waitState(t, "a", Ready)
+	h.waitState(t, "a", acd.Ready)
 	eventually(t, "ring cancelled", func() bool {
 		h.phone.mu.Lock()
 		defer h.phone.mu.Unlock()
@@ -151,18 +153,18 @@ func TestAbandonWhileRinging(t *testing.T) {
 // The phone reports an answer in the same instant the caller hangs up: the
 // caller's abandon stands, the agent is freed and the answered agent leg is
 // handed back to the engine to hang up.
-func TestAbandonRacesAnswer(t *testing.T) {
-	h := newHarness(t, nil)
+func (su suite) testAbandonRacesAnswer(t *testing.T) {
+	h := su.newHarness(t, nil)
 	h.login(t, "a", map[string]int{"general": 1})
 	h.phone.set("a", phoneAnswerLate)
 	ctx, hangup := context.WithCancel(context.Background())
 	tk := h.enqueue(t, ctx, "c", "general", "gold")
 	<-h.phone.ringing
 	hangup()
-	if o := outcome(t, tk); o.Kind != Abandoned {
+	if o := outcome(t, tk); o.Kind != acd.Abandoned {
 		t.Fatalf("outcome %+v", o)
 	}
-	h.waitState(t, "a", Ready)
+	h.waitState(t, "a", acd.Ready)
 	eventually(t, "answered leg released", func() bool {
 		h.phone.mu.Lock()
 		defer h.phone.mu.Unlock()
@@ -170,15 +172,15 @@ func TestAbandonRacesAnswer(t *testing.T) {
 	})
 }
 
-func TestAbandonWhileQueued(t *testing.T) {
-	h := newHarness(t, nil)
+func (su suite) testAbandonWhileQueued(t *testing.T) {
+	h := su.newHarness(t, nil)
 	h.login(t, "a", map[string]int{"general": 1})
 	must(t, h.acd.SetNotReady("a", "meeting"))
 	ctx, hangup := context.WithCancel(context.Background())
 	tk := h.enqueue(t, ctx, "c", "general", "normal")
 	h.clock.Advance(2 * time.Second) // shorter than the short-abandon threshold
 	hangup()
-	if o := outcome(t, tk); o.Kind != Abandoned {
+	if o := outcome(t, tk); o.Kind != acd.Abandoned {
 		t.Fatalf("outcome %+v", o)
 	}
 	must(t, h.acd.SetReady("a"))
@@ -190,25 +192,25 @@ func TestAbandonWhileQueued(t *testing.T) {
 	}
 }
 
-func TestOverflow(t *testing.T) {
+func (su suite) testOverflow(t *testing.T) {
 	t.Run("no agent logged in", func(t *testing.T) {
-		h := newHarness(t, nil)
+		h := su.newHarness(t, nil)
 		h.login(t, "bill", map[string]int{"billing": 1})
-		if o := outcome(t, h.enqueue(t, context.Background(), "c", "general", "gold")); o.Kind != Overflowed || o.Reason != OverflowNoAgents {
+		if o := outcome(t, h.enqueue(t, context.Background(), "c", "general", "gold")); o.Kind != acd.Overflowed || o.Reason != acd.OverflowNoAgents {
 			t.Fatalf("%+v", o)
 		}
 	})
 	t.Run("withdrawn by the IVR, not abandoned", func(t *testing.T) {
-		h := newHarness(t, nil)
+		h := su.newHarness(t, nil)
 		h.login(t, "a", map[string]int{"general": 1})
 		must(t, h.acd.SetNotReady("a", "meeting"))
 		tk := h.enqueue(t, context.Background(), "c", "general", "gold")
 		h.clock.Advance(30 * time.Second) // long past the short-abandon threshold
-		must(t, h.acd.Overflow("c", OverflowCallerChoice))
-		if o := outcome(t, tk); o.Kind != Overflowed || o.Reason != OverflowCallerChoice {
+		must(t, h.acd.Overflow("c", acd.OverflowCallerChoice))
+		if o := outcome(t, tk); o.Kind != acd.Overflowed || o.Reason != acd.OverflowCallerChoice {
 			t.Fatalf("%+v", o)
 		}
-		if err := h.acd.Overflow("c", OverflowCallerChoice); !errors.Is(err, ErrUnknownCall) {
+		if err := h.acd.Overflow("c", acd.OverflowCallerChoice); !errors.Is(err, acd.ErrUnknownCall) {
 			t.Fatalf("second overflow: %v", err)
 		}
 		for _, sl := range h.acd.ServiceLevels() {
@@ -218,11 +220,11 @@ func TestOverflow(t *testing.T) {
 		}
 	})
 	t.Run("queue full", func(t *testing.T) {
-		h := newHarness(t, func(c *Config) { c.Queues["general"] = QueueSettings{MaxSize: 1} })
+		h := su.newHarness(t, func(c *acd.Config) { c.Queues["general"] = acd.QueueSettings{MaxSize: 1} })
 		h.login(t, "a", map[string]int{"general": 1})
 		must(t, h.acd.SetNotReady("a", "meeting"))
 		first := h.enqueue(t, context.Background(), "c1", "general", "gold")
-		if o := outcome(t, h.enqueue(t, context.Background(), "c2", "general", "gold")); o.Kind != Overflowed || o.Reason != OverflowQueueFull {
+		if o := outcome(t, h.enqueue(t, context.Background(), "c2", "general", "gold")); o.Kind != acd.Overflowed || o.Reason != acd.OverflowQueueFull {
 			t.Fatalf("%+v", o)
 		}
 		if p := first.Position(); !p.Waiting || p.Place != 1 {
@@ -230,7 +232,7 @@ func TestOverflow(t *testing.T) {
 		}
 	})
 	t.Run("max wait", func(t *testing.T) {
-		h := newHarness(t, nil)
+		h := su.newHarness(t, nil)
 		h.login(t, "a", map[string]int{"general": 1})
 		must(t, h.acd.SetNotReady("a", "meeting"))
 		tk := h.enqueue(t, context.Background(), "c", "general", "gold")
@@ -243,25 +245,25 @@ func TestOverflow(t *testing.T) {
 		}
 		h.clock.Advance(time.Second)
 		h.acd.Tick()
-		if o := outcome(t, tk); o.Kind != Overflowed || o.Reason != OverflowMaxWait || o.Wait != 120*time.Second {
+		if o := outcome(t, tk); o.Kind != acd.Overflowed || o.Reason != acd.OverflowMaxWait || o.Wait != 120*time.Second {
 			t.Fatalf("%+v", o)
 		}
 	})
 	t.Run("last agent logs out", func(t *testing.T) {
-		h := newHarness(t, nil)
+		h := su.newHarness(t, nil)
 		h.login(t, "a", map[string]int{"general": 1})
 		must(t, h.acd.SetNotReady("a", "meeting"))
 		tk := h.enqueue(t, context.Background(), "c", "general", "gold")
 		must(t, h.acd.Logout("a"))
-		if o := outcome(t, tk); o.Kind != Overflowed || o.Reason != OverflowNoAgents {
+		if o := outcome(t, tk); o.Kind != acd.Overflowed || o.Reason != acd.OverflowNoAgents {
 			t.Fatalf("%+v", o)
 		}
 	})
 }
 
-func TestManualMode(t *testing.T) {
-	h := newHarness(t, nil)
-	h.login(t, "m", map[string]int{"general": 1}, func(p *AgentProfile) { p.Mode = ManualMode })
+func (su suite) testManualMode(t *testing.T) {
+	h := su.newHarness(t, nil)
+	h.login(t, "m", map[string]int{"general": 1}, func(p *acd.AgentProfile) { p.Mode = acd.ManualMode })
 	tk := h.enqueue(t, context.Background(), "c1", "general", "gold")
 	if got := h.phone.historyCopy(); len(got) != 0 {
 		t.Fatalf("manual agent offered a call without asking: %v", got)
@@ -273,13 +275,13 @@ func TestManualMode(t *testing.T) {
 	must(t, h.acd.CallEnded("c1", "agent"))
 	h.clock.Advance(5 * time.Second)
 	h.acd.Tick()
-	h.waitState(t, "m", Ready)
+	h.waitState(t, "m", acd.Ready)
 	// Asking with nothing waiting: the next arrival is offered.
 	must(t, h.acd.RequestCall("m"))
 	if o := outcome(t, h.enqueue(t, context.Background(), "c2", "general", "gold")); o.AgentID != "m" {
 		t.Fatalf("%+v", o)
 	}
-	if err := h.acd.RequestCall("m"); !errors.Is(err, ErrIllegalTransition) {
+	if err := h.acd.RequestCall("m"); !errors.Is(err, acd.ErrIllegalTransition) {
 		t.Fatalf("request while talking: %v", err)
 	}
 	must(t, h.acd.CallEnded("c2", "agent"))
@@ -295,20 +297,20 @@ func TestManualMode(t *testing.T) {
 	}
 }
 
-func TestWrapUpThenReady(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.Queues["billing"] = QueueSettings{WrapUp: 30 * time.Second} })
+func (su suite) testWrapUpThenReady(t *testing.T) {
+	h := su.newHarness(t, func(c *acd.Config) { c.Queues["billing"] = acd.QueueSettings{WrapUp: 30 * time.Second} })
 	h.login(t, "a", map[string]int{"general": 1, "billing": 1})
 	outcome(t, h.enqueue(t, context.Background(), "c1", "billing", "gold"))
 	h.clock.Advance(time.Minute)
 	must(t, h.acd.CallEnded("c1", "caller"))
-	if s, _ := h.acd.Agent("a"); s.State != WrapUp || !s.WrapUntil.Equal(t0.Add(90*time.Second)) {
+	if s, _ := h.acd.Agent("a"); s.State != acd.WrapUp || !s.WrapUntil.Equal(t0.Add(90*time.Second)) {
 		t.Fatalf("after hang-up %+v, want wrap-up for billing's 30 s", s)
 	}
 	waiting := h.enqueue(t, context.Background(), "c2", "general", "gold")
 	must(t, h.acd.ExtendWrapUp("a", 10*time.Second))
 	h.clock.Advance(35 * time.Second)
 	h.acd.Tick()
-	if st := h.state(t, "a"); st != WrapUp {
+	if st := h.state(t, "a"); st != acd.WrapUp {
 		t.Fatalf("state %s before extended wrap-up ends", st)
 	}
 	h.clock.Advance(5 * time.Second)
@@ -316,13 +318,13 @@ func TestWrapUpThenReady(t *testing.T) {
 	if o := outcome(t, waiting); o.AgentID != "a" {
 		t.Fatalf("waiting call after wrap-up: %+v", o)
 	}
-	if err := h.acd.CallEnded("c1", "caller"); !errors.Is(err, ErrUnknownCall) {
+	if err := h.acd.CallEnded("c1", "caller"); !errors.Is(err, acd.ErrUnknownCall) {
 		t.Fatalf("ending a finished call: %v", err)
 	}
 }
 
-func TestBreakOverrunAndAdjustWarning(t *testing.T) {
-	h := newHarness(t, nil)
+func (su suite) testBreakOverrunAndAdjustWarning(t *testing.T) {
+	h := su.newHarness(t, nil)
 	h.login(t, "a", map[string]int{"general": 1})
 	h.login(t, "b", map[string]int{"general": 1})
 	must(t, h.acd.StartBreak("a", "toilet"))
@@ -336,7 +338,7 @@ func TestBreakOverrunAndAdjustWarning(t *testing.T) {
 	for {
 		select {
 		case e := <-h.sub.C:
-			if e.Type == EventBreakOverrun || e.Type == EventAdjustWarning {
+			if e.Type == acd.EventBreakOverrun || e.Type == acd.EventAdjustWarning {
 				got = append(got, string(e.Type)+":"+e.AgentID)
 			}
 			continue
@@ -350,8 +352,8 @@ func TestBreakOverrunAndAdjustWarning(t *testing.T) {
 	}
 }
 
-func TestSupervisorSignOutWhileRinging(t *testing.T) {
-	h := newHarness(t, nil)
+func (su suite) testSupervisorSignOutWhileRinging(t *testing.T) {
+	h := su.newHarness(t, nil)
 	h.login(t, "a", map[string]int{"general": 1})
 	h.login(t, "b", map[string]int{"general": 1})
 	must(t, h.acd.SetNotReady("b", "meeting"))
@@ -359,29 +361,29 @@ func TestSupervisorSignOutWhileRinging(t *testing.T) {
 	tk := h.enqueue(t, context.Background(), "c", "general", "gold")
 	<-h.phone.ringing
 	must(t, h.acd.ForceSignOut("9001", "a"))
-	h.waitEvent(t, func(e Event) bool { return e.Type == EventCallQueued && e.Reason != "" })
+	h.waitEvent(t, func(e acd.Event) bool { return e.Type == acd.EventCallQueued && e.Reason != "" })
 	must(t, h.acd.ForceReady("9001", "b"))
 	if o := outcome(t, tk); o.AgentID != "b" {
 		t.Fatalf("%+v", o)
 	}
-	if err := h.acd.ForceSignOut("9001", "b"); !errors.Is(err, ErrIllegalTransition) {
+	if err := h.acd.ForceSignOut("9001", "b"); !errors.Is(err, acd.ErrIllegalTransition) {
 		t.Fatalf("sign-out while talking: %v", err)
 	}
-	if err := h.acd.ForceReady("9001", "a"); !errors.Is(err, ErrUnknownAgent) {
+	if err := h.acd.ForceReady("9001", "a"); !errors.Is(err, acd.ErrUnknownAgent) {
 		t.Fatalf("force ready of signed-out agent: %v", err)
 	}
 }
 
-func TestShiftChangeSameSeat(t *testing.T) {
-	h := newHarness(t, nil)
-	h.login(t, "day", map[string]int{"general": 1}, func(p *AgentProfile) { p.Seat = "seat-7" })
+func (su suite) testShiftChangeSameSeat(t *testing.T) {
+	h := su.newHarness(t, nil)
+	h.login(t, "day", map[string]int{"general": 1}, func(p *acd.AgentProfile) { p.Seat = "seat-7" })
 	must(t, h.acd.SetNotReady("day", "meeting"))
 	tk := h.enqueue(t, context.Background(), "c", "general", "gold")
-	must(t, h.acd.ShiftChange("day", AgentProfile{ID: "night", Skills: map[string]int{"general": 1}}))
-	if o := outcome(t, tk); o.Kind != Connected || o.AgentID != "night" || o.Seat != "seat-7" {
+	must(t, h.acd.ShiftChange("day", acd.AgentProfile{ID: "night", Skills: map[string]int{"general": 1}}))
+	if o := outcome(t, tk); o.Kind != acd.Connected || o.AgentID != "night" || o.Seat != "seat-7" {
 		t.Fatalf("call across the shift change: %+v", o)
 	}
-	if _, err := h.acd.Agent("day"); !errors.Is(err, ErrUnknownAgent) {
+	if _, err := h.acd.Agent("day"); !errors.Is(err, acd.ErrUnknownAgent) {
 		t.Fatalf("outgoing agent still logged in: %v", err)
 	}
 	var reasons []string
@@ -395,8 +397,8 @@ func TestShiftChangeSameSeat(t *testing.T) {
 	}
 }
 
-func TestStateLog(t *testing.T) {
-	h := newHarness(t, nil)
+func (su suite) testStateLog(t *testing.T) {
+	h := su.newHarness(t, nil)
 	h.login(t, "a", map[string]int{"general": 1})
 	h.clock.Advance(10 * time.Second)
 	outcome(t, h.enqueue(t, context.Background(), "c1", "general", "gold"))
@@ -406,7 +408,7 @@ func TestStateLog(t *testing.T) {
 	h.acd.Tick()
 	recs := h.log.Records()
 	type row struct {
-		state      State
+		state      acd.State
 		call       string
 		start, end time.Duration
 	}
@@ -415,10 +417,10 @@ func TestStateLog(t *testing.T) {
 		got = append(got, row{r.State, r.CallID, r.Start.Sub(t0), r.End.Sub(t0)})
 	}
 	want := []row{
-		{Ready, "", 0, 10 * time.Second},
-		{Reserved, "c1", 10 * time.Second, 10 * time.Second},
-		{Talking, "c1", 10 * time.Second, 70 * time.Second},
-		{WrapUp, "c1", 70 * time.Second, 75 * time.Second},
+		{acd.Ready, "", 0, 10 * time.Second},
+		{acd.Reserved, "c1", 10 * time.Second, 10 * time.Second},
+		{acd.Talking, "c1", 10 * time.Second, 70 * time.Second},
+		{acd.WrapUp, "c1", 70 * time.Second, 75 * time.Second},
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("log\n got %v\nwant %v", got, want)
@@ -428,12 +430,12 @@ func TestStateLog(t *testing.T) {
 	}
 }
 
-func TestBusSlowSubscriber(t *testing.T) {
-	b := NewBus(3)
+func (su suite) testBusSlowSubscriber(t *testing.T) {
+	b := acd.NewBus(3)
 	fast := b.Subscribe("fast", 100)
 	slow := b.Subscribe("slow", 1)
 	for i := 0; i < 10; i++ {
-		b.Publish(Event{Type: EventAgentState})
+		b.Publish(acd.Event{Type: acd.EventAgentState})
 	}
 	if fast.Dropped() != 0 || len(fast.C) != 10 {
 		t.Fatalf("fast subscriber dropped %d, has %d", fast.Dropped(), len(fast.C))
@@ -447,50 +449,50 @@ func TestBusSlowSubscriber(t *testing.T) {
 	}
 	fast.Close()
 	fast.Close()
-	b.Publish(Event{})
+	b.Publish(acd.Event{})
 }
 
-func TestEnqueueBadInput(t *testing.T) {
-	h := newHarness(t, nil)
+func (su suite) testEnqueueBadInput(t *testing.T) {
+	h := su.newHarness(t, nil)
 	h.login(t, "a", map[string]int{"general": 1})
-	if _, err := h.acd.Enqueue(context.Background(), Call{Queue: "general", Tier: "platinum"}); err == nil {
+	if _, err := h.acd.Enqueue(context.Background(), acd.Call{Queue: "general", Tier: "platinum"}); err == nil {
 		t.Fatal("unknown tier accepted")
 	}
-	if _, err := h.acd.Enqueue(context.Background(), Call{Tier: "gold"}); !errors.Is(err, ErrInvalidCall) {
+	if _, err := h.acd.Enqueue(context.Background(), acd.Call{Tier: "gold"}); !errors.Is(err, acd.ErrInvalidCall) {
 		t.Fatalf("missing queue: %v", err)
 	}
 	must(t, h.acd.Close())
-	if _, err := h.acd.Enqueue(context.Background(), Call{Queue: "general", Tier: "gold"}); !errors.Is(err, ErrClosed) {
+	if _, err := h.acd.Enqueue(context.Background(), acd.Call{Queue: "general", Tier: "gold"}); !errors.Is(err, acd.ErrClosed) {
 		t.Fatalf("after close: %v", err)
 	}
 }
 
 // failingStore is a shared store that cannot be reached.
-type failingStore struct{ *MemoryStore }
+type failingStore struct{ acd.Store }
 
 var errStoreDown = errors.New("store unreachable")
 
-func (failingStore) Claim(context.Context, string, string) error  { return errStoreDown }
-func (failingStore) SaveCall(context.Context, CallRecord) error   { return errStoreDown }
-func (failingStore) SaveAgent(context.Context, AgentRecord) error { return errStoreDown }
+func (failingStore) Claim(context.Context, string, string) error      { return errStoreDown }
+func (failingStore) SaveCall(context.Context, acd.CallRecord) error   { return errStoreDown }
+func (failingStore) SaveAgent(context.Context, acd.AgentRecord) error { return errStoreDown }
 
 // With the shared store down, calls still reach agents on this node's own
 // decisions.
-func TestStoreDownFallsBackToLocalRouting(t *testing.T) {
+func (su suite) testStoreDownFallsBackToLocalRouting(t *testing.T) {
 	phone := newFakePhone()
-	a, err := New(Config{Routing: demoRouting()}, Deps{Phone: phone, Store: failingStore{NewMemoryStore()}})
+	a, err := acd.New(acd.Config{Routing: demoRouting()}, acd.Deps{Phone: phone, Store: failingStore{su.newStore(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if err := a.Login(AgentProfile{ID: "a", Skills: map[string]int{"general": 1}}); err != nil {
+	if err := a.Login(acd.AgentProfile{ID: "a", Skills: map[string]int{"general": 1}}); err != nil {
 		t.Fatal(err)
 	}
-	tk, err := a.Enqueue(context.Background(), Call{Queue: "general", Tier: "gold"})
+	tk, err := a.Enqueue(context.Background(), acd.Call{Queue: "general", Tier: "gold"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := outcome(t, tk); o.Kind != Connected || o.AgentID != "a" {
+	if o := outcome(t, tk); o.Kind != acd.Connected || o.AgentID != "a" {
 		t.Fatalf("%+v", o)
 	}
 }
