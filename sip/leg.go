@@ -349,7 +349,8 @@ func (e *DialError) Error() string {
 	return fmt.Sprintf("sip: dial: %d %s", e.Status, e.Reason)
 }
 
-// ErrNotRegistered means the user has no live contact.
+// ErrNotRegistered means the user has no live contact, here or (with a
+// Directory) on any node.
 var ErrNotRegistered = errors.New("sip: user not registered")
 
 // DialRequest says whom to call and as whom.
@@ -361,7 +362,8 @@ type DialRequest struct {
 	Headers    map[string]string // extra headers, e.g. Alert-Info for auto-answer
 }
 
-// Dial rings a registered phone (every contact at once; the first to
+// Dial rings a registered phone (every contact registered here, else every
+// live one in the Config.Directory, all at once; the first to
 // answer wins) or a URI. It returns an answered leg, or an error when every
 // contact refused, or ctx ended (which CANCELs the ringing).
 // The caller owns the returned leg and must Close it.
@@ -371,11 +373,9 @@ func (s *Server) Dial(ctx context.Context, dr DialRequest) (*Leg, error) {
 	}
 	var targets []sipmsg.Uri
 	if dr.User != "" {
-		for _, b := range s.reg.Contacts(dr.User) {
-			targets = append(targets, b.Contact)
-		}
-		if len(targets) == 0 {
-			return nil, ErrNotRegistered
+		var err error
+		if targets, err = s.userTargets(ctx, dr.User); err != nil {
+			return nil, err
 		}
 	} else {
 		var u sipmsg.Uri

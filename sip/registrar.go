@@ -11,8 +11,11 @@ import (
 
 // Binding is one registered contact of a user (RFC 3261 §10).
 type Binding struct {
-	Contact   sipmsg.Uri
-	Expires   time.Time
+	Contact sipmsg.Uri
+	Expires time.Time
+	// Node is the engine node that accepted the REGISTER (Config.Node), so
+	// an engine can tell phones registered through it from those of others.
+	Node      string
 	Source    string // where the REGISTER came from, host:port
 	Transport string
 	CallID    string
@@ -27,6 +30,9 @@ type Registrar struct {
 	minExpires  int
 	maxExpires  int
 	now         func() time.Time
+	node        string
+	// publishing serialises a user's directory publishes (see Server.publish).
+	publishing userLocks
 }
 
 // NewRegistrar returns an empty registrar.
@@ -55,7 +61,8 @@ func (r *Registrar) Contacts(user string) []Binding {
 	return out
 }
 
-// Registered reports whether a user has at least one live contact.
+// Registered reports whether a user has at least one live contact
+// registered through this node; a Directory's bindings do not count.
 func (r *Registrar) Registered(user string) bool { return len(r.Contacts(user)) > 0 }
 
 // update applies one REGISTER's contacts. expires==0 removes a contact;
@@ -108,7 +115,7 @@ func (r *Registrar) update(user string, req *sipmsg.Request, source string) ([]B
 		if exp > 0 {
 			current = append(current, Binding{
 				Contact: *c.Address.Clone(), Expires: now.Add(time.Duration(exp) * time.Second),
-				Source: source, Transport: req.Transport(), CallID: callID, CSeq: cseq,
+				Node: r.node, Source: source, Transport: req.Transport(), CallID: callID, CSeq: cseq,
 			})
 		}
 	}
@@ -136,3 +143,6 @@ func (r *Registrar) update(user string, req *sipmsg.Request, source string) ([]B
 func contactKey(u sipmsg.Uri) string {
 	return strings.ToLower(u.User + "@" + u.HostPort())
 }
+
+// lockPublish holds user's publish lock until the returned func is called.
+func (r *Registrar) lockPublish(user string) func() { return r.publishing.lock(user) }

@@ -46,6 +46,11 @@ type Config struct {
 	Credentials func(user string) (Credential, bool)
 	Logger      *slog.Logger
 	UserAgent   string
+	// Node names this engine node in the bindings it accepts ("" allowed).
+	Node string
+	// Directory, if set, shares registrations with other nodes so Dial can
+	// ring a phone registered through any of them; nil means a single node.
+	Directory Directory
 }
 
 // Origin says who sent a call.
@@ -149,6 +154,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		cfg.UserAgent = "Hotline"
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, handler: h, auth: newAuthenticator(cfg.Realm), reg: NewRegistrar()}
+	s.reg.node = cfg.Node
 
 	var host string
 	var port int
@@ -364,6 +370,8 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	bindings, _ := s.reg.update(cred.User, req, req.Source())
 	s.Stats.Registrations.Add(1)
+	// Before the 200 OK: once the phone hears it is registered, every node can ring it.
+	s.publish(cred.User)
 	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
 	now := time.Now()
 	for _, b := range bindings {
