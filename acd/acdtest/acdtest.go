@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) acd.Store) {
 		{"TestAgentActionsEveryState", su.testAgentActionsEveryState},
 		{"TestLoginErrors", su.testLoginErrors},
 		{"TestPermissions", su.testPermissions},
+		{"TestStoreMirrorsACD", su.testStoreMirrorsACD},
 	} {
 		t.Run(tc.name, tc.test)
 	}
