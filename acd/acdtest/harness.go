@@ -47,7 +47,7 @@ type ring struct {
 	result      chan error
 }
 
-// fakePhone implements Phone and checks the offer invariants: one ring per
+// fakePhone implements acd.Phone and checks the offer invariants: one ring per
 // agent and one ring per call at a time.
 type fakePhone struct {
 	mu         sync.Mutex
@@ -115,7 +115,7 @@ func (p *fakePhone) Ring(ctx context.Context, o acd.Offer) error {
 	}
 }
 
-// ReleaseAnswered implements AnswerReleaser.
+// ReleaseAnswered implements acd.AnswerReleaser.
 func (p *fakePhone) ReleaseAnswered(o acd.Offer) {
 	p.mu.Lock()
 	p.released = append(p.released, o.AgentID+":"+o.Call.ID)
