@@ -104,6 +104,9 @@ type Deps struct {
 	Store Store    // default NewMemoryStore()
 	Bus   *Bus     // default NewBus(0)
 	Log   StateLog // default: discard
+	// Cluster links the ACD to the other nodes sharing Store; nil = one
+	// node. See Cluster.
+	Cluster Cluster
 }
 
 type callState int
@@ -125,6 +128,12 @@ type call struct {
 	abandoned   bool
 	answeredAt  time.Time
 	offers      int
+	// owner is the node holding a remote call's caller ("" = this node):
+	// a mirror kept for routing and for desktops, never rung from here.
+	owner string
+	// claimedAt is when this node claimed the remote call for one of its
+	// agents (the owner rings; see offerRemoteCall).
+	claimedAt time.Time
 }
 
 type agent struct {
@@ -140,6 +149,13 @@ type agent struct {
 	warned       bool // overrun / adjust warning raised for this state
 	stateCall    string
 	stateCaller  string
+	// home is the node whose desktop and phone serve a remote agent ("" =
+	// this node). A mirror's state follows its home's word, except while
+	// it rings or talks on one of this node's calls.
+	home string
+	// callNode is the node holding the call a local agent is reserved for
+	// or talking on, when that is not this node.
+	callNode string
 }
 
 // ACD is the automatic call distributor.
@@ -165,6 +181,10 @@ type ACD struct {
 	inflight map[string]int
 	seq      uint64
 	closed   bool
+
+	cluster  Cluster
+	node     string
+	degraded bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -210,13 +230,17 @@ func New(cfg Config, deps Deps) (*ACD, error) {
 		deps.Log = discardLog{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &ACD{
+	a := &ACD{
 		cfg: cfg, phone: deps.Phone, store: deps.Store, bus: deps.Bus, slog: deps.Log,
 		logger: cfg.Logger, now: cfg.Now, router: r,
 		agents: map[string]*agent{}, seats: map[string]string{}, calls: map[string]*call{},
 		loggedIn: map[string]int{}, handle: map[string]time.Duration{}, inflight: map[string]int{},
-		ctx: ctx, cancel: cancel,
-	}, nil
+		ctx: ctx, cancel: cancel, cluster: deps.Cluster,
+	}
+	if deps.Cluster != nil {
+		a.node = deps.Cluster.Node()
+	}
+	return a, nil
 }
 
 // ErrInvalidConfig reports a bad ACD configuration.
@@ -233,6 +257,13 @@ func (a *ACD) Bus() *Bus { return a.bus }
 func (a *ACD) Run(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.Tick)
 	defer t.Stop()
+	// Other nodes repair lost messages from this node's periodic snapshot.
+	var share <-chan time.Time
+	if a.cluster != nil {
+		st := time.NewTicker(SnapshotEvery)
+		defer st.Stop()
+		share = st.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -241,6 +272,8 @@ func (a *ACD) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			a.Tick()
+		case <-share:
+			a.ShareState()
 		}
 	}
 }
@@ -257,7 +290,7 @@ func (a *ACD) Close() error {
 	a.closed = true
 	now := a.now()
 	for _, c := range a.calls {
-		if c.state == callQueued {
+		if c.state == callQueued && c.owner == "" {
 			a.overflowLocked(c, OverflowShutdown, now)
 		}
 	}
@@ -275,7 +308,7 @@ func (a *ACD) publish(e Event) {
 }
 
 func (a *ACD) storeErr(op string, err error) {
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrStoreUnavailable) {
 		a.logger.Warn("acd store", "op", op, "err", err)
 	}
 }
@@ -293,6 +326,9 @@ func (a *ACD) Tick() {
 	now := a.now()
 	// Map order is fine here: each timer acts on its own agent or call.
 	for _, ag := range a.agents {
+		if ag.home != "" {
+			continue // its home node runs its timers
+		}
 		switch ag.state {
 		case WrapUp:
 			if !now.Before(ag.wrapUntil) {
@@ -312,7 +348,7 @@ func (a *ACD) Tick() {
 		}
 	}
 	for _, c := range a.calls {
-		if c.state != callQueued {
+		if c.state != callQueued || c.owner != "" {
 			continue
 		}
 		qs := a.cfg.Queues[c.info.Queue]
@@ -333,7 +369,7 @@ func (a *ACD) Tick() {
 			a.logger.Error("acd: router matched unknown agent or call", "agent", m.AgentID, "call", m.CallID)
 			break
 		}
-		if !a.offer(ag, c, now) {
+		if !a.match(ag, c, now) {
 			break
 		}
 	}

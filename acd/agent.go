@@ -17,6 +17,12 @@ type AgentSnapshot struct {
 	Caller    string
 	Requested bool      // manual mode: waiting for the requested call
 	WrapUntil time.Time // in wrap-up
+	// Node is the node serving the agent's desktop and phone when that
+	// is not this one (cluster).
+	Node string
+	// CallNode is the node holding the agent's call when that is not this
+	// one: call control for it goes there.
+	CallNode string
 }
 
 // CallSnapshot is a call's live state.
@@ -25,6 +31,8 @@ type CallSnapshot struct {
 	State   string // queued, ringing, talking, held
 	AgentID string
 	Offers  int // times offered (ring-no-answer re-offers)
+	// Node is the node holding the caller when that is not this one.
+	Node string
 }
 
 func (a *ACD) agentLocked(id string) (*agent, error) {
@@ -33,6 +41,16 @@ func (a *ACD) agentLocked(id string) (*agent, error) {
 		return nil, fmt.Errorf("agent %s: %w", id, ErrUnknownAgent)
 	}
 	return ag, nil
+}
+
+// localAgentLocked is agentLocked for the agent's own and supervisors'
+// state changes, which only the agent's home node may make.
+func (a *ACD) localAgentLocked(id string) (*agent, error) {
+	ag, err := a.agentLocked(id)
+	if err == nil && ag.home != "" {
+		return nil, fmt.Errorf("agent %s: %w: signed in on node %s", id, ErrRemoteAgent, ag.home)
+	}
+	return ag, err
 }
 
 // check is the legality test for agent and supervisor actions: the state
@@ -63,6 +81,10 @@ func (a *ACD) setState(ag *agent, to State, reason string, now time.Time) {
 		a.logger.Error("acd: internal illegal transition", "agent", ag.profile.ID, "from", ag.state, "to", to)
 	}
 	prev := ag.state
+	if ag.home != "" {
+		a.mirrorState(ag, to, reason, now)
+		return
+	}
 	if !ag.since.IsZero() {
 		a.slog.Record(StateRecord{AgentID: ag.profile.ID, Seat: ag.profile.Seat, State: ag.state, Reason: ag.reason,
 			CallID: ag.stateCall, Caller: ag.stateCaller, Start: ag.since, End: now})
@@ -76,16 +98,18 @@ func (a *ACD) setState(ag *agent, to State, reason string, now time.Time) {
 	ag.stateCall, ag.stateCaller = ag.callID, ag.caller
 	ag.warned = false
 	if to != LoggedOut {
-		a.storeErr("save agent", a.store.SaveAgent(a.ctx, AgentRecord{Profile: ag.profile, State: to, Reason: reason, Since: now, CallID: ag.callID}))
+		rec := ag.record()
+		a.storeErr("save agent", a.store.SaveAgent(a.ctx, rec))
+		a.send(ClusterMsg{Kind: MsgAgent, Agent: &rec})
 	}
-	a.publish(Event{Type: EventAgentState, At: now, AgentID: ag.profile.ID, State: to, Prev: prev, Reason: reason, CallID: ag.callID, Caller: ag.caller})
+	a.publish(Event{Type: EventAgentState, At: now, AgentID: ag.profile.ID, State: to, Prev: prev, Reason: reason, CallID: ag.callID, Caller: ag.caller, Node: ag.callNode})
 }
 
 // makeAvailable gives a Ready agent the best waiting call, or puts it in
 // the idle pool. Manual-mode agents are only available after RequestCall.
 func (a *ACD) makeAvailable(ag *agent, now time.Time) {
-	if ag.state != Ready || a.closed {
-		return
+	if ag.state != Ready || a.closed || ag.home != "" {
+		return // a mirror becomes idle on its home's word
 	}
 	id := ag.profile.ID
 	if (ag.profile.Mode == ManualMode && !ag.requested) || a.inflight[id] > 0 {
@@ -96,7 +120,7 @@ func (a *ACD) makeAvailable(ag *agent, now time.Time) {
 	rc, ok, _ := a.router.AgentFreed(id, now)
 	a.observeDecision("agent_freed", start)
 	if ok {
-		if c := a.calls[rc.ID]; c != nil && a.offer(ag, c, now) {
+		if c := a.calls[rc.ID]; c != nil && a.match(ag, c, now) {
 			return
 		}
 	}
@@ -146,7 +170,10 @@ func (a *ACD) loginLocked(p AgentProfile, reason string) error {
 	if err := a.validateProfile(&p); err != nil {
 		return err
 	}
-	if a.agents[p.ID] != nil {
+	if ag := a.agents[p.ID]; ag != nil {
+		if ag.home != "" {
+			return fmt.Errorf("login %s: %w on node %s", p.ID, ErrAlreadyLoggedIn, ag.home)
+		}
 		return fmt.Errorf("login %s: %w", p.ID, ErrAlreadyLoggedIn)
 	}
 	if other, ok := a.seats[p.Seat]; ok {
@@ -185,7 +212,7 @@ func (a *ACD) Logout(agentID string) error {
 }
 
 func (a *ACD) logoutLocked(agentID, reason string) error {
-	ag, err := a.agentLocked(agentID)
+	ag, err := a.localAgentLocked(agentID)
 	if err != nil {
 		return err
 	}
@@ -207,6 +234,14 @@ func (a *ACD) logoutLocked(agentID, reason string) error {
 	delete(a.agents, agentID)
 	delete(a.seats, ag.profile.Seat)
 	a.storeErr("delete agent", a.store.DeleteAgent(a.ctx, agentID))
+	a.send(ClusterMsg{Kind: MsgAgentGone, ID: agentID})
+	a.dropSkills(ag, now)
+	return nil
+}
+
+// dropSkills uncounts a leaving agent's queues and overflows this node's
+// callers waiting in a queue nobody serves any more.
+func (a *ACD) dropSkills(ag *agent, now time.Time) {
 	empty := map[string]bool{}
 	for q := range ag.profile.Skills {
 		a.loggedIn[q]--
@@ -217,12 +252,11 @@ func (a *ACD) logoutLocked(agentID, reason string) error {
 	}
 	if len(empty) > 0 {
 		for _, c := range a.sortedCalls() {
-			if c.state == callQueued && empty[c.info.Queue] {
+			if c.state == callQueued && c.owner == "" && empty[c.info.Queue] {
 				a.overflowLocked(c, OverflowNoAgents, now)
 			}
 		}
 	}
-	return nil
 }
 
 // ShiftChange signs the outgoing agent out and the incoming one in on the
@@ -230,7 +264,7 @@ func (a *ACD) logoutLocked(agentID, reason string) error {
 func (a *ACD) ShiftChange(outgoingID string, incoming AgentProfile) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out, err := a.agentLocked(outgoingID)
+	out, err := a.localAgentLocked(outgoingID)
 	if err != nil {
 		return err
 	}
@@ -273,7 +307,7 @@ func (a *ACD) ForceReady(supervisorID, agentID string) error {
 func (a *ACD) ready(agentID, reason string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ag, err := a.agentLocked(agentID)
+	ag, err := a.localAgentLocked(agentID)
 	if err != nil {
 		return err
 	}
@@ -336,7 +370,7 @@ func (a *ACD) enter(agentID string, to State, reason, perm string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ag, err := a.agentLocked(agentID)
+	ag, err := a.localAgentLocked(agentID)
 	if err != nil {
 		return err
 	}
@@ -372,7 +406,7 @@ func (a *ACD) enter(agentID string, to State, reason, perm string) error {
 func (a *ACD) ExtendWrapUp(agentID string, d time.Duration) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ag, err := a.agentLocked(agentID)
+	ag, err := a.localAgentLocked(agentID)
 	if err != nil {
 		return err
 	}
@@ -395,7 +429,7 @@ func (a *ACD) ExtendWrapUp(agentID string, d time.Duration) error {
 func (a *ACD) RequestCall(agentID string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ag, err := a.agentLocked(agentID)
+	ag, err := a.localAgentLocked(agentID)
 	if err != nil {
 		return err
 	}
@@ -410,7 +444,8 @@ func (a *ACD) RequestCall(agentID string) error {
 func snapshotAgent(ag *agent) AgentSnapshot {
 	p := ag.profile
 	p.Skills = cloneMap(p.Skills)
-	s := AgentSnapshot{Profile: p, State: ag.state, Reason: ag.reason, Since: ag.since, CallID: ag.callID, Caller: ag.caller, Requested: ag.requested}
+	s := AgentSnapshot{Profile: p, State: ag.state, Reason: ag.reason, Since: ag.since, CallID: ag.callID, Caller: ag.caller, Requested: ag.requested,
+		Node: ag.home, CallNode: ag.callNode}
 	if ag.state == WrapUp {
 		s.WrapUntil = ag.wrapUntil
 	}
@@ -446,7 +481,7 @@ func (a *ACD) Calls() []CallSnapshot {
 	var out []CallSnapshot
 	for _, c := range a.sortedCalls() {
 		st := [...]string{"queued", "ringing", "talking", "held"}[c.state]
-		out = append(out, CallSnapshot{Call: cloneCall(c.info), State: st, AgentID: c.agentID, Offers: c.offers})
+		out = append(out, CallSnapshot{Call: cloneCall(c.info), State: st, AgentID: c.agentID, Offers: c.offers, Node: c.owner})
 	}
 	return out
 }

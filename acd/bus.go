@@ -42,6 +42,10 @@ type Event struct {
 	// Wait is the caller's wait so far (queue events) or the time spent in
 	// the state (overrun events).
 	Wait time.Duration
+	// Node is set when the call is held by another node (cluster): this
+	// node publishes the event for its agent's desktop only, and counters
+	// and call records leave it to the call's node.
+	Node string
 }
 
 // Bus fans events out to subscribers. Publish never blocks: a subscriber

@@ -150,7 +150,7 @@ func (a *ACD) Enqueue(ctx context.Context, req Call) (*Ticket, error) {
 		a.overflowLocked(c, OverflowQueueFull, now)
 		return t, nil
 	}
-	a.storeErr("save call", a.store.SaveCall(a.ctx, CallRecord{Call: req, State: "queued"}))
+	a.saveCall(c)
 	c.stopAbandon = context.AfterFunc(ctx, func() { a.abandon(req.ID) })
 	a.dispatchCall(c, now)
 	return t, nil
@@ -179,14 +179,28 @@ func (a *ACD) dispatchCall(c *call, now time.Time) {
 // store refused the claim (the agent or call is taken elsewhere).
 func (a *ACD) offer(ag *agent, c *call, now time.Time) bool {
 	if err := a.store.Claim(a.ctx, c.info.ID, ag.profile.ID); err != nil {
-		if errors.Is(err, ErrClaimed) {
-			a.logger.Warn("acd: claim refused", "call", c.info.ID, "agent", ag.profile.ID, "err", err)
+		if errors.Is(err, ErrClaimed) || ag.home != "" {
+			// Taken elsewhere (or, for another node's agent, not provably
+			// free): leave the agent out of this node's idle pool until its
+			// home reports it again.
+			a.logger.Info("acd: claim refused", "call", c.info.ID, "agent", ag.profile.ID, "err", err)
+			if ag.home != "" {
+				_ = a.router.SetBusy(ag.profile.ID)
+			}
 			return false
 		}
 		// The shared store is unreachable: keep calls flowing on this
 		// node's own decision (the requirement's "simplest local ACD").
-		a.logger.Warn("acd: state store unavailable, routing locally", "call", c.info.ID, "agent", ag.profile.ID, "err", err)
+		if !errors.Is(err, ErrStoreUnavailable) {
+			a.logger.Warn("acd: state store unavailable, routing locally", "call", c.info.ID, "agent", ag.profile.ID, "err", err)
+		}
 	}
+	a.ringClaimed(ag, c, now)
+	return true
+}
+
+// ringClaimed rings ag for c once the claim on both is held.
+func (a *ACD) ringClaimed(ag *agent, c *call, now time.Time) {
 	if a.router.HasCall(c.info.ID) {
 		if _, err := a.router.RemoveCall(c.info.ID); err != nil {
 			a.logger.Error("acd: dequeue", "call", c.info.ID, "err", err)
@@ -198,7 +212,7 @@ func (a *ACD) offer(ag *agent, c *call, now time.Time) bool {
 	a.setState(ag, Reserved, "offer", now)
 	c.state, c.agentID = callRinging, ag.profile.ID
 	c.offers++
-	a.storeErr("save call", a.store.SaveCall(a.ctx, CallRecord{Call: c.info, State: "ringing", AgentID: ag.profile.ID}))
+	a.saveCall(c)
 	a.publish(Event{Type: EventCallOffered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
 		Queue: c.info.Queue, Tier: c.info.Tier, Wait: now.Sub(c.info.EnqueuedAt)})
 	a.inflight[ag.profile.ID]++
@@ -207,7 +221,6 @@ func (a *ACD) offer(ag *agent, c *call, now time.Time) bool {
 	o := Offer{AgentID: ag.profile.ID, Seat: ag.profile.Seat, Call: cloneCall(c.info)}
 	a.wg.Add(1)
 	go a.ring(ringCtx, cancel, ag, c, o)
-	return true
 }
 
 func cloneCall(c Call) Call {
@@ -298,6 +311,7 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) (orphan bool) {
 		}
 		wait := now.Sub(c.info.EnqueuedAt)
 		_ = a.router.Answered(c.info.Queue, c.info.Tier, wait, now)
+		a.shareSample(slAnswered, c, wait)
 		within := 0
 		if tl, ok := a.tierThreshold(c.info.Tier); ok && wait <= tl {
 			within = 1
@@ -305,7 +319,7 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) (orphan bool) {
 		a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Answered: 1, AnsweredWithin: within}))
 		c.state, c.answeredAt = callTalking, now
 		a.setState(ag, Talking, "answered", now)
-		a.storeErr("save call", a.store.SaveCall(a.ctx, CallRecord{Call: c.info, State: "talking", AgentID: ag.profile.ID}))
+		a.saveCall(c)
 		a.publish(Event{Type: EventCallAnswered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
 			Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait})
 		c.ticket.deliver(Outcome{Kind: Connected, CallID: c.info.ID, AgentID: ag.profile.ID, Seat: ag.profile.Seat, Wait: wait})
@@ -341,7 +355,7 @@ func (a *ACD) tierThreshold(tier string) (time.Duration, bool) {
 // enqueue time, which is the router's ordering key.
 func (a *ACD) requeue(c *call, now time.Time, reason string) {
 	c.state, c.agentID = callQueued, ""
-	a.storeErr("save call", a.store.SaveCall(a.ctx, CallRecord{Call: c.info, State: "queued"}))
+	a.saveCall(c)
 	a.publish(Event{Type: EventCallQueued, At: now, CallID: c.info.ID, Caller: c.info.Caller, Queue: c.info.Queue,
 		Tier: c.info.Tier, Reason: "requeued: " + reason, Wait: now.Sub(c.info.EnqueuedAt)})
 	if a.loggedIn[c.info.Queue] == 0 {
@@ -381,7 +395,8 @@ func (a *ACD) abandon(id string) {
 	if counted, _ := a.router.Abandoned(c.info.Queue, c.info.Tier, wait, now); counted {
 		a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Abandoned: 1}))
 	}
-	a.storeErr("delete call", a.store.DeleteCall(a.ctx, id))
+	a.shareSample(slAbandoned, c, wait)
+	a.deleteCall(id)
 	delete(a.calls, id)
 	a.publish(Event{Type: EventCallAbandoned, At: now, CallID: id, AgentID: c.agentID, Caller: c.info.Caller,
 		Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait})
@@ -396,7 +411,7 @@ func (a *ACD) Overflow(callID string, reason OverflowReason) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.calls[callID]
-	if c == nil {
+	if c == nil || c.owner != "" {
 		return fmt.Errorf("overflow %s: %w", callID, ErrUnknownCall)
 	}
 	if c.state != callQueued {
@@ -417,7 +432,7 @@ func (a *ACD) overflowLocked(c *call, reason OverflowReason, now time.Time) {
 	}
 	wait := now.Sub(c.info.EnqueuedAt)
 	a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Overflowed: 1}))
-	a.storeErr("delete call", a.store.DeleteCall(a.ctx, id))
+	a.deleteCall(id)
 	delete(a.calls, id)
 	a.publish(Event{Type: EventCallOverflow, At: now, CallID: id, Caller: c.info.Caller, Queue: c.info.Queue,
 		Tier: c.info.Tier, Reason: string(reason), Wait: wait})
@@ -430,7 +445,7 @@ func (a *ACD) CallEnded(callID, releasedBy string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.calls[callID]
-	if c == nil {
+	if c == nil || c.owner != "" {
 		return fmt.Errorf("call ended %s: %w", callID, ErrUnknownCall)
 	}
 	if c.state != callTalking && c.state != callHeld {
@@ -439,7 +454,7 @@ func (a *ACD) CallEnded(callID, releasedBy string) error {
 	now := a.now()
 	ag := a.agents[c.agentID]
 	delete(a.calls, callID)
-	a.storeErr("delete call", a.store.DeleteCall(a.ctx, callID))
+	a.deleteCall(callID)
 	a.storeErr("release", a.store.Release(a.ctx, callID, c.agentID))
 	talk := now.Sub(c.answeredAt)
 	a.publish(Event{Type: EventCallEnded, At: now, CallID: callID, AgentID: c.agentID, Caller: c.info.Caller,

@@ -68,6 +68,13 @@ var (
 	ErrClosed            = errors.New("acd closed")
 	ErrInvalidCall       = errors.New("invalid call")
 	ErrClaimed           = errors.New("already claimed")
+	// ErrRemoteAgent: the agent is signed in on another node, which alone
+	// changes its state (cluster).
+	ErrRemoteAgent = errors.New("agent served by another node")
+	// ErrStoreUnavailable is what a shared Store returns while it knows
+	// the shared state is unreachable (degraded mode): the ACD goes on
+	// locally without logging every refused write.
+	ErrStoreUnavailable = errors.New("shared state store unavailable")
 )
 
 // TransitionError explains a refused state change.
