@@ -100,28 +100,23 @@ func (s *Server) publish(user string) {
 // userTargets is whom Dial rings for a user: the contacts registered here,
 // or else the live ones another node published.
 func (s *Server) userTargets(ctx context.Context, user string) ([]sipmsg.Uri, error) {
-	var targets []sipmsg.Uri
-	for _, b := range s.reg.Contacts(user) {
-		targets = append(targets, b.Contact)
-	}
-	if len(targets) > 0 || s.cfg.Directory == nil {
-		if len(targets) == 0 {
-			return nil, ErrNotRegistered
+	bindings := s.reg.Contacts(user)
+	if len(bindings) == 0 && s.cfg.Directory != nil {
+		lctx, cancel := context.WithTimeout(ctx, DirectoryTimeout)
+		shared, err := s.cfg.Directory.Lookup(lctx, user)
+		cancel()
+		if err != nil {
+			s.log.Warn("sip: registration directory lookup failed", "user", user, "err", err)
+			return nil, fmt.Errorf("%w: directory: %w", ErrNotRegistered, err)
 		}
-		return targets, nil
+		bindings = liveBindings(shared, time.Now())
 	}
-	lctx, cancel := context.WithTimeout(ctx, DirectoryTimeout)
-	defer cancel()
-	shared, err := s.cfg.Directory.Lookup(lctx, user)
-	if err != nil {
-		s.log.Warn("sip: registration directory lookup failed", "user", user, "err", err)
-		return nil, fmt.Errorf("%w: directory: %w", ErrNotRegistered, err)
-	}
-	for _, b := range liveBindings(shared, time.Now()) {
-		targets = append(targets, b.Contact)
-	}
-	if len(targets) == 0 {
+	if len(bindings) == 0 {
 		return nil, ErrNotRegistered
+	}
+	targets := make([]sipmsg.Uri, len(bindings))
+	for i, b := range bindings {
+		targets[i] = b.Contact
 	}
 	return targets, nil
 }
