@@ -2,7 +2,12 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,7 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
+	"github.com/hotlinecc/hotline/media"
 	"github.com/hotlinecc/hotline/sip"
+	"github.com/hotlinecc/hotline/sip/sipptest"
 )
 
 func newTestRegistrations(t *testing.T, srv *redistest.Server, node, prefix string) *Registrations {
@@ -270,5 +277,102 @@ func TestNewRegistrationsRefusesBadOptions(t *testing.T) {
 			r.Close()
 			t.Errorf("accepted %+v", o)
 		}
+	}
+}
+
+type refuseAll struct{}
+
+func (refuseAll) Admit(sip.CallInfo) int          { return 404 }
+func (refuseAll) Serve(context.Context, *sip.Leg) {}
+
+// startNode runs a sip.Server wired to Redis the way an engine node is:
+// one node name for the server and its directory.
+func startNode(t *testing.T, srv *redistest.Server, node string) *sip.Server {
+	t.Helper()
+	dir := newTestRegistrations(t, srv, node, "e2e:")
+	base := 21000 + 2*(os.Getpid()%250)
+	ports, err := media.NewPortAllocator(base, base+400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sip.NewServer(sip.Config{
+		UDPAddr: "127.0.0.1:0", MediaIP: netip.MustParseAddr("127.0.0.1"), Ports: ports,
+		Credentials: func(user string) (sip.Credential, bool) {
+			return sip.Credential{User: user, HA1: sip.HA1(user, "hotline", "pass"+user)}, user == "1001"
+		},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Node:   node, Directory: dir,
+	}, refuseAll{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node %s: %v", node, err)
+		}
+	})
+	waitServing(t, s)
+	return s
+}
+
+// waitServing returns once s answers OPTIONS. Loading the OPTIONS counter
+// also orders Run's setup before the test's Dial for the race detector.
+func waitServing(t *testing.T, s *sip.Server) {
+	t.Helper()
+	c, err := net.Dial("udp", s.UDPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 2048)
+	for i := 0; i < 100 && s.Stats.OptionsIn.Load() == 0; i++ {
+		msg := fmt.Sprintf("OPTIONS sip:hotline@%[1]s SIP/2.0\r\nVia: SIP/2.0/UDP %[2]s;branch=z9hG4bK-w%[3]d\r\n"+
+			"From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:hotline@127.0.0.1>\r\nCall-ID: wait-%[3]d\r\nCSeq: 1 OPTIONS\r\n"+
+			"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n", s.UDPAddr(), c.LocalAddr(), i)
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = c.Read(buf)
+	}
+	if s.Stats.OptionsIn.Load() == 0 {
+		t.Fatal("sip server never answered OPTIONS")
+	}
+}
+
+// End to end as deployed: a phone registers through node b, node a rings it
+// through Redis, and after it unregisters through b node a cannot.
+func TestRegistrationsRingAcrossNodes(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := startNode(t, srv, "a"), startNode(t, srv, "b")
+
+	agentPort := sipptest.FreeUDPPort(t)
+	agent := sipptest.Start(t, sipptest.Options{
+		Scenario:  sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 100}),
+		LocalPort: agentPort, Timeout: 30 * time.Second,
+	})
+	sipptest.RegisterPhone(t, b.UDPAddr(), "1001", "pass1001", agentPort, 300)
+	if a.Registrar().Registered("1001") || !b.Registrar().Registered("1001") {
+		t.Fatal("Registered must report local registrations only (want b yes, a no)")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	leg, err := a.Dial(ctx, sip.DialRequest{User: "1001", CallerID: "13800000001"})
+	if err != nil {
+		t.Fatalf("node a dialling the phone registered through b: %v\n%s", err, agent.Output())
+	}
+	leg.Close()
+	if code, err := agent.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent sipp exit %d (%v)\n%s", code, err, agent.Output())
+	}
+
+	sipptest.RegisterPhone(t, b.UDPAddr(), "1001", "pass1001", agentPort, 0)
+	if _, err := a.Dial(ctx, sip.DialRequest{User: "1001"}); !errors.Is(err, sip.ErrNotRegistered) {
+		t.Fatalf("node a dialled a phone unregistered through b: %v", err)
 	}
 }
