@@ -659,3 +659,17 @@ func (a *ACD) Nodes() []string {
 	slices.Sort(out)
 	return out
 }
+
+// NodeGone forgets a node whose lease ran out (its calls died with it):
+// its agents and callers leave the routing here and local agents reserved
+// for or talking on its calls are freed. The node that reaped it also
+// broadcasts MsgNodeGone so every other node does the same.
+func (a *ACD) NodeGone(node string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if node == a.node || a.closed {
+		return
+	}
+	a.applySnapshot(node, nil, nil, a.now())
+	a.send(ClusterMsg{Kind: MsgNodeGone, ID: node})
+}

@@ -58,11 +58,12 @@ type Options struct {
 // Store is an acd.Store kept in Redis, shared by every node using the same
 // address and prefix.
 type Store struct {
-	rdb    *redis.Client
-	prefix string
-	node   string
-	ttl    time.Duration
-	onLost func()
+	rdb     *redis.Client
+	prefix  string
+	node    string
+	ttl     time.Duration
+	timeout time.Duration
+	onLost  func()
 }
 
 var _ acd.Store = (*Store)(nil)
@@ -108,7 +109,7 @@ func New(opts Options) (*Store, error) {
 		PoolTimeout:           2 * timeout,
 		ContextTimeoutEnabled: true,
 	})
-	return &Store{rdb: rdb, prefix: prefix, node: node, ttl: cmp.Or(opts.LeaseTTL, DefaultLeaseTTL), onLost: opts.OnLeaseLost}, nil
+	return &Store{rdb: rdb, prefix: prefix, node: node, ttl: cmp.Or(opts.LeaseTTL, DefaultLeaseTTL), timeout: timeout, onLost: opts.OnLeaseLost}, nil
 }
 
 // Node is this store's node name.
