@@ -112,6 +112,13 @@ func New(opts Options) (*Store, error) {
 	return &Store{rdb: rdb, prefix: prefix, node: node, ttl: cmp.Or(opts.LeaseTTL, DefaultLeaseTTL), timeout: timeout, onLost: opts.OnLeaseLost}, nil
 }
 
+// Client is the store's Redis client, for other users of the same Redis
+// (the call-record stream).
+func (s *Store) Client() *redis.Client { return s.rdb }
+
+// Prefix is the store's key prefix.
+func (s *Store) Prefix() string { return s.prefix }
+
 // Node is this store's node name.
 func (s *Store) Node() string { return s.node }
 

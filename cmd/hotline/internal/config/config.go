@@ -84,6 +84,11 @@ type Config struct {
 		Mono      bool     `yaml:"mono"`
 	} `yaml:"recording"`
 	Records string `yaml:"records"`
+	// Store is where the ACD's shared state lives: "memory" (default, one
+	// node) or "redis" (several nodes sharing agents, queues,
+	// registrations and service-level counters).
+	Store string `yaml:"store"`
+	Redis Redis  `yaml:"redis"`
 	ACD     struct {
 		RingTimeout  Duration            `yaml:"ring_timeout"`
 		WrapUp       Duration            `yaml:"wrap_up"`
@@ -101,6 +106,28 @@ type Config struct {
 	File string `yaml:"-"`
 	// Dir is the directory relative paths in the file are resolved against.
 	Dir string `yaml:"-"`
+}
+
+// Redis is the shared state of a cluster (store: redis).
+type Redis struct {
+	// Addr is host:port, or a unix socket path.
+	Addr     string `yaml:"addr"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+	// TLS connects with TLS; CA is a PEM file of the CA to trust instead
+	// of the system roots.
+	TLS bool   `yaml:"tls"`
+	CA  string `yaml:"ca"`
+	// Prefix starts every key; nodes of one centre share it. Use a hash
+	// tag ("{hotline}:") on Redis Cluster.
+	Prefix string `yaml:"prefix"`
+	// Node names this process among the nodes (default hostname-pid).
+	Node string `yaml:"node"`
+	// LeaseTTL is how long a silent node counts as alive (default 5s);
+	// its agents and callers are released after that.
+	LeaseTTL Duration `yaml:"lease_ttl"`
+	// Timeout bounds one Redis command (default 1s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Trunk is a carrier or PBX trusted by source address.
@@ -239,7 +266,9 @@ func (c *Config) setDefaults() {
 
 // ApplyEnv overrides addresses and secrets from the environment:
 // HOTLINE_SIP_UDP, HOTLINE_SIP_TCP, HOTLINE_HTTP_LISTEN, HOTLINE_RTP_PORTS,
-// HOTLINE_MEDIA_IP, and HOTLINE_AGENT_<ID>_PASSWORD per agent.
+// HOTLINE_MEDIA_IP, HOTLINE_STORE, HOTLINE_REDIS_ADDR, HOTLINE_REDIS_PASSWORD,
+// HOTLINE_REDIS_PREFIX, HOTLINE_NODE, and HOTLINE_AGENT_<ID>_PASSWORD per
+// agent.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	set := func(dst *string, key string) {
 		if v := getenv(key); v != "" {
@@ -255,6 +284,11 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.Records, "HOTLINE_RECORDS")
 	set(&c.CRM.Pull.AuthValue, "HOTLINE_CRM_PULL_AUTH")
 	set(&c.CRM.Live.AuthValue, "HOTLINE_CRM_LIVE_AUTH")
+	set(&c.Store, "HOTLINE_STORE")
+	set(&c.Redis.Addr, "HOTLINE_REDIS_ADDR")
+	set(&c.Redis.Password, "HOTLINE_REDIS_PASSWORD")
+	set(&c.Redis.Prefix, "HOTLINE_REDIS_PREFIX")
+	set(&c.Redis.Node, "HOTLINE_NODE")
 	for i := range c.Agents {
 		set(&c.Agents[i].Password, "HOTLINE_AGENT_"+strings.ToUpper(c.Agents[i].ID)+"_PASSWORD")
 	}
@@ -355,6 +389,18 @@ func (c *Config) Validate() error {
 		default:
 			bad(key+".strategy", "unknown strategy %q (longest-idle, fewest-calls, round-robin, random)", q.Strategy)
 		}
+	}
+	switch c.Store {
+	case "", "memory":
+	case "redis":
+		if c.Redis.Addr == "" {
+			bad("redis.addr", "missing: store redis needs the Redis address (or set HOTLINE_REDIS_ADDR)")
+		}
+		if c.Redis.LeaseTTL < 0 || c.Redis.Timeout < 0 {
+			bad("redis", "lease_ttl and timeout must not be negative")
+		}
+	default:
+		bad("store", "unknown store %q (memory, redis)", c.Store)
 	}
 	switch c.ACD.Policy {
 	case "gap-relative", "gap-absolute", "fifo", "strict":

@@ -47,6 +47,8 @@ func TestErrorsNameFileAndKey(t *testing.T) {
 		{"bad role", "role: supervisor", "role: boss", []string{"agents[3].role", "boss"}},
 		{"missing password", "password: pass1002, ", "", []string{"agents[1].password", "HOTLINE_AGENT_1002_PASSWORD"}},
 		{"bad policy", "policy: gap-relative", "policy: loudest-first", []string{"acd.policy"}},
+		{"unknown store", "language: en", "language: en\nstore: etcd", []string{"store", "etcd"}},
+		{"redis without address", "language: en", "language: en\nstore: redis", []string{"redis.addr"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,6 +82,14 @@ func TestEnvOverrides(t *testing.T) {
 	c.ApplyEnv(func(k string) string { return env[k] })
 	if c.SIP.UDP != "127.0.0.1:5070" || c.Agents[0].Password != "s3cret" || c.SIP.RTPPorts != "40000-40100" {
 		t.Fatalf("overrides not applied: %+v", c.SIP)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env = map[string]string{"HOTLINE_STORE": "redis", "HOTLINE_REDIS_ADDR": "127.0.0.1:6390", "HOTLINE_NODE": "n2"}
+	c.ApplyEnv(func(k string) string { return env[k] })
+	if c.Store != "redis" || c.Redis.Addr != "127.0.0.1:6390" || c.Redis.Node != "n2" {
+		t.Fatalf("cluster overrides not applied: store %q redis %+v", c.Store, c.Redis)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)

@@ -32,8 +32,12 @@ func (e *Engine) buildAPI() error {
 		breaks = append(breaks, r)
 	}
 	sort.Strings(breaks)
+	var calls agentapi.CallControl = callControl{e}
+	if e.cluster != nil {
+		calls = clusterControl{callControl{e}}
+	}
 	api, err := agentapi.New(agentapi.Config{
-		ACD: e.acd, Calls: callControl{e}, Accounts: accounts, Auditor: auditor{e},
+		ACD: e.acd, Calls: calls, Accounts: accounts, Auditor: auditor{e},
 		Queues: queues, BreakReasons: breaks, NotReadyReasons: []string{"meeting", "training", "paperwork", "no answer"},
 		Logger: e.log, Metrics: e.metrics.reg,
 	})

@@ -60,6 +60,7 @@ type Engine struct {
 	recDir       string
 	recorder     *recording.Recorder
 	recordPolicy map[string]recording.Policy
+	cluster      *cluster // nil on a single node (store: memory)
 
 	mu    sync.Mutex
 	calls map[string]*call // engine call id -> call
@@ -105,12 +106,16 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if err := e.buildCRM(); err != nil {
 		return nil, err
 	}
+	if err := e.buildCluster(); err != nil {
+		return nil, err
+	}
 	if err := e.buildRecords(); err != nil {
 		return nil, err
 	}
 	if err := e.buildACD(); err != nil {
 		return nil, err
 	}
+	e.clusterMetrics()
 	e.startTracker()
 	if err := e.buildAPI(); err != nil {
 		return nil, err
@@ -168,13 +173,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	for _, t := range cfg.Trunks {
 		trunks = append(trunks, sip.Trunk{Name: t.Name, Sources: t.TrunkPrefixes(), Outbound: t.Outbound})
 	}
+	var dir sip.Directory
+	var node string
+	if e.cluster != nil {
+		dir, node = e.cluster.regs, e.cluster.store.Node()
+	}
 	creds := map[string]sip.Credential{}
 	for _, a := range cfg.Agents {
 		creds[a.ID] = sip.Credential{User: a.ID, HA1: sip.HA1(a.ID, cfg.SIP.Realm, a.Password)}
 	}
 	e.sip, err = sip.NewServer(sip.Config{
 		UDPAddr: cfg.SIP.UDP, TCPAddr: cfg.SIP.TCP, Realm: cfg.SIP.Realm, MediaIP: mediaIP, Ports: e.ports,
-		Trunks: trunks, Codecs: codecs, Logger: log,
+		Trunks: trunks, Codecs: codecs, Logger: log, Node: node, Directory: dir,
 		Credentials: func(user string) (sip.Credential, bool) { c, ok := creds[user]; return c, ok },
 	}, e)
 	if err != nil {
@@ -290,13 +300,21 @@ func (e *Engine) buildACD() error {
 		Routing: rc, RingTimeout: e.cfg.ACD.RingTimeout.D(), WrapUp: e.cfg.ACD.WrapUp.D(), Queues: qs,
 		BreakReasons: breaks, AdjustWarn: e.cfg.ACD.AdjustWarn.D(), Logger: e.log,
 		ObserveDecision: e.metrics.call.observeDecision(),
-	}, acd.Deps{Phone: phone{e}, Log: cdr.AgentStateLog{W: e.records.states}})
+	}, e.acdDeps())
 	if err != nil {
 		return fmt.Errorf("engine: acd: %w", err)
 	}
 	e.acd = a
 	e.metrics.reg.MustRegister(newACDCollector(e))
 	return nil
+}
+
+func (e *Engine) acdDeps() acd.Deps {
+	d := acd.Deps{Phone: phone{e}, Log: cdr.AgentStateLog{W: e.records.states}}
+	if e.cluster != nil {
+		d.Store, d.Cluster = e.cluster.link.Store(), e.cluster.link
+	}
+	return d
 }
 
 // SIPAddr is the bound SIP UDP address.
@@ -355,6 +373,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		e.watchRegistrations(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.runCluster(ctx)
 	}()
 	wg.Add(1)
 	go func() {
@@ -421,6 +444,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	// Every call has ended: write the open records, then drain the logs.
 	stopRecords()
+	e.closeCluster()
 	return err
 }
 

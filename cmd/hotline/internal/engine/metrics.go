@@ -54,8 +54,10 @@ func (c *acdCollector) Collect(ch chan<- prometheus.Metric) {
 			byState[s] = 0
 		}
 	}
+	// Other nodes' agents and callers are theirs to count: summed over
+	// the nodes, the figures are the centre's.
 	for _, a := range e.acd.Agents() {
-		if a.State != acd.LoggedOut {
+		if a.State != acd.LoggedOut && a.Node == "" {
 			byState[a.State]++
 		}
 	}
@@ -69,6 +71,9 @@ func (c *acdCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	inQueue, talking := 0, 0
 	for _, cs := range e.acd.Calls() {
+		if cs.Node != "" {
+			continue
+		}
 		switch cs.State {
 		case "queued", "ringing":
 			inQueue++
@@ -178,6 +183,14 @@ func (e *Engine) watchACD(ctx context.Context) {
 		case ev, ok := <-sub.C:
 			if !ok {
 				return
+			}
+			if ev.Node != "" {
+				// Another node's call taken by one of our agents: counted
+				// there; remembered here for the desktop's buttons.
+				if e.cluster != nil && ev.CallID != "" {
+					e.cluster.noteRemoteCall(ev.CallID, ev.Node)
+				}
+				continue
 			}
 			switch ev.Type {
 			case acd.EventCallQueued:

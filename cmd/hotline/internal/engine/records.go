@@ -35,7 +35,9 @@ func (e *Engine) buildRecords() error {
 	opt := cdr.WriterOptions{Dir: dir, Logger: e.log}
 	var err error
 	r := &records{dir: dir}
-	if r.calls, err = cdr.NewCallWriter(opt); err != nil {
+	callOpt := opt
+	callOpt.Sinks = e.recordSinks()
+	if r.calls, err = cdr.NewCallWriter(callOpt); err != nil {
 		return fmt.Errorf("engine: records %s: %w", dir, err)
 	}
 	if r.states, err = cdr.NewAgentStateWriter(opt); err != nil {
@@ -51,7 +53,11 @@ func (e *Engine) buildRecords() error {
 // startTracker subscribes the tracker to the ACD bus (before any call).
 func (e *Engine) startTracker() {
 	sub := e.acd.Bus().Subscribe("cdr", 4096)
-	e.records.tracker = cdr.NewTracker(countingWriter{e.records.calls, e.metrics.calls}, sub.C, cdr.TrackerOptions{ShortAbandon: e.cfg.ACD.ShortAbandon.D(), Logger: e.log})
+	opt := cdr.TrackerOptions{ShortAbandon: e.cfg.ACD.ShortAbandon.D(), Logger: e.log}
+	if e.cluster != nil {
+		opt.Node = e.cluster.store.Node()
+	}
+	e.records.tracker = cdr.NewTracker(countingWriter{e.records.calls, e.metrics.calls}, sub.C, opt)
 }
 
 // countingWriter counts calls by the disposition their record ends with, so

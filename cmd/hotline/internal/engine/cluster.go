@@ -1,0 +1,350 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hotlinecc/hotline/acd/cdr"
+	"github.com/hotlinecc/hotline/acd/redisstore"
+	"github.com/hotlinecc/hotline/agentapi"
+)
+
+// cluster is this node's share of a multi-node centre (store: redis): the
+// ACD's shared store and bus, the shared registrations, and the table of
+// calls held by other nodes that this node's desktops act on.
+type cluster struct {
+	store *redisstore.Store
+	link  *redisstore.Link
+	regs  *redisstore.Registrations
+
+	mu      sync.Mutex
+	callAt  map[string]string // call id → node holding it (calls of other nodes our agents took)
+	callAge []string          // insertion order, to bound callAt
+}
+
+// buildCluster connects to Redis when the configuration asks for it. It
+// does not wait for Redis: a node that starts while Redis is down serves
+// in degraded mode and joins when Redis answers.
+func (e *Engine) buildCluster() error {
+	if e.cfg.Store != "redis" {
+		return nil
+	}
+	rc := e.cfg.Redis
+	opts := redisstore.Options{Addr: rc.Addr, Password: rc.Password, DB: rc.DB, Prefix: rc.Prefix, Node: rc.Node,
+		LeaseTTL: rc.LeaseTTL.D(), Timeout: rc.Timeout.D()}
+	if rc.TLS {
+		host, _, err := net.SplitHostPort(rc.Addr)
+		if err != nil {
+			host = rc.Addr
+		}
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+		if rc.CA != "" {
+			pem, err := os.ReadFile(e.cfg.Resolve(rc.CA))
+			if err != nil {
+				return fmt.Errorf("engine: redis.ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("engine: redis.ca %s: no PEM certificate", rc.CA)
+			}
+			opts.TLS.RootCAs = pool
+		}
+	}
+	store, err := redisstore.New(opts)
+	if err != nil {
+		return fmt.Errorf("engine: redis: %w", err)
+	}
+	opts.Node = store.Node() // one name for the ACD and the registrations
+	regs, err := redisstore.NewRegistrations(opts)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("engine: redis registrations: %w", err)
+	}
+	e.cluster = &cluster{store: store, link: redisstore.NewLink(store, e.log), regs: regs, callAt: map[string]string{}}
+	e.log.Info("cluster mode: shared state in Redis", "node", store.Node(), "redis", rc.Addr, "prefix", store.Prefix())
+	return nil
+}
+
+// clusterMetrics exports the node's view of the cluster.
+func (e *Engine) clusterMetrics() {
+	if e.cluster == nil {
+		return
+	}
+	l := e.cluster.link
+	e.metrics.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_cluster_degraded",
+			Help: "1 while Redis is unreachable and this node routes its own agents only (alert on it)."}, func() float64 {
+			if l.Down() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_cluster_peers",
+			Help: "Other nodes whose agents or callers this node currently routes."}, func() float64 {
+			return float64(len(e.acd.Nodes()))
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hotline_cluster_messages_dropped_total",
+			Help: "Cluster messages dropped because the outgoing queue was full (snapshots repair them)."}, func() float64 {
+			return float64(l.Dropped())
+		}),
+	)
+}
+
+// recordSinks sends call records to a Redis stream in cluster mode, so the
+// whole centre's records are in one place.
+func (e *Engine) recordSinks() []cdr.Sink {
+	if e.cluster == nil {
+		return nil
+	}
+	return []cdr.Sink{&cdr.RedisStream{Client: e.cluster.store.Client(), Stream: e.cluster.store.Prefix() + "calls"}}
+}
+
+// runCluster serves the node's membership until ctx ends.
+func (e *Engine) runCluster(ctx context.Context) {
+	if e.cluster == nil {
+		return
+	}
+	e.cluster.link.Handle(e.serveRemote)
+	if err := e.cluster.link.Run(ctx, e.acd); err != nil && !errors.Is(err, context.Canceled) {
+		e.log.Error("cluster link", "err", err)
+	}
+}
+
+func (e *Engine) closeCluster() {
+	if e.cluster == nil {
+		return
+	}
+	_ = e.cluster.regs.Close()
+	_ = e.cluster.store.Close()
+}
+
+// noteRemoteCall remembers which node holds a call one of our agents took,
+// so that its desktop's buttons reach that node even after the call ended
+// (the wrap-up code).
+func (c *cluster) noteRemoteCall(callID, node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.callAt[callID]; ok {
+		return
+	}
+	c.callAt[callID] = node
+	c.callAge = append(c.callAge, callID)
+	if len(c.callAge) > 10000 {
+		delete(c.callAt, c.callAge[0])
+		c.callAge = c.callAge[1:]
+	}
+}
+
+func (c *cluster) nodeOf(callID string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.callAt[callID]
+}
+
+// remoteOp is one desktop or supervisor action forwarded to the node that
+// holds the call.
+type remoteOp struct {
+	Agent      string               `json:"agent,omitempty"`
+	Call       string               `json:"call,omitempty"`
+	On         bool                 `json:"on,omitempty"`
+	Digits     string               `json:"digits,omitempty"`
+	Target     *agentapi.Target     `json:"target,omitempty"`
+	Blind      bool                 `json:"blind,omitempty"`
+	Code       string               `json:"code,omitempty"`
+	Supervisor string               `json:"supervisor,omitempty"`
+	Mode       agentapi.MonitorMode `json:"mode,omitempty"`
+}
+
+// serveRemote runs an action another node forwarded on this node's call.
+func (e *Engine) serveRemote(ctx context.Context, op string, body json.RawMessage) (any, error) {
+	var r remoteOp
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("bad %s request: %w", op, err)
+	}
+	cc := callControl{e}
+	switch op {
+	case "answer":
+		return nil, cc.Answer(ctx, r.Agent, r.Call)
+	case "hangup":
+		return nil, cc.Hangup(ctx, r.Agent, r.Call)
+	case "hold":
+		return nil, cc.Hold(ctx, r.Agent, r.Call, r.On)
+	case "mute":
+		return nil, cc.Mute(ctx, r.Agent, r.Call, r.On)
+	case "pause-recording":
+		return nil, cc.PauseRecording(ctx, r.Agent, r.Call, r.On)
+	case "dtmf":
+		return nil, cc.SendDTMF(ctx, r.Agent, r.Call, r.Digits)
+	case "transfer":
+		if r.Target == nil {
+			return nil, errors.New("transfer without a target")
+		}
+		return nil, cc.Transfer(ctx, r.Agent, r.Call, *r.Target, r.Blind)
+	case "consult":
+		if r.Target == nil {
+			return nil, errors.New("consult without a target")
+		}
+		return nil, cc.Consult(ctx, r.Agent, r.Call, *r.Target)
+	case "complete":
+		return nil, cc.CompleteTransfer(ctx, r.Agent, r.Call)
+	case "conference":
+		return nil, cc.Conference(ctx, r.Agent, r.Call)
+	case "return":
+		return nil, cc.ReturnToCaller(ctx, r.Agent, r.Call)
+	case "disposition":
+		return nil, cc.Disposition(ctx, r.Agent, r.Call, r.Code)
+	case "monitor":
+		return nil, cc.Monitor(ctx, r.Supervisor, r.Agent, r.Mode)
+	}
+	return nil, fmt.Errorf("unknown operation %q", op)
+}
+
+// clusterControl is the desktop's call control in cluster mode: an action
+// on a call this node holds runs here, one on a call another node holds is
+// forwarded there (the call's media is anchored on that node).
+type clusterControl struct {
+	callControl
+}
+
+// remoteNode says which other node holds the call, "" when it is ours or
+// unknown.
+func (cc clusterControl) remoteNode(agentID, callID string) string {
+	e := cc.e
+	if callID != "" {
+		e.mu.Lock()
+		_, local := e.calls[callID]
+		e.mu.Unlock()
+		if local {
+			return ""
+		}
+		if n := e.cluster.nodeOf(callID); n != "" {
+			return n
+		}
+	}
+	if s, err := e.acd.Agent(agentID); err == nil && (callID == "" || s.CallID == callID) {
+		return s.CallNode
+	}
+	return ""
+}
+
+func (cc clusterControl) forward(ctx context.Context, node, op string, r remoteOp) error {
+	return cc.e.cluster.link.Call(ctx, node, op, r, nil)
+}
+
+// Answer implements agentapi.CallControl.
+func (cc clusterControl) Answer(ctx context.Context, agentID, callID string) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "answer", remoteOp{Agent: agentID, Call: callID})
+	}
+	return cc.callControl.Answer(ctx, agentID, callID)
+}
+
+// Hangup implements agentapi.CallControl.
+func (cc clusterControl) Hangup(ctx context.Context, agentID, callID string) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "hangup", remoteOp{Agent: agentID, Call: callID})
+	}
+	return cc.callControl.Hangup(ctx, agentID, callID)
+}
+
+// Hold implements agentapi.CallControl.
+func (cc clusterControl) Hold(ctx context.Context, agentID, callID string, on bool) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "hold", remoteOp{Agent: agentID, Call: callID, On: on})
+	}
+	return cc.callControl.Hold(ctx, agentID, callID, on)
+}
+
+// Mute implements agentapi.CallControl.
+func (cc clusterControl) Mute(ctx context.Context, agentID, callID string, on bool) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "mute", remoteOp{Agent: agentID, Call: callID, On: on})
+	}
+	return cc.callControl.Mute(ctx, agentID, callID, on)
+}
+
+// PauseRecording implements agentapi.CallControl.
+func (cc clusterControl) PauseRecording(ctx context.Context, agentID, callID string, on bool) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "pause-recording", remoteOp{Agent: agentID, Call: callID, On: on})
+	}
+	return cc.callControl.PauseRecording(ctx, agentID, callID, on)
+}
+
+// SendDTMF implements agentapi.CallControl.
+func (cc clusterControl) SendDTMF(ctx context.Context, agentID, callID, digits string) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "dtmf", remoteOp{Agent: agentID, Call: callID, Digits: digits})
+	}
+	return cc.callControl.SendDTMF(ctx, agentID, callID, digits)
+}
+
+// Transfer implements agentapi.CallControl.
+func (cc clusterControl) Transfer(ctx context.Context, agentID, callID string, to agentapi.Target, blind bool) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "transfer", remoteOp{Agent: agentID, Call: callID, Target: &to, Blind: blind})
+	}
+	return cc.callControl.Transfer(ctx, agentID, callID, to, blind)
+}
+
+// Consult implements agentapi.CallControl.
+func (cc clusterControl) Consult(ctx context.Context, agentID, callID string, to agentapi.Target) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "consult", remoteOp{Agent: agentID, Call: callID, Target: &to})
+	}
+	return cc.callControl.Consult(ctx, agentID, callID, to)
+}
+
+// CompleteTransfer implements agentapi.CallControl.
+func (cc clusterControl) CompleteTransfer(ctx context.Context, agentID, callID string) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "complete", remoteOp{Agent: agentID, Call: callID})
+	}
+	return cc.callControl.CompleteTransfer(ctx, agentID, callID)
+}
+
+// Conference implements agentapi.CallControl.
+func (cc clusterControl) Conference(ctx context.Context, agentID, callID string) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "conference", remoteOp{Agent: agentID, Call: callID})
+	}
+	return cc.callControl.Conference(ctx, agentID, callID)
+}
+
+// ReturnToCaller implements agentapi.CallControl.
+func (cc clusterControl) ReturnToCaller(ctx context.Context, agentID, callID string) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "return", remoteOp{Agent: agentID, Call: callID})
+	}
+	return cc.callControl.ReturnToCaller(ctx, agentID, callID)
+}
+
+// Disposition implements agentapi.CallControl.
+func (cc clusterControl) Disposition(ctx context.Context, agentID, callID, code string) error {
+	if n := cc.remoteNode(agentID, callID); n != "" {
+		return cc.forward(ctx, n, "disposition", remoteOp{Agent: agentID, Call: callID, Code: code})
+	}
+	return cc.callControl.Disposition(ctx, agentID, callID, code)
+}
+
+// Monitor implements agentapi.CallControl: the supervisor's phone is rung
+// by the node holding the agent's call, wherever the phone registered.
+func (cc clusterControl) Monitor(ctx context.Context, supervisorID, agentID string, mode agentapi.MonitorMode) error {
+	if cc.e.callOfAgent(agentID) == nil {
+		if n := cc.remoteNode(agentID, ""); n != "" {
+			return cc.forward(ctx, n, "monitor", remoteOp{Supervisor: supervisorID, Agent: agentID, Mode: mode})
+		}
+	}
+	return cc.callControl.Monitor(ctx, supervisorID, agentID, mode)
+}
+
+var _ agentapi.CallControl = clusterControl{}
