@@ -192,11 +192,15 @@ func (a *ACD) mirrorState(ag *agent, to State, reason string, now time.Time) {
 	if callID == "" {
 		callID = ag.stateCall
 	}
-	if ag.state == Ready {
+	prev := ag.state
+	if prev == Ready {
 		_ = a.router.SetBusy(ag.profile.ID)
 	}
 	ag.state, ag.reason, ag.since = to, reason, now
 	ag.stateCall, ag.stateCaller = ag.callID, ag.caller
+	// Supervisors here and this node's call records follow the agent too
+	// (the record's wrap-up time ends with the agent's next state).
+	a.publish(Event{Type: EventAgentState, At: now, AgentID: ag.profile.ID, State: to, Prev: prev, Reason: reason, CallID: callID, Caller: ag.caller, Node: ag.home})
 	m := ClusterMsg{Kind: MsgAgentState, To: ag.home, AgentID: ag.profile.ID, CallID: callID, WrapUntil: ag.wrapUntil,
 		Agent: &AgentRecord{Profile: ag.profile, State: to, Reason: reason, Since: now, CallID: ag.callID}}
 	if c := a.calls[callID]; c != nil && c.owner == "" {
@@ -293,6 +297,9 @@ func (a *ACD) mirrorAgent(home string, r AgentRecord, now time.Time) {
 	ag.home = home
 	if a.engaged(ag) {
 		return // this node's ring or call knows better until it ends
+	}
+	if prev := ag.state; prev != r.State {
+		a.publish(Event{Type: EventAgentState, At: now, AgentID: id, State: r.State, Prev: prev, Reason: r.Reason, CallID: r.CallID, Node: home})
 	}
 	ag.state, ag.reason, ag.since, ag.callID = r.State, r.Reason, r.Since, r.CallID
 	if r.State == Ready && ag.profile.Mode != ManualMode {

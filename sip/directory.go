@@ -177,3 +177,12 @@ func (l *userLocks) lock(user string) func() {
 		l.mu.Unlock()
 	}
 }
+
+// Republish shares every local registration again, e.g. after the shared
+// directory lost its data (a Redis restart) or this node was cut off from
+// it: phones re-register only when their registration nears its expiry.
+func (s *Server) Republish() {
+	for _, user := range s.reg.Users() {
+		s.publish(user)
+	}
+}

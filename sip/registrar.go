@@ -61,6 +61,18 @@ func (r *Registrar) Contacts(user string) []Binding {
 	return out
 }
 
+// Users lists the users with a binding here (live or not yet swept).
+func (r *Registrar) Users() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.bindings))
+	for u := range r.bindings {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Registered reports whether a user has at least one live contact
 // registered through this node; a Directory's bindings do not count.
 func (r *Registrar) Registered(user string) bool { return len(r.Contacts(user)) > 0 }

@@ -48,7 +48,13 @@ func (p *proc) logText() string {
 // addresses moved to free ports (through the documented env overrides).
 func start(t *testing.T, bin string, env []string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "-config", "../../testdata/hotline.yaml")
+	return startConfig(t, bin, "../../testdata/hotline.yaml", env)
+}
+
+// startConfig runs the engine on a configuration file.
+func startConfig(t *testing.T, bin, config string, env []string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "-config", config)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -89,7 +89,7 @@ type Config struct {
 	// registrations and service-level counters).
 	Store string `yaml:"store"`
 	Redis Redis  `yaml:"redis"`
-	ACD     struct {
+	ACD   struct {
 		RingTimeout  Duration            `yaml:"ring_timeout"`
 		WrapUp       Duration            `yaml:"wrap_up"`
 		Policy       string              `yaml:"policy"`

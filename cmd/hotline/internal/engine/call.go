@@ -546,6 +546,7 @@ func (p phone) Ring(ctx context.Context, o acd.Offer) error {
 	defer p.e.stopRinging(o.AgentID, r)
 	leg, err := p.dial(ctx, req, r)
 	if err != nil {
+		p.e.log.Info("agent phone did not take the call", "agent", o.AgentID, "seat", seat, "call", o.Call.ID, "err", err)
 		var de *sip.DialError
 		switch {
 		case errors.Is(err, sip.ErrNotRegistered):

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/acd/redisstore"
 	"github.com/hotlinecc/hotline/agentapi"
@@ -105,7 +106,7 @@ func (e *Engine) recordSinks() []cdr.Sink {
 	if e.cluster == nil {
 		return nil
 	}
-	return []cdr.Sink{&cdr.RedisStream{Client: e.cluster.store.Client(), Stream: e.cluster.store.Prefix() + "calls"}}
+	return []cdr.Sink{&cdr.RedisStream{Client: e.cluster.store.Client(), Stream: e.cluster.store.Prefix() + "records"}}
 }
 
 // runCluster serves the node's membership until ctx ends.
@@ -114,9 +115,24 @@ func (e *Engine) runCluster(ctx context.Context) {
 		return
 	}
 	e.cluster.link.Handle(e.serveRemote)
-	if err := e.cluster.link.Run(ctx, e.acd); err != nil && !errors.Is(err, context.Canceled) {
+	if err := e.cluster.link.Run(ctx, member{e.acd, e}); err != nil && !errors.Is(err, context.Canceled) {
 		e.log.Error("cluster link", "err", err)
 	}
+}
+
+// member is the engine's side of the cluster link: the ACD, plus the
+// registrations this node shares again when it rejoins (Redis may have
+// come back empty).
+type member struct {
+	*acd.ACD
+	e *Engine
+}
+
+// Rejoin shares the phones first: once the ACD rejoins, other nodes may
+// ring them.
+func (m member) Rejoin(ctx context.Context) {
+	m.e.sip.Republish()
+	m.ACD.Rejoin(ctx)
 }
 
 func (e *Engine) closeCluster() {
