@@ -17,15 +17,18 @@ import (
 	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/acd/redisstore"
 	"github.com/hotlinecc/hotline/agentapi"
+	"github.com/hotlinecc/hotline/routing/crm"
+	crmredis "github.com/hotlinecc/hotline/routing/crm/redisstore"
 )
 
 // cluster is this node's share of a multi-node centre (store: redis): the
 // ACD's shared store and bus, the shared registrations, and the table of
 // calls held by other nodes that this node's desktops act on.
 type cluster struct {
-	store *redisstore.Store
-	link  *redisstore.Link
-	regs  *redisstore.Registrations
+	store     *redisstore.Store
+	link      *redisstore.Link
+	regs      *redisstore.Registrations
+	customers *crmredis.Store
 
 	mu      sync.Mutex
 	callAt  map[string]string // call id → node holding it (calls of other nodes our agents took)
@@ -70,9 +73,29 @@ func (e *Engine) buildCluster() error {
 		store.Close()
 		return fmt.Errorf("engine: redis registrations: %w", err)
 	}
-	e.cluster = &cluster{store: store, link: redisstore.NewLink(store, e.log), regs: regs, callAt: map[string]string{}}
+	customers, err := crmredis.New(crmredis.Options{Addr: rc.Addr, Password: rc.Password, DB: rc.DB, TLS: opts.TLS,
+		Prefix: store.Prefix(), Timeout: rc.Timeout.D(), Logger: e.log})
+	if err != nil {
+		regs.Close()
+		store.Close()
+		return fmt.Errorf("engine: redis customers: %w", err)
+	}
+	e.cluster = &cluster{store: store, link: redisstore.NewLink(store, e.log), regs: regs, customers: customers, callAt: map[string]string{}}
 	e.log.Info("cluster mode: shared state in Redis", "node", store.Node(), "redis", rc.Addr, "prefix", store.Prefix())
 	return nil
+}
+
+// customerStore is the node's customer store: memory, or in cluster mode
+// the shared Redis set with this node's memory copy behind it (lookups
+// while Redis is down still know the diamond customers).
+func (e *Engine) customerStore() crm.Store {
+	local := crm.NewMemStore()
+	if e.cluster == nil {
+		return local
+	}
+	return crm.Fallback{Shared: e.cluster.customers, Local: local, Report: func(op string, err error) {
+		e.log.Warn("shared customer store unavailable; this node's copy is used", "op", op, "err", err)
+	}}
 }
 
 // clusterMetrics exports the node's view of the cluster.
@@ -140,6 +163,7 @@ func (e *Engine) closeCluster() {
 		return
 	}
 	_ = e.cluster.regs.Close()
+	_ = e.cluster.customers.Close()
 	_ = e.cluster.store.Close()
 }
 

@@ -103,10 +103,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		return nil, fmt.Errorf("engine: flows: %w", err)
 	}
 
-	if err := e.buildCRM(); err != nil {
+	if err := e.buildCluster(); err != nil {
 		return nil, err
 	}
-	if err := e.buildCluster(); err != nil {
+	if err := e.buildCRM(); err != nil {
 		return nil, err
 	}
 	if err := e.buildRecords(); err != nil {
@@ -199,7 +199,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 }
 
 func (e *Engine) buildCRM() error {
-	store := crm.NewMemStore()
+	store := e.customerStore()
 	var tiers []string
 	for _, t := range e.cfg.Tiers {
 		tiers = append(tiers, t.Name)
