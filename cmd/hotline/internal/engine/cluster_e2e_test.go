@@ -172,6 +172,7 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 	sipptest.RegisterPhone(t, b.e.SIPAddr(), "9001", "pass9001", supPort, 300)
 	b.waitAgent(t, "1001", acd.Ready)
 	a.waitAgent(t, "1001", acd.Ready)
+	desk := b.desk(t, ctx, "1001")
 
 	c := a.call(t, "13800000001", ctx)
 	cl := a.bridged(t, ctx, "1001")
@@ -225,6 +226,43 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("agent phone: %s", agentProc.Output())
+		t.Fatalf("agent phone: %s", agentProc.Output())
+	}
+
+	// The agent hangs up on B's desktop: A ends the conversation and the
+	// supervisor's call with it; A's record keeps what the supervisor did.
+	if _, err := desk.Must(ctx, "hangup", map[string]any{"call": cl.id}); err != nil {
+		t.Fatalf("hang-up from B's desktop: %v", err)
+	}
+	for _, p := range []*sipptest.Proc{agentProc, supProc} {
+		if code, err := p.Wait(ctx); err != nil || code != 0 {
+			t.Fatalf("phone not released by A: exit %d (%v)\n%s", code, err, p.Output())
+		}
+	}
+	c.waitAudio(c.packets() + 25) // A's survey
+	c.press('5')
+	c.finished(ctx)
+	rec := a.record(t, cl.id)
+	if rec.Agent != "1001" || rec.Disposition != cdr.Answered || rec.SurveyScore == nil || *rec.SurveyScore != 5 {
+		t.Fatalf("A's record of the monitored call: %+v", rec)
+	}
+	// The supervisor acted on B's desktop: B's audit log has both actions.
+	want := []string{"9001 monitor 1001 listen", "9001 monitor 1001 barge"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got []string
+		for r, err := range cdr.ReadLog[cdr.AuditRecord](b.e.records.dir, cdr.AuditPrefix, time.Time{}, time.Time{}, nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, strings.Join([]string{r.Supervisor, r.Action, r.Target, r.Detail}, " "))
+		}
+		if strings.Join(got, ",") == strings.Join(want, ",") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B's audit log %q, want %q", got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
