@@ -60,6 +60,11 @@ func buildEngine(ctx context.Context, dir string) (string, error) {
 
 // startEngine runs bin with config on free ports and waits until /readyz.
 func startEngine(ctx context.Context, bin, config, workDir, logLevel string, nice int) (*engineProc, error) {
+	return startEngineEnv(ctx, bin, config, workDir, logLevel, nice, nil)
+}
+
+// startEngineEnv is startEngine with more HOTLINE_* overrides in env.
+func startEngineEnv(ctx context.Context, bin, config, workDir, logLevel string, nice int, env []string) (*engineProc, error) {
 	sipPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -81,6 +86,7 @@ func startEngine(ctx context.Context, bin, config, workDir, logLevel string, nic
 	e.cmd.Env = append(os.Environ(),
 		"HOTLINE_SIP_UDP="+e.SIPAddr, "HOTLINE_SIP_TCP="+e.SIPAddr, "HOTLINE_HTTP_LISTEN="+e.HTTP,
 		"HOTLINE_RECORDINGS="+filepath.Join(workDir, "recordings"), "HOTLINE_RECORDS="+filepath.Join(workDir, "records"))
+	e.cmd.Env = append(e.cmd.Env, env...)
 	e.cmd.Stdout, e.cmd.Stderr = logf, logf
 	if err := e.cmd.Start(); err != nil {
 		_ = logf.Close()

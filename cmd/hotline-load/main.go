@@ -10,6 +10,7 @@
 //	go run ./cmd/hotline-load -scenario setup -rate 300 -calls 6000
 //	go run ./cmd/hotline-load -scenario concurrent -concurrent 500,1000
 //	go run ./cmd/hotline-load -scenario ivr -calls 500
+//	go run ./cmd/hotline-load -scenario cluster -rates 20,40 -agents 60   # 1 node/memory vs 2 nodes/Redis
 //
 // On a shared machine add -nice -10 (root), and read the "other load" column
 // and the canary line: the driver paces its own control RTP stream so a
@@ -57,6 +58,8 @@ type options struct {
 	tolerance  time.Duration
 	maxTime    time.Duration
 	nice       int
+	agents     int
+	talk       time.Duration
 }
 
 func main() {
@@ -106,15 +109,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return runConcurrent(ctx, o, stdout)
 	case "ivr":
 		return runIVR(ctx, o, stdout)
+	case "cluster":
+		return runCluster(ctx, o, stdout)
 	}
-	return fmt.Errorf("unknown -scenario %q (setup, concurrent, ivr)", o.scenario)
+	return fmt.Errorf("unknown -scenario %q (setup, concurrent, ivr, cluster)", o.scenario)
 }
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("hotline-load", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "", "setup, concurrent or ivr (required)")
-	rates := fs.String("rates", "50,100,200,300,400", "setup: call rates to step through, calls/s")
+	fs.StringVar(&o.scenario, "scenario", "", "setup, concurrent, ivr or cluster (required)")
+	rates := fs.String("rates", "50,100,200,300,400", "setup: call rates to step through, calls/s (cluster: default 20,40)")
+	fs.IntVar(&o.agents, "agents", 60, "cluster: agents, half registered through each node")
+	fs.DurationVar(&o.talk, "talk", time.Second, "cluster: how long each agent talks before hanging up")
 	rate := fs.Float64("rate", 0, "setup: one call rate instead of -rates; concurrent/ivr: ramp-up rate (default 100)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "setup: how long each rate is offered")
 	fs.IntVar(&o.calls, "calls", 0, "setup: calls per rate (default rate × duration); ivr: callers (default 500); concurrent: same as -concurrent N")
@@ -141,9 +148,17 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.scenario == "" {
 		fs.Usage()
-		return o, errors.New("-scenario is required (setup, concurrent, ivr)")
+		return o, errors.New("-scenario is required (setup, concurrent, ivr, cluster)")
 	}
 	var err error
+	ratesSet := false
+	fs.Visit(func(f *flag.Flag) { ratesSet = ratesSet || f.Name == "rates" })
+	if o.scenario == "cluster" && !ratesSet {
+		*rates = "20,40"
+	}
+	if o.agents < 2 || o.agents > 900 {
+		return o, fmt.Errorf("-agents %d: want 2..900", o.agents)
+	}
 	if *rate > 0 {
 		o.rates = []float64{*rate}
 		o.rampRate = *rate
