@@ -34,7 +34,7 @@ nodes:
 // short flow above, 1 s wrap-up, a diamond target of 80 % within 1 s (a
 // diamond caller waiting longer drags its tier behind at once) and the
 // Redis store.
-func clusterConfig(t *testing.T, redisAddr string) string {
+func clusterConfig(t *testing.T, redisAddr string, extra ...string) string {
 	t.Helper()
 	src, err := os.ReadFile("../../testdata/hotline.yaml")
 	if err != nil {
@@ -52,6 +52,12 @@ func clusterConfig(t *testing.T, redisAddr string) string {
 		t.Fatal(err)
 	}
 	cfg := string(src)
+	for i := 0; i+1 < len(extra); i += 2 {
+		if !strings.Contains(cfg, extra[i]) {
+			t.Fatalf("demo configuration lacks %q", extra[i])
+		}
+		cfg = strings.ReplaceAll(cfg, extra[i], extra[i+1])
+	}
 	for from, to := range map[string]string{
 		"flows: flows":                             "flows: " + filepath.Join(dir, "flows"),
 		"prompts: prompts":                         "prompts: " + filepath.Join(testdata, "prompts"),
@@ -151,6 +157,7 @@ type callRecord struct {
 	Times  struct {
 		Enqueued *time.Time `json:"enqueued"`
 		Answered *time.Time `json:"answered"`
+		Ended    time.Time  `json:"ended"`
 	} `json:"times"`
 	Offers []struct {
 		Agent   string `json:"agent"`
@@ -423,5 +430,89 @@ func TestClusterRedisOutage(t *testing.T) {
 			total.Answered += d.Answered
 		}
 		return err == nil && total.Offered == 6 && total.Answered == 6
+	})
+}
+
+// Three nodes under load, each agent's phone on a different node, callers
+// on every node, and Redis stops for three seconds in the middle and comes
+// back empty. Every caller is answered, on exactly one offer; no agent
+// ever has two calls at once (talk spells from all nodes' records never
+// overlap); the shared service-level counters count every call once.
+func TestClusterUnderLoad(t *testing.T) {
+	srv := redistest.Start(t)
+	bin := binary(t)
+	cfg := clusterConfig(t, srv.Addr, "skills: {technical: 1, billing: 2}", "skills: {technical: 1, billing: 2, general: 1}")
+	nodes := []*node{startNode(t, bin, cfg, "n1", 30000), startNode(t, bin, cfg, "n2", 30200), startNode(t, bin, cfg, "n3", 30400)}
+	for i, id := range []string{"1001", "1002", "1003"} {
+		agentPhone(t, nodes[i], id, 800)
+	}
+	for _, n := range nodes {
+		eventually(t, n.name+" to see three agents ready", 20*time.Second, func() bool {
+			a := n.agents(t)
+			return a["1001"].State == "ready" && a["1002"].State == "ready" && a["1003"].State == "ready"
+		})
+	}
+	const perNode = 10
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sipptest.Run(t, ctx, sipptest.Options{
+				Target: n.sip, Service: "10010", Calls: perNode, Rate: 2,
+				Scenario: sipptest.Render(t, sipptest.CallerTemplate, sipptest.Caller{Formats: "0 101", Body: true, WaitBye: true, From: "13900000000"}),
+				Timeout:  120 * time.Second,
+			})
+		}()
+	}
+	time.Sleep(3 * time.Second)
+	srv.Stop()
+	time.Sleep(3 * time.Second)
+	srv.Restart(t)
+	wg.Wait()
+
+	var recs []callRecord
+	eventually(t, "every call recorded", 30*time.Second, func() bool {
+		recs = nil
+		for _, n := range nodes {
+			recs = append(recs, n.callRecords(t)...)
+		}
+		return len(recs) == 3*perNode
+	})
+	type spell struct {
+		from, to time.Time
+		call     string
+	}
+	talk := map[string][]spell{}
+	for _, r := range recs {
+		if r.Times.Answered == nil || len(r.Offers) != 1 || r.Offers[0].Outcome != "answered" {
+			t.Errorf("call %s on %s: answered %v, offers %+v; want answered on its only offer", r.CallID, r.Node, r.Times.Answered, r.Offers)
+			continue
+		}
+		talk[r.Agent] = append(talk[r.Agent], spell{*r.Times.Answered, r.Times.Ended, r.CallID})
+	}
+	for agent, ss := range talk {
+		sort.Slice(ss, func(i, j int) bool { return ss[i].from.Before(ss[j].from) })
+		for i := 1; i < len(ss); i++ {
+			if ss[i].from.Before(ss[i-1].to) {
+				t.Errorf("agent %s had two calls at once: %s until %v and %s from %v", agent, ss[i-1].call, ss[i-1].to, ss[i].call, ss[i].from)
+			}
+		}
+	}
+	probe, err := redisstore.New(redisstore.Options{Addr: srv.Addr, Prefix: "cl:", Node: "probe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	eventually(t, "service-level counters replayed", 15*time.Second, func() bool {
+		sl, err := probe.SLTotals(context.Background())
+		var total acd.SLDelta
+		for _, d := range sl {
+			total.Offered += d.Offered
+			total.Answered += d.Answered
+		}
+		return err == nil && total.Offered == 3*perNode && total.Answered == 3*perNode
 	})
 }
