@@ -263,7 +263,7 @@ func (l *Link) watch(ctx context.Context, m Member) {
 	defer t.Stop()
 	var failures int
 	var lastRenew, lastReap time.Time
-	joined, had := false, false
+	joined, had, reset := false, false, false
 	for {
 		if ctx.Err() != nil {
 			return
@@ -283,6 +283,18 @@ func (l *Link) watch(ctx context.Context, m Member) {
 			}
 		case err == nil:
 			failures = 0
+			if !joined && !reset {
+				// A predecessor under this name may have died holding claims.
+				if r, rerr := l.s.ResetOwn(ctx); rerr != nil {
+					l.log.Warn("cluster: clearing this node's earlier state", "err", rerr)
+				} else {
+					reset = true
+					if len(r.Claims)+len(r.Calls)+len(r.Agents) > 0 {
+						l.log.Warn("cluster: cleared what an earlier process of this node left", "node", l.s.node,
+							"claims", len(r.Claims), "calls", len(r.Calls), "agents", len(r.Agents))
+					}
+				}
+			}
 			if now.Sub(lastRenew) >= l.s.ttl/3 || l.down.Load() || !joined {
 				held, rerr := l.s.Renew(ctx)
 				if rerr == nil {

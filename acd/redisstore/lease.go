@@ -104,7 +104,7 @@ type Reaped struct {
 // reap runs only while the node's lease is absent, so a node that renewed
 // in the meantime keeps everything.
 var reap = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if ARGV[3] ~= 'own' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local node, p = ARGV[1], ARGV[2]
 local released, calls, agents = {}, {}, {}
 local claims = redis.call('HGETALL', KEYS[2])
@@ -145,8 +145,21 @@ return {released, calls, agents}
 // ReapNode releases the claims of a node whose lease has lapsed and deletes
 // the calls and agents it last saved; ErrNodeAlive if its lease is held.
 func (s *Store) ReapNode(ctx context.Context, node string) (Reaped, error) {
+	return s.reapNode(ctx, node, "")
+}
+
+// ResetOwn clears what an earlier process under this node's name left in
+// Redis — claims, calls, agents — whether or not its lease is still held.
+// A node restarted under a fixed name (HOTLINE_NODE) calls it once before
+// joining: its predecessor's calls died with it, and its lease may not
+// have lapsed yet, so no reaper would free its agents.
+func (s *Store) ResetOwn(ctx context.Context) (Reaped, error) {
+	return s.reapNode(ctx, s.node, "own")
+}
+
+func (s *Store) reapNode(ctx context.Context, node, mode string) (Reaped, error) {
 	keys := []string{s.key("lease", node), s.key("node", node, "claims"), s.key("nodes"), s.key("callnode"), s.key("agentnode")}
-	res, err := reap.Run(ctx, s.rdb, keys, node, s.prefix).Result()
+	res, err := reap.Run(ctx, s.rdb, keys, node, s.prefix, mode).Result()
 	if err != nil {
 		return Reaped{}, fmt.Errorf("redisstore: reap node %s: %w", node, err)
 	}

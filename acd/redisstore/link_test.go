@@ -179,3 +179,30 @@ func TestLinkCrossNodeDegradedRejoinAndDeadNode(t *testing.T) {
 		}
 	}
 }
+
+// A node restarted under the same name while its lease still runs clears
+// the claims its predecessor died with, so its agents are not stuck
+// reserved until the lease would have lapsed (it never would: the new
+// process renews it).
+func TestLinkRestartUnderSameNameClearsOldClaims(t *testing.T) {
+	srv := redistest.Start(t)
+	old := newTestStore(t, srv, "R", "rs:")
+	ctx := context.Background()
+	if _, err := old.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Claim(ctx, "call-before-crash", "1001"); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	n := startLinked(t, srv, "R", "rs:", recordingPhone{"R", &mu, map[string]string{}, new([]string)})
+	other := newTestStore(t, srv, "S", "rs:")
+	until(t, "the old claim on 1001 cleared", func() bool {
+		err := other.Claim(ctx, "new-call", "1001")
+		if err == nil {
+			_ = other.Release(ctx, "new-call", "1001")
+		}
+		return err == nil
+	})
+	n.stop()
+}

@@ -468,6 +468,10 @@ func (e *Engine) watchRegistrations(ctx context.Context) {
 			e.mu.Lock()
 			was := e.loggedIn[id]
 			e.mu.Unlock()
+			if s, err := e.acd.Agent(id); err == nil && s.Node != "" {
+				// Signed in on another node (cluster): that node serves it.
+				continue
+			}
 			switch {
 			case reg && !was:
 				p := acd.AgentProfile{ID: id, Skills: a.Skills, Groups: a.Groups, Region: a.Region, Mode: acd.AnswerMode(a.Mode)}
