@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -64,28 +63,9 @@ func NewRegistrations(opts Options) (*Registrations, error) {
 		node = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	timeout := cmp.Or(opts.Timeout, DefaultTimeout)
-	network, addr := "tcp", opts.Addr
-	if a, ok := strings.CutPrefix(addr, "unix:"); ok {
-		network, addr = "unix", a
-	} else if strings.HasPrefix(addr, "/") {
-		network = "unix"
-	}
-	rdb := redis.NewClient(&redis.Options{
-		Network:   network,
-		Addr:      addr,
-		Password:  opts.Password,
-		DB:        opts.DB,
-		TLSConfig: opts.TLS,
-		// As for Store: a REGISTER or a ringing agent must not wait through
-		// a backoff series when Redis is gone.
-		MaxRetries:            1,
-		DialerRetries:         1,
-		DialTimeout:           timeout,
-		ReadTimeout:           timeout,
-		WriteTimeout:          timeout,
-		PoolTimeout:           2 * timeout,
-		ContextTimeoutEnabled: true,
-	})
+	// As for Store: a REGISTER or a ringing agent must not wait through a
+	// backoff series when Redis is gone.
+	rdb := newClient(opts, timeout)
 	return &Registrations{rdb: rdb, prefix: cmp.Or(opts.Prefix, DefaultPrefix), node: node}, nil
 }
 

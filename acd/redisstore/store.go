@@ -31,11 +31,16 @@ var ErrNodeAlive = errors.New("node lease still held")
 
 // Options configures a Store.
 type Options struct {
-	// Addr is host:port, or a unix socket as "unix:/path" or "/path".
-	Addr     string
-	Password string
-	DB       int
-	TLS      *tls.Config
+	// Addr is host:port, or a unix socket as "unix:/path" or "/path"; with
+	// Sentinel, the sentinels' host:port list, comma-separated.
+	Addr string
+	// Sentinel, if set, is the primary's name in Redis Sentinel: the
+	// client asks the sentinels for the current primary.
+	Sentinel         string
+	SentinelPassword string
+	Password         string
+	DB               int
+	TLS              *tls.Config
 	// Prefix starts every key; "" means DefaultPrefix. Use a hash tag
 	// ("{hotline}:") on Redis Cluster.
 	Prefix string
@@ -53,6 +58,50 @@ type Options struct {
 	// Timeout bounds dialling, reading and writing one command; 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
+}
+
+// newClient connects to one Redis, or through Sentinel to the current
+// primary of opts.Sentinel (Addr then lists the sentinels, comma-separated):
+// after a failover the client finds the new primary by itself.
+func newClient(opts Options, timeout time.Duration) *redis.Client {
+	if opts.Sentinel != "" {
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:            opts.Sentinel,
+			SentinelAddrs:         strings.Split(opts.Addr, ","),
+			SentinelPassword:      opts.SentinelPassword,
+			Password:              opts.Password,
+			DB:                    opts.DB,
+			TLSConfig:             opts.TLS,
+			MaxRetries:            1,
+			DialTimeout:           timeout,
+			ReadTimeout:           timeout,
+			WriteTimeout:          timeout,
+			PoolTimeout:           2 * timeout,
+			ContextTimeoutEnabled: true,
+		})
+	}
+	network, addr := "tcp", opts.Addr
+	if a, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", a
+	} else if strings.HasPrefix(addr, "/") {
+		network = "unix"
+	}
+	return redis.NewClient(&redis.Options{
+		Network:   network,
+		Addr:      addr,
+		Password:  opts.Password,
+		DB:        opts.DB,
+		TLSConfig: opts.TLS,
+		// One quick retry at most: when Redis is gone the ACD must hear
+		// about it within a couple of timeouts, not after a backoff series.
+		MaxRetries:            1,
+		DialerRetries:         1,
+		DialTimeout:           timeout,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
+		PoolTimeout:           2 * timeout,
+		ContextTimeoutEnabled: true,
+	})
 }
 
 // Store is an acd.Store kept in Redis, shared by every node using the same
@@ -87,28 +136,7 @@ func New(opts Options) (*Store, error) {
 	}
 	prefix := cmp.Or(opts.Prefix, DefaultPrefix)
 	timeout := cmp.Or(opts.Timeout, DefaultTimeout)
-	network, addr := "tcp", opts.Addr
-	if a, ok := strings.CutPrefix(addr, "unix:"); ok {
-		network, addr = "unix", a
-	} else if strings.HasPrefix(addr, "/") {
-		network = "unix"
-	}
-	rdb := redis.NewClient(&redis.Options{
-		Network:   network,
-		Addr:      addr,
-		Password:  opts.Password,
-		DB:        opts.DB,
-		TLSConfig: opts.TLS,
-		// One quick retry at most: when Redis is gone the ACD must hear
-		// about it within a couple of timeouts, not after a backoff series.
-		MaxRetries:            1,
-		DialerRetries:         1,
-		DialTimeout:           timeout,
-		ReadTimeout:           timeout,
-		WriteTimeout:          timeout,
-		PoolTimeout:           2 * timeout,
-		ContextTimeoutEnabled: true,
-	})
+	rdb := newClient(opts, timeout)
 	return &Store{rdb: rdb, prefix: prefix, node: node, ttl: cmp.Or(opts.LeaseTTL, DefaultLeaseTTL), timeout: timeout, onLost: opts.OnLeaseLost}, nil
 }
 

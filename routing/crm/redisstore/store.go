@@ -8,6 +8,7 @@ import (
 	"iter"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,10 +37,14 @@ const (
 
 // Options configures the connection to Redis.
 type Options struct {
-	// Addr is host:port, or a unix socket path starting with "/".
-	Addr     string
-	Password string
-	DB       int
+	// Addr is host:port, or a unix socket path starting with "/"; with
+	// Sentinel, the sentinels' host:port list, comma-separated.
+	Addr string
+	// Sentinel, if set, is the primary's name in Redis Sentinel.
+	Sentinel         string
+	SentinelPassword string
+	Password         string
+	DB               int
 	// TLS, when set, is used for the connection (e.g. a managed Redis).
 	TLS *tls.Config
 	// Prefix starts every key (default DefaultPrefix), so one Redis can
@@ -85,6 +90,16 @@ func New(o Options) (*Store, error) {
 		o.Prefix = DefaultPrefix
 	}
 	bulk := max(20*o.Timeout, minBulkTimeout)
+	if o.Sentinel != "" {
+		// A failover moves the primary; the client follows the sentinels.
+		rdb := redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: o.Sentinel, SentinelAddrs: strings.Split(o.Addr, ","), SentinelPassword: o.SentinelPassword,
+			Password: o.Password, DB: o.DB, TLSConfig: o.TLS, ContextTimeoutEnabled: true,
+			DialTimeout: o.Timeout, ReadTimeout: bulk, WriteTimeout: bulk, PoolTimeout: o.Timeout,
+			MaxRetries: 1, MinRetryBackoff: time.Millisecond, MaxRetryBackoff: 10 * time.Millisecond, DisableIdentity: true,
+		})
+		return newStore(rdb, o, bulk), nil
+	}
 	network := "tcp"
 	if o.Addr[0] == '/' {
 		network = "unix"
@@ -112,6 +127,10 @@ func New(o Options) (*Store, error) {
 		MaxRetryBackoff: 10 * time.Millisecond,
 		DisableIdentity: true,
 	})
+	return newStore(rdb, o, bulk), nil
+}
+
+func newStore(rdb *redis.Client, o Options, bulk time.Duration) *Store {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -125,7 +144,7 @@ func New(o Options) (*Store, error) {
 		building:  p + "building",
 		genPrefix: p + "gen:",
 		log:       o.Logger,
-	}, nil
+	}
 }
 
 // Close closes the connections to Redis.

@@ -110,10 +110,15 @@ type Config struct {
 
 // Redis is the shared state of a cluster (store: redis).
 type Redis struct {
-	// Addr is host:port, or a unix socket path.
-	Addr     string `yaml:"addr"`
-	Password string `yaml:"password"`
-	DB       int    `yaml:"db"`
+	// Addr is host:port, or a unix socket path; with Sentinel, the
+	// sentinels' host:port list, comma-separated.
+	Addr string `yaml:"addr"`
+	// Sentinel is the primary's name in Redis Sentinel (production: a
+	// primary, a replica and three sentinels); empty = Addr is Redis.
+	Sentinel         string `yaml:"sentinel"`
+	SentinelPassword string `yaml:"sentinel_password"`
+	Password         string `yaml:"password"`
+	DB               int    `yaml:"db"`
 	// TLS connects with TLS; CA is a PEM file of the CA to trust instead
 	// of the system roots.
 	TLS bool   `yaml:"tls"`

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,10 +44,11 @@ func (e *Engine) buildCluster() error {
 		return nil
 	}
 	rc := e.cfg.Redis
-	opts := redisstore.Options{Addr: rc.Addr, Password: rc.Password, DB: rc.DB, Prefix: rc.Prefix, Node: rc.Node,
+	opts := redisstore.Options{Addr: rc.Addr, Sentinel: rc.Sentinel, SentinelPassword: rc.SentinelPassword,
+		Password: rc.Password, DB: rc.DB, Prefix: rc.Prefix, Node: rc.Node,
 		LeaseTTL: rc.LeaseTTL.D(), Timeout: rc.Timeout.D()}
 	if rc.TLS {
-		host, _, err := net.SplitHostPort(rc.Addr)
+		host, _, err := net.SplitHostPort(strings.Split(rc.Addr, ",")[0])
 		if err != nil {
 			host = rc.Addr
 		}
@@ -73,7 +75,8 @@ func (e *Engine) buildCluster() error {
 		store.Close()
 		return fmt.Errorf("engine: redis registrations: %w", err)
 	}
-	customers, err := crmredis.New(crmredis.Options{Addr: rc.Addr, Password: rc.Password, DB: rc.DB, TLS: opts.TLS,
+	customers, err := crmredis.New(crmredis.Options{Addr: rc.Addr, Sentinel: rc.Sentinel, SentinelPassword: rc.SentinelPassword,
+		Password: rc.Password, DB: rc.DB, TLS: opts.TLS,
 		Prefix: store.Prefix(), Timeout: rc.Timeout.D(), Logger: e.log})
 	if err != nil {
 		regs.Close()
