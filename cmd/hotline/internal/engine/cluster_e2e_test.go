@@ -182,6 +182,29 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 	callerEar := &c.mediaEar
 
 	sup := b.desk(t, ctx, "9001")
+	// B's supervisor sees A's call among the centre's calls.
+	r, err := sup.Must(ctx, "list_calls", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Calls []agentapi.CallView `json:"calls"`
+	}
+	if err := r.Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, v := range list.Calls {
+		if v.ID == cl.id {
+			seen = v.Agent == "1001" && v.Caller == "13800000001" && v.Queue == "general" && v.Customer["name"] == "Demo Diamond"
+			if !seen {
+				t.Fatalf("B's supervisor sees A's call as %+v", v)
+			}
+		}
+	}
+	if !seen {
+		t.Fatalf("B's supervisor does not see A's call %s: %+v", cl.id, list.Calls)
+	}
 	for _, tc := range []struct {
 		mode           string
 		callerHearsSup bool
