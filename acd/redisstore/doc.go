@@ -1,6 +1,9 @@
-// Package redisstore keeps the ACD's shared state (acd.Store) in Redis so
-// that several hotline nodes can share agents, queued calls, claims and
-// service-level counters.
+// Package redisstore is cluster mode's Redis side: the ACD's shared state
+// (Store, an acd.Store) so that several hotline nodes share agents, queued
+// calls, claims and service-level counters; the Link that carries the ACDs'
+// cluster messages over pub/sub and switches a node to degraded mode and
+// back; and the shared SIP registrations (Registrations, a sip.Directory).
+// Sentinel is supported through Options.Sentinel.
 //
 // # Keys
 //
@@ -21,6 +24,13 @@
 //	nodes             set    every node that ever claimed or saved state
 //	lease:<n>         string node n's lease, PX = Options.LeaseTTL
 //	sl                hash   "queue\x1ftier\x1fcounter" → cumulative count
+//	epoch             string random value set when the data was first written;
+//	                         a node finding another one after an outage knows
+//	                         Redis lost its data and replays all its counters
+//	reg:<user>        string JSON list of a phone user's bindings from every
+//	                         node (Registrations), expiring with the latest
+//	bus               pub/sub channel of the cluster messages (Link)
+//	records           stream of call records (the engine's cdr sink)
 //
 // # Claims
 //
