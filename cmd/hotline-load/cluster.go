@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -457,33 +458,52 @@ func (n *clusterNode) startPhones(ctx context.Context, o options, dir string) er
 	if err := tr.Execute(&reg, sipptest.Register{User: "[field0]", Expires: 3600}); err != nil {
 		return fmt.Errorf("register scenario: %w", err)
 	}
-	// One SIPp registers every agent: [field0] user, [field1] password.
 	regScen := filepath.Join(dir, "register.xml")
-	body := strings.Replace(reg.String(), "      [authentication]", "      [authentication username=[field0] password=[field1]]", 1)
-	if err := os.WriteFile(regScen, []byte(body), 0o644); err != nil {
+	if err := os.WriteFile(regScen, []byte(reg.String()), 0o644); err != nil {
 		return fmt.Errorf("register scenario: %w", err)
 	}
-	var inf strings.Builder
-	inf.WriteString("SEQUENTIAL\n")
-	for _, id := range n.agents {
-		fmt.Fprintf(&inf, "%s;pass%s\n", id, id)
+	// One short SIPp per agent (digest credentials are per run), a few at
+	// a time.
+	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	sem := make(chan struct{}, 6)
+	errs := make([]error, len(n.agents))
+	var wg sync.WaitGroup
+	for i, id := range n.agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = registerAgent(rctx, o.sippBin, n.eng.SIPAddr, regScen, filepath.Join(dir, "register-"+id), id, port)
+		}()
 	}
-	infPath := filepath.Join(dir, "agents.csv")
-	if err := os.WriteFile(infPath, []byte(inf.String()), 0o644); err != nil {
-		return fmt.Errorf("register agents: %w", err)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("register agents through %s: %w", n.name, err)
 	}
-	rport, err := freePort()
+	return nil
+}
+
+// registerAgent registers id at target with its Contact on contactPort.
+func registerAgent(ctx context.Context, bin, target, scen, dir, id string, contactPort int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("register %s: %w", id, err)
+	}
+	inf := filepath.Join(dir, "user.csv")
+	if err := os.WriteFile(inf, []byte("SEQUENTIAL\n"+id+";\n"), 0o644); err != nil {
+		return fmt.Errorf("register %s: %w", id, err)
+	}
+	port, err := freePort()
 	if err != nil {
 		return err
 	}
-	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(rctx, o.sippBin, n.eng.SIPAddr, "-sf", regScen, "-inf", infPath, "-i", "127.0.0.1", "-p", strconv.Itoa(rport),
-		"-key", "contact_port", strconv.Itoa(port), "-m", strconv.Itoa(len(n.agents)), "-r", "50", "-timeout", "50s", "-timeout_error",
-		"-nostdin", "-trace_err")
+	cmd := exec.CommandContext(ctx, bin, target, "-sf", scen, "-inf", inf, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-au", id, "-ap", "pass"+id, "-key", "contact_port", strconv.Itoa(contactPort), "-m", "1",
+		"-timeout", "20s", "-timeout_error", "-nostdin", "-trace_err")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("register %d agents through %s: %w\n%s%s", len(n.agents), n.name, err, tailString(string(out), 1500), sipptest.Logs(dir))
+		return fmt.Errorf("register %s: %w\n%s%s", id, err, tailString(string(out), 800), sipptest.Logs(dir))
 	}
 	return nil
 }
@@ -506,18 +526,15 @@ func (n *clusterNode) stop() {
 	}
 }
 
-// waitAgentsReady waits until every node's ACD shows every agent ready:
-// on the Redis side that includes the other node's agents.
+// waitAgentsReady waits until every node's ACD shows every agent ready
+// (GET /api/agents as a supervisor): on the Redis side that includes the
+// other node's agents. (/metrics counts only a node's own agents.)
 func waitAgentsReady(ctx context.Context, nodes []*clusterNode, want int) error {
 	deadline := time.Now().Add(60 * time.Second) // hang guard
 	for {
 		ok := true
 		for _, n := range nodes {
-			txt, err := n.eng.metrics()
-			if err != nil {
-				return err
-			}
-			if v, _ := metricValue(txt, `hotline_agents{state="ready"}`); int(v) < want {
+			if readyAgents(n.eng.HTTP) < want {
 				ok = false
 			}
 		}
@@ -533,6 +550,30 @@ func waitAgentsReady(ctx context.Context, nodes []*clusterNode, want int) error 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func readyAgents(httpAddr string) int {
+	req, err := http.NewRequest("GET", "http://"+httpAddr+"/api/agents", nil)
+	if err != nil {
+		return 0
+	}
+	req.SetBasicAuth("9001", "pass9001")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var list []struct{ State string }
+	if json.NewDecoder(resp.Body).Decode(&list) != nil {
+		return 0
+	}
+	n := 0
+	for _, a := range list {
+		if a.State == "ready" {
+			n++
+		}
+	}
+	return n
 }
 
 // redisProc is the redis-server the Redis mode shares.

@@ -120,7 +120,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("hotline-load", flag.ContinueOnError)
 	fs.StringVar(&o.scenario, "scenario", "", "setup, concurrent, ivr or cluster (required)")
 	rates := fs.String("rates", "50,100,200,300,400", "setup: call rates to step through, calls/s (cluster: default 20,40)")
-	fs.IntVar(&o.agents, "agents", 60, "cluster: agents, half registered through each node")
+	fs.IntVar(&o.agents, "agents", 200, "cluster: agents, half registered through each node (each handles a call every -talk + ~2 s)")
 	fs.DurationVar(&o.talk, "talk", time.Second, "cluster: how long each agent talks before hanging up")
 	rate := fs.Float64("rate", 0, "setup: one call rate instead of -rates; concurrent/ivr: ramp-up rate (default 100)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "setup: how long each rate is offered")
