@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -246,7 +247,17 @@ func (e *Engine) serveRemote(ctx context.Context, op string, body json.RawMessag
 	case "disposition":
 		return nil, cc.Disposition(ctx, r.Agent, r.Call, r.Code)
 	case "monitor":
-		return nil, cc.Monitor(ctx, r.Supervisor, r.Agent, r.Mode)
+		if err := cc.Monitor(ctx, r.Supervisor, r.Agent, r.Mode); err != nil {
+			return nil, err
+		}
+		// The supervisor's node audits the action; the call's record is here.
+		if c := e.callOfAgent(r.Agent); c != nil {
+			at := time.Now()
+			e.records.tracker.Update(c.id, func(rec *cdr.Record) {
+				rec.SupervisorActions = append(rec.SupervisorActions, cdr.SupervisorAction{At: at, Supervisor: r.Supervisor, Action: "monitor " + string(r.Mode)})
+			})
+		}
+		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown operation %q", op)
 }

@@ -269,6 +269,13 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 	if rec.Agent != "1001" || rec.Disposition != cdr.Answered || rec.SurveyScore == nil || *rec.SurveyScore != 5 {
 		t.Fatalf("A's record of the monitored call: %+v", rec)
 	}
+	var acts []string
+	for _, a := range rec.SupervisorActions {
+		acts = append(acts, a.Supervisor+" "+a.Action)
+	}
+	if strings.Join(acts, ",") != "9001 monitor listen,9001 monitor barge" {
+		t.Fatalf("A's record lists supervisor actions %q, want the listen and the barge made from B", acts)
+	}
 	// The supervisor acted on B's desktop: B's audit log has both actions.
 	want := []string{"9001 monitor 1001 listen", "9001 monitor 1001 barge"}
 	deadline := time.Now().Add(10 * time.Second)
