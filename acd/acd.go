@@ -369,7 +369,7 @@ func (a *ACD) Tick() {
 			a.logger.Error("acd: router matched unknown agent or call", "agent", m.AgentID, "call", m.CallID)
 			break
 		}
-		if !a.match(ag, c, now) {
+		if a.match(ag, c, now) != nil {
 			break
 		}
 	}

@@ -1,6 +1,7 @@
 package acd
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -116,13 +117,24 @@ func (a *ACD) makeAvailable(ag *agent, now time.Time) {
 		_ = a.router.SetBusy(id)
 		return
 	}
-	start := time.Now()
-	rc, ok, _ := a.router.AgentFreed(id, now)
-	a.observeDecision("agent_freed", start)
-	if ok {
-		if c := a.calls[rc.ID]; c != nil && a.match(ag, c, now) {
+	for range maxClaimTries {
+		start := time.Now()
+		rc, ok, _ := a.router.AgentFreed(id, now)
+		a.observeDecision("agent_freed", start)
+		c := a.calls[rc.ID]
+		if !ok || c == nil {
+			break
+		}
+		err := a.match(ag, c, now)
+		if err == nil {
 			return
 		}
+		if c.owner == "" || !errors.Is(err, ErrCallTaken) {
+			break
+		}
+		// Another node's caller just taken by a third: drop the mirror from
+		// routing until its node reports it waiting again, try the next.
+		_, _ = a.router.RemoveCall(rc.ID)
 	}
 	_ = a.router.SetIdle(id, now)
 }

@@ -160,13 +160,36 @@ func (a *ACD) Enqueue(ctx context.Context, req Call) (*Ticket, error) {
 // leaves it waiting in the router.
 func (a *ACD) dispatchCall(c *call, now time.Time) {
 	rc := c.routingCall()
-	start := time.Now()
-	id, ok, _ := a.router.CallArrived(rc, now)
-	a.observeDecision("call_arrived", start)
-	if ok {
-		if ag := a.agents[id]; ag != nil && a.offer(ag, c, now) {
+	// Another node may have claimed the chosen agent an instant ago (the
+	// news is on its way): try the next best few rather than leave the
+	// caller waiting for the next tick.
+	var passed []*agent
+	defer func() {
+		for _, ag := range passed {
+			if ag.state == Ready && a.agents[ag.profile.ID] == ag {
+				_ = a.router.SetIdle(ag.profile.ID, ag.since)
+			}
+		}
+	}()
+	for range maxClaimTries {
+		start := time.Now()
+		id, ok, _ := a.router.CallArrived(rc, now)
+		a.observeDecision("call_arrived", start)
+		ag := a.agents[id]
+		if !ok || ag == nil {
+			break
+		}
+		err := a.offer(ag, c, now)
+		if err == nil {
 			return
 		}
+		if a.cluster == nil || !errors.Is(err, ErrAgentTaken) {
+			break // the caller itself was taken (its offer is on its way), or no cluster
+		}
+		if ag.home == "" {
+			_ = a.router.SetBusy(id)
+			passed = append(passed, ag)
+		} // a mirror stays out of the idle pool until its home speaks
 	}
 	if !a.router.HasCall(rc.ID) {
 		if err := a.router.AddCall(rc); err != nil {
@@ -175,9 +198,13 @@ func (a *ACD) dispatchCall(c *call, now time.Time) {
 	}
 }
 
-// offer reserves ag for c and starts ringing. It reports false if the
+// maxClaimTries bounds the candidates tried for one decision when claims
+// are refused (cluster races).
+const maxClaimTries = 4
+
+// offer reserves ag for c and starts ringing. It fails (ErrClaimed) if the
 // store refused the claim (the agent or call is taken elsewhere).
-func (a *ACD) offer(ag *agent, c *call, now time.Time) bool {
+func (a *ACD) offer(ag *agent, c *call, now time.Time) error {
 	if err := a.store.Claim(a.ctx, c.info.ID, ag.profile.ID); err != nil {
 		if errors.Is(err, ErrClaimed) || ag.home != "" {
 			// Taken elsewhere (or, for another node's agent, not provably
@@ -187,7 +214,10 @@ func (a *ACD) offer(ag *agent, c *call, now time.Time) bool {
 			if ag.home != "" {
 				_ = a.router.SetBusy(ag.profile.ID)
 			}
-			return false
+			if !errors.Is(err, ErrClaimed) {
+				err = fmt.Errorf("%w: %w", ErrAgentTaken, err) // unprovable is as good as taken
+			}
+			return err
 		}
 		// The shared store is unreachable: keep calls flowing on this
 		// node's own decision (the requirement's "simplest local ACD").
@@ -196,7 +226,7 @@ func (a *ACD) offer(ag *agent, c *call, now time.Time) bool {
 		}
 	}
 	a.ringClaimed(ag, c, now)
-	return true
+	return nil
 }
 
 // ringClaimed rings ag for c once the claim on both is held.

@@ -143,24 +143,27 @@ func (a *ACD) shareSample(kind string, c *call, wait time.Duration) {
 	a.send(ClusterMsg{Kind: MsgSample, Sample: &Sample{Kind: kind, Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, At: a.now()}})
 }
 
-// match acts on a routing decision pairing ag and c. Another node's call
-// for another node's agent is theirs to decide.
-func (a *ACD) match(ag *agent, c *call, now time.Time) bool {
+// errNotOurs refuses a match of another node's call with another node's
+// agent: theirs to decide.
+var errNotOurs = errors.New("neither the call nor the agent is this node's")
+
+// match acts on a routing decision pairing ag and c.
+func (a *ACD) match(ag *agent, c *call, now time.Time) error {
 	switch {
 	case c.owner == "":
 		return a.offer(ag, c, now)
 	case ag.home == "":
 		return a.offerRemoteCall(ag, c, now)
 	}
-	return false
+	return errNotOurs
 }
 
 // offerRemoteCall claims another node's waiting caller for a local agent
 // and asks that node to ring the agent's phone; the agent stays reserved
 // until the call's node reports how the ring ended.
-func (a *ACD) offerRemoteCall(ag *agent, c *call, now time.Time) bool {
+func (a *ACD) offerRemoteCall(ag *agent, c *call, now time.Time) error {
 	if a.degraded {
-		return false
+		return ErrStoreUnavailable
 	}
 	if err := a.store.Claim(a.ctx, c.info.ID, ag.profile.ID); err != nil {
 		a.logger.Info("acd: claim of remote call refused", "call", c.info.ID, "node", c.owner, "agent", ag.profile.ID, "err", err)
@@ -168,7 +171,7 @@ func (a *ACD) offerRemoteCall(ag *agent, c *call, now time.Time) bool {
 			// The reply may be lost after the claim was made.
 			a.storeErr("release", a.store.Release(a.ctx, c.info.ID, ag.profile.ID))
 		}
-		return false
+		return err
 	}
 	if a.router.HasCall(c.info.ID) {
 		_, _ = a.router.RemoveCall(c.info.ID)
@@ -182,7 +185,7 @@ func (a *ACD) offerRemoteCall(ag *agent, c *call, now time.Time) bool {
 		Queue: c.info.Queue, Tier: c.info.Tier, Wait: now.Sub(c.info.EnqueuedAt), Node: c.owner})
 	rec := ag.record()
 	a.send(ClusterMsg{Kind: MsgOffer, To: c.owner, AgentID: ag.profile.ID, CallID: c.info.ID, Agent: &rec})
-	return true
+	return nil
 }
 
 // mirrorState is setState for another node's agent: this node's call moved

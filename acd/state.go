@@ -68,6 +68,10 @@ var (
 	ErrClosed            = errors.New("acd closed")
 	ErrInvalidCall       = errors.New("invalid call")
 	ErrClaimed           = errors.New("already claimed")
+	// ErrCallTaken and ErrAgentTaken say which side of a claim was held
+	// (both match ErrClaimed).
+	ErrCallTaken  = fmt.Errorf("call %w", ErrClaimed)
+	ErrAgentTaken = fmt.Errorf("agent %w", ErrClaimed)
 	// ErrRemoteAgent: the agent is signed in on another node, which alone
 	// changes its state (cluster).
 	ErrRemoteAgent = errors.New("agent served by another node")

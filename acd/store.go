@@ -139,10 +139,10 @@ func (s *MemoryStore) Claim(_ context.Context, callID, agentID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if a, ok := s.callClaim[callID]; ok {
-		return fmt.Errorf("claim call %s for %s: held by agent %s: %w", callID, agentID, a, ErrClaimed)
+		return fmt.Errorf("claim call %s for %s: held by agent %s: %w", callID, agentID, a, ErrCallTaken)
 	}
 	if c, ok := s.agentClaim[agentID]; ok {
-		return fmt.Errorf("claim agent %s for %s: holds call %s: %w", agentID, callID, c, ErrClaimed)
+		return fmt.Errorf("claim agent %s for %s: holds call %s: %w", agentID, callID, c, ErrAgentTaken)
 	}
 	s.callClaim[callID] = agentID
 	s.agentClaim[agentID] = callID

@@ -361,9 +361,9 @@ func (s *Store) Claim(ctx context.Context, callID, agentID string) error {
 	case 0:
 		return nil
 	case 1:
-		return fmt.Errorf("redisstore: claim call %s for %s: held by agent %s: %w", callID, agentID, other, acd.ErrClaimed)
+		return fmt.Errorf("redisstore: claim call %s for %s: held by agent %s: %w", callID, agentID, other, acd.ErrCallTaken)
 	case 2:
-		return fmt.Errorf("redisstore: claim agent %s for %s: holds call %s: %w", agentID, callID, other, acd.ErrClaimed)
+		return fmt.Errorf("redisstore: claim agent %s for %s: holds call %s: %w", agentID, callID, other, acd.ErrAgentTaken)
 	}
 	return fmt.Errorf("redisstore: claim call %s for agent %s: unexpected reply %v", callID, agentID, res)
 }
