@@ -101,7 +101,11 @@ func (a *ACD) setState(ag *agent, to State, reason string, now time.Time) {
 	if to != LoggedOut {
 		rec := ag.record()
 		a.storeErr("save agent", a.store.SaveAgent(a.ctx, rec))
-		a.send(ClusterMsg{Kind: MsgAgent, Agent: &rec})
+		if to != Ready {
+			// Ready is announced by makeAvailable, and only if no caller
+			// takes the agent at once: other nodes would race for it.
+			a.send(ClusterMsg{Kind: MsgAgent, Agent: &rec})
+		}
 	}
 	a.publish(Event{Type: EventAgentState, At: now, AgentID: ag.profile.ID, State: to, Prev: prev, Reason: reason, CallID: ag.callID, Caller: ag.caller, Node: ag.callNode})
 }
@@ -113,8 +117,13 @@ func (a *ACD) makeAvailable(ag *agent, now time.Time) {
 		return // a mirror becomes idle on its home's word
 	}
 	id := ag.profile.ID
+	announce := func() {
+		rec := ag.record()
+		a.send(ClusterMsg{Kind: MsgAgent, Agent: &rec})
+	}
 	if (ag.profile.Mode == ManualMode && !ag.requested) || a.inflight[id] > 0 {
 		_ = a.router.SetBusy(id)
+		announce()
 		return
 	}
 	for range maxClaimTries {
@@ -137,6 +146,7 @@ func (a *ACD) makeAvailable(ag *agent, now time.Time) {
 		_, _ = a.router.RemoveCall(rc.ID)
 	}
 	_ = a.router.SetIdle(id, now)
+	announce()
 }
 
 func routingAgent(p AgentProfile) routing.Agent {

@@ -76,6 +76,10 @@ func (l *Link) Down() bool { return l.down.Load() }
 // Dropped counts messages lost because the outgoing queue was full.
 func (l *Link) Dropped() uint64 { return l.dropped.Load() }
 
+// WritesDropped counts state writes lost because their queue was full (the
+// rejoin after an outage rewrites the state; counters are replayed).
+func (l *Link) WritesDropped() uint64 { return l.guard.dropped.Load() }
+
 // envelope is one message on the bus.
 type envelope struct {
 	Kind string          `json:"k"` // acd, req, rep
@@ -164,7 +168,8 @@ func (l *Link) Run(ctx context.Context, m Member) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); l.guard.runWrites(ctx, l.log) }()
 	go func() { defer wg.Done(); l.publish(ctx) }()
 	go func() { defer wg.Done(); l.subscribe(ctx, m, &wg) }()
 	l.watch(ctx, m)
@@ -346,6 +351,12 @@ func (l *Link) watch(ctx context.Context, m Member) {
 type Guard struct {
 	*Store
 	down atomic.Bool
+	// writes carries the records' writes (agents, calls, counters) to
+	// Redis in order, off the ACD's lock: no node reads them to route (the
+	// bus does that), they serve the reaper and the counters. Claims and
+	// releases, which arbitrate between nodes, stay synchronous.
+	writes  chan write
+	dropped atomic.Uint64
 
 	mu     sync.Mutex
 	epoch  string
@@ -353,8 +364,88 @@ type Guard struct {
 	missed map[[2]string]acd.SLDelta
 }
 
+type write struct {
+	op   string
+	pipe func(context.Context, redis.Pipeliner) error
+	sl   *acd.SLDelta // counters to replay if the write fails
+}
+
+// writeBatch bounds how many queued writes go out in one MULTI/EXEC.
+const writeBatch = 256
+
 func newGuard(s *Store) *Guard {
-	return &Guard{Store: s, total: map[[2]string]acd.SLDelta{}, missed: map[[2]string]acd.SLDelta{}}
+	return &Guard{Store: s, writes: make(chan write, 1<<16), total: map[[2]string]acd.SLDelta{}, missed: map[[2]string]acd.SLDelta{}}
+}
+
+// later queues a write; it fails at once while Redis is known to be down
+// or the queue is full (the rejoin rewrites the state; counters are kept
+// for replay).
+func (g *Guard) later(w write) error {
+	var err error
+	if g.down.Load() {
+		err = g.unavailable(w.op)
+	} else {
+		select {
+		case g.writes <- w:
+			return nil
+		default:
+			g.dropped.Add(1)
+			err = fmt.Errorf("redisstore: %s: write queue full: %w", w.op, acd.ErrStoreUnavailable)
+		}
+	}
+	if w.sl != nil {
+		g.mu.Lock()
+		addDelta(g.missed, *w.sl)
+		g.mu.Unlock()
+	}
+	return err
+}
+
+// runWrites performs the queued writes until ctx ends, in order, as many
+// as are waiting (up to writeBatch) in one MULTI/EXEC round trip.
+func (g *Guard) runWrites(ctx context.Context, log *slog.Logger) {
+	batch := make([]write, 0, writeBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case w := <-g.writes:
+			batch = append(batch, w)
+		}
+	more:
+		for len(batch) < writeBatch {
+			select {
+			case w := <-g.writes:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 2*g.timeout)
+		_, err := g.rdb.TxPipelined(wctx, func(p redis.Pipeliner) error {
+			for _, w := range batch {
+				if err := w.pipe(wctx, p); err != nil {
+					log.Warn("cluster: shared state write refused", "op", w.op, "err", err)
+				}
+			}
+			return nil
+		})
+		cancel()
+		if err == nil {
+			continue
+		}
+		g.mu.Lock()
+		for _, w := range batch {
+			if w.sl != nil {
+				addDelta(g.missed, *w.sl)
+			}
+		}
+		g.mu.Unlock()
+		if ctx.Err() == nil && !g.down.Load() {
+			log.Debug("cluster: shared state writes failed", "writes", len(batch), "err", err)
+		}
+	}
 }
 
 func (g *Guard) setDown(v bool) { g.down.Store(v) }
@@ -363,36 +454,24 @@ func (g *Guard) unavailable(op string) error {
 	return fmt.Errorf("redisstore: %s: %w", op, acd.ErrStoreUnavailable)
 }
 
-// SaveAgent implements acd.Store.
-func (g *Guard) SaveAgent(ctx context.Context, r acd.AgentRecord) error {
-	if g.down.Load() {
-		return g.unavailable("save agent")
-	}
-	return g.Store.SaveAgent(ctx, r)
+// SaveAgent implements acd.Store (queued).
+func (g *Guard) SaveAgent(_ context.Context, r acd.AgentRecord) error {
+	return g.later(write{op: "save agent", pipe: func(ctx context.Context, p redis.Pipeliner) error { return g.saveAgent(ctx, p, r) }})
 }
 
-// DeleteAgent implements acd.Store.
-func (g *Guard) DeleteAgent(ctx context.Context, id string) error {
-	if g.down.Load() {
-		return g.unavailable("delete agent")
-	}
-	return g.Store.DeleteAgent(ctx, id)
+// DeleteAgent implements acd.Store (queued).
+func (g *Guard) DeleteAgent(_ context.Context, id string) error {
+	return g.later(write{op: "delete agent", pipe: func(ctx context.Context, p redis.Pipeliner) error { return g.deleteAgent(ctx, p, id) }})
 }
 
-// SaveCall implements acd.Store.
-func (g *Guard) SaveCall(ctx context.Context, r acd.CallRecord) error {
-	if g.down.Load() {
-		return g.unavailable("save call")
-	}
-	return g.Store.SaveCall(ctx, r)
+// SaveCall implements acd.Store (queued).
+func (g *Guard) SaveCall(_ context.Context, r acd.CallRecord) error {
+	return g.later(write{op: "save call", pipe: func(ctx context.Context, p redis.Pipeliner) error { return g.saveCall(ctx, p, r) }})
 }
 
-// DeleteCall implements acd.Store.
-func (g *Guard) DeleteCall(ctx context.Context, id string) error {
-	if g.down.Load() {
-		return g.unavailable("delete call")
-	}
-	return g.Store.DeleteCall(ctx, id)
+// DeleteCall implements acd.Store (queued).
+func (g *Guard) DeleteCall(_ context.Context, id string) error {
+	return g.later(write{op: "delete call", pipe: func(ctx context.Context, p redis.Pipeliner) error { return g.deleteCall(ctx, p, id) }})
 }
 
 // Claim implements acd.Store.
@@ -423,23 +502,12 @@ func addDelta(m map[[2]string]acd.SLDelta, d acd.SLDelta) {
 	m[k] = t
 }
 
-// AddSL implements acd.Store.
-func (g *Guard) AddSL(ctx context.Context, d acd.SLDelta) error {
+// AddSL implements acd.Store (queued).
+func (g *Guard) AddSL(_ context.Context, d acd.SLDelta) error {
 	g.mu.Lock()
 	addDelta(g.total, d)
 	g.mu.Unlock()
-	var err error
-	if g.down.Load() {
-		err = g.unavailable("add sl")
-	} else {
-		err = g.Store.AddSL(ctx, d)
-	}
-	if err != nil {
-		g.mu.Lock()
-		addDelta(g.missed, d)
-		g.mu.Unlock()
-	}
-	return err
+	return g.later(write{op: "add sl", sl: &d, pipe: func(ctx context.Context, p redis.Pipeliner) error { return g.addSL(ctx, p, d) }})
 }
 
 // SLTotals implements acd.Store.

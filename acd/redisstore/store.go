@@ -170,32 +170,39 @@ func (s *Store) key(parts ...string) string { return s.prefix + strings.Join(par
 
 // SaveAgent implements acd.Store.
 func (s *Store) SaveAgent(ctx context.Context, r acd.AgentRecord) error {
+	return s.tx(ctx, "save agent "+r.Profile.ID, func(p redis.Pipeliner) error { return s.saveAgent(ctx, p, r) })
+}
+
+// tx runs queued commands in one MULTI/EXEC round trip.
+func (s *Store) tx(ctx context.Context, what string, queue func(redis.Pipeliner) error) error {
+	if _, err := s.rdb.TxPipelined(ctx, queue); err != nil {
+		return fmt.Errorf("redisstore: %s: %w", what, err)
+	}
+	return nil
+}
+
+// The write methods below queue their commands on a pipeline, so that a
+// node's writes can go out in batches (see Guard) as well as one by one.
+
+func (s *Store) saveAgent(ctx context.Context, p redis.Pipeliner, r acd.AgentRecord) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("redisstore: save agent %s: %w", r.Profile.ID, err)
 	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, s.key("agents"), r.Profile.ID, b)
-		p.HSet(ctx, s.key("agentnode"), r.Profile.ID, s.node)
-		p.SAdd(ctx, s.key("nodes"), s.node)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("redisstore: save agent %s: %w", r.Profile.ID, err)
-	}
+	p.HSet(ctx, s.key("agents"), r.Profile.ID, b)
+	p.HSet(ctx, s.key("agentnode"), r.Profile.ID, s.node)
+	p.SAdd(ctx, s.key("nodes"), s.node)
 	return nil
 }
 
 // DeleteAgent implements acd.Store.
 func (s *Store) DeleteAgent(ctx context.Context, id string) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HDel(ctx, s.key("agents"), id)
-		p.HDel(ctx, s.key("agentnode"), id)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("redisstore: delete agent %s: %w", id, err)
-	}
+	return s.tx(ctx, "delete agent "+id, func(p redis.Pipeliner) error { return s.deleteAgent(ctx, p, id) })
+}
+
+func (s *Store) deleteAgent(ctx context.Context, p redis.Pipeliner, id string) error {
+	p.HDel(ctx, s.key("agents"), id)
+	p.HDel(ctx, s.key("agentnode"), id)
 	return nil
 }
 
@@ -241,6 +248,10 @@ return 0
 
 // SaveCall implements acd.Store.
 func (s *Store) SaveCall(ctx context.Context, r acd.CallRecord) error {
+	return s.tx(ctx, "save call "+r.Call.ID, func(p redis.Pipeliner) error { return s.saveCall(ctx, p, r) })
+}
+
+func (s *Store) saveCall(ctx context.Context, p redis.Pipeliner, r acd.CallRecord) error {
 	if r.Call.ID == "" {
 		return errors.New("redisstore: save call: empty call ID")
 	}
@@ -257,18 +268,19 @@ func (s *Store) SaveCall(ctx context.Context, r acd.CallRecord) error {
 	}
 	keys := []string{s.key("calls"), s.key("callq"), s.key("callnode"), s.key("queue", r.Call.Queue), s.key("nodes")}
 	score := strconv.FormatInt(r.Call.EnqueuedAt.UnixMicro(), 10)
-	if err := saveCall.Run(ctx, s.rdb, keys, r.Call.ID, b, r.Call.Queue, score, s.node, s.prefix).Err(); err != nil {
-		return fmt.Errorf("redisstore: save call %s: %w", r.Call.ID, err)
-	}
+	// EVAL, not EVALSHA: inside MULTI a missing script cannot fall back.
+	saveCall.Eval(ctx, p, keys, r.Call.ID, b, r.Call.Queue, score, s.node, s.prefix)
 	return nil
 }
 
 // DeleteCall implements acd.Store.
 func (s *Store) DeleteCall(ctx context.Context, id string) error {
+	return s.tx(ctx, "delete call "+id, func(p redis.Pipeliner) error { return s.deleteCall(ctx, p, id) })
+}
+
+func (s *Store) deleteCall(ctx context.Context, p redis.Pipeliner, id string) error {
 	keys := []string{s.key("calls"), s.key("callq"), s.key("callnode")}
-	if err := deleteCall.Run(ctx, s.rdb, keys, id, s.prefix).Err(); err != nil {
-		return fmt.Errorf("redisstore: delete call %s: %w", id, err)
-	}
+	deleteCall.Eval(ctx, p, keys, id, s.prefix)
 	return nil
 }
 
@@ -387,18 +399,16 @@ func slValues(d *acd.SLDelta) []*int {
 
 // AddSL implements acd.Store.
 func (s *Store) AddSL(ctx context.Context, d acd.SLDelta) error {
+	return s.tx(ctx, "add SL "+d.Queue+"/"+d.Tier, func(p redis.Pipeliner) error { return s.addSL(ctx, p, d) })
+}
+
+func (s *Store) addSL(ctx context.Context, p redis.Pipeliner, d acd.SLDelta) error {
 	if strings.Contains(d.Queue, slSep) || strings.Contains(d.Tier, slSep) {
 		return fmt.Errorf("redisstore: add SL %q/%q: control character in name", d.Queue, d.Tier)
 	}
 	vals := slValues(&d)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for i, c := range slCounters {
-			p.HIncrBy(ctx, s.key("sl"), d.Queue+slSep+d.Tier+slSep+c, int64(*vals[i]))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("redisstore: add SL %s/%s: %w", d.Queue, d.Tier, err)
+	for i, c := range slCounters {
+		p.HIncrBy(ctx, s.key("sl"), d.Queue+slSep+d.Tier+slSep+c, int64(*vals[i]))
 	}
 	return nil
 }

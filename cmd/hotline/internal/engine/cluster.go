@@ -124,6 +124,10 @@ func (e *Engine) clusterMetrics() {
 			Help: "Cluster messages dropped because the outgoing queue was full (snapshots repair them)."}, func() float64 {
 			return float64(l.Dropped())
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hotline_cluster_writes_dropped_total",
+			Help: "Shared-state writes dropped because their queue was full."}, func() float64 {
+			return float64(l.WritesDropped())
+		}),
 	)
 }
 
