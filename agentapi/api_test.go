@@ -79,6 +79,20 @@ func TestLoginAttachesToSeatAlreadySignedInByPhone(t *testing.T) {
 	}
 }
 
+// In a cluster, an agent whose phone signed it in through another node is
+// that node's: a desktop here is refused with a code saying so, instead of
+// a session whose every button would fail.
+func TestLoginRefusedForAgentServedByAnotherNode(t *testing.T) {
+	e := newEnv(t)
+	e.acd.Receive(acd.ClusterMsg{Kind: acd.MsgAgent, From: "node-b", Agent: &acd.AgentRecord{
+		Profile: acd.AgentProfile{ID: "1001", Seat: "1001", Skills: map[string]int{"billing": 1}}, State: acd.Ready, Since: time.Now()}})
+	if s, err := e.acd.Agent("1001"); err != nil || s.Node != "node-b" {
+		t.Fatalf("agent 1001 as mirrored here: %+v, %v", s, err)
+	}
+	c := e.dial(t)
+	c.refused(CodeOtherNode, "login", "agent", "1001", "password", "pass1001")
+}
+
 func TestLoginSeatBusy(t *testing.T) {
 	e := newEnv(t)
 	e.login(t, "1001", "extension", "2001")

@@ -69,7 +69,7 @@ func TestProtocolDocumentCoversEverything(t *testing.T) {
 	}
 	for _, code := range []string{CodeBadRequest, CodeUnknownType, CodeTooLarge, CodeRateLimited, CodeUnauthenticated, CodeBadCredentials,
 		CodeInvalidToken, CodeForbidden, CodeIllegalTransition, CodeUnknownAgent, CodeNotPermitted, CodeUnknownReason,
-		CodeUnknownCall, CodeSeatBusy, CodeAlreadyLoggedIn, CodeQueueBusy, CodeAgentBusy, CodeUnsupported, CodeUnavailable,
+		CodeUnknownCall, CodeSeatBusy, CodeAlreadyLoggedIn, CodeOtherNode, CodeQueueBusy, CodeAgentBusy, CodeUnsupported, CodeUnavailable,
 		CodeTimeout, CodeInternal} {
 		if !strings.Contains(string(doc), "`"+code+"`") {
 			t.Errorf("PROTOCOL.md does not list error code %q", code)

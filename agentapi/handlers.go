@@ -122,6 +122,12 @@ func login(c *client, _ *session, r *request) (*result, error) {
 		if err := c.srv.acd.Login(p); err != nil && !errors.Is(err, acd.ErrAlreadyLoggedIn) {
 			return nil, fmt.Errorf("login %s: %w", acct.ID, err)
 		}
+		// In a cluster the agent may be signed in through another node (its
+		// phone registered there): that node owns its state, so this
+		// desktop could change nothing.
+		if s, err := c.srv.acd.Agent(acct.ID); err == nil && s.Node != "" {
+			return nil, fmt.Errorf("login %s: %w: signed in on node %s; use that node's desktop or sign out there first", acct.ID, acd.ErrRemoteAgent, s.Node)
+		}
 	}
 	return c.srv.openSession(c, acct)
 }

@@ -28,6 +28,7 @@ const (
 	CodeUnknownCall       = "unknown_call"       // no such call for this agent
 	CodeSeatBusy          = "seat_busy"          // extension used by another agent
 	CodeAlreadyLoggedIn   = "already_logged_in"
+	CodeOtherNode         = "other_node" // cluster: the agent is served by another node
 	CodeQueueBusy         = "queue_busy"  // internal call refused: callers waiting
 	CodeAgentBusy         = "agent_busy"  // the other agent is on a call
 	CodeUnsupported       = "unsupported" // the engine does not implement this operation
@@ -72,7 +73,9 @@ func toAPIError(err error) *apiError {
 		code = CodeSeatBusy
 	case errors.Is(err, acd.ErrAlreadyLoggedIn):
 		code = CodeAlreadyLoggedIn
-	case errors.Is(err, acd.ErrClosed):
+	case errors.Is(err, acd.ErrRemoteAgent):
+		code = CodeOtherNode
+	case errors.Is(err, acd.ErrClosed), errors.Is(err, acd.ErrStoreUnavailable):
 		code = CodeUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		code = CodeTimeout
