@@ -11,6 +11,12 @@
 //
 // Concurrency: one mutex guards all ACD state and the router; Phone.Ring
 // runs outside it on a goroutine per offer owned by the ACD (Close waits for
-// them). The StateLog, the Store and bus publishing are called with the lock
-// held and must not block.
+// them). The StateLog, the Store, the Cluster's Send and bus publishing are
+// called with the lock held and must not block.
+//
+// Several nodes: with Deps.Cluster set, the ACD mirrors the other nodes'
+// agents and waiting callers, arbitrates through the Store's Claim, and
+// runs degraded (its own agents only) while the shared state is
+// unreachable; see Cluster. The behaviour suite (package acdtest) runs on
+// the memory store and on Redis.
 package acd
