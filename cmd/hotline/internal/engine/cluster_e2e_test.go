@@ -124,6 +124,28 @@ func TestClusterDesktopOnOtherNodeHangsUpCallHeldThere(t *testing.T) {
 		t.Fatal("B holds a call too: the call's media should stay on A")
 	}
 
+	// Hold and retrieve from B's desktop: A holds the caller (its media is
+	// there), B — which owns the agent's state — moves the agent.
+	for _, step := range []struct {
+		req, event string
+		state      acd.State
+	}{{"hold", "call.held", acd.Held}, {"unhold", "call.retrieved", acd.Talking}} {
+		if _, err := desk.Must(ctx, step.req, map[string]any{"call": callID}); err != nil {
+			t.Fatalf("%s from B's desktop: %v", step.req, err)
+		}
+		if _, err := desk.WaitEvent(ctx, apitest.Is(step.event, "1001", callID)); err != nil {
+			t.Fatalf("no %s on B after %s: %v", step.event, step.req, err)
+		}
+		b.waitAgent(t, "1001", step.state)
+		ac := a.e.call(callID)
+		ac.mu.Lock()
+		onHold := ac.held
+		ac.mu.Unlock()
+		if onHold != (step.state == acd.Held) {
+			t.Fatalf("after %s from B, A's call on hold = %v", step.req, onHold)
+		}
+	}
+
 	if _, err := desk.Must(ctx, "hangup", map[string]any{"call": callID}); err != nil {
 		t.Fatalf("hang-up from B's desktop: %v", err)
 	}
