@@ -28,7 +28,7 @@ const (
 	CodeUnknownCall       = "unknown_call"       // no such call for this agent
 	CodeSeatBusy          = "seat_busy"          // extension used by another agent
 	CodeAlreadyLoggedIn   = "already_logged_in"
-	CodeOtherNode         = "other_node" // cluster: the agent is served by another node
+	CodeOtherNode         = "other_node"  // cluster: the agent is served by another node
 	CodeQueueBusy         = "queue_busy"  // internal call refused: callers waiting
 	CodeAgentBusy         = "agent_busy"  // the other agent is on a call
 	CodeUnsupported       = "unsupported" // the engine does not implement this operation
