@@ -323,6 +323,9 @@ func (a *ACD) SetReady(agentID string) error { return a.ready(agentID, "agent") 
 
 // ForceReady is the supervisor's force-ready.
 func (a *ACD) ForceReady(supervisorID, agentID string) error {
+	if a.forwardForce(ForceReady, supervisorID, agentID, "") {
+		return nil
+	}
 	return a.ready(agentID, "forced by "+supervisorID)
 }
 
@@ -352,11 +355,17 @@ func (a *ACD) ForceNotReady(supervisorID, agentID, reason string) error {
 	if reason == "" {
 		reason = "forced by " + supervisorID
 	}
+	if a.forwardForce(ForceNotReady, supervisorID, agentID, reason) {
+		return nil
+	}
 	return a.enter(agentID, NotReady, reason, "")
 }
 
 // ForceSignOut is the supervisor's force sign-out.
 func (a *ACD) ForceSignOut(supervisorID, agentID string) error {
+	if a.forwardForce(ForceSignOut, supervisorID, agentID, "") {
+		return nil
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.logoutLocked(agentID, "forced sign-out by "+supervisorID)

@@ -69,6 +69,19 @@ const (
 	// MsgNodeGone (broadcast by the node that reaped it): a node's lease
 	// ran out; everything it served is gone.
 	MsgNodeGone MsgKind = "node-gone"
+	// MsgForce (to the agent's home): a supervisor on another node forced
+	// the agent ready, not ready (Reason) or signed out.
+	MsgForce MsgKind = "force"
+)
+
+// Force is a supervisor's forced change of an agent's state.
+type Force string
+
+// Forced changes.
+const (
+	ForceReady    Force = "ready"
+	ForceNotReady Force = "not-ready"
+	ForceSignOut  Force = "sign-out"
 )
 
 // ClusterMsg is one message between the ACDs of a cluster.
@@ -88,6 +101,44 @@ type ClusterMsg struct {
 	Calls   []CallRecord  `json:"calls,omitempty"`
 	// WrapUntil ends the wrap-up a call's node started (MsgAgentState).
 	WrapUntil time.Time `json:"wrap_until,omitzero"`
+	// Force, Supervisor and Reason describe a MsgForce.
+	Force      Force  `json:"force,omitempty"`
+	Supervisor string `json:"supervisor,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// forwardForce sends a supervisor's force on another node's agent to that
+// node, which alone changes the agent's state; it reports whether it did.
+// The change comes back like any other state change of that agent.
+func (a *ACD) forwardForce(f Force, supervisorID, agentID, reason string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ag := a.agents[agentID]
+	if ag == nil || ag.home == "" || a.degraded {
+		return false
+	}
+	a.send(ClusterMsg{Kind: MsgForce, To: ag.home, AgentID: agentID, Force: f, Supervisor: supervisorID, Reason: reason})
+	return true
+}
+
+// applyForce is the home running a force another node's supervisor made.
+// It runs after the lock is released: the force methods take it.
+func (a *ACD) applyForce(m ClusterMsg) {
+	var err error
+	switch m.Force {
+	case ForceReady:
+		err = a.ForceReady(m.Supervisor, m.AgentID)
+	case ForceNotReady:
+		err = a.ForceNotReady(m.Supervisor, m.AgentID, m.Reason)
+	case ForceSignOut:
+		err = a.ForceSignOut(m.Supervisor, m.AgentID)
+	default:
+		err = errors.New("unknown force " + string(m.Force))
+	}
+	if err != nil {
+		a.logger.Warn("acd: forced change from another node refused", "agent", m.AgentID, "force", m.Force,
+			"supervisor", m.Supervisor, "node", m.From, "err", err)
+	}
 }
 
 // Sample is one answered or abandoned call for the service-level windows.
@@ -224,6 +275,12 @@ func (a *ACD) engaged(ag *agent) bool {
 // Receive applies a message from another node. The transport calls it.
 func (a *ACD) Receive(m ClusterMsg) {
 	if m.From == "" || m.From == a.node || (m.To != "" && m.To != a.node) {
+		return
+	}
+	if m.Kind == MsgForce {
+		if ag, err := a.Agent(m.AgentID); err == nil && ag.Node == "" && !a.Degraded() {
+			a.applyForce(m)
+		}
 		return
 	}
 	a.mu.Lock()

@@ -308,3 +308,29 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A supervisor on node A forces an agent served by node B: the force goes
+// to B, which alone changes the agent, and A sees the result.
+func TestClusterForceAcrossNodes(t *testing.T) {
+	n := newMemNet(t)
+	store := acd.NewMemoryStore()
+	var mu sync.Mutex
+	var rings []string
+	a := startNode(t, n, "A", store, ringLog{"A", &mu, &rings})
+	b := startNode(t, n, "B", store, ringLog{"B", &mu, &rings})
+	must(t, b.acd.Login(acd.AgentProfile{ID: "1001", Skills: map[string]int{"general": 1}}))
+	waitFor(t, "A to see 1001", func() bool { return agentState(a.acd, "1001") == acd.Ready })
+
+	must(t, a.acd.ForceNotReady("9001", "1001", "meeting"))
+	waitFor(t, "1001 not ready on B", func() bool {
+		s, err := b.acd.Agent("1001")
+		return err == nil && s.State == acd.NotReady && s.Reason == "meeting"
+	})
+	waitFor(t, "A to see it", func() bool { return agentState(a.acd, "1001") == acd.NotReady })
+	must(t, a.acd.ForceReady("9001", "1001"))
+	waitFor(t, "1001 ready on B", func() bool { return agentState(b.acd, "1001") == acd.Ready })
+	must(t, a.acd.ForceSignOut("9001", "1001"))
+	waitFor(t, "1001 signed out on both nodes", func() bool {
+		return agentState(b.acd, "1001") == "" && agentState(a.acd, "1001") == ""
+	})
+}
