@@ -3,36 +3,21 @@ package cdr
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
 )
 
-// startRedis runs a private redis-server on a unix socket (no TCP port).
+// startRedis runs a throw-away redis-server for the test.
 func startRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	must.NoError(t, err, "redis-server is part of the dev environment (TOOLING.md)")
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
-	must.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	c := redis.NewClient(&redis.Options{Network: "unix", Addr: sock})
+	srv := redistest.Start(t)
+	c := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket})
 	t.Cleanup(func() { c.Close() })
-	eventually(t, func() bool {
-		if _, err := os.Stat(sock); err != nil {
-			return false
-		}
-		return c.Ping(context.Background()).Err() == nil
-	})
 	return c
 }
 
