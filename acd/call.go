@@ -215,7 +215,9 @@ func (a *ACD) offer(ag *agent, c *call, now time.Time) error {
 				_ = a.router.SetBusy(ag.profile.ID)
 			}
 			if !errors.Is(err, ErrClaimed) {
-				err = fmt.Errorf("%w: %w", ErrAgentTaken, err) // unprovable is as good as taken
+				// Not provably free: not offered, and no point trying the
+				// next one through the same unreachable store.
+				err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 			}
 			return err
 		}

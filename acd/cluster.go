@@ -684,8 +684,16 @@ func (a *ACD) Rejoin(ctx context.Context) {
 	wasDegraded := a.degraded
 	a.degraded = false
 	for _, ag := range a.sortedAgents() {
-		if ag.home == "" {
-			a.storeErr("save agent", a.store.SaveAgent(ctx, ag.record()))
+		if ag.home != "" {
+			continue
+		}
+		a.storeErr("save agent", a.store.SaveAgent(ctx, ag.record()))
+		if ag.callNode != "" && ag.callID != "" {
+			// Reserved for or talking on another node's call: the claim
+			// this node made for it must hold again.
+			if err := a.store.Claim(ctx, ag.callID, ag.profile.ID); err != nil && !errors.Is(err, ErrClaimed) {
+				a.storeErr("claim", err)
+			}
 		}
 	}
 	for _, c := range a.sortedCalls() {

@@ -268,7 +268,7 @@ func (l *Link) watch(ctx context.Context, m Member) {
 	defer t.Stop()
 	var failures int
 	var lastRenew, lastReap time.Time
-	joined, had, reset := false, false, false
+	joined, had := false, false
 	for {
 		if ctx.Err() != nil {
 			return
@@ -288,17 +288,8 @@ func (l *Link) watch(ctx context.Context, m Member) {
 			}
 		case err == nil:
 			failures = 0
-			if !joined && !reset {
-				// A predecessor under this name may have died holding claims.
-				if r, rerr := l.s.ResetOwn(ctx); rerr != nil {
-					l.log.Warn("cluster: clearing this node's earlier state", "err", rerr)
-				} else {
-					reset = true
-					if len(r.Claims)+len(r.Calls)+len(r.Agents) > 0 {
-						l.log.Warn("cluster: cleared what an earlier process of this node left", "node", l.s.node,
-							"claims", len(r.Claims), "calls", len(r.Calls), "agents", len(r.Agents))
-					}
-				}
+			if l.guard.suspect.Swap(false) {
+				l.guard.retryReleases(ctx)
 			}
 			if now.Sub(lastRenew) >= l.s.ttl/3 || l.down.Load() || !joined {
 				held, rerr := l.s.Renew(ctx)
@@ -309,6 +300,20 @@ func (l *Link) watch(ctx context.Context, m Member) {
 					if l.down.Load() || !joined || lost {
 						if lost {
 							l.log.Warn("cluster: this node's lease had lapsed; writing its state again", "node", l.s.node)
+						}
+						// Joining, or back after an outage: clear every claim,
+						// call and agent Redis holds for this node — a
+						// predecessor's under the same name, or releases
+						// missed while Redis was away — and write the live
+						// ones again (Rejoin).
+						if r, rerr := l.s.ResetOwn(ctx); rerr != nil {
+							l.log.Warn("cluster: clearing this node's earlier state", "err", rerr)
+						} else {
+							l.guard.forgetReleases()
+							if !joined && len(r.Claims)+len(r.Calls)+len(r.Agents) > 0 {
+								l.log.Warn("cluster: cleared what an earlier process of this node left", "node", l.s.node,
+									"claims", len(r.Claims), "calls", len(r.Calls), "agents", len(r.Agents))
+							}
 						}
 						if gerr := l.guard.rejoin(ctx); gerr != nil {
 							l.log.Warn("cluster: replaying service-level counters", "err", gerr)
@@ -351,6 +356,17 @@ func (l *Link) watch(ctx context.Context, m Member) {
 type Guard struct {
 	*Store
 	down atomic.Bool
+	// suspect is set when a claim or release failed for another reason
+	// than a held claim: until the next good probe, claims fail at once,
+	// so a frozen Redis stalls the ACD's lock for one timeout, not one per
+	// call.
+	suspect atomic.Bool
+	// unreleased are releases that failed while Redis was suspect but not
+	// known down: retried on the next good probe, or a claim would hold
+	// its agent for ever. (After an outage the rejoin clears every claim
+	// of this node instead.)
+	relMu      sync.Mutex
+	unreleased [][2]string
 	// writes carries the records' writes (agents, calls, counters) to
 	// Redis in order, off the ACD's lock: no node reads them to route (the
 	// bus does that), they serve the reaper and the counters. Claims and
@@ -476,10 +492,10 @@ func (g *Guard) DeleteCall(_ context.Context, id string) error {
 
 // Claim implements acd.Store.
 func (g *Guard) Claim(ctx context.Context, callID, agentID string) error {
-	if g.down.Load() {
+	if g.down.Load() || g.suspect.Load() {
 		return g.unavailable("claim")
 	}
-	return g.Store.Claim(ctx, callID, agentID)
+	return g.watch(g.Store.Claim(ctx, callID, agentID))
 }
 
 // Release implements acd.Store.
@@ -487,7 +503,56 @@ func (g *Guard) Release(ctx context.Context, callID, agentID string) error {
 	if g.down.Load() {
 		return g.unavailable("release")
 	}
-	return g.Store.Release(ctx, callID, agentID)
+	if g.suspect.Load() {
+		g.keepRelease(callID, agentID)
+		return g.unavailable("release")
+	}
+	err := g.watch(g.Store.Release(ctx, callID, agentID))
+	if err != nil {
+		g.keepRelease(callID, agentID)
+	}
+	return err
+}
+
+const maxUnreleased = 10000
+
+func (g *Guard) keepRelease(callID, agentID string) {
+	g.relMu.Lock()
+	defer g.relMu.Unlock()
+	if len(g.unreleased) < maxUnreleased {
+		g.unreleased = append(g.unreleased, [2]string{callID, agentID})
+	}
+}
+
+// retryReleases performs the releases that failed while Redis was suspect.
+func (g *Guard) retryReleases(ctx context.Context) {
+	g.relMu.Lock()
+	todo := g.unreleased
+	g.unreleased = nil
+	g.relMu.Unlock()
+	for i, r := range todo {
+		if err := g.Store.Release(ctx, r[0], r[1]); err != nil {
+			g.relMu.Lock()
+			g.unreleased = append(g.unreleased, todo[i:]...)
+			g.relMu.Unlock()
+			return
+		}
+	}
+}
+
+// forgetReleases drops the failed releases once every claim of this node
+// was cleared (rejoin).
+func (g *Guard) forgetReleases() {
+	g.relMu.Lock()
+	g.unreleased = nil
+	g.relMu.Unlock()
+}
+
+func (g *Guard) watch(err error) error {
+	if err != nil && !errors.Is(err, acd.ErrClaimed) {
+		g.suspect.Store(true)
+	}
+	return err
 }
 
 func addDelta(m map[[2]string]acd.SLDelta, d acd.SLDelta) {

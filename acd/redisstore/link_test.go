@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,4 +206,52 @@ func TestLinkRestartUnderSameNameClearsOldClaims(t *testing.T) {
 		return err == nil
 	})
 	n.stop()
+}
+
+// Redis freezes (SIGSTOP) while an agent talks and the call ends during the
+// freeze, so its release never reaches Redis. After Redis thaws the node
+// rejoins and clears what it missed: another node can claim the agent.
+func TestLinkFrozenRedisLeavesNoStaleClaim(t *testing.T) {
+	srv := redistest.Start(t)
+	var mu sync.Mutex
+	rung := map[string]string{}
+	var dups []string
+	a := startLinked(t, srv, "A", "fz:", recordingPhone{"A", &mu, rung, &dups})
+	b := startLinked(t, srv, "B", "fz:", recordingPhone{"B", &mu, rung, &dups})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(a.acd.Login(acd.AgentProfile{ID: "1001", Skills: map[string]int{"general": 1}}))
+	must(b.acd.Login(acd.AgentProfile{ID: "1002", Skills: map[string]int{"general": 1}}))
+	must(b.acd.SetNotReady("1002", "lunch"))
+	until(t, "B to see 1001 ready", func() bool { return stateOf(b.acd, "1001") == acd.Ready })
+	if out := connect(t, a.acd, "before"); out.AgentID != "1001" {
+		t.Fatalf("before: %+v", out)
+	}
+	must(srv.Signal(syscall.SIGSTOP))
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			_ = srv.Signal(syscall.SIGCONT)
+		}
+	}
+	defer thaw()
+	until(t, "A degraded", func() bool { return a.link.Down() })
+	must(a.acd.CallEnded("before", "caller")) // the release cannot reach Redis
+	thaw()
+	until(t, "both rejoined and B sees 1001 ready", func() bool {
+		return !a.link.Down() && !b.link.Down() && stateOf(b.acd, "1001") == acd.Ready
+	})
+	if out := connect(t, b.acd, "after"); out.Kind != acd.Connected || out.AgentID != "1001" {
+		t.Fatalf("after the freeze B's caller got %+v; want A's agent 1001 (its old claim cleared)", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dups) > 0 {
+		t.Fatalf("calls rung twice: %v", dups)
+	}
 }
