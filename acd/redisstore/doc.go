@@ -54,7 +54,11 @@
 // RunLease has no lease and is reaped as dead: start RunLease first. A node
 // that was cut off from Redis for longer than LeaseTTL learns on its next
 // renewal (Options.OnLeaseLost) that it may have been reaped, and should
-// write its agents, calls and claims again.
+// write its agents, calls and claims again. The Link does exactly that on
+// joining and on every return from an outage: ResetOwn clears whatever
+// Redis holds for the node (a predecessor's state under the same name,
+// releases missed while Redis was away), then the ACD writes the live
+// state back.
 //
 // # Failures
 //
