@@ -34,12 +34,35 @@ func Binary(t testing.TB) string {
 
 // Ports for SIPp come from 26000-29999, below the kernel's ephemeral range
 // (where sockets bound to port 0 land) and above the engines' test RTP
-// ranges. Each test process takes its own block by pid, then checks that
-// the port (and the three above it, which SIPp uses for media) is free.
+// ranges. Each test process starts in its own block by pid, checks that the
+// port (and the three above it, which SIPp uses for media) is free, and
+// reserves it for its lifetime with a lock file: between the check and
+// SIPp's bind another test process could otherwise pick the same port (the
+// test packages run in parallel and some walk far past their block).
 var (
-	portMu   sync.Mutex
-	portNext int
+	portMu    sync.Mutex
+	portNext  int
+	portLocks []*os.File // held open, so the locks last as long as the process
 )
+
+// reservePort takes port p for this process, across every test process of
+// the machine; the kernel drops the lock when the process exits.
+func reservePort(p int) bool {
+	dir := filepath.Join(os.TempDir(), "hotline-sipp-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true // no reservation possible: fall back to the probe alone
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return true
+	}
+	if !lockFile(f) {
+		f.Close()
+		return false
+	}
+	portLocks = append(portLocks, f)
+	return true
+}
 
 // FreeUDPPort returns a port free for UDP and TCP, with port+1..port+3 free
 // for UDP, on 127.0.0.1.
@@ -56,7 +79,7 @@ func FreeUDPPort(t testing.TB) int {
 		if portNext >= 30000 {
 			portNext = 26000
 		}
-		if portsFree(p) {
+		if portsFree(p) && reservePort(p) {
 			return p
 		}
 	}
