@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) acd.Store) {
 		{"TestLoginErrors", su.testLoginErrors},
 		{"TestPermissions", su.testPermissions},
 		{"TestStoreMirrorsACD", su.testStoreMirrorsACD},
+		{"TestPropertyRandomInterleavings", su.testPropertyRandomInterleavings},
 	} {
 		t.Run(tc.name, tc.test)
 	}

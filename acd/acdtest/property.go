@@ -1,4 +1,4 @@
-package acd
+package acdtest
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hotlinecc/hotline/acd"
 )
 
 // randomPhone answers, refuses, times out or answers a little later, at
@@ -17,7 +19,7 @@ type randomPhone struct {
 	rng *rand.Rand
 }
 
-func (p *randomPhone) Ring(ctx context.Context, o Offer) error {
+func (p *randomPhone) Ring(ctx context.Context, o acd.Offer) error {
 	p.mu.Lock()
 	n := p.rng.IntN(10)
 	p.mu.Unlock()
@@ -34,63 +36,37 @@ func (p *randomPhone) Ring(ctx context.Context, o Offer) error {
 	return p.fakePhone.Ring(ctx, o)
 }
 
-// checkInvariants inspects the ACD's internals under its lock.
-func (a *ACD) checkInvariants() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var bad []string
-	owner := map[string]string{}
-	for id, ag := range a.agents {
-		if ag.callID != "" {
-			if o, dup := owner[ag.callID]; dup {
-				bad = append(bad, fmt.Sprintf("call %s held by agents %s and %s", ag.callID, o, id))
-			}
-			owner[ag.callID] = id
-			if ag.state != Reserved && ag.state != Talking && ag.state != Held {
-				bad = append(bad, fmt.Sprintf("agent %s in %s holds call %s", id, ag.state, ag.callID))
-			}
-		}
-		if a.router.IsIdle(id) && ag.state != Ready {
-			bad = append(bad, fmt.Sprintf("agent %s idle in router but %s", id, ag.state))
-		}
-	}
-	for id, c := range a.calls {
-		switch c.state {
-		case callQueued:
-			if !a.router.HasCall(id) {
-				bad = append(bad, fmt.Sprintf("queued call %s missing from router", id))
-			}
-		default:
-			if a.router.HasCall(id) {
-				bad = append(bad, fmt.Sprintf("call %s offered but still queued", id))
-			}
-			if ag := a.agents[c.agentID]; ag != nil && ag.callID != id && c.state != callRinging {
-				bad = append(bad, fmt.Sprintf("connected call %s: agent %s holds %q", id, c.agentID, ag.callID))
-			}
-		}
-	}
-	return bad
-}
-
 // TestPropertyRandomInterleavings: concurrent random arrivals, abandons,
 // logins, logouts, state changes, hang-ups and ticks. No call is lost
 // (every caller gets exactly one outcome), no call rings two agents at once,
 // no agent rings for or holds two calls.
-func TestPropertyRandomInterleavings(t *testing.T) {
+func (su suite) testPropertyRandomInterleavings(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { propertyRun(t, seed) })
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { su.propertyRun(t, seed) })
 	}
 }
 
-func propertyRun(t *testing.T, seed uint64) {
+func (su suite) propertyRun(t *testing.T, seed uint64) {
 	fp := newFakePhone()
+	// Held rings report on fp.ringing; nobody answers them here.
+	stopDrain := make(chan struct{})
+	defer close(stopDrain)
+	go func() {
+		for {
+			select {
+			case <-fp.ringing:
+			case <-stopDrain:
+				return
+			}
+		}
+	}()
 	phone := &randomPhone{fakePhone: fp, rng: rand.New(rand.NewPCG(seed, 7))}
 	clock := &fakeClock{now: t0}
-	a, err := New(Config{
+	a, err := acd.New(acd.Config{
 		Routing: demoRouting(), RingTimeout: 2 * time.Millisecond, WrapUp: 2 * time.Second,
-		Queues: map[string]QueueSettings{"general": {MaxWait: 90 * time.Second, MaxSize: 30}},
+		Queues: map[string]acd.QueueSettings{"general": {MaxWait: 90 * time.Second, MaxSize: 30}},
 		Now:    clock.Now,
-	}, Deps{Phone: phone})
+	}, acd.Deps{Phone: phone, Store: su.newStore(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +75,7 @@ func propertyRun(t *testing.T, seed uint64) {
 	tiers := []string{"diamond", "gold", "silver", "normal"}
 
 	for i, id := range agents {
-		if err := a.Login(AgentProfile{ID: id, Skills: map[string]int{queues[i%3]: 1, queues[(i+1)%3]: 2}}); err != nil {
+		if err := a.Login(acd.AgentProfile{ID: id, Skills: map[string]int{queues[i%3]: 1, queues[(i+1)%3]: 2}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +83,7 @@ func propertyRun(t *testing.T, seed uint64) {
 		mu        sync.Mutex
 		cancels   = map[string]context.CancelFunc{}
 		connected []string
-		outcomes  = map[string][]Outcome{}
+		outcomes  = map[string][]acd.Outcome{}
 		enqueued  int
 		waiters   sync.WaitGroup
 	)
@@ -124,7 +100,7 @@ func propertyRun(t *testing.T, seed uint64) {
 				case 0, 1, 2, 3:
 					ctx, cancel := context.WithCancel(context.Background())
 					id := fmt.Sprintf("w%d-%d", w, i)
-					tk, err := a.Enqueue(ctx, Call{ID: id, Queue: queues[rng.IntN(3)], Tier: tiers[rng.IntN(4)], Region: []string{"", "north", "south"}[rng.IntN(3)]})
+					tk, err := a.Enqueue(ctx, acd.Call{ID: id, Queue: queues[rng.IntN(3)], Tier: tiers[rng.IntN(4)], Region: []string{"", "north", "south"}[rng.IntN(3)]})
 					if err != nil {
 						t.Errorf("enqueue: %v", err)
 						cancel()
@@ -140,7 +116,7 @@ func propertyRun(t *testing.T, seed uint64) {
 						o := <-tk.Done()
 						mu.Lock()
 						outcomes[id] = append(outcomes[id], o)
-						if o.Kind == Connected {
+						if o.Kind == acd.Connected {
 							connected = append(connected, id)
 						}
 						mu.Unlock()
@@ -161,8 +137,8 @@ func propertyRun(t *testing.T, seed uint64) {
 					}
 					mu.Unlock()
 				case 5:
-					_ = a.Login(AgentProfile{ID: ag, Skills: map[string]int{queues[rng.IntN(3)]: 1, queues[rng.IntN(3)]: 2},
-						Region: []string{"", "north", "south"}[rng.IntN(3)], Mode: []AnswerMode{AutoMode, ManualMode}[rng.IntN(2)]})
+					_ = a.Login(acd.AgentProfile{ID: ag, Skills: map[string]int{queues[rng.IntN(3)]: 1, queues[rng.IntN(3)]: 2},
+						Region: []string{"", "north", "south"}[rng.IntN(3)], Mode: []acd.AnswerMode{acd.AutoMode, acd.ManualMode}[rng.IntN(2)]})
 				case 6:
 					if rng.IntN(3) == 0 {
 						_ = a.Logout(ag)
@@ -195,7 +171,7 @@ func propertyRun(t *testing.T, seed uint64) {
 				case 12:
 					_ = a.StartBreak(ag, "lunch")
 				case 13:
-					for _, v := range a.checkInvariants() {
+					for _, v := range a.CheckInvariants() {
 						t.Errorf("invariant: %s", v)
 					}
 				}
@@ -203,7 +179,7 @@ func propertyRun(t *testing.T, seed uint64) {
 		}(w)
 	}
 	wg.Wait()
-	for _, v := range a.checkInvariants() {
+	for _, v := range a.CheckInvariants() {
 		t.Errorf("invariant after run: %s", v)
 	}
 	// Wind down like the engine would: callers hang up, connected calls end.
@@ -239,14 +215,14 @@ func propertyRun(t *testing.T, seed uint64) {
 	if len(outcomes) != enqueued {
 		t.Errorf("%d callers enqueued, %d got an outcome", enqueued, len(outcomes))
 	}
-	kinds := map[OutcomeKind]int{}
+	kinds := map[acd.OutcomeKind]int{}
 	for id, os := range outcomes {
 		if len(os) != 1 {
 			t.Errorf("call %s got %d outcomes: %+v", id, len(os), os)
 		}
 		kinds[os[0].Kind]++
-		if os[0].Kind == Overflowed {
-			kinds[OutcomeKind(os[0].Reason)]++
+		if os[0].Kind == acd.Overflowed {
+			kinds[acd.OutcomeKind(os[0].Reason)]++
 		}
 	}
 	if n := len(a.Calls()); n != 0 {
