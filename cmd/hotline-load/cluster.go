@@ -316,8 +316,15 @@ func clusterStep(ctx context.Context, o options, cfg string, m clusterMode, rate
 		if err != nil {
 			return row, err
 		}
-		h := sumHistogram(after, decisionMetric).Sub(sumHistogram(n.before, decisionMetric))
-		total = total.Add(h)
+		ha, err := parseHistogram(after, decisionMetric)
+		if err != nil {
+			return row, err
+		}
+		hb, err := parseHistogram(n.before, decisionMetric)
+		if err != nil {
+			return row, err
+		}
+		total = total.Add(ha.Sub(hb))
 	}
 	row.decisions = total.Count
 	if total.Count > 0 {
@@ -727,51 +734,6 @@ func (m *multiCPU) stop() ([]float64, float64) {
 		busy = 100 * float64(b-m.busy0) / float64(t-m.tot0)
 	}
 	return out, busy
-}
-
-// sumHistogram reads a labelled histogram and adds its children up.
-func sumHistogram(text, name string) histogram {
-	byLe := map[float64]float64{}
-	var h histogram
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(f[0], name+"_bucket{"):
-			i := strings.Index(f[0], `le="`)
-			if i < 0 {
-				continue
-			}
-			le := f[0][i+4:]
-			le = le[:strings.IndexByte(le, '"')]
-			b, err := strconv.ParseFloat(le, 64)
-			if err != nil {
-				continue
-			}
-			byLe[b] += v
-		case strings.HasPrefix(f[0], name+"_count"):
-			h.Count += v
-		case strings.HasPrefix(f[0], name+"_sum"):
-			h.Sum += v
-		}
-	}
-	for b := range byLe {
-		h.Bounds = append(h.Bounds, b)
-	}
-	sort.Float64s(h.Bounds)
-	for _, b := range h.Bounds {
-		h.Counts = append(h.Counts, byLe[b])
-	}
-	return h
 }
 
 // Add sums two histograms with the same buckets (either may be empty).

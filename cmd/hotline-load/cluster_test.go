@@ -24,7 +24,10 @@ hotline_routing_decision_seconds_sum{kind="call_arrived"} 0.00003
 hotline_routing_decision_seconds_count{kind="call_arrived"} 6
 other_bucket{le="1"} 9
 `
-	h := sumHistogram(page, decisionMetric)
+	h, err := parseHistogram(page, decisionMetric)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if h.Count != 10 || math.Abs(h.Sum-0.00013) > 1e-12 {
 		t.Fatalf("count %v sum %v, want 10 and 0.00013", h.Count, h.Sum)
 	}

@@ -331,8 +331,10 @@ type histogram struct {
 	Sum    float64
 }
 
-// parseHistogram finds histogram name (without labels) in a /metrics page.
+// parseHistogram reads histogram name from a /metrics page, adding up its
+// labelled children (a histogram without labels has just one).
 func parseHistogram(text, name string) (histogram, error) {
+	byLe := map[float64]float64{}
 	var h histogram
 	found := false
 	for _, line := range strings.Split(text, "\n") {
@@ -347,29 +349,37 @@ func parseHistogram(text, name string) (histogram, error) {
 		if err != nil {
 			continue
 		}
-		switch {
-		case strings.HasPrefix(f[0], name+"_bucket{"):
-			i := strings.Index(f[0], `le="`)
+		series, labels, _ := strings.Cut(f[0], "{")
+		switch series {
+		case name + "_bucket":
+			i := strings.Index(labels, `le="`)
 			if i < 0 {
 				return h, fmt.Errorf("metrics: %s: bucket without le: %q", name, line)
 			}
-			le := f[0][i+4:]
+			le := labels[i+4:]
 			le = le[:strings.IndexByte(le, '"')]
 			b, err := strconv.ParseFloat(le, 64)
 			if err != nil {
 				return h, fmt.Errorf("metrics: %s: le %q: %w", name, le, err)
 			}
-			h.Bounds = append(h.Bounds, b)
-			h.Counts = append(h.Counts, v)
+			byLe[b] += v
 			found = true
-		case f[0] == name+"_count":
-			h.Count, found = v, true
-		case f[0] == name+"_sum":
-			h.Sum = v
+		case name + "_count":
+			h.Count += v
+			found = true
+		case name + "_sum":
+			h.Sum += v
 		}
 	}
 	if !found {
 		return h, fmt.Errorf("metrics: histogram %s not found", name)
+	}
+	for b := range byLe {
+		h.Bounds = append(h.Bounds, b)
+	}
+	sort.Float64s(h.Bounds)
+	for _, b := range h.Bounds {
+		h.Counts = append(h.Counts, byLe[b])
 	}
 	return h, nil
 }
