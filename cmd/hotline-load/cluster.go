@@ -641,20 +641,7 @@ func redisPing(addr string) error {
 	return nil
 }
 
-func (r *redisProc) stop() {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-}
+func (r *redisProc) stop() { terminate(r.cmd, r.done, 5*time.Second) }
 
 // sink is a few UDP sockets the callers' SDP points at; what the engine
 // sends there (queue music, the agent's silence) is read and dropped.

@@ -123,18 +123,22 @@ func startEngineEnv(ctx context.Context, bin, config, workDir, logLevel string, 
 }
 
 // stop asks the engine to drain (SIGTERM) and kills it after 10 s.
-func (e *engineProc) stop() {
+func (e *engineProc) stop() { terminate(e.cmd, e.done, 10*time.Second) }
+
+// terminate sends SIGTERM to a child that has not exited (done not closed)
+// and kills it if it is still there after grace.
+func terminate(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
 	select {
-	case <-e.done:
+	case <-done:
 		return
 	default:
 	}
-	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-e.done:
-	case <-time.After(10 * time.Second):
-		_ = e.cmd.Process.Kill()
-		<-e.done
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }
 
