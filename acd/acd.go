@@ -131,9 +131,6 @@ type call struct {
 	// owner is the node holding a remote call's caller ("" = this node):
 	// a mirror kept for routing and for desktops, never rung from here.
 	owner string
-	// claimedAt is when this node claimed the remote call for one of its
-	// agents (the owner rings; see offerRemoteCall).
-	claimedAt time.Time
 }
 
 type agent struct {

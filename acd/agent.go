@@ -118,8 +118,10 @@ func (a *ACD) makeAvailable(ag *agent, now time.Time) {
 	}
 	id := ag.profile.ID
 	announce := func() {
-		rec := ag.record()
-		a.send(ClusterMsg{Kind: MsgAgent, Agent: &rec})
+		if a.cluster != nil {
+			rec := ag.record()
+			a.send(ClusterMsg{Kind: MsgAgent, Agent: &rec})
+		}
 	}
 	if (ag.profile.Mode == ManualMode && !ag.requested) || a.inflight[id] > 0 {
 		_ = a.router.SetBusy(id)

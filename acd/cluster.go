@@ -230,7 +230,7 @@ func (a *ACD) offerRemoteCall(ag *agent, c *call, now time.Time) error {
 	_ = a.router.Assigned(ag.profile.ID, c.info.Queue)
 	ag.requested = false
 	ag.callID, ag.caller, ag.callNode = c.info.ID, c.info.Caller, c.owner
-	c.state, c.agentID, c.claimedAt = callRinging, ag.profile.ID, now
+	c.state, c.agentID = callRinging, ag.profile.ID
 	a.setState(ag, Reserved, "offer", now)
 	a.publish(Event{Type: EventCallOffered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
 		Queue: c.info.Queue, Tier: c.info.Tier, Wait: now.Sub(c.info.EnqueuedAt), Node: c.owner})

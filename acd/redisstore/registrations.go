@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 
@@ -54,14 +53,7 @@ func NewRegistrations(opts Options) (*Registrations, error) {
 	if opts.Timeout < 0 {
 		return nil, errors.New("redisstore: registrations: negative timeout")
 	}
-	node := opts.Node
-	if node == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			host = "node"
-		}
-		node = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
+	node := nodeName(opts.Node)
 	timeout := cmp.Or(opts.Timeout, DefaultTimeout)
 	// As for Store: a REGISTER or a ringing agent must not wait through a
 	// backoff series when Redis is gone.

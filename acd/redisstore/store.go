@@ -60,6 +60,18 @@ type Options struct {
 	Timeout time.Duration
 }
 
+// nodeName is the configured node name, or hostname-pid.
+func nodeName(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "node"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
 // newClient connects to one Redis, or through Sentinel to the current
 // primary of opts.Sentinel (Addr then lists the sentinels, comma-separated):
 // after a failover the client finds the new primary by itself.
@@ -126,14 +138,7 @@ func New(opts Options) (*Store, error) {
 	if opts.LeaseTTL < 0 || opts.Timeout < 0 {
 		return nil, errors.New("redisstore: negative lease TTL or timeout")
 	}
-	node := opts.Node
-	if node == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			host = "node"
-		}
-		node = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
+	node := nodeName(opts.Node)
 	prefix := cmp.Or(opts.Prefix, DefaultPrefix)
 	timeout := cmp.Or(opts.Timeout, DefaultTimeout)
 	rdb := newClient(opts, timeout)
