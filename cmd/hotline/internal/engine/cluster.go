@@ -212,48 +212,66 @@ type remoteOp struct {
 	Mode       agentapi.MonitorMode `json:"mode,omitempty"`
 }
 
+// remoteOps runs each forwardable action on this node's call control; the
+// same table serves an action made here and one another node forwarded.
+var remoteOps = map[string]func(callControl, context.Context, remoteOp) error{
+	"answer": func(cc callControl, ctx context.Context, r remoteOp) error { return cc.Answer(ctx, r.Agent, r.Call) },
+	"hangup": func(cc callControl, ctx context.Context, r remoteOp) error { return cc.Hangup(ctx, r.Agent, r.Call) },
+	"hold": func(cc callControl, ctx context.Context, r remoteOp) error {
+		return cc.Hold(ctx, r.Agent, r.Call, r.On)
+	},
+	"mute": func(cc callControl, ctx context.Context, r remoteOp) error {
+		return cc.Mute(ctx, r.Agent, r.Call, r.On)
+	},
+	"pause-recording": func(cc callControl, ctx context.Context, r remoteOp) error {
+		return cc.PauseRecording(ctx, r.Agent, r.Call, r.On)
+	},
+	"dtmf": func(cc callControl, ctx context.Context, r remoteOp) error {
+		return cc.SendDTMF(ctx, r.Agent, r.Call, r.Digits)
+	},
+	"transfer": func(cc callControl, ctx context.Context, r remoteOp) error {
+		if r.Target == nil {
+			return errors.New("transfer without a target")
+		}
+		return cc.Transfer(ctx, r.Agent, r.Call, *r.Target, r.Blind)
+	},
+	"consult": func(cc callControl, ctx context.Context, r remoteOp) error {
+		if r.Target == nil {
+			return errors.New("consult without a target")
+		}
+		return cc.Consult(ctx, r.Agent, r.Call, *r.Target)
+	},
+	"complete": func(cc callControl, ctx context.Context, r remoteOp) error {
+		return cc.CompleteTransfer(ctx, r.Agent, r.Call)
+	},
+	"conference": func(cc callControl, ctx context.Context, r remoteOp) error {
+		return cc.Conference(ctx, r.Agent, r.Call)
+	},
+	"return": func(cc callControl, ctx context.Context, r remoteOp) error {
+		return cc.ReturnToCaller(ctx, r.Agent, r.Call)
+	},
+	"disposition": func(cc callControl, ctx context.Context, r remoteOp) error {
+		return cc.Disposition(ctx, r.Agent, r.Call, r.Code)
+	},
+	"monitor": func(cc callControl, ctx context.Context, r remoteOp) error {
+		return cc.Monitor(ctx, r.Supervisor, r.Agent, r.Mode)
+	},
+}
+
 // serveRemote runs an action another node forwarded on this node's call.
 func (e *Engine) serveRemote(ctx context.Context, op string, body json.RawMessage) (any, error) {
 	var r remoteOp
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("bad %s request: %w", op, err)
 	}
-	cc := callControl{e}
-	switch op {
-	case "answer":
-		return nil, cc.Answer(ctx, r.Agent, r.Call)
-	case "hangup":
-		return nil, cc.Hangup(ctx, r.Agent, r.Call)
-	case "hold":
-		return nil, cc.Hold(ctx, r.Agent, r.Call, r.On)
-	case "mute":
-		return nil, cc.Mute(ctx, r.Agent, r.Call, r.On)
-	case "pause-recording":
-		return nil, cc.PauseRecording(ctx, r.Agent, r.Call, r.On)
-	case "dtmf":
-		return nil, cc.SendDTMF(ctx, r.Agent, r.Call, r.Digits)
-	case "transfer":
-		if r.Target == nil {
-			return nil, errors.New("transfer without a target")
-		}
-		return nil, cc.Transfer(ctx, r.Agent, r.Call, *r.Target, r.Blind)
-	case "consult":
-		if r.Target == nil {
-			return nil, errors.New("consult without a target")
-		}
-		return nil, cc.Consult(ctx, r.Agent, r.Call, *r.Target)
-	case "complete":
-		return nil, cc.CompleteTransfer(ctx, r.Agent, r.Call)
-	case "conference":
-		return nil, cc.Conference(ctx, r.Agent, r.Call)
-	case "return":
-		return nil, cc.ReturnToCaller(ctx, r.Agent, r.Call)
-	case "disposition":
-		return nil, cc.Disposition(ctx, r.Agent, r.Call, r.Code)
-	case "monitor":
-		if err := cc.Monitor(ctx, r.Supervisor, r.Agent, r.Mode); err != nil {
-			return nil, err
-		}
+	run, ok := remoteOps[op]
+	if !ok {
+		return nil, fmt.Errorf("unknown operation %q", op)
+	}
+	if err := run(callControl{e}, ctx, r); err != nil {
+		return nil, err
+	}
+	if op == "monitor" {
 		// The supervisor's node audits the action; the call's record is here.
 		if c := e.callOfAgent(r.Agent); c != nil {
 			at := time.Now()
@@ -261,9 +279,8 @@ func (e *Engine) serveRemote(ctx context.Context, op string, body json.RawMessag
 				rec.SupervisorActions = append(rec.SupervisorActions, cdr.SupervisorAction{At: at, Supervisor: r.Supervisor, Action: "monitor " + string(r.Mode)})
 			})
 		}
-		return nil, nil
 	}
-	return nil, fmt.Errorf("unknown operation %q", op)
+	return nil, nil
 }
 
 // clusterControl is the desktop's call control in cluster mode: an action
@@ -294,115 +311,84 @@ func (cc clusterControl) remoteNode(agentID, callID string) string {
 	return ""
 }
 
-func (cc clusterControl) forward(ctx context.Context, node, op string, r remoteOp) error {
-	return cc.e.cluster.link.Call(ctx, node, op, r, nil)
+// do runs op here, or on the node holding the call.
+func (cc clusterControl) do(ctx context.Context, op string, r remoteOp) error {
+	if n := cc.remoteNode(r.Agent, r.Call); n != "" {
+		return cc.e.cluster.link.Call(ctx, n, op, r, nil)
+	}
+	return remoteOps[op](cc.callControl, ctx, r)
 }
 
 // Answer implements agentapi.CallControl.
 func (cc clusterControl) Answer(ctx context.Context, agentID, callID string) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "answer", remoteOp{Agent: agentID, Call: callID})
-	}
-	return cc.callControl.Answer(ctx, agentID, callID)
+	return cc.do(ctx, "answer", remoteOp{Agent: agentID, Call: callID})
 }
 
 // Hangup implements agentapi.CallControl.
 func (cc clusterControl) Hangup(ctx context.Context, agentID, callID string) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "hangup", remoteOp{Agent: agentID, Call: callID})
-	}
-	return cc.callControl.Hangup(ctx, agentID, callID)
+	return cc.do(ctx, "hangup", remoteOp{Agent: agentID, Call: callID})
 }
 
 // Hold implements agentapi.CallControl.
 func (cc clusterControl) Hold(ctx context.Context, agentID, callID string, on bool) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "hold", remoteOp{Agent: agentID, Call: callID, On: on})
-	}
-	return cc.callControl.Hold(ctx, agentID, callID, on)
+	return cc.do(ctx, "hold", remoteOp{Agent: agentID, Call: callID, On: on})
 }
 
 // Mute implements agentapi.CallControl.
 func (cc clusterControl) Mute(ctx context.Context, agentID, callID string, on bool) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "mute", remoteOp{Agent: agentID, Call: callID, On: on})
-	}
-	return cc.callControl.Mute(ctx, agentID, callID, on)
+	return cc.do(ctx, "mute", remoteOp{Agent: agentID, Call: callID, On: on})
 }
 
 // PauseRecording implements agentapi.CallControl.
 func (cc clusterControl) PauseRecording(ctx context.Context, agentID, callID string, on bool) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "pause-recording", remoteOp{Agent: agentID, Call: callID, On: on})
-	}
-	return cc.callControl.PauseRecording(ctx, agentID, callID, on)
+	return cc.do(ctx, "pause-recording", remoteOp{Agent: agentID, Call: callID, On: on})
 }
 
 // SendDTMF implements agentapi.CallControl.
 func (cc clusterControl) SendDTMF(ctx context.Context, agentID, callID, digits string) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "dtmf", remoteOp{Agent: agentID, Call: callID, Digits: digits})
-	}
-	return cc.callControl.SendDTMF(ctx, agentID, callID, digits)
+	return cc.do(ctx, "dtmf", remoteOp{Agent: agentID, Call: callID, Digits: digits})
 }
 
 // Transfer implements agentapi.CallControl.
 func (cc clusterControl) Transfer(ctx context.Context, agentID, callID string, to agentapi.Target, blind bool) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "transfer", remoteOp{Agent: agentID, Call: callID, Target: &to, Blind: blind})
-	}
-	return cc.callControl.Transfer(ctx, agentID, callID, to, blind)
+	return cc.do(ctx, "transfer", remoteOp{Agent: agentID, Call: callID, Target: &to, Blind: blind})
 }
 
 // Consult implements agentapi.CallControl.
 func (cc clusterControl) Consult(ctx context.Context, agentID, callID string, to agentapi.Target) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "consult", remoteOp{Agent: agentID, Call: callID, Target: &to})
-	}
-	return cc.callControl.Consult(ctx, agentID, callID, to)
+	return cc.do(ctx, "consult", remoteOp{Agent: agentID, Call: callID, Target: &to})
 }
 
 // CompleteTransfer implements agentapi.CallControl.
 func (cc clusterControl) CompleteTransfer(ctx context.Context, agentID, callID string) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "complete", remoteOp{Agent: agentID, Call: callID})
-	}
-	return cc.callControl.CompleteTransfer(ctx, agentID, callID)
+	return cc.do(ctx, "complete", remoteOp{Agent: agentID, Call: callID})
 }
 
 // Conference implements agentapi.CallControl.
 func (cc clusterControl) Conference(ctx context.Context, agentID, callID string) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "conference", remoteOp{Agent: agentID, Call: callID})
-	}
-	return cc.callControl.Conference(ctx, agentID, callID)
+	return cc.do(ctx, "conference", remoteOp{Agent: agentID, Call: callID})
 }
 
 // ReturnToCaller implements agentapi.CallControl.
 func (cc clusterControl) ReturnToCaller(ctx context.Context, agentID, callID string) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "return", remoteOp{Agent: agentID, Call: callID})
-	}
-	return cc.callControl.ReturnToCaller(ctx, agentID, callID)
+	return cc.do(ctx, "return", remoteOp{Agent: agentID, Call: callID})
 }
 
 // Disposition implements agentapi.CallControl.
 func (cc clusterControl) Disposition(ctx context.Context, agentID, callID, code string) error {
-	if n := cc.remoteNode(agentID, callID); n != "" {
-		return cc.forward(ctx, n, "disposition", remoteOp{Agent: agentID, Call: callID, Code: code})
-	}
-	return cc.callControl.Disposition(ctx, agentID, callID, code)
+	return cc.do(ctx, "disposition", remoteOp{Agent: agentID, Call: callID, Code: code})
 }
 
 // Monitor implements agentapi.CallControl: the supervisor's phone is rung
 // by the node holding the agent's call, wherever the phone registered.
 func (cc clusterControl) Monitor(ctx context.Context, supervisorID, agentID string, mode agentapi.MonitorMode) error {
+	r := remoteOp{Supervisor: supervisorID, Agent: agentID, Mode: mode}
 	if cc.e.callOfAgent(agentID) == nil {
 		if n := cc.remoteNode(agentID, ""); n != "" {
-			return cc.forward(ctx, n, "monitor", remoteOp{Supervisor: supervisorID, Agent: agentID, Mode: mode})
+			return cc.e.cluster.link.Call(ctx, n, "monitor", r, nil)
 		}
 	}
-	return cc.callControl.Monitor(ctx, supervisorID, agentID, mode)
+	return remoteOps["monitor"](cc.callControl, ctx, r)
 }
 
 var _ agentapi.CallControl = clusterControl{}
