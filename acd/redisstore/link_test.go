@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"syscall"
 	"testing"
@@ -63,6 +64,43 @@ func startLinked(t *testing.T, srv *redistest.Server, node, prefix string, phone
 	return n
 }
 
+// ringLog is what the recording phones of a pair of nodes saw.
+type ringLog struct {
+	mu   sync.Mutex
+	rung map[string]string
+	dups []string
+}
+
+// check fails the test if a call was rung twice and returns who rang what.
+func (l *ringLog) check(t *testing.T) map[string]string {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.dups) > 0 {
+		t.Fatalf("calls rung twice: %v", l.dups)
+	}
+	return maps.Clone(l.rung)
+}
+
+// startPair links nodes A and B under prefix, with agent 1001 signed in on
+// A and 1002 on B, both in queue general.
+func startPair(t *testing.T, srv *redistest.Server, prefix string) (a, b *linkedNode, rings *ringLog) {
+	t.Helper()
+	rings = &ringLog{rung: map[string]string{}}
+	a = startLinked(t, srv, "A", prefix, recordingPhone{"A", &rings.mu, rings.rung, &rings.dups})
+	b = startLinked(t, srv, "B", prefix, recordingPhone{"B", &rings.mu, rings.rung, &rings.dups})
+	must(t, a.acd.Login(acd.AgentProfile{ID: "1001", Skills: map[string]int{"general": 1}}))
+	must(t, b.acd.Login(acd.AgentProfile{ID: "1002", Skills: map[string]int{"general": 1}}))
+	return a, b, rings
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second) // hang guard
@@ -104,20 +142,8 @@ func connect(t *testing.T, a *acd.ACD, id string) acd.Outcome {
 // and its agent leaves the other node's routing.
 func TestLinkCrossNodeDegradedRejoinAndDeadNode(t *testing.T) {
 	srv := redistest.Start(t)
-	var mu sync.Mutex
-	rung := map[string]string{}
-	var dups []string
-	a := startLinked(t, srv, "A", "lk:", recordingPhone{"A", &mu, rung, &dups})
-	b := startLinked(t, srv, "B", "lk:", recordingPhone{"B", &mu, rung, &dups})
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(a.acd.Login(acd.AgentProfile{ID: "1001", Skills: map[string]int{"general": 1}}))
-	must(b.acd.Login(acd.AgentProfile{ID: "1002", Skills: map[string]int{"general": 1}}))
-	must(a.acd.SetNotReady("1001", "lunch"))
+	a, b, rings := startPair(t, srv, "lk:")
+	must(t, a.acd.SetNotReady("1001", "lunch"))
 	until(t, "A to see B's agent ready", func() bool { return stateOf(a.acd, "1002") == acd.Ready })
 
 	out := connect(t, a.acd, "x1")
@@ -128,7 +154,7 @@ func TestLinkCrossNodeDegradedRejoinAndDeadNode(t *testing.T) {
 		s, _ := b.acd.Agent("1002")
 		return s.State == acd.Talking && s.CallNode == "A"
 	})
-	must(a.acd.CallEnded("x1", "caller"))
+	must(t, a.acd.CallEnded("x1", "caller"))
 	until(t, "1002 ready again", func() bool { return stateOf(b.acd, "1002") == acd.Ready && stateOf(a.acd, "1002") == acd.Ready })
 
 	// Redis goes away: both nodes go degraded and serve locally.
@@ -137,15 +163,15 @@ func TestLinkCrossNodeDegradedRejoinAndDeadNode(t *testing.T) {
 	if _, err := a.acd.Agent("1002"); !errors.Is(err, acd.ErrUnknownAgent) {
 		t.Fatalf("degraded A still routes to B's agent: %v", err)
 	}
-	must(a.acd.SetReady("1001"))
+	must(t, a.acd.SetReady("1001"))
 	if out := connect(t, a.acd, "local-a"); out.Kind != acd.Connected || out.AgentID != "1001" {
 		t.Fatalf("local-a: %+v", out)
 	}
 	if out := connect(t, b.acd, "local-b"); out.Kind != acd.Connected || out.AgentID != "1002" {
 		t.Fatalf("local-b: %+v", out)
 	}
-	must(a.acd.CallEnded("local-a", "agent"))
-	must(b.acd.CallEnded("local-b", "agent"))
+	must(t, a.acd.CallEnded("local-a", "agent"))
+	must(t, b.acd.CallEnded("local-b", "agent"))
 
 	// Redis is back, empty: the nodes rejoin and write their state again.
 	srv.Restart(t)
@@ -156,12 +182,12 @@ func TestLinkCrossNodeDegradedRejoinAndDeadNode(t *testing.T) {
 		sl, err := a.link.Store().SLTotals(context.Background())
 		return err == nil && len(sl) == 1 && sl[0].Offered == 3 && sl[0].Answered == 3
 	})
-	must(a.acd.SetNotReady("1001", "meeting"))
+	must(t, a.acd.SetNotReady("1001", "meeting"))
 	until(t, "B to see 1001 not ready", func() bool { return stateOf(b.acd, "1001") == acd.NotReady })
 	if out := connect(t, a.acd, "x2"); out.Kind != acd.Connected || out.AgentID != "1002" {
 		t.Fatalf("x2 after rejoin: %+v, want B's agent", out)
 	}
-	must(a.acd.CallEnded("x2", "caller"))
+	must(t, a.acd.CallEnded("x2", "caller"))
 
 	// B dies without a word: A reaps it within the lease time.
 	b.stop()
@@ -169,11 +195,7 @@ func TestLinkCrossNodeDegradedRejoinAndDeadNode(t *testing.T) {
 		_, err := a.acd.Agent("1002")
 		return errors.Is(err, acd.ErrUnknownAgent)
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	if len(dups) > 0 {
-		t.Fatalf("calls rung twice: %v", dups)
-	}
+	rung := rings.check(t)
 	for call, want := range map[string]string{"x1": "A:1002", "local-a": "A:1001", "local-b": "B:1002", "x2": "A:1002"} {
 		if rung[call] != want {
 			t.Errorf("call %s rung by %q, want %q", call, rung[call], want)
@@ -213,25 +235,13 @@ func TestLinkRestartUnderSameNameClearsOldClaims(t *testing.T) {
 // rejoins and clears what it missed: another node can claim the agent.
 func TestLinkFrozenRedisLeavesNoStaleClaim(t *testing.T) {
 	srv := redistest.Start(t)
-	var mu sync.Mutex
-	rung := map[string]string{}
-	var dups []string
-	a := startLinked(t, srv, "A", "fz:", recordingPhone{"A", &mu, rung, &dups})
-	b := startLinked(t, srv, "B", "fz:", recordingPhone{"B", &mu, rung, &dups})
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(a.acd.Login(acd.AgentProfile{ID: "1001", Skills: map[string]int{"general": 1}}))
-	must(b.acd.Login(acd.AgentProfile{ID: "1002", Skills: map[string]int{"general": 1}}))
-	must(b.acd.SetNotReady("1002", "lunch"))
+	a, b, rings := startPair(t, srv, "fz:")
+	must(t, b.acd.SetNotReady("1002", "lunch"))
 	until(t, "B to see 1001 ready", func() bool { return stateOf(b.acd, "1001") == acd.Ready })
 	if out := connect(t, a.acd, "before"); out.AgentID != "1001" {
 		t.Fatalf("before: %+v", out)
 	}
-	must(srv.Signal(syscall.SIGSTOP))
+	must(t, srv.Signal(syscall.SIGSTOP))
 	thawed := false
 	thaw := func() {
 		if !thawed {
@@ -241,7 +251,7 @@ func TestLinkFrozenRedisLeavesNoStaleClaim(t *testing.T) {
 	}
 	defer thaw()
 	until(t, "A degraded", func() bool { return a.link.Down() })
-	must(a.acd.CallEnded("before", "caller")) // the release cannot reach Redis
+	must(t, a.acd.CallEnded("before", "caller")) // the release cannot reach Redis
 	thaw()
 	until(t, "both rejoined and B sees 1001 ready", func() bool {
 		return !a.link.Down() && !b.link.Down() && stateOf(b.acd, "1001") == acd.Ready
@@ -249,9 +259,5 @@ func TestLinkFrozenRedisLeavesNoStaleClaim(t *testing.T) {
 	if out := connect(t, b.acd, "after"); out.Kind != acd.Connected || out.AgentID != "1001" {
 		t.Fatalf("after the freeze B's caller got %+v; want A's agent 1001 (its old claim cleared)", out)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(dups) > 0 {
-		t.Fatalf("calls rung twice: %v", dups)
-	}
+	rings.check(t)
 }
