@@ -417,20 +417,7 @@ func TestClusterRedisOutage(t *testing.T) {
 	}
 	// The counters Redis lost were written again: six calls offered and
 	// answered, each once.
-	probe, err := redisstore.New(redisstore.Options{Addr: srv.Addr, Prefix: "cl:", Node: "probe"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer probe.Close()
-	eventually(t, "service-level counters replayed", 10*time.Second, func() bool {
-		sl, err := probe.SLTotals(context.Background())
-		var total acd.SLDelta
-		for _, d := range sl {
-			total.Offered += d.Offered
-			total.Answered += d.Answered
-		}
-		return err == nil && total.Offered == 6 && total.Answered == 6
-	})
+	waitCounters(t, srv, 6)
 }
 
 // Three nodes under load, each agent's phone on a different node, callers
@@ -501,6 +488,13 @@ func TestClusterUnderLoad(t *testing.T) {
 			}
 		}
 	}
+	waitCounters(t, srv, 3*perNode)
+}
+
+// waitCounters waits until the shared service-level counters in Redis say
+// calls offered and as many answered, each counted once.
+func waitCounters(t *testing.T, srv *redistest.Server, calls int) {
+	t.Helper()
 	probe, err := redisstore.New(redisstore.Options{Addr: srv.Addr, Prefix: "cl:", Node: "probe"})
 	if err != nil {
 		t.Fatal(err)
@@ -513,6 +507,6 @@ func TestClusterUnderLoad(t *testing.T) {
 			total.Offered += d.Offered
 			total.Answered += d.Answered
 		}
-		return err == nil && total.Offered == 3*perNode && total.Answered == 3*perNode
+		return err == nil && total.Offered == calls && total.Answered == calls
 	})
 }
