@@ -78,14 +78,16 @@ func (a *ACD) check(ag *agent, to State) error {
 // keeps the router's idle pool in step and publishes the change. Callers
 // have checked legality; an illegal internal move is logged as a bug.
 func (a *ACD) setState(ag *agent, to State, reason string, now time.Time) {
+	if ag.home != "" {
+		// Another node's agent: its home judges the move (it may have
+		// reserved the agent already) and applies it.
+		a.mirrorState(ag, to, reason, now)
+		return
+	}
 	if !CanTransition(ag.state, to) {
 		a.logger.Error("acd: internal illegal transition", "agent", ag.profile.ID, "from", ag.state, "to", to)
 	}
 	prev := ag.state
-	if ag.home != "" {
-		a.mirrorState(ag, to, reason, now)
-		return
-	}
 	if !ag.since.IsZero() {
 		a.slog.Record(StateRecord{AgentID: ag.profile.ID, Seat: ag.profile.Seat, State: ag.state, Reason: ag.reason,
 			CallID: ag.stateCall, Caller: ag.stateCaller, Start: ag.since, End: now})

@@ -187,10 +187,15 @@ func (a *ACD) saveCall(c *call) {
 
 func (a *ACD) deleteCall(id string) {
 	a.storeErr("delete call", a.store.DeleteCall(a.ctx, id))
-	a.send(ClusterMsg{Kind: MsgCallGone, ID: id})
+	if a.cluster != nil {
+		a.send(ClusterMsg{Kind: MsgCallGone, ID: id})
+	}
 }
 
 func (a *ACD) shareSample(kind string, c *call, wait time.Duration) {
+	if a.cluster == nil {
+		return
+	}
 	a.send(ClusterMsg{Kind: MsgSample, Sample: &Sample{Kind: kind, Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, At: a.now()}})
 }
 
@@ -530,8 +535,7 @@ func (a *ACD) acceptOffer(m ClusterMsg, now time.Time) {
 		return
 	}
 	ag.callID, ag.caller = c.info.ID, c.info.Caller
-	ag.state = Ready // the home moved it to reserved already; the echo is ignored there
-	a.ringClaimed(ag, c, now)
+	a.ringClaimed(ag, c, now) // the home reserved it already; it ignores the echo
 }
 
 // refused is the call's node hearing that the agent it reserved could not
