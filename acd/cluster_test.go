@@ -59,6 +59,28 @@ type ringLog struct {
 	log  *[]string
 }
 
+// rings is the shared log of the phones of a pair of nodes.
+type rings struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (r *rings) copy() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.log)
+}
+
+// startPair starts nodes A and B on one memory store, linked in memory.
+func startPair(t *testing.T) (a, b clusterNode, store *acd.MemoryStore, rl *rings) {
+	n := newMemNet(t)
+	store = acd.NewMemoryStore()
+	rl = &rings{}
+	a = startNode(t, n, "A", store, ringLog{"A", &rl.mu, &rl.log})
+	b = startNode(t, n, "B", store, ringLog{"B", &rl.mu, &rl.log})
+	return a, b, store, rl
+}
+
 func (p ringLog) Ring(_ context.Context, o acd.Offer) error {
 	p.mu.Lock()
 	*p.log = append(*p.log, fmt.Sprintf("%s:%s:%s", p.node, o.AgentID, o.Call.ID))
@@ -126,12 +148,7 @@ func agentState(a *acd.ACD, id string) acd.State {
 // is free again, B picks the best of A's waiting callers — diamond before
 // normal although normal waited longer — and A rings it.
 func TestClusterCallsCrossNodes(t *testing.T) {
-	n := newMemNet(t)
-	store := acd.NewMemoryStore()
-	var mu sync.Mutex
-	var rings []string
-	a := startNode(t, n, "A", store, ringLog{"A", &mu, &rings})
-	b := startNode(t, n, "B", store, ringLog{"B", &mu, &rings})
+	a, b, store, rl := startPair(t)
 
 	must(t, b.acd.Login(acd.AgentProfile{ID: "1001", Skills: map[string]int{"general": 1}}))
 	waitFor(t, "node A to see agent 1001", func() bool { return agentState(a.acd, "1001") == acd.Ready })
@@ -190,9 +207,7 @@ func TestClusterCallsCrossNodes(t *testing.T) {
 		t.Fatalf("normal caller served before diamond: %+v", out)
 	default:
 	}
-	mu.Lock()
-	got := slices.Clone(rings)
-	mu.Unlock()
+	got := rl.copy()
 	if want := []string{"A:1001:c1", "A:1001:d1"}; !slices.Equal(got, want) {
 		t.Fatalf("rings %v, want %v (the call's node rings)", got, want)
 	}
@@ -201,12 +216,7 @@ func TestClusterCallsCrossNodes(t *testing.T) {
 // Both nodes race for one agent with callers of their own: every caller is
 // answered exactly once and the agent never has two calls.
 func TestClusterClaimsNeverDoubleOffer(t *testing.T) {
-	n := newMemNet(t)
-	store := acd.NewMemoryStore()
-	var mu sync.Mutex
-	var rings []string
-	a := startNode(t, n, "A", store, ringLog{"A", &mu, &rings})
-	b := startNode(t, n, "B", store, ringLog{"B", &mu, &rings})
+	a, b, _, rl := startPair(t)
 	must(t, a.acd.Login(acd.AgentProfile{ID: "2001", Skills: map[string]int{"general": 1}}))
 	must(t, b.acd.Login(acd.AgentProfile{ID: "2002", Skills: map[string]int{"general": 1}}))
 	waitFor(t, "both nodes to see both agents", func() bool {
@@ -257,8 +267,7 @@ func TestClusterClaimsNeverDoubleOffer(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	rings := rl.copy()
 	seen := map[string]bool{}
 	for _, r := range rings {
 		var node, agentID, callID string
@@ -312,12 +321,7 @@ func must(t *testing.T, err error) {
 // A supervisor on node A forces an agent served by node B: the force goes
 // to B, which alone changes the agent, and A sees the result.
 func TestClusterForceAcrossNodes(t *testing.T) {
-	n := newMemNet(t)
-	store := acd.NewMemoryStore()
-	var mu sync.Mutex
-	var rings []string
-	a := startNode(t, n, "A", store, ringLog{"A", &mu, &rings})
-	b := startNode(t, n, "B", store, ringLog{"B", &mu, &rings})
+	a, b, _, _ := startPair(t)
 	must(t, b.acd.Login(acd.AgentProfile{ID: "1001", Skills: map[string]int{"general": 1}}))
 	waitFor(t, "A to see 1001", func() bool { return agentState(a.acd, "1001") == acd.Ready })
 
