@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -201,7 +200,6 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 	cl.mu.Lock()
 	agentAddr := cl.agentLegCur.Media().LocalAddr()
 	cl.mu.Unlock()
-	callerEar := &c.mediaEar
 
 	sup := b.desk(t, ctx, "9001")
 	// B's supervisor sees A's call among the centre's calls.
@@ -246,16 +244,7 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 		}
 		supAddr := m.leg.Media().LocalAddr()
 
-		// The three parties send their tones at once.
-		cm, am, sm := callerEar.mark(), agentEar.mark(), supEar.mark()
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); sendTone(t, agentEar.conn, agentAddr, 1000, time.Second, 0xa1) }()
-		go func() { defer wg.Done(); sendTone(t, supEar.conn, supAddr, 3000, time.Second, 0x51) }()
-		sendTone(t, c.media, c.engineMedia(), 2000, time.Second, 0xc1)
-		wg.Wait()
-		time.Sleep(150 * time.Millisecond)
-		callerHeard, agentHeard, supHeard := callerEar.since(cm), agentEar.since(am), supEar.since(sm)
+		callerHeard, agentHeard, supHeard := threeTones(t, c, agentEar, supEar, agentAddr, supAddr)
 
 		if goertzel(supHeard, 2000) < 1 || goertzel(supHeard, 1000) < 1 {
 			t.Errorf("%s: the supervisor on B does not hear caller and agent of A's call", tc.mode)

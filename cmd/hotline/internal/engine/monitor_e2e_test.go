@@ -51,6 +51,21 @@ func newEar(t *testing.T) *ear {
 	return e
 }
 
+// threeTones has caller (2 kHz), agent (1 kHz) and supervisor (3 kHz) talk
+// at once for a second and returns what each of them heard meanwhile.
+func threeTones(t *testing.T, c *caller, agentEar, supEar *ear, agentAddr, supAddr netip.AddrPort) (callerHeard, agentHeard, supHeard []int16) {
+	callerEar := &c.mediaEar
+	cm, am, sm := callerEar.mark(), agentEar.mark(), supEar.mark()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); sendTone(t, agentEar.conn, agentAddr, 1000, time.Second, 0xa1) }()
+	go func() { defer wg.Done(); sendTone(t, supEar.conn, supAddr, 3000, time.Second, 0x51) }()
+	sendTone(t, c.media, c.engineMedia(), 2000, time.Second, 0xc1)
+	wg.Wait()
+	time.Sleep(150 * time.Millisecond)
+	return callerEar.since(cm), agentEar.since(am), supEar.since(sm)
+}
+
 func (e *ear) port() int { return e.conn.LocalAddr().(*net.UDPAddr).Port }
 
 // since returns what was heard after mark.
@@ -99,21 +114,11 @@ func TestSupervisorListenWhisperBarge(t *testing.T) {
 	cl.mu.Lock()
 	agentAddr := cl.agentLegCur.Media().LocalAddr()
 	cl.mu.Unlock()
-	callerEar := &c.mediaEar
 
 	sup := d.desk(t, ctx, "9001")
 	var supAddr netip.AddrPort
-	// talk sends the three tones at once and returns what each party heard.
 	talk := func() (callerHeard, agentHeard, supHeard []int16) {
-		cm, am, sm := callerEar.mark(), agentEar.mark(), supEar.mark()
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); sendTone(t, agentEar.conn, agentAddr, 1000, time.Second, 0xa1) }()
-		go func() { defer wg.Done(); sendTone(t, supEar.conn, supAddr, 3000, time.Second, 0x51) }()
-		sendTone(t, c.media, c.engineMedia(), 2000, time.Second, 0xc1)
-		wg.Wait()
-		time.Sleep(150 * time.Millisecond)
-		return callerEar.since(cm), agentEar.since(am), supEar.since(sm)
+		return threeTones(t, c, agentEar, supEar, agentAddr, supAddr)
 	}
 	for _, tc := range []struct {
 		mode                          string
