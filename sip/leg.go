@@ -49,6 +49,10 @@ type Leg struct {
 	closeOnce  sync.Once
 	started    time.Time
 	answeredAt time.Time
+	// session is the RFC 4028 timer the caller asked for (nil: none);
+	// sessionHdrs go into our 2xx.
+	session     *sessionTimer
+	sessionHdrs []sipmsg.Header
 }
 
 func (s *Server) newLeg(id string, inbound bool, info CallInfo, sess *media.Session) *Leg {
@@ -153,6 +157,9 @@ func (l *Leg) Answer(ctx context.Context) error {
 	body := l.localSDP(dir)
 	res := sipmsg.NewSDPResponseFromRequest(l.dss.InviteRequest, body)
 	res.AppendHeader(&l.srv.contact)
+	for _, h := range l.sessionHdrs {
+		res.AppendHeader(h)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- l.dss.WriteResponse(res) }()
 	select {
@@ -168,6 +175,10 @@ func (l *Leg) Answer(ctx context.Context) error {
 	l.answered = true
 	l.answeredAt = time.Now()
 	l.mu.Unlock()
+	if l.session != nil {
+		l.srv.wg.Add(1)
+		go l.runSessionTimer()
+	}
 	return nil
 }
 
@@ -239,16 +250,23 @@ func (l *Leg) matches(req *sipmsg.Request) bool {
 }
 
 func (l *Leg) remoteBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	// End first: once the phone has its 200 it may send anything next, and
+	// a request that arrives then must find the dialog gone, not live.
+	if !l.end("remote hangup") {
+		l.srv.Stats.ByeUnknownIn.Add(1)
+		l.srv.respond(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
 	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
 	if err := tx.Respond(res); err != nil {
 		l.srv.log.Debug("sip: bye respond", "err", err)
 	}
-	l.end("remote hangup")
 }
 
 // reinvite answers an in-dialog INVITE from the phone: a hold (sendonly or
 // inactive), a resume, or a new media address.
 func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	l.sessionRefreshed()
 	offer, err := sdp.Parse(req.Body())
 	if len(req.Body()) == 0 {
 		// An offerless re-INVITE (session refresh): answer with our current SDP.
@@ -285,6 +303,9 @@ func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	res := sipmsg.NewSDPResponseFromRequest(req, l.localSDP(dir))
 	res.AppendHeader(&l.srv.contact)
+	for _, h := range l.sessionHdrs {
+		res.AppendHeader(h) // a refresh is answered with the interval in force
+	}
 	if err := tx.Respond(res); err != nil {
 		l.srv.log.Debug("sip: re-INVITE respond", "err", err)
 	}
@@ -296,16 +317,18 @@ func (l *Leg) remoteAddr() netip.AddrPort {
 	return l.remote
 }
 
-// end marks the leg ended once and cancels its context.
-func (l *Leg) end(cause string) {
+// end marks the leg ended once and cancels its context; it reports
+// whether this call ended it.
+func (l *Leg) end(cause string) bool {
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()
-		return
+		return false
 	}
 	l.ended, l.cause = true, cause
 	l.mu.Unlock()
 	l.cancel()
+	return true
 }
 
 // close releases everything the leg holds; safe to call more than once.
@@ -349,6 +372,9 @@ func (e *DialError) Error() string {
 	return fmt.Sprintf("sip: dial: %d %s", e.Status, e.Reason)
 }
 
+// ErrNotRunning is Dial before Run or after it returned.
+var ErrNotRunning = errors.New("sip: server not running")
+
 // ErrNotRegistered means the user has no live contact, here or (with a
 // Directory) on any node.
 var ErrNotRegistered = errors.New("sip: user not registered")
@@ -368,8 +394,8 @@ type DialRequest struct {
 // contact refused, or ctx ended (which CANCELs the ringing).
 // The caller owns the returned leg and must Close it.
 func (s *Server) Dial(ctx context.Context, dr DialRequest) (*Leg, error) {
-	if s.ctx == nil || s.ctx.Err() != nil {
-		return nil, errors.New("sip: server not running")
+	if !s.running.Load() || s.ctx.Err() != nil {
+		return nil, ErrNotRunning
 	}
 	var targets []sipmsg.Uri
 	if dr.User != "" {
@@ -488,9 +514,24 @@ func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest)
 	case err = <-errc:
 	case <-ctx.Done():
 		err = ctx.Err()
-		go func() { <-errc }() // the CANCEL completes in the background
+		// The CANCEL completes in the background; a 200 OK that crosses
+		// it (or arrives while it waits for a provisional) is still ACKed
+		// and hung up.
+		// The dialog is still in use until WaitAnswer returns: the leg is
+		// unlisted now and closed then.
+		s.legs.CompareAndDelete(callID, leg)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			<-errc
+			s.releaseLateAnswer(dcs)
+			leg.close()
+		}()
+		return nil, &DialError{Reason: err.Error()}
 	}
 	if err != nil {
+		// A 200 OK that crossed our CANCEL is answered ACK + BYE, never left hanging.
+		s.releaseLateAnswer(dcs)
 		leg.close()
 		var de *sipgo.ErrDialogResponse
 		if errors.As(err, &de) && de.Res != nil {
@@ -548,4 +589,28 @@ func mediaDirection(d sdp.Direction) media.Direction {
 		return media.Inactive
 	}
 	return media.SendRecv
+}
+
+// LegInfo is a leg as the invariant checker sees it.
+type LegInfo struct {
+	ID       string
+	Inbound  bool
+	User     string // the phone user an outbound leg rang
+	Answered bool
+	Started  time.Time
+}
+
+// Legs lists the legs not yet ended (answered or still being set up).
+func (s *Server) Legs() []LegInfo {
+	var out []LegInfo
+	s.legs.Range(func(_, v any) bool {
+		l := v.(*Leg)
+		l.mu.Lock()
+		if !l.ended {
+			out = append(out, LegInfo{ID: l.ID, Inbound: l.Inbound, User: l.User, Answered: l.answered, Started: l.started})
+		}
+		l.mu.Unlock()
+		return true
+	})
+	return out
 }

@@ -51,6 +51,9 @@ type Config struct {
 	// Directory, if set, shares registrations with other nodes so Dial can
 	// ring a phone registered through any of them; nil means a single node.
 	Directory Directory
+	// MinSE is the shortest session-timer interval (RFC 4028) a caller may
+	// ask for; shorter ones get 422. Default DefaultMinSE.
+	MinSE time.Duration
 }
 
 // Origin says who sent a call.
@@ -98,11 +101,12 @@ type Server struct {
 	udp       net.PacketConn
 	tcp       net.Listener
 
-	legs   sync.Map // call-id -> *Leg
-	active atomic.Int64
-	wg     sync.WaitGroup
-	ctx    context.Context
-	cancel context.CancelFunc
+	legs    sync.Map // call-id -> *Leg
+	active  atomic.Int64
+	running atomic.Bool
+	wg      sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	// Counters for tests and metrics.
 	Stats Stats
@@ -110,23 +114,28 @@ type Server struct {
 
 // Stats counts signalling events.
 type Stats struct {
-	InvitesIn      atomic.Int64
-	Rejected       atomic.Int64
-	Registrations  atomic.Int64
-	AuthFailures   atomic.Int64
-	LegsOpened     atomic.Int64
-	LegsClosed     atomic.Int64
-	MalformedSDP   atomic.Int64
-	CodecMismatch  atomic.Int64
-	ReinvitesIn    atomic.Int64
-	InfoDTMFIn     atomic.Int64
-	OptionsIn      atomic.Int64
-	ByeUnknownIn   atomic.Int64
-	CancelsIn      atomic.Int64
-	DialsOut       atomic.Int64
-	DialsAnswered  atomic.Int64
-	DialsFailed    atomic.Int64
-	ListenFailures atomic.Int64
+	InvitesIn     atomic.Int64
+	Rejected      atomic.Int64
+	Registrations atomic.Int64
+	AuthFailures  atomic.Int64
+	LegsOpened    atomic.Int64
+	LegsClosed    atomic.Int64
+	MalformedSDP  atomic.Int64
+	CodecMismatch atomic.Int64
+	ReinvitesIn   atomic.Int64
+	InfoDTMFIn    atomic.Int64
+	OptionsIn     atomic.Int64
+	ByeUnknownIn  atomic.Int64
+	CancelsIn     atomic.Int64
+	DialsOut      atomic.Int64
+	DialsAnswered atomic.Int64
+	DialsFailed   atomic.Int64
+	// LateAnswers counts 2xx answers to INVITEs we had given up on (CANCEL
+	// crossed, a forked contact lost): each was ACKed and BYEd.
+	LateAnswers atomic.Int64
+	// SessionsExpired counts legs ended by their RFC 4028 session timer.
+	SessionsExpired atomic.Int64
+	ListenFailures  atomic.Int64
 }
 
 // NewServer binds the listeners (so a port 0 becomes a real port) and
@@ -153,7 +162,13 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "Hotline"
 	}
+	if cfg.MinSE <= 0 {
+		cfg.MinSE = DefaultMinSE
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, handler: h, auth: newAuthenticator(cfg.Realm), reg: NewRegistrar()}
+	// The server's context exists from the start (legs and dials derive
+	// from it); Run ties it to its own and marks the server running.
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.reg.node = cfg.Node
 
 	var host string
@@ -191,7 +206,8 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, errors.New("sip: neither UDP nor TCP configured")
 	}
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransactionLayerOptions(sipmsg.WithTransactionLayerUnhandledResponseHandler(s.onStrayResponse)))
 	if err != nil {
 		s.closeListeners()
 		return nil, fmt.Errorf("sip: user agent: %w", err)
@@ -263,7 +279,10 @@ func (s *Server) ActiveLegs() int { return int(s.active.Load()) }
 
 // Run serves until ctx is done, then ends every leg and waits for them.
 func (s *Server) Run(ctx context.Context) error {
-	s.ctx, s.cancel = context.WithCancel(ctx)
+	stop := context.AfterFunc(ctx, s.cancel)
+	defer stop()
+	s.running.Store(true)
+	defer s.running.Store(false)
 	errc := make(chan error, 2)
 	if s.udp != nil {
 		go func() { errc <- s.srv.ServeUDP(s.udp) }()
@@ -403,7 +422,7 @@ func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	// A dialog already ended (the leg waits only for its owner to release
 	// it) answers a new BYE like one that never existed.
-	if leg := s.legFor(req); leg != nil && leg.EndCause() == "" {
+	if leg := s.legFor(req); leg != nil {
 		leg.remoteBye(req, tx)
 		return
 	}
@@ -497,7 +516,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 	}
 	s.Stats.InvitesIn.Add(1)
-	if s.ctx == nil || s.ctx.Err() != nil {
+	if !s.running.Load() || s.ctx.Err() != nil {
 		s.respond(tx, req, sipmsg.StatusServiceUnavailable, "Shutting Down")
 		return
 	}
@@ -544,6 +563,12 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			sipmsg.NewHeader("Warning", `304 hotline "Media type not available"`))
 		return
 	}
+	session, sessionHdrs, code := s.negotiateSession(req)
+	if code != 0 {
+		s.Stats.Rejected.Add(1)
+		s.respond(tx, req, code, "Session Interval Too Small", sessionHdrs...)
+		return
+	}
 	if code := s.handler.Admit(info); code != 0 {
 		s.Stats.Rejected.Add(1)
 		s.respond(tx, req, code, reasonPhrase(code))
@@ -567,6 +592,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	leg := s.newLeg(info.CallID, true, info, sess)
 	leg.dss = dss
+	leg.session, leg.sessionHdrs = session, sessionHdrs
 	leg.offerCodec(ans)
 	s.legs.Store(info.CallID, leg)
 	tx.OnCancel(func(*sipmsg.Request) {
