@@ -131,7 +131,13 @@ type call struct {
 	// owner is the node holding a remote call's caller ("" = this node):
 	// a mirror kept for routing and for desktops, never rung from here.
 	owner string
+	// kind is why the call is offered to one named agent (OfferTo), 0 for
+	// a queue call.
+	kind DirectKind
 }
+
+// direct reports whether c was offered to a named agent, outside routing.
+func (c *call) direct() bool { return c.kind != 0 }
 
 type agent struct {
 	profile      AgentProfile

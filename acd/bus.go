@@ -1,6 +1,7 @@
 package acd
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,19 +12,22 @@ type EventType string
 
 // Event types.
 const (
-	EventAgentState     EventType = "agent.state"
-	EventBreakOverrun   EventType = "agent.break_overrun"
-	EventAdjustWarning  EventType = "agent.adjust_warning"
-	EventCallQueued     EventType = "call.queued"
-	EventCallOffered    EventType = "call.offered"
-	EventCallAnswered   EventType = "call.answered"
-	EventCallRONA       EventType = "call.rona" // ring-no-answer, busy or unreachable; re-queued
-	EventCallAbandoned  EventType = "call.abandoned"
-	EventCallOverflow   EventType = "call.overflow"
-	EventCallEnded      EventType = "call.ended"
-	EventCallHeld       EventType = "call.held"
-	EventCallRetrieved  EventType = "call.retrieved"
-	EventSubscriberSlow EventType = "bus.subscriber_slow"
+	EventAgentState    EventType = "agent.state"
+	EventBreakOverrun  EventType = "agent.break_overrun"
+	EventAdjustWarning EventType = "agent.adjust_warning"
+	EventCallQueued    EventType = "call.queued"
+	EventCallOffered   EventType = "call.offered"
+	EventCallAnswered  EventType = "call.answered"
+	EventCallRONA      EventType = "call.rona" // ring-no-answer, busy or unreachable; re-queued
+	EventCallAbandoned EventType = "call.abandoned"
+	EventCallOverflow  EventType = "call.overflow"
+	EventCallEnded     EventType = "call.ended"
+	EventCallHeld      EventType = "call.held"
+	EventCallRetrieved EventType = "call.retrieved"
+	// EventCallTransferred: a consulted agent took the caller over
+	// (attended transfer completed); AgentID is the new agent.
+	EventCallTransferred EventType = "call.transferred"
+	EventSubscriberSlow  EventType = "bus.subscriber_slow"
 )
 
 // Event is one change. Fields not relevant to the type are empty.
@@ -46,7 +50,20 @@ type Event struct {
 	// node publishes the event for its agent's desktop only, and counters
 	// and call records leave it to the call's node.
 	Node string
+	// Direct marks events of a call offered to one named agent (OfferTo:
+	// a transfer or consultation), which queue counters and service
+	// levels leave out.
+	Direct bool
 }
+
+// Requeued reports whether a call.queued event puts a call back in its
+// queue (after ring-no-answer or a withdrawn offer) rather than offering a
+// new one.
+func (e Event) Requeued() bool {
+	return e.Type == EventCallQueued && strings.HasPrefix(e.Reason, requeuedPrefix)
+}
+
+const requeuedPrefix = "requeued: "
 
 // Bus fans events out to subscribers. Publish never blocks: a subscriber
 // whose buffer is full misses the event, its Dropped count grows, and after

@@ -20,6 +20,10 @@ const (
 	Overflowed OutcomeKind = "overflow"
 	// Abandoned: the caller hung up (the Enqueue context was cancelled).
 	Abandoned OutcomeKind = "abandoned"
+	// Unanswered: a call offered to one named agent (OfferTo) was not
+	// answered (no answer, busy, unreachable, the agent signed out); it
+	// is not re-queued: the engine decides where the caller goes.
+	Unanswered OutcomeKind = "unanswered"
 )
 
 // OverflowReason says why a call overflowed.
@@ -246,7 +250,7 @@ func (a *ACD) ringClaimed(ag *agent, c *call, now time.Time) {
 	c.offers++
 	a.saveCall(c)
 	a.publish(Event{Type: EventCallOffered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
-		Queue: c.info.Queue, Tier: c.info.Tier, Wait: now.Sub(c.info.EnqueuedAt)})
+		Queue: c.info.Queue, Tier: c.info.Tier, Wait: now.Sub(c.info.EnqueuedAt), Direct: c.direct()})
 	a.inflight[ag.profile.ID]++
 	ringCtx, cancel := context.WithTimeout(a.ctx, a.cfg.RingTimeout)
 	c.ringCancel = cancel
@@ -333,27 +337,34 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) (orphan bool) {
 		}
 		delete(a.calls, c.info.ID)
 	case !agentHere:
-		// The agent was signed out while ringing: back to the queue head.
+		// The agent was signed out while ringing: back to the queue head
+		// (a direct offer has no queue place: the engine decides).
 		orphan = err == nil
 		release()
+		if c.direct() {
+			a.unanswered(c, "agent signed out", now)
+			break
+		}
 		a.requeue(c, now, "agent signed out")
 	case err == nil:
 		if c.stopAbandon != nil {
 			c.stopAbandon()
 		}
 		wait := now.Sub(c.info.EnqueuedAt)
-		_ = a.router.Answered(c.info.Queue, c.info.Tier, wait, now)
-		a.shareSample(slAnswered, c, wait)
-		within := 0
-		if tl, ok := a.tierThreshold(c.info.Tier); ok && wait <= tl {
-			within = 1
+		if !c.direct() {
+			_ = a.router.Answered(c.info.Queue, c.info.Tier, wait, now)
+			a.shareSample(slAnswered, c, wait)
+			within := 0
+			if tl, ok := a.tierThreshold(c.info.Tier); ok && wait <= tl {
+				within = 1
+			}
+			a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Answered: 1, AnsweredWithin: within}))
 		}
-		a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Answered: 1, AnsweredWithin: within}))
 		c.state, c.answeredAt = callTalking, now
 		a.setState(ag, Talking, "answered", now)
 		a.saveCall(c)
 		a.publish(Event{Type: EventCallAnswered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
-			Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait})
+			Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, Direct: c.direct()})
 		c.ticket.deliver(Outcome{Kind: Connected, CallID: c.info.ID, AgentID: ag.profile.ID, Seat: ag.profile.Seat, Wait: wait})
 	default:
 		// Ring-no-answer, busy or unreachable.
@@ -366,12 +377,26 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) (orphan bool) {
 			reason = "unreachable"
 		}
 		a.publish(Event{Type: EventCallRONA, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
-			Queue: c.info.Queue, Tier: c.info.Tier, Reason: reason, Wait: now.Sub(c.info.EnqueuedAt)})
+			Queue: c.info.Queue, Tier: c.info.Tier, Reason: reason, Wait: now.Sub(c.info.EnqueuedAt), Direct: c.direct()})
 		ag.callID, ag.caller = "", ""
 		a.setState(ag, NotReady, "no answer", now)
+		if c.direct() {
+			a.unanswered(c, reason, now)
+			break
+		}
 		a.requeue(c, now, reason)
 	}
 	return orphan
+}
+
+// unanswered ends a direct offer nobody took.
+func (a *ACD) unanswered(c *call, reason string, now time.Time) {
+	if c.stopAbandon != nil {
+		c.stopAbandon()
+	}
+	a.deleteCall(c.info.ID)
+	delete(a.calls, c.info.ID)
+	c.ticket.deliver(Outcome{Kind: Unanswered, CallID: c.info.ID, Reason: OverflowReason(reason), Wait: now.Sub(c.info.EnqueuedAt)})
 }
 
 func (a *ACD) tierThreshold(tier string) (time.Duration, bool) {
@@ -389,7 +414,7 @@ func (a *ACD) requeue(c *call, now time.Time, reason string) {
 	c.state, c.agentID = callQueued, ""
 	a.saveCall(c)
 	a.publish(Event{Type: EventCallQueued, At: now, CallID: c.info.ID, Caller: c.info.Caller, Queue: c.info.Queue,
-		Tier: c.info.Tier, Reason: "requeued: " + reason, Wait: now.Sub(c.info.EnqueuedAt)})
+		Tier: c.info.Tier, Reason: requeuedPrefix + reason, Wait: now.Sub(c.info.EnqueuedAt)})
 	if a.loggedIn[c.info.Queue] == 0 {
 		a.overflowLocked(c, OverflowNoAgents, now)
 		return
@@ -412,7 +437,11 @@ func (a *ACD) abandon(id string) {
 	if c == nil || (c.state != callQueued && c.state != callRinging) {
 		return
 	}
-	now := a.now()
+	a.abandonLocked(c, a.now())
+}
+
+func (a *ACD) abandonLocked(c *call, now time.Time) {
+	id := c.info.ID
 	wait := now.Sub(c.info.EnqueuedAt)
 	if c.state == callQueued {
 		if a.router.HasCall(id) {
@@ -424,15 +453,42 @@ func (a *ACD) abandon(id string) {
 			c.ringCancel() // CANCEL towards the agent; ringDone frees the agent
 		}
 	}
-	if counted, _ := a.router.Abandoned(c.info.Queue, c.info.Tier, wait, now); counted {
-		a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Abandoned: 1}))
+	if c.stopAbandon != nil {
+		c.stopAbandon()
 	}
-	a.shareSample(slAbandoned, c, wait)
+	if !c.direct() {
+		if counted, _ := a.router.Abandoned(c.info.Queue, c.info.Tier, wait, now); counted {
+			a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Abandoned: 1}))
+		}
+		a.shareSample(slAbandoned, c, wait)
+	}
 	a.deleteCall(id)
 	delete(a.calls, id)
 	a.publish(Event{Type: EventCallAbandoned, At: now, CallID: id, AgentID: c.agentID, Caller: c.info.Caller,
-		Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait})
+		Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, Direct: c.direct()})
 	c.ticket.deliver(Outcome{Kind: Abandoned, CallID: id, Wait: wait})
+}
+
+// Release ends a caller's time in the ACD at once, whatever its state,
+// and is a no-op for a call the ACD no longer has: a waiting or ringing
+// call is abandoned (a ringing agent is cancelled and freed), a connected
+// one ends as with CallEnded. It is the engine's single way out for a
+// caller, so that no race between a hang-up and an answer can leave an
+// agent reserved or talking on a call that is gone.
+func (a *ACD) Release(callID, releasedBy string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.calls[callID]
+	if c == nil || c.owner != "" {
+		return
+	}
+	now := a.now()
+	switch c.state {
+	case callQueued, callRinging:
+		a.abandonLocked(c, now)
+	default:
+		a.endLocked(c, releasedBy, now)
+	}
 }
 
 // Overflow takes a waiting call out of its queue as an overflow, not an
@@ -483,16 +539,34 @@ func (a *ACD) CallEnded(callID, releasedBy string) error {
 	if c.state != callTalking && c.state != callHeld {
 		return fmt.Errorf("call ended %s: %w", callID, ErrCallNotActive)
 	}
-	now := a.now()
+	a.endLocked(c, releasedBy, a.now())
+	return nil
+}
+
+// endLocked ends a connected call: its agent goes to wrap-up (or straight
+// back to ready after a consultation it did not take over).
+func (a *ACD) endLocked(c *call, releasedBy string, now time.Time) {
+	callID := c.info.ID
 	ag := a.agents[c.agentID]
 	delete(a.calls, callID)
 	a.deleteCall(callID)
 	a.storeErr("release", a.store.Release(a.ctx, callID, c.agentID))
+	if c.stopAbandon != nil {
+		c.stopAbandon()
+	}
 	talk := now.Sub(c.answeredAt)
 	a.publish(Event{Type: EventCallEnded, At: now, CallID: callID, AgentID: c.agentID, Caller: c.info.Caller,
-		Queue: c.info.Queue, Tier: c.info.Tier, Reason: releasedBy, Wait: talk})
-	if ag == nil {
-		return nil
+		Queue: c.info.Queue, Tier: c.info.Tier, Reason: releasedBy, Wait: talk, Direct: c.direct()})
+	if ag == nil || ag.callID != callID {
+		return
+	}
+	if c.kind == DirectConsult {
+		// Helping a colleague is not a call of one's own: no wrap-up.
+		ag.callID, ag.caller = "", ""
+		a.setState(ag, WrapUp, "consultation ended", now)
+		a.setState(ag, Ready, "consultation ended", now)
+		a.makeAvailable(ag, now)
+		return
 	}
 	wrap := a.cfg.WrapUp
 	if w := a.cfg.Queues[c.info.Queue].WrapUp; w > 0 {
@@ -511,7 +585,6 @@ func (a *ACD) CallEnded(callID, releasedBy string) error {
 		a.setState(ag, Ready, "no wrap-up", now)
 		a.makeAvailable(ag, now)
 	}
-	return nil
 }
 
 // Hold puts the agent's caller on hold (the engine plays music).

@@ -49,6 +49,10 @@ func Run(t *testing.T, newStore func(t *testing.T) acd.Store) {
 		{"TestPermissions", su.testPermissions},
 		{"TestStoreMirrorsACD", su.testStoreMirrorsACD},
 		{"TestPropertyRandomInterleavings", su.testPropertyRandomInterleavings},
+		{"TestReleaseEveryState", su.testReleaseEveryState},
+		{"TestDirectOfferAndHandover", su.testDirectOfferAndHandover},
+		{"TestDirectOfferEnds", su.testDirectOfferEnds},
+		{"TestClearStaleCall", su.testClearStaleCall},
 	} {
 		t.Run(tc.name, tc.test)
 	}

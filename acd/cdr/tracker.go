@@ -75,7 +75,7 @@ type tracked struct {
 	answeredAt  time.Time // start of the current connection
 	talk        time.Duration
 	holdStart   time.Time
-	wrapPending bool // released by an agent whose wrap-up has not ended
+	wrapPending int // agents who released the call and whose wrap-up has not ended
 	abandoned   bool
 	overflowed  bool
 }
@@ -199,7 +199,7 @@ func (t *Tracker) writeEnded() {
 // ready: the record can be written — the call is over, no agent is on it
 // and the last agent's wrap-up is over.
 func (t *Tracker) ready(c *tracked) bool {
-	return c.ended && !c.connected && !c.wrapPending
+	return c.ended && !c.connected && c.wrapPending <= 0
 }
 
 func (t *Tracker) finishLocked(callID string, c *tracked) Record {
@@ -331,11 +331,14 @@ func (t *Tracker) callEventLocked(c *tracked, e acd.Event) {
 			r.HoldMS += e.At.Sub(c.holdStart).Milliseconds()
 			c.holdStart = time.Time{}
 		}
+	case acd.EventCallTransferred:
+		// A consulted agent took the caller over: a new spell of talk.
+		c.connected, c.answeredAt = true, e.At
 	case acd.EventCallEnded:
 		if c.connected {
-			c.talk += e.Wait // answer → release, hold included
+			c.talk += e.At.Sub(c.answeredAt) // answer (or take-over) → release, hold included
 			c.connected = false
-			c.wrapPending = true
+			c.wrapPending++
 		}
 		if !c.holdStart.IsZero() {
 			r.HoldMS += e.At.Sub(c.holdStart).Milliseconds()
@@ -362,7 +365,7 @@ func (t *Tracker) agentStateLocked(e acd.Event) []Record {
 			delete(t.wrapping, e.AgentID)
 			if c := t.calls[w.callID]; c != nil {
 				c.rec.WrapUpMS += max(0, e.At.Sub(w.start).Milliseconds())
-				c.wrapPending = false
+				c.wrapPending--
 				if t.ready(c) {
 					return []Record{t.finishLocked(w.callID, c)}
 				}
