@@ -62,6 +62,10 @@ var (
 	ErrNoAnswer    = errors.New("no answer")
 	ErrBusy        = errors.New("agent phone busy")
 	ErrUnreachable = errors.New("agent phone unreachable")
+	// ErrWithdrawn: the agent's phone answered but the caller's side no
+	// longer wanted it (the caller left in the same instant). The agent
+	// is not at fault: it goes back to ready, not to not-ready.
+	ErrWithdrawn = errors.New("offer withdrawn by the caller's side")
 )
 
 // QueueSettings are the ACD's per-queue settings.

@@ -366,6 +366,16 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) (orphan bool) {
 		a.publish(Event{Type: EventCallAnswered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
 			Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, Direct: c.direct()})
 		c.ticket.deliver(Outcome{Kind: Connected, CallID: c.info.ID, AgentID: ag.profile.ID, Seat: ag.profile.Seat, Wait: wait})
+	case errors.Is(err, ErrWithdrawn):
+		release()
+		ag.callID, ag.caller = "", ""
+		a.setState(ag, Ready, "offer withdrawn", now)
+		a.makeAvailable(ag, now)
+		if c.direct() {
+			a.unanswered(c, "withdrawn", now)
+			break
+		}
+		a.requeue(c, now, "offer withdrawn")
 	default:
 		// Ring-no-answer, busy or unreachable.
 		release()

@@ -305,7 +305,7 @@ func wrapUpEnd(c *client, sess *session, r *request) (*result, error) {
 			return nil, errf(CodeUnknownCall, "call %s is not agent %s's", callID, id)
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
-		err := s.calls.Disposition(ctx, id, callID, r.Code)
+		err := s.calls.Act(ctx, CallAction{Op: OpDisposition, Agent: id, Call: callID, Code: r.Code})
 		cancel()
 		switch {
 		case err == nil:
@@ -402,8 +402,9 @@ func (s *Server) checkTarget(acct *account, t *Target) error {
 	return nil
 }
 
-// callOp runs the in-call controls. Hold and unhold also move the agent
-// state in the ACD (held is not offered calls and is shown on the seat map).
+// callOp runs the in-call controls through the engine, which keeps the
+// ACD's agent state in step (held while the caller holds, wrap-up when a
+// transfer frees the agent).
 func callOp(c *client, sess *session, r *request) (*result, error) {
 	s, id := c.srv, sess.acct.ID
 	// Validate the fields before looking for the call.
@@ -423,87 +424,33 @@ func callOp(c *client, sess *session, r *request) (*result, error) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
 	defer cancel()
-	cc := s.calls
-	switch r.Type {
-	case "answer":
-		err = cc.Answer(ctx, id, callID)
-	case "hangup":
-		err = cc.Hangup(ctx, id, callID)
-	case "hold", "unhold":
-		on := r.Type == "hold"
-		err = s.hold(ctx, id, callID, on)
-	case "mute", "unmute":
-		err = cc.Mute(ctx, id, callID, r.Type == "mute")
-		if err == nil {
-			s.Publish(Event{Event: "call." + r.Type + "d", Agent: id, CallID: callID})
-		}
-	case "pause_recording", "resume_recording":
-		pause := r.Type == "pause_recording"
-		err = cc.PauseRecording(ctx, id, callID, pause)
-		if err == nil {
-			ev := "call.recording_resumed"
-			if pause {
-				ev = "call.recording_paused"
-			}
-			s.Publish(Event{Event: ev, Agent: id, CallID: callID})
-		}
-	case "dtmf":
-		err = cc.SendDTMF(ctx, id, callID, r.Digits)
-	case "transfer":
-		err = cc.Transfer(ctx, id, callID, *r.Target, true)
-		if err == nil {
-			s.Publish(Event{Event: "call.transferred", Agent: id, CallID: callID, Data: r.Target})
-		}
-	case "consult":
-		err = cc.Consult(ctx, id, callID, *r.Target)
-	case "complete_transfer":
-		err = cc.CompleteTransfer(ctx, id, callID)
-		if err == nil {
-			s.Publish(Event{Event: "call.transferred", Agent: id, CallID: callID})
-		}
-	case "conference":
-		err = cc.Conference(ctx, id, callID)
-	case "return_to_caller":
-		err = cc.ReturnToCaller(ctx, id, callID)
-	}
-	if err != nil {
+	a := CallAction{Op: CallOp(r.Type), Agent: id, Call: callID, Digits: r.Digits, Target: r.Target}
+	if err := s.calls.Act(ctx, a); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", r.Type, callID, err)
+	}
+	// Events the ACD does not publish (hold and retrieve of its own calls it does).
+	switch a.Op {
+	case OpHold, OpUnhold:
+		if snap, err := s.acd.Agent(id); err != nil || snap.CallID != callID {
+			ev := "call.held"
+			if a.Op == OpUnhold {
+				ev = "call.retrieved"
+			}
+			s.Publish(Event{Event: ev, Agent: id, CallID: callID}) // an outbound or internal call: the engine's alone
+		}
+	case OpMute, OpUnmute:
+		s.Publish(Event{Event: "call." + r.Type + "d", Agent: id, CallID: callID})
+	case OpPauseRecording:
+		s.Publish(Event{Event: "call.recording_paused", Agent: id, CallID: callID})
+	case OpResumeRecording:
+		s.Publish(Event{Event: "call.recording_resumed", Agent: id, CallID: callID})
+	case OpTransfer:
+		s.Publish(Event{Event: "call.transferred", Agent: id, CallID: callID, Data: r.Target})
+	case OpCompleteTransfer:
+		s.Publish(Event{Event: "call.transferred", Agent: id, CallID: callID})
 	}
 	s.log.Info("agentapi: call control", "agent", id, "op", r.Type, "call", callID)
 	return &result{CallID: callID}, nil
-}
-
-// hold checks the ACD state first so a refused hold never reaches the
-// engine, then plays or stops music, then records the state.
-func (s *Server) hold(ctx context.Context, agentID, callID string, on bool) error {
-	snap, err := s.acd.Agent(agentID)
-	acdCall := err == nil && snap.CallID == callID
-	if acdCall {
-		want := acd.Talking
-		to := acd.Held
-		if !on {
-			want, to = acd.Held, acd.Talking
-		}
-		if snap.State != want {
-			return &acd.TransitionError{Agent: agentID, From: snap.State, To: to, Reason: "call is not " + string(want)}
-		}
-	}
-	if err := s.calls.Hold(ctx, agentID, callID, on); err != nil {
-		return err
-	}
-	if !acdCall {
-		// Outbound and internal calls live in the engine only.
-		ev := "call.held"
-		if !on {
-			ev = "call.retrieved"
-		}
-		s.Publish(Event{Event: ev, Agent: agentID, CallID: callID})
-		return nil
-	}
-	if on {
-		return s.acd.Hold(agentID)
-	}
-	return s.acd.Unhold(agentID)
 }
 
 // onCall reports whether an agent in this state is on (or being offered) a call.
@@ -548,7 +495,7 @@ func outbound(c *client, sess *session, r *request) (*result, error) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
 	defer cancel()
-	callID, err := s.calls.Outbound(ctx, id, r.Number)
+	callID, err := s.calls.Place(ctx, id, Target{Kind: TargetExternal, Value: r.Number})
 	if err != nil {
 		undo()
 		return nil, fmt.Errorf("outbound to %s: %w", r.Number, err)
@@ -610,7 +557,7 @@ func internalCallReq(c *client, sess *session, r *request) (*result, error) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
 	defer cancel()
-	callID, err := s.calls.Internal(ctx, id, r.Agent)
+	callID, err := s.calls.Place(ctx, id, Target{Kind: TargetAgent, Value: r.Agent})
 	if err != nil {
 		undo()
 		return nil, fmt.Errorf("internal call to %s: %w", r.Agent, err)
@@ -687,7 +634,7 @@ func monitor(c *client, sess *session, r *request) (*result, error) {
 		callID = id
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
 		defer cancel()
-		if err := s.calls.Monitor(ctx, sess.acct.ID, r.Agent, mode); err != nil {
+		if err := s.calls.Act(ctx, CallAction{Op: OpMonitor, Agent: r.Agent, Supervisor: sess.acct.ID, Mode: mode}); err != nil {
 			return fmt.Errorf("monitor %s %s: %w", mode, r.Agent, err)
 		}
 		return nil
@@ -701,10 +648,7 @@ func monitor(c *client, sess *session, r *request) (*result, error) {
 
 func force(c *client, sess *session, r *request) (*result, error) {
 	s := c.srv
-	err := s.audited(sess, r.Type, r.Agent, "", r.Reason, func() error {
-		if err := s.inScope(sess.acct, r.Agent); err != nil {
-			return err
-		}
+	do := func() error {
 		switch r.Type {
 		case "force_ready":
 			return s.acd.ForceReady(sess.acct.ID, r.Agent)
@@ -713,9 +657,52 @@ func force(c *client, sess *session, r *request) (*result, error) {
 		default:
 			return s.acd.ForceSignOut(sess.acct.ID, r.Agent)
 		}
+	}
+	err := s.audited(sess, r.Type, r.Agent, "", r.Reason, func() error {
+		if err := s.inScope(sess.acct, r.Agent); err != nil {
+			return err
+		}
+		err := do()
+		if errors.Is(err, acd.ErrIllegalTransition) && s.clearStale(sess, r.Agent) {
+			err = do()
+		}
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", r.Type, r.Agent, err)
 	}
 	return s.seatResult(r.Agent), nil
+}
+
+// clearStale frees an agent the ACD shows on a call the engine no longer
+// has (a supervisor's force must never be refused because of a call that
+// is gone); the clearing is audited on its own. It reports whether it
+// cleared anything.
+func (s *Server) clearStale(sess *session, agentID string) bool {
+	snap, err := s.acd.Agent(agentID)
+	if err != nil || snap.CallID == "" || snap.CallNode != "" || !onCall(snap.State) {
+		return false
+	}
+	base, _, _ := strings.Cut(snap.CallID, "~")
+	for _, ci := range s.calls.Calls() {
+		if ci.ID == snap.CallID || ci.ID == base {
+			return false // a live call: the refusal stands
+		}
+	}
+	if snap.State == acd.Reserved {
+		for _, c := range s.acd.Calls() {
+			if c.Call.ID == snap.CallID {
+				return false // still being offered
+			}
+		}
+	}
+	id, err := s.acd.ClearStaleCall(agentID, sess.acct.ID)
+	rec := AuditRecord{At: s.now(), Actor: sess.acct.ID, Role: sess.acct.Role, Action: "clear_stale_call", Agent: agentID, CallID: id,
+		Detail: "agent " + string(snap.State) + " on a call the engine no longer has", Result: "ok"}
+	if err != nil {
+		rec.Result, rec.Error = toAPIError(err).Code, err.Error()
+	}
+	s.audit.Audit(s.ctx, rec)
+	s.log.Warn("agentapi: supervisor cleared a stale call", "agent", agentID, "call", id, "supervisor", sess.acct.ID, "err", err)
+	return err == nil
 }

@@ -36,6 +36,7 @@ type fakeCalls struct {
 	fail  map[string]error
 	calls []CallInfo
 	seq   int
+	lost  map[string]bool // ACD calls the fake engine has "lost" (a stuck agent)
 }
 
 func (f *fakeCalls) record(op string, args ...any) error {
@@ -79,65 +80,77 @@ func (f *fakeCalls) has(op string) bool {
 	return false
 }
 
-func (f *fakeCalls) Answer(_ context.Context, a, c string) error { return f.record("answer", a, c) }
-func (f *fakeCalls) Hangup(_ context.Context, a, c string) error {
-	if err := f.record("hangup", a, c); err != nil {
-		return err
+// Act records the action as the old per-operation methods did and, like
+// the engine, keeps the ACD in step (hang-up ends the call, hold holds).
+func (f *fakeCalls) Act(_ context.Context, x CallAction) error {
+	a, c := x.Agent, x.Call
+	switch x.Op {
+	case OpHangup:
+		if err := f.record("hangup", a, c); err != nil {
+			return err
+		}
+		if err := f.acd.CallEnded(c, "agent"); err != nil && !errors.Is(err, acd.ErrUnknownCall) {
+			return err
+		}
+		return nil
+	case OpHold, OpUnhold:
+		on := x.Op == OpHold
+		if err := f.record("hold", a, c, on); err != nil {
+			return err
+		}
+		if snap, err := f.acd.Agent(a); err == nil && snap.CallID == c {
+			if on {
+				return f.acd.Hold(a)
+			}
+			return f.acd.Unhold(a)
+		}
+		return nil
+	case OpMute, OpUnmute:
+		return f.record("mute", a, c, x.Op == OpMute)
+	case OpPauseRecording, OpResumeRecording:
+		return f.record("pause_recording", a, c, x.Op == OpPauseRecording)
+	case OpDTMF:
+		return f.record("dtmf", a, c, x.Digits)
+	case OpTransfer:
+		return f.record("transfer", a, c, x.Target.Kind, x.Target.Value, true)
+	case OpConsult:
+		return f.record("consult", a, c, x.Target.Kind, x.Target.Value)
+	case OpMonitor:
+		return f.record("monitor", x.Supervisor, a, x.Mode)
+	case OpDisposition:
+		return f.record("disposition", a, c, x.Code)
 	}
-	if err := f.acd.CallEnded(c, "agent"); err != nil && !errors.Is(err, acd.ErrUnknownCall) {
-		return err
+	return f.record(string(x.Op), a, c)
+}
+
+func (f *fakeCalls) Place(_ context.Context, a string, to Target) (string, error) {
+	if to.Kind == TargetExternal {
+		if err := f.record("outbound", a, to.Value); err != nil {
+			return "", err
+		}
+		return f.newCall(CallInfo{AgentID: a, Direction: "outbound", Callee: to.Value, State: "ringing"}), nil
 	}
-	return nil
-}
-func (f *fakeCalls) Hold(_ context.Context, a, c string, on bool) error {
-	return f.record("hold", a, c, on)
-}
-func (f *fakeCalls) Mute(_ context.Context, a, c string, on bool) error {
-	return f.record("mute", a, c, on)
-}
-func (f *fakeCalls) PauseRecording(_ context.Context, a, c string, on bool) error {
-	return f.record("pause_recording", a, c, on)
-}
-func (f *fakeCalls) SendDTMF(_ context.Context, a, c, d string) error {
-	return f.record("dtmf", a, c, d)
-}
-func (f *fakeCalls) Transfer(_ context.Context, a, c string, t Target, blind bool) error {
-	return f.record("transfer", a, c, t.Kind, t.Value, blind)
-}
-func (f *fakeCalls) Consult(_ context.Context, a, c string, t Target) error {
-	return f.record("consult", a, c, t.Kind, t.Value)
-}
-func (f *fakeCalls) CompleteTransfer(_ context.Context, a, c string) error {
-	return f.record("complete_transfer", a, c)
-}
-func (f *fakeCalls) Conference(_ context.Context, a, c string) error {
-	return f.record("conference", a, c)
-}
-func (f *fakeCalls) ReturnToCaller(_ context.Context, a, c string) error {
-	return f.record("return_to_caller", a, c)
-}
-func (f *fakeCalls) Outbound(_ context.Context, a, n string) (string, error) {
-	if err := f.record("outbound", a, n); err != nil {
+	if err := f.record("internal", a, to.Value); err != nil {
 		return "", err
 	}
-	return f.newCall(CallInfo{AgentID: a, Direction: "outbound", Callee: n, State: "ringing"}), nil
+	return f.newCall(CallInfo{AgentID: a, Direction: "internal", Callee: to.Value, State: "ringing"}), nil
 }
-func (f *fakeCalls) Internal(_ context.Context, a, o string) (string, error) {
-	if err := f.record("internal", a, o); err != nil {
-		return "", err
-	}
-	return f.newCall(CallInfo{AgentID: a, Direction: "internal", Callee: o, State: "ringing"}), nil
-}
-func (f *fakeCalls) Monitor(_ context.Context, s, a string, m MonitorMode) error {
-	return f.record("monitor", s, a, m)
-}
-func (f *fakeCalls) Disposition(_ context.Context, a, c, code string) error {
-	return f.record("disposition", a, c, code)
-}
+
+// Calls lists the calls set by the test and, like the engine, every call
+// the ACD has connected to an agent.
 func (f *fakeCalls) Calls() []CallInfo {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]CallInfo(nil), f.calls...)
+	out := append([]CallInfo(nil), f.calls...)
+	f.mu.Unlock()
+	f.mu.Lock()
+	lost := f.lost
+	f.mu.Unlock()
+	for _, c := range f.acd.Calls() {
+		if (c.State == "talking" || c.State == "held") && !lost[c.Call.ID] {
+			out = append(out, CallInfo{ID: c.Call.ID, AgentID: c.AgentID, Direction: "inbound", State: c.State})
+		}
+	}
+	return out
 }
 
 func (f *fakeCalls) newCall(ci CallInfo) string {

@@ -26,6 +26,7 @@ const (
 	CodeNotPermitted      = "not_permitted"      // the agent profile lacks the permission
 	CodeUnknownReason     = "unknown_reason"     // break reason not configured
 	CodeUnknownCall       = "unknown_call"       // no such call for this agent
+	CodeCallState         = "call_state"         // the call is not in a state where this applies (e.g. complete before the consulted party answered)
 	CodeSeatBusy          = "seat_busy"          // extension used by another agent
 	CodeAlreadyLoggedIn   = "already_logged_in"
 	CodeOtherNode         = "other_node"  // cluster: the agent is served by another node
@@ -67,8 +68,14 @@ func toAPIError(err error) *apiError {
 		code = CodeNotPermitted
 	case errors.Is(err, acd.ErrUnknownReason):
 		code = CodeUnknownReason
-	case errors.Is(err, acd.ErrUnknownCall), errors.Is(err, acd.ErrCallNotActive):
+	case errors.Is(err, acd.ErrUnknownCall), errors.Is(err, acd.ErrCallNotActive), errors.Is(err, ErrUnknownCall):
 		code = CodeUnknownCall
+	case errors.Is(err, ErrCallState):
+		code = CodeCallState
+	case errors.Is(err, ErrAgentBusy), errors.Is(err, acd.ErrAgentUnavailable):
+		code = CodeAgentBusy
+	case errors.Is(err, ErrBadRequest):
+		code = CodeBadRequest
 	case errors.Is(err, acd.ErrSeatBusy):
 		code = CodeSeatBusy
 	case errors.Is(err, acd.ErrAlreadyLoggedIn):

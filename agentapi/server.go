@@ -145,7 +145,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("agentapi: Config.ACD is required")
 	}
 	if cfg.Calls == nil {
-		cfg.Calls = CallControlFuncs{}
+		cfg.Calls = noCalls{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -251,6 +251,16 @@ func (s *Server) Authenticate(token string) (id string, role Role, ok bool) {
 		return "", "", false
 	}
 	return a.ID, a.Role, true
+}
+
+// HasDesktop reports whether an agent holds a desktop session (connected,
+// or disconnected for less than the session TTL): the phone-presence rules
+// never sign such an agent out.
+func (s *Server) HasDesktop(agentID string) bool {
+	s.sessions.mu.Lock()
+	defer s.sessions.mu.Unlock()
+	sess := s.sessions.byAgent[agentID]
+	return sess != nil && !s.now().After(sess.expires)
 }
 
 // Run delivers ACD events and queue statistics to clients until ctx is
@@ -864,7 +874,7 @@ func (s *Server) cutInternal(queue string) {
 		defer s.wg.Done()
 		for i, id := range cut {
 			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
-			err := s.calls.Hangup(ctx, ic[i].from, id)
+			err := s.calls.Act(ctx, CallAction{Op: OpHangup, Agent: ic[i].from, Call: id})
 			cancel()
 			s.log.Info("agentapi: internal call cut, callers waiting", "call", id, "queue", queue, "err", err)
 			s.Publish(Event{Event: "call.internal_cut", Agent: ic[i].from, CallID: id, Queue: queue, Reason: "callers waiting"})

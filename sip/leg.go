@@ -224,7 +224,7 @@ func (l *Leg) Hangup(ctx context.Context) error {
 	case l.Inbound && l.dss != nil:
 		err = l.dss.Respond(sipmsg.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
 	}
-	l.end("local hangup")
+	l.end(LocalHangup)
 	if err != nil {
 		return fmt.Errorf("sip: hang up %s: %w", l.ID, err)
 	}
@@ -371,6 +371,9 @@ func (e *DialError) Error() string {
 	}
 	return fmt.Sprintf("sip: dial: %d %s", e.Status, e.Reason)
 }
+
+// LocalHangup is the EndCause of a leg we hung up (Hangup).
+const LocalHangup = "local hangup"
 
 // ErrNotRunning is Dial before Run or after it returned.
 var ErrNotRunning = errors.New("sip: server not running")

@@ -14,6 +14,7 @@ type Disposition string
 const (
 	Answered       Disposition = "answered"        // an agent answered
 	AbandonedIVR   Disposition = "abandoned_ivr"   // caller hung up before reaching a queue
+	CompletedIVR   Disposition = "completed_ivr"   // the flow itself ended the call (a message left, a hang-up node) before any queue
 	AbandonedQueue Disposition = "abandoned_queue" // caller hung up while queued or ringing an agent
 	Overflowed     Disposition = "overflowed"      // the queue's overflow action took the call
 	Blacklisted    Disposition = "blacklisted"     // refused because the caller is blacklisted
@@ -23,7 +24,7 @@ const (
 // Valid reports whether d is one of the dispositions above.
 func (d Disposition) Valid() bool {
 	switch d {
-	case Answered, AbandonedIVR, AbandonedQueue, Overflowed, Blacklisted, Failed:
+	case Answered, AbandonedIVR, CompletedIVR, AbandonedQueue, Overflowed, Blacklisted, Failed:
 		return true
 	}
 	return false
@@ -79,7 +80,7 @@ type Offer struct {
 type Transfer struct {
 	At     time.Time `json:"at"`
 	By     string    `json:"by"`     // agent who transferred
-	Kind   string    `json:"kind"`   // blind, attended, queue, ivr (e.g. survey)
+	Kind   string    `json:"kind"`   // blind (to an agent or a number), attended, queue, flow
 	Target string    `json:"target"` // agent, queue, number or IVR node
 	Result string    `json:"result,omitempty"`
 }
@@ -154,6 +155,10 @@ type Record struct {
 	OneWayAudio bool `json:"one_way_audio,omitempty"`
 	// Dropped: the call was cut by the engine or the network, not by a hang-up.
 	Dropped bool `json:"dropped,omitempty"`
+	// EndedBy says who or what ended the call: caller, agent, ivr (the
+	// flow hung up), rtp_timeout (the caller's audio stopped without a
+	// BYE), session_expired (no session-timer refresh), shutdown.
+	EndedBy string `json:"ended_by,omitempty"`
 }
 
 // RecordTime is the moment reports file the call under: when it entered a

@@ -150,9 +150,15 @@ function onEvent(e) {
       if (e.call) S.calls.set(e.call_id, Object.assign(e.call, { agent: e.agent, state: "ringing" }));
       if (e.agent === S.me) { log("call offered from " + (e.caller || "?")); renderCall(); }
       break;
-    case "call.answered": setCall(e.call_id, { state: "talking", agent: e.agent }); break;
+    case "call.answered": {
+      // The engine's call.state (announcing, talking…) may arrive first: keep it.
+      const cur = S.calls.get(e.call_id);
+      setCall(e.call_id, cur && cur.state && cur.state !== "ringing" ? { agent: e.agent } : { state: "talking", agent: e.agent });
+      break;
+    }
     case "call.held": setCall(e.call_id, { held: true, state: "held" }); break;
     case "call.retrieved": setCall(e.call_id, { held: false, state: "talking" }); break;
+    case "call.state": setCall(e.call_id, { state: e.state, held: e.state === "held" || e.state === "consulting", agent: e.agent }); break;
     case "call.muted": setCall(e.call_id, { muted: true }); break;
     case "call.unmuted": setCall(e.call_id, { muted: false }); break;
     case "call.rona": case "call.ended": case "call.abandoned": case "call.transferred": case "call.internal_cut":
@@ -247,8 +253,19 @@ function renderCall() {
   for (const s of steps) { const li = document.createElement("li"); li.textContent = traceText(s); tr.append(li); }
   $("hold").textContent = c.held ? "Unhold" : "Hold"; $("hold").classList.toggle("on", !!c.held);
   $("mute").textContent = c.muted ? "Unmute" : "Mute"; $("mute").classList.toggle("on", !!c.muted);
-  $("answer").disabled = c.state !== "ringing";
+  // Each button only in the states where the engine can carry it out.
+  const st = c.state || "";
+  const is = (...states) => states.includes(st);
+  $("answer").disabled = st !== "ringing";
   $("hangup").disabled = !onCall && !c.direction;
+  $("hold").disabled = !is("announcing", "talking", "held");
+  $("mute").disabled = !is("announcing", "talking", "held", "consulting", "conference");
+  $("transfer").disabled = !is("talking", "held");
+  $("consult").disabled = !is("talking");
+  $("complete").disabled = !is("consulting", "conference");
+  $("conference").disabled = !is("consulting");
+  $("return").disabled = !is("consulting");
+  for (const b of $("dtmf-pad").querySelectorAll("button")) b.disabled = !is("talking");
 }
 
 // Waiting callers in the agent's own queues.

@@ -164,6 +164,8 @@ type callRecord struct {
 		Outcome string `json:"outcome"`
 	} `json:"offers"`
 	Disposition string `json:"disposition"`
+	TalkMS      int64  `json:"talk_ms"`
+	HoldMS      int64  `json:"hold_ms"`
 }
 
 func (n *node) callRecords(t *testing.T) []callRecord {
@@ -478,7 +480,11 @@ func TestClusterUnderLoad(t *testing.T) {
 			t.Errorf("call %s on %s: answered %v, offers %+v; want answered on its only offer", r.CallID, r.Node, r.Times.Answered, r.Offers)
 			continue
 		}
-		talk[r.Agent] = append(talk[r.Agent], spell{*r.Times.Answered, r.Times.Ended, r.CallID})
+		// The agent's spell is answer → release (talk and hold): the caller
+		// may stay longer (an agent who hangs up during the agent-id
+		// announcement is free at once while the caller hears it out).
+		end := r.Times.Answered.Add(time.Duration(r.TalkMS+r.HoldMS) * time.Millisecond)
+		talk[r.Agent] = append(talk[r.Agent], spell{*r.Times.Answered, end, r.CallID})
 	}
 	for agent, ss := range talk {
 		sort.Slice(ss, func(i, j int) bool { return ss[i].from.Before(ss[j].from) })

@@ -48,6 +48,8 @@ type Dialog struct {
 
 	acked       chan struct{}
 	byed        chan struct{}
+	ended       chan struct{} // a BYE either way
+	endedOnce   sync.Once
 	cancelled   chan struct{}
 	established chan struct{}
 	failed      chan struct{}
@@ -59,7 +61,7 @@ type Dialog struct {
 }
 
 func newDialog(u *UA) *Dialog {
-	return &Dialog{ua: u, localTag: newID(), acked: make(chan struct{}), byed: make(chan struct{}),
+	return &Dialog{ua: u, localTag: newID(), acked: make(chan struct{}), byed: make(chan struct{}), ended: make(chan struct{}),
 		cancelled: make(chan struct{}), established: make(chan struct{}), failed: make(chan struct{})}
 }
 
@@ -177,13 +179,22 @@ func (d *Dialog) resendLast() {
 	}
 }
 
+// onAck notes the ACK of our 2xx (an ACK of a 487 or other error ends
+// the INVITE transaction and says nothing about an answer).
 func (d *Dialog) onAck() {
+	d.mu.Lock()
+	answered := d.answers > 0
+	d.mu.Unlock()
+	if !answered {
+		return
+	}
 	d.ackedFlag.Store(true)
 	d.ackOnce.Do(func() { close(d.acked) })
 }
 
 func (d *Dialog) onBye() {
 	d.byeOnce.Do(func() { close(d.byed) })
+	d.endedOnce.Do(func() { close(d.ended) })
 	d.closeMedia()
 }
 
@@ -464,6 +475,7 @@ func (d *Dialog) inDialog(method string, extra []string, body []byte) ([]byte, s
 func (d *Dialog) Bye() (int, error) {
 	msg, branch := d.inDialog("BYE", nil, nil)
 	d.closeMedia()
+	d.endedOnce.Do(func() { close(d.ended) })
 	return d.do(msg, branch)
 }
 
@@ -471,8 +483,13 @@ func (d *Dialog) Bye() (int, error) {
 func (d *Dialog) SendBye() {
 	msg, _ := d.inDialog("BYE", nil, nil)
 	d.closeMedia()
+	d.endedOnce.Do(func() { close(d.ended) })
 	_ = d.ua.send(msg, d.ua.server)
 }
+
+// Ended reports whether the dialog ended by a BYE either way, waiting up
+// to timeout.
+func (d *Dialog) Ended(timeout time.Duration) bool { return waitFor(d.ended, timeout) }
 
 // Cancel cancels an outgoing INVITE not yet answered.
 func (d *Dialog) Cancel() error {

@@ -46,6 +46,13 @@ type Config struct {
 		MediaIP  string   `yaml:"media_ip"`
 		RTPPorts string   `yaml:"rtp_ports"`
 		Codecs   []string `yaml:"codecs"`
+		// RTPTimeout ends a leg whose phone sent RTP and then stopped
+		// (vanished without a BYE), hold excepted; "0s" uses the default,
+		// a negative value turns it off.
+		RTPTimeout Duration `yaml:"rtp_timeout"`
+		// MinSessionExpires is the shortest RFC 4028 session interval a
+		// caller may ask for (422 below it).
+		MinSessionExpires Duration `yaml:"min_session_expires"`
 	} `yaml:"sip"`
 	HTTP struct {
 		Listen string `yaml:"listen"`
@@ -260,6 +267,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ACD.RingTimeout == 0 {
 		c.ACD.RingTimeout = Duration(15 * time.Second)
+	}
+	if c.SIP.RTPTimeout == 0 {
+		c.SIP.RTPTimeout = Duration(30 * time.Second)
+	}
+	if c.SIP.MinSessionExpires == 0 {
+		c.SIP.MinSessionExpires = Duration(90 * time.Second)
 	}
 	if c.ACD.WrapUp == 0 {
 		c.ACD.WrapUp = Duration(5 * time.Second)

@@ -35,12 +35,7 @@ func TestBrowserDesktopWithSIPpCall(t *testing.T) {
 	b.Until("customer record", `document.getElementById("customer").innerText.includes("Demo Gold")`)
 	b.Until("tier and queue", `document.getElementById("call-info").innerText.includes("gold") && document.getElementById("call-info").innerText.includes("billing")`)
 	b.Until("IVR trace", `document.querySelectorAll("#trace li").length >= 5`)
-	for d.e.callOfAgent("1001") == nil { // bridged (after "agent 1001")
-		if ctx.Err() != nil {
-			t.Fatal("never bridged")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d.bridged(t, ctx, "1001")
 	b.Eval(`document.getElementById("hangup").click(); true`)
 	if code, err := phone.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("hang-up from the page did not release the phone: exit %d (%v)\n%s", code, err, phone.Output())

@@ -19,6 +19,7 @@ import (
 	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/acd/redisstore"
 	"github.com/hotlinecc/hotline/agentapi"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
 	"github.com/hotlinecc/hotline/routing/crm"
 	crmredis "github.com/hotlinecc/hotline/routing/crm/redisstore"
 )
@@ -198,85 +199,24 @@ func (c *cluster) nodeOf(callID string) string {
 	return c.callAt[callID]
 }
 
-// remoteOp is one desktop or supervisor action forwarded to the node that
-// holds the call.
-type remoteOp struct {
-	Agent      string               `json:"agent,omitempty"`
-	Call       string               `json:"call,omitempty"`
-	On         bool                 `json:"on,omitempty"`
-	Digits     string               `json:"digits,omitempty"`
-	Target     *agentapi.Target     `json:"target,omitempty"`
-	Blind      bool                 `json:"blind,omitempty"`
-	Code       string               `json:"code,omitempty"`
-	Supervisor string               `json:"supervisor,omitempty"`
-	Mode       agentapi.MonitorMode `json:"mode,omitempty"`
-}
-
-// remoteOps runs each forwardable action on this node's call control; the
-// same table serves an action made here and one another node forwarded.
-var remoteOps = map[string]func(callControl, context.Context, remoteOp) error{
-	"answer": func(cc callControl, ctx context.Context, r remoteOp) error { return cc.Answer(ctx, r.Agent, r.Call) },
-	"hangup": func(cc callControl, ctx context.Context, r remoteOp) error { return cc.Hangup(ctx, r.Agent, r.Call) },
-	"hold": func(cc callControl, ctx context.Context, r remoteOp) error {
-		return cc.Hold(ctx, r.Agent, r.Call, r.On)
-	},
-	"mute": func(cc callControl, ctx context.Context, r remoteOp) error {
-		return cc.Mute(ctx, r.Agent, r.Call, r.On)
-	},
-	"pause-recording": func(cc callControl, ctx context.Context, r remoteOp) error {
-		return cc.PauseRecording(ctx, r.Agent, r.Call, r.On)
-	},
-	"dtmf": func(cc callControl, ctx context.Context, r remoteOp) error {
-		return cc.SendDTMF(ctx, r.Agent, r.Call, r.Digits)
-	},
-	"transfer": func(cc callControl, ctx context.Context, r remoteOp) error {
-		if r.Target == nil {
-			return errors.New("transfer without a target")
-		}
-		return cc.Transfer(ctx, r.Agent, r.Call, *r.Target, r.Blind)
-	},
-	"consult": func(cc callControl, ctx context.Context, r remoteOp) error {
-		if r.Target == nil {
-			return errors.New("consult without a target")
-		}
-		return cc.Consult(ctx, r.Agent, r.Call, *r.Target)
-	},
-	"complete": func(cc callControl, ctx context.Context, r remoteOp) error {
-		return cc.CompleteTransfer(ctx, r.Agent, r.Call)
-	},
-	"conference": func(cc callControl, ctx context.Context, r remoteOp) error {
-		return cc.Conference(ctx, r.Agent, r.Call)
-	},
-	"return": func(cc callControl, ctx context.Context, r remoteOp) error {
-		return cc.ReturnToCaller(ctx, r.Agent, r.Call)
-	},
-	"disposition": func(cc callControl, ctx context.Context, r remoteOp) error {
-		return cc.Disposition(ctx, r.Agent, r.Call, r.Code)
-	},
-	"monitor": func(cc callControl, ctx context.Context, r remoteOp) error {
-		return cc.Monitor(ctx, r.Supervisor, r.Agent, r.Mode)
-	},
-}
-
 // serveRemote runs an action another node forwarded on this node's call.
 func (e *Engine) serveRemote(ctx context.Context, op string, body json.RawMessage) (any, error) {
-	var r remoteOp
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("bad %s request: %w", op, err)
-	}
-	run, ok := remoteOps[op]
-	if !ok {
+	if op != "act" {
 		return nil, fmt.Errorf("unknown operation %q", op)
 	}
-	if err := run(callControl{e}, ctx, r); err != nil {
+	var a agentapi.CallAction
+	if err := json.Unmarshal(body, &a); err != nil {
+		return nil, fmt.Errorf("bad call action: %w", err)
+	}
+	if err := e.ctl.Act(ctx, a); err != nil {
 		return nil, err
 	}
-	if op == "monitor" {
+	if a.Op == agentapi.OpMonitor {
 		// The supervisor's node audits the action; the call's record is here.
-		if c := e.callOfAgent(r.Agent); c != nil {
+		if id := e.ctl.CallOf(a.Agent); id != "" {
 			at := time.Now()
-			e.records.tracker.Update(c.id, func(rec *cdr.Record) {
-				rec.SupervisorActions = append(rec.SupervisorActions, cdr.SupervisorAction{At: at, Supervisor: r.Supervisor, Action: "monitor " + string(r.Mode)})
+			e.records.tracker.Update(id, func(rec *cdr.Record) {
+				rec.SupervisorActions = append(rec.SupervisorActions, cdr.SupervisorAction{At: at, Supervisor: a.Supervisor, Action: "monitor " + string(a.Mode)})
 			})
 		}
 	}
@@ -287,7 +227,8 @@ func (e *Engine) serveRemote(ctx context.Context, op string, body json.RawMessag
 // on a call this node holds runs here, one on a call another node holds is
 // forwarded there (the call's media is anchored on that node).
 type clusterControl struct {
-	callControl
+	*callctl.Control
+	e *Engine
 }
 
 // remoteNode says which other node holds the call, "" when it is ours or
@@ -295,10 +236,7 @@ type clusterControl struct {
 func (cc clusterControl) remoteNode(agentID, callID string) string {
 	e := cc.e
 	if callID != "" {
-		e.mu.Lock()
-		_, local := e.calls[callID]
-		e.mu.Unlock()
-		if local {
+		if e.ctl.Has(callID) {
 			return ""
 		}
 		if n := e.cluster.nodeOf(callID); n != "" {
@@ -311,84 +249,19 @@ func (cc clusterControl) remoteNode(agentID, callID string) string {
 	return ""
 }
 
-// do runs op here, or on the node holding the call.
-func (cc clusterControl) do(ctx context.Context, op string, r remoteOp) error {
-	if n := cc.remoteNode(r.Agent, r.Call); n != "" {
-		return cc.e.cluster.link.Call(ctx, n, op, r, nil)
-	}
-	return remoteOps[op](cc.callControl, ctx, r)
-}
-
-// Answer implements agentapi.CallControl.
-func (cc clusterControl) Answer(ctx context.Context, agentID, callID string) error {
-	return cc.do(ctx, "answer", remoteOp{Agent: agentID, Call: callID})
-}
-
-// Hangup implements agentapi.CallControl.
-func (cc clusterControl) Hangup(ctx context.Context, agentID, callID string) error {
-	return cc.do(ctx, "hangup", remoteOp{Agent: agentID, Call: callID})
-}
-
-// Hold implements agentapi.CallControl.
-func (cc clusterControl) Hold(ctx context.Context, agentID, callID string, on bool) error {
-	return cc.do(ctx, "hold", remoteOp{Agent: agentID, Call: callID, On: on})
-}
-
-// Mute implements agentapi.CallControl.
-func (cc clusterControl) Mute(ctx context.Context, agentID, callID string, on bool) error {
-	return cc.do(ctx, "mute", remoteOp{Agent: agentID, Call: callID, On: on})
-}
-
-// PauseRecording implements agentapi.CallControl.
-func (cc clusterControl) PauseRecording(ctx context.Context, agentID, callID string, on bool) error {
-	return cc.do(ctx, "pause-recording", remoteOp{Agent: agentID, Call: callID, On: on})
-}
-
-// SendDTMF implements agentapi.CallControl.
-func (cc clusterControl) SendDTMF(ctx context.Context, agentID, callID, digits string) error {
-	return cc.do(ctx, "dtmf", remoteOp{Agent: agentID, Call: callID, Digits: digits})
-}
-
-// Transfer implements agentapi.CallControl.
-func (cc clusterControl) Transfer(ctx context.Context, agentID, callID string, to agentapi.Target, blind bool) error {
-	return cc.do(ctx, "transfer", remoteOp{Agent: agentID, Call: callID, Target: &to, Blind: blind})
-}
-
-// Consult implements agentapi.CallControl.
-func (cc clusterControl) Consult(ctx context.Context, agentID, callID string, to agentapi.Target) error {
-	return cc.do(ctx, "consult", remoteOp{Agent: agentID, Call: callID, Target: &to})
-}
-
-// CompleteTransfer implements agentapi.CallControl.
-func (cc clusterControl) CompleteTransfer(ctx context.Context, agentID, callID string) error {
-	return cc.do(ctx, "complete", remoteOp{Agent: agentID, Call: callID})
-}
-
-// Conference implements agentapi.CallControl.
-func (cc clusterControl) Conference(ctx context.Context, agentID, callID string) error {
-	return cc.do(ctx, "conference", remoteOp{Agent: agentID, Call: callID})
-}
-
-// ReturnToCaller implements agentapi.CallControl.
-func (cc clusterControl) ReturnToCaller(ctx context.Context, agentID, callID string) error {
-	return cc.do(ctx, "return", remoteOp{Agent: agentID, Call: callID})
-}
-
-// Disposition implements agentapi.CallControl.
-func (cc clusterControl) Disposition(ctx context.Context, agentID, callID, code string) error {
-	return cc.do(ctx, "disposition", remoteOp{Agent: agentID, Call: callID, Code: code})
-}
-
-// Monitor implements agentapi.CallControl: the supervisor's phone is rung
-// by the node holding the agent's call, wherever the phone registered.
-func (cc clusterControl) Monitor(ctx context.Context, supervisorID, agentID string, mode agentapi.MonitorMode) error {
-	r := remoteOp{Supervisor: supervisorID, Agent: agentID, Mode: mode}
-	if cc.e.callOfAgent(agentID) == nil {
-		if n := cc.remoteNode(agentID, ""); n != "" {
-			return cc.e.cluster.link.Call(ctx, n, "monitor", r, nil)
+// Act runs the action here, or on the node holding the call.
+func (cc clusterControl) Act(ctx context.Context, a agentapi.CallAction) error {
+	call := a.Call
+	if a.Op == agentapi.OpMonitor {
+		if cc.e.ctl.CallOf(a.Agent) != "" {
+			return cc.Control.Act(ctx, a)
 		}
+		call = ""
 	}
-	return remoteOps["monitor"](cc.callControl, ctx, r)
+	if n := cc.remoteNode(a.Agent, call); n != "" {
+		return cc.e.cluster.link.Call(ctx, n, "act", a, nil)
+	}
+	return cc.Control.Act(ctx, a)
 }
 
 var _ agentapi.CallControl = clusterControl{}

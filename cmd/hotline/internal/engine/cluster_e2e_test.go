@@ -14,6 +14,7 @@ import (
 	"github.com/hotlinecc/hotline/acd/redisstore/redistest"
 	"github.com/hotlinecc/hotline/agentapi"
 	"github.com/hotlinecc/hotline/agentapi/apitest"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/sip/sipptest"
@@ -60,21 +61,6 @@ func startCluster(t *testing.T, slot int) (a, b *demo) {
 	return a, b
 }
 
-// bridged waits until node d bridges agentID's call and returns it.
-func (d *demo) bridged(t *testing.T, ctx context.Context, agentID string) *call {
-	t.Helper()
-	for {
-		if c := d.e.callOfAgent(agentID); c != nil {
-			return c
-		}
-		if ctx.Err() != nil {
-			a, _ := d.e.ACD().Agent(agentID)
-			t.Fatalf("agent %s never bridged on this node: %+v", agentID, a)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // bridgeEnd is how the IVR trace says the conversation with the agent ended.
 func bridgeEnd(r *ivr.Result) string {
 	for _, e := range r.Trace {
@@ -116,10 +102,10 @@ func TestClusterDesktopOnOtherNodeHangsUpCallHeldThere(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := a.bridged(t, ctx, "1001")
-	if held.id != callID {
-		t.Fatalf("A bridged call %s, B's desktop was offered %s", held.id, callID)
+	if held.ID != callID {
+		t.Fatalf("A bridged call %s, B's desktop was offered %s", held.ID, callID)
 	}
-	if b.e.callOfAgent("1001") != nil {
+	if b.e.ctl.CallOf("1001") != "" {
 		t.Fatal("B holds a call too: the call's media should stay on A")
 	}
 
@@ -136,13 +122,9 @@ func TestClusterDesktopOnOtherNodeHangsUpCallHeldThere(t *testing.T) {
 			t.Fatalf("no %s on B after %s: %v", step.event, step.req, err)
 		}
 		b.waitAgent(t, "1001", step.state)
-		ac := a.e.call(callID)
-		ac.mu.Lock()
-		onHold := ac.held
-		ac.mu.Unlock()
-		if onHold != (step.state == acd.Held) {
-			t.Fatalf("after %s from B, A's call on hold = %v", step.req, onHold)
-		}
+		a.view(t, ctx, "A's call held="+strconv.FormatBool(step.state == acd.Held), func(v callctl.View) bool {
+			return v.ID == callID && v.Held == (step.state == acd.Held)
+		})
 	}
 
 	if _, err := desk.Must(ctx, "hangup", map[string]any{"call": callID}); err != nil {
@@ -197,9 +179,7 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 
 	c := a.call(t, "13800000001", ctx)
 	cl := a.bridged(t, ctx, "1001")
-	cl.mu.Lock()
-	agentAddr := cl.agentLegCur.Media().LocalAddr()
-	cl.mu.Unlock()
+	agentAddr := cl.AgentMedia
 
 	sup := b.desk(t, ctx, "9001")
 	// B's supervisor sees A's call among the centre's calls.
@@ -215,7 +195,7 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 	}
 	seen := false
 	for _, v := range list.Calls {
-		if v.ID == cl.id {
+		if v.ID == cl.ID {
 			seen = v.Agent == "1001" && v.Caller == "13800000001" && v.Queue == "general" && v.Customer["name"] == "Demo Diamond"
 			if !seen {
 				t.Fatalf("B's supervisor sees A's call as %+v", v)
@@ -223,7 +203,7 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 		}
 	}
 	if !seen {
-		t.Fatalf("B's supervisor does not see A's call %s: %+v", cl.id, list.Calls)
+		t.Fatalf("B's supervisor does not see A's call %s: %+v", cl.ID, list.Calls)
 	}
 	for _, tc := range []struct {
 		mode           string
@@ -236,13 +216,9 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 		if _, err := sup.Must(ctx, "monitor", map[string]any{"agent": "1001", "mode": tc.mode}); err != nil {
 			t.Fatalf("%s from B on A's call: %v\nsupervisor phone: %s", tc.mode, err, supProc.Output())
 		}
-		cl.mu.Lock()
-		m := cl.monitor
-		cl.mu.Unlock()
-		if m == nil || m.supervisor != "9001" || string(m.mode) != tc.mode {
-			t.Fatalf("%s: A's call has monitor %+v", tc.mode, m)
-		}
-		supAddr := m.leg.Media().LocalAddr()
+		supAddr := a.view(t, ctx, tc.mode+" on A's call", func(v callctl.View) bool {
+			return v.ID == cl.ID && string(v.Monitors["9001"]) == tc.mode && v.SupervisorMedia.IsValid()
+		}).SupervisorMedia
 
 		callerHeard, agentHeard, supHeard := threeTones(t, c, agentEar, supEar, agentAddr, supAddr)
 
@@ -265,7 +241,7 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 
 	// The agent hangs up on B's desktop: A ends the conversation and the
 	// supervisor's call with it; A's record keeps what the supervisor did.
-	if _, err := desk.Must(ctx, "hangup", map[string]any{"call": cl.id}); err != nil {
+	if _, err := desk.Must(ctx, "hangup", map[string]any{"call": cl.ID}); err != nil {
 		t.Fatalf("hang-up from B's desktop: %v", err)
 	}
 	for _, p := range []*sipptest.Proc{agentProc, supProc} {
@@ -276,7 +252,7 @@ func TestClusterSupervisorListensAndBargesAcrossNodes(t *testing.T) {
 	c.waitAudio(c.packets() + 25) // A's survey
 	c.press('5')
 	c.finished(ctx)
-	rec := a.record(t, cl.id)
+	rec := a.record(t, cl.ID)
 	if rec.Agent != "1001" || rec.Disposition != cdr.Answered || rec.SurveyScore == nil || *rec.SurveyScore != 5 {
 		t.Fatalf("A's record of the monitored call: %+v", rec)
 	}

@@ -52,15 +52,7 @@ func TestDesktopSeesOfferHoldsAndHangsUp(t *testing.T) {
 	}
 	// Wait for the bridge (after "agent 1001" is said): the caller then hears
 	// the agent's phone, which sends no audio.
-	for {
-		if calls := (callControl{d.e}).Calls(); len(calls) == 1 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("never bridged")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d.bridged(t, ctx, "1001")
 	time.Sleep(200 * time.Millisecond)
 	if n := c.heardIn(500 * time.Millisecond); n > 3 {
 		t.Fatalf("caller hears %d packets from a silent agent", n)
@@ -140,12 +132,7 @@ func TestDesktopBlindTransferToQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for len((callControl{d.e}).Calls()) == 0 {
-		if ctx.Err() != nil {
-			t.Fatal("never bridged")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d.bridged(t, ctx, "1001")
 	if err := d.e.ACD().SetReady("1002"); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +181,7 @@ func TestDesktopInternalAndOutboundCalls(t *testing.T) {
 		t.Fatalf("1002's phone: exit %d (%v)\n%s", code, err, phone1002.Output())
 	}
 	// The internal call is over once 1002 hung up; now a customer.
-	for len((callControl{d.e}).Calls()) > 0 {
+	for len(d.e.ctl.Calls()) > 0 {
 		if ctx.Err() != nil {
 			t.Fatal("internal call never ended")
 		}
@@ -233,11 +220,10 @@ func TestConsultCompleteThenTakeover(t *testing.T) {
 	c := d.call(t, "13800000002", ctx)
 	c.waitAudio(greetingFrames + 25)
 	c.press('1')
-	for d.e.callOfAgent("1001") == nil {
-		if ctx.Err() != nil {
-			t.Fatal("never bridged")
-		}
-		time.Sleep(20 * time.Millisecond)
+	d.bridged(t, ctx, "1001")
+	// A consultation reaches a ready colleague (reserved, then talking, in the ACD).
+	if err := d.e.ACD().SetReady("1002"); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := desk.Must(ctx, "consult", map[string]any{"target": map[string]string{"kind": "agent", "value": "1002"}}); err != nil {
 		t.Fatal(err)
@@ -251,12 +237,7 @@ func TestConsultCompleteThenTakeover(t *testing.T) {
 	if code, err := p1001.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("1001 not released after the transfer: exit %d (%v)\n%s", code, err, p1001.Output())
 	}
-	for d.e.callOfAgent("1002") == nil {
-		if ctx.Err() != nil {
-			t.Fatal("caller never reached 1002")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d.bridged(t, ctx, "1002")
 	sup := d.desk(t, ctx, "9001")
 	if _, err := sup.Must(ctx, "monitor", map[string]any{"agent": "1002", "mode": "takeover"}); err != nil {
 		t.Fatal(err)
@@ -308,12 +289,7 @@ func TestDesktopAnswerWithAutoAnswerPhone(t *testing.T) {
 	if _, err := desk.Must(ctx, "answer", map[string]any{"call": offer.CallID}); err != nil {
 		t.Fatal(err)
 	}
-	for d.e.callOfAgent("1001") == nil {
-		if ctx.Err() != nil {
-			t.Fatalf("never bridged\n%s", phone.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d.bridged(t, ctx, "1001")
 	if _, err := desk.Must(ctx, "hangup", map[string]any{"call": offer.CallID}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/acd/cdr"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/media"
@@ -53,8 +54,13 @@ func startDemo(t *testing.T, mutate func(*config.Config)) *demo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &demo{e: e, results: make(chan CallEnd, 16)}
-	e.OnCallEnd = func(r CallEnd) { d.results <- r }
+	d := &demo{e: e, results: make(chan CallEnd, 256)}
+	e.OnCallEnd = func(r CallEnd) {
+		select {
+		case d.results <- r:
+		default: // a test that does not read results must not hold calls up
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
@@ -216,20 +222,40 @@ func (c *caller) waitQuiet(gap time.Duration) {
 	}
 }
 
+// view waits until the engine has a call that pred accepts.
+func (d *demo) view(t *testing.T, ctx context.Context, what string, pred func(callctl.View) bool) callctl.View {
+	t.Helper()
+	for {
+		for _, v := range d.e.ctl.Views() {
+			if pred(v) {
+				return v
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s: never happened; calls %+v", what, d.e.ctl.Views())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// bridged waits until agentID's call is joined on this node.
+func (d *demo) bridged(t *testing.T, ctx context.Context, agentID string) callctl.View {
+	t.Helper()
+	return d.view(t, ctx, "agent "+agentID+" bridged", func(v callctl.View) bool {
+		return v.Agent == agentID && (v.State == callctl.Talking || v.State == callctl.Held) && v.AgentMedia.IsValid()
+	})
+}
+
 // engineMedia finds the engine's RTP address for this caller's leg.
 func (c *caller) engineMedia() netip.AddrPort {
 	c.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c.d.e.mu.Lock()
-		for _, cl := range c.d.e.calls {
-			if cl.leg.Info.Caller == c.number {
-				a := cl.leg.Media().LocalAddr()
-				c.d.e.mu.Unlock()
-				return a
+		for _, v := range c.d.e.ctl.Views() {
+			if v.Caller == c.number {
+				return v.CallerMedia
 			}
 		}
-		c.d.e.mu.Unlock()
 		if time.Now().After(deadline) {
 			c.t.Fatalf("no engine call for %s", c.number)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/agentapi"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/media"
@@ -41,38 +42,31 @@ type Engine struct {
 	ports   *media.PortAllocator
 	acd     *acd.ACD
 	flows   *ivr.Registry
-	interp  *ivr.Interpreter
 	crm     *crm.Resolver
-	prompts *promptCache
+	prompts *callctl.PromptCache
+	ctl     *callctl.Control
+	bus     *acd.Bus
 	metrics *metrics
 	httpLn  net.Listener
 	httpSrv *http.Server
 	agents  map[string]config.Agent
 
-	records      *records
-	xferFlows    transferFlows
-	direct       map[string]*directCall // internal and outbound calls
-	rings        map[string]*ringing    // agent id -> offer ringing its phone
-	directWG     sync.WaitGroup
-	runCtx       context.Context
-	crmJobs      []func(context.Context) error
-	api          *agentapi.Server
-	recDir       string
-	recorder     *recording.Recorder
-	recordPolicy map[string]recording.Policy
-	cluster      *cluster // nil on a single node (store: memory)
-
-	mu    sync.Mutex
-	calls map[string]*call // engine call id -> call
-	// loggedIn tracks agents logged in because their phone registered.
-	loggedIn map[string]bool
+	records  *records
+	crmJobs  []func(context.Context) error
+	api      *agentapi.Server
+	recDir   string
+	recorder *recording.Recorder
+	cluster  *cluster // nil on a single node (store: memory)
 
 	ready chan struct{}
 
 	// OnCallEnd, if set before Run, receives every finished call
-	// (tests; call records subscribe here too). It must not block.
+	// (tests). It must not block.
 	OnCallEnd func(CallEnd)
 }
+
+// CallEnd describes a finished call.
+type CallEnd = callctl.End
 
 // New builds an engine from a validated configuration and binds its
 // listeners (so ":0" ports are known before Run).
@@ -80,7 +74,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{cfg: cfg, log: log, calls: map[string]*call{}, direct: map[string]*directCall{}, rings: map[string]*ringing{}, loggedIn: map[string]bool{}, agents: map[string]config.Agent{}, ready: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: log, agents: map[string]config.Agent{}, ready: make(chan struct{})}
 	for _, a := range cfg.Agents {
 		e.agents[a.ID] = a
 	}
@@ -97,7 +91,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	// Flows and prompts: validated before anything listens, so a bad flow
 	// stops start-up with file, line and node.
 	promptRoot := cfg.Resolve(cfg.Prompts)
-	e.prompts = newPromptCache()
+	e.prompts = callctl.NewPromptCache()
 	e.flows = ivr.NewRegistry(ivr.LoadOptions{PromptRoot: promptRoot})
 	if err := e.flows.LoadDir(cfg.Resolve(cfg.Flows), cfg.AccessNumbers); err != nil {
 		return nil, fmt.Errorf("engine: flows: %w", err)
@@ -110,14 +104,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		return nil, err
 	}
 	if err := e.buildRecords(); err != nil {
-		return nil, err
-	}
-	if err := e.buildACD(); err != nil {
-		return nil, err
-	}
-	e.clusterMetrics()
-	e.startTracker()
-	if err := e.buildAPI(); err != nil {
 		return nil, err
 	}
 	recDir := cfg.Resolve(cfg.Recording.Dir)
@@ -141,22 +127,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 			log.Error("recording failed; the call goes on", "call", callID, "err", err)
 		}},
 	})
-	e.recordPolicy = map[string]recording.Policy{}
-	for _, q := range cfg.Queues {
-		p, err := recording.ParsePolicy(orDefault(q.Record, "always"))
-		if err != nil {
-			return nil, fmt.Errorf("engine: queues %s record: %w", q.Name, err)
-		}
-		e.recordPolicy[q.Name] = p
+	// The bus exists before the ACD so the record tracker, which call
+	// control needs, can subscribe before the ACD (which needs call
+	// control as its phone) is built.
+	e.bus = acd.NewBus(0)
+	e.startTracker()
+	if err := e.buildCallControl(promptRoot); err != nil {
+		return nil, err
 	}
-	e.interp = &ivr.Interpreter{
-		Prompts:    ivr.PromptDir(promptRoot),
-		Lookup:     crmLookup{e.crm},
-		Queuer:     queuer{e},
-		Transferer: transferer{e},
-		Flows:      e.flows,
-		RecordDir:  recDir,
-		Logger:     log,
+	if err := e.buildACD(); err != nil {
+		return nil, err
+	}
+	e.clusterMetrics()
+	if err := e.buildAPI(); err != nil {
+		return nil, err
 	}
 
 	mediaIP, err := netip.ParseAddr(cfg.SIP.MediaIP)
@@ -184,12 +168,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	}
 	e.sip, err = sip.NewServer(sip.Config{
 		UDPAddr: cfg.SIP.UDP, TCPAddr: cfg.SIP.TCP, Realm: cfg.SIP.Realm, MediaIP: mediaIP, Ports: e.ports,
-		Trunks: trunks, Codecs: codecs, Logger: log, Node: node, Directory: dir,
+		Trunks: trunks, Codecs: codecs, Logger: log, Node: node, Directory: dir, MinSE: cfg.SIP.MinSessionExpires.D(),
 		Credentials: func(user string) (sip.Credential, bool) { c, ok := creds[user]; return c, ok },
-	}, e)
+	}, e.ctl)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	e.ctl.Wire(e.sip, e.acd)
 	if cfg.HTTP.Listen != "" {
 		if e.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 			return nil, fmt.Errorf("engine: http.listen %s: %w", cfg.HTTP.Listen, err)
@@ -310,7 +295,7 @@ func (e *Engine) buildACD() error {
 }
 
 func (e *Engine) acdDeps() acd.Deps {
-	d := acd.Deps{Phone: phone{e}, Log: cdr.AgentStateLog{W: e.records.states}}
+	d := acd.Deps{Phone: e.ctl, Bus: e.bus, Log: cdr.AgentStateLog{W: e.records.states}}
 	if e.cluster != nil {
 		d.Store, d.Cluster = e.cluster.link.Store(), e.cluster.link
 	}
@@ -352,7 +337,6 @@ func (e *Engine) ReloadFlows() error {
 func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	e.runCtx = ctx
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	wg.Add(1)
@@ -372,7 +356,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		e.watchRegistrations(ctx)
+		e.presence().Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.ctl.RunChecker(ctx, integrityEvery, integrityRecordGrace)
 	}()
 	wg.Add(1)
 	go func() {
@@ -433,7 +422,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		stop()
 	}
 	wg.Wait()
-	e.directWG.Wait()
+	e.ctl.Close()
 	_ = e.api.Close()
 	// Calls are gone: close their recordings, then stop the flusher.
 	e.recorder.Close()
@@ -448,56 +437,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	return err
 }
 
-// watchRegistrations logs demo agents in when their phone registers and out
-// when every contact is gone, so a softphone alone makes an agent available.
-// (The agent desktop logs agents in explicitly; this is the phone-only path.)
-func (e *Engine) watchRegistrations(ctx context.Context) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for id, a := range e.agents {
-			if a.Role != "agent" {
-				continue
-			}
-			reg := e.sip.Registrar().Registered(id)
-			e.mu.Lock()
-			was := e.loggedIn[id]
-			e.mu.Unlock()
-			if s, err := e.acd.Agent(id); err == nil && s.Node != "" {
-				// Signed in on another node (cluster): that node serves it.
-				continue
-			}
-			switch {
-			case reg && !was:
-				p := acd.AgentProfile{ID: id, Skills: a.Skills, Groups: a.Groups, Region: a.Region, Mode: acd.AnswerMode(a.Mode)}
-				if err := e.acd.Login(p); err != nil && !errors.Is(err, acd.ErrAlreadyLoggedIn) {
-					e.log.Warn("auto login on register", "agent", id, "err", err)
-					continue
-				}
-				if a, err := e.acd.Agent(id); err == nil && a.State == acd.Ready {
-					// Login already made the agent ready.
-				} else if err := e.acd.SetReady(id); err != nil {
-					e.log.Warn("auto ready on register", "agent", id, "err", err)
-				}
-				e.mu.Lock()
-				e.loggedIn[id] = true
-				e.mu.Unlock()
-			case !reg && was:
-				if err := e.acd.Logout(id); err != nil {
-					e.log.Info("logout on unregister deferred", "agent", id, "err", err)
-					continue
-				}
-				e.mu.Lock()
-				delete(e.loggedIn, id)
-				e.mu.Unlock()
-			}
+// presence signs phone-only agents in and out with their phones'
+// registrations (callctl.Presence has the rules).
+func (e *Engine) presence() *callctl.Presence {
+	var agents []acd.AgentProfile
+	for _, a := range e.cfg.Agents {
+		if a.Role == "agent" {
+			agents = append(agents, acd.AgentProfile{ID: a.ID, Skills: a.Skills, Groups: a.Groups, Region: a.Region, Mode: acd.AnswerMode(a.Mode)})
 		}
 	}
+	return &callctl.Presence{ACD: e.acd, Registered: e.sip.Registrar().Registered, Desktop: e.api.HasDesktop, Agents: agents, Log: e.log}
 }
 
 // ExtractDemo writes the embedded demo tree to a temporary directory so the
@@ -528,18 +477,6 @@ func ExtractDemo(fsys fs.FS) (string, error) {
 	return dir, nil
 }
 
-// CallEnd describes a finished call.
-type CallEnd struct {
-	CallID    string
-	Result    *ivr.Result
-	Recording *recording.Meta // nil when the call was not recorded
-	// Bridged and Unbridged bound the last conversation with an agent.
-	Bridged, Unbridged time.Time
-	// CallerSilent and AgentSilent flag one-way audio: an answered leg from
-	// which no RTP ever arrived.
-	CallerSilent, AgentSilent bool
-}
-
 // metrics are the engine's Prometheus collectors, on their own registry so
 // tests can run several engines in one process.
 type metrics struct {
@@ -551,6 +488,8 @@ type metrics struct {
 	crmFailures  prometheus.Counter
 
 	recordingFailures prometheus.Counter
+	integrity         *prometheus.CounterVec
+	rtpTimeouts       prometheus.Counter
 
 	call *callMetrics
 }
@@ -567,8 +506,15 @@ func newMetrics() *metrics {
 	})
 	m.crmFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_crm_lookup_failures_total", Help: "Lookups that fell back to the default tier."})
 	m.recordingFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_recording_failures_total", Help: "Recordings that failed (disk full, unwritable directory); their calls went on."})
+	m.integrity = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotline_integrity_violations_total",
+		Help: "Broken call invariants found at run time (stuck agent, leg without a call, double booking, missing or duplicate record, illegal transition)."}, []string{"kind"})
+	for _, k := range []string{callctl.KindAgentWithoutCall, callctl.KindLegWithoutCall, callctl.KindAgentInTwoCalls, callctl.KindRecordMissing, callctl.KindRecordTwice, "illegal_transition"} {
+		m.integrity.WithLabelValues(k)
+	}
+	m.rtpTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_rtp_timeouts_total",
+		Help: "Legs hung up because their phone stopped sending RTP (vanished without a BYE)."})
 	m.call = newCallMetrics(m.reg)
-	m.reg.MustRegister(m.recordingFailures, m.calls, m.digitLatency, m.crmLatency, m.crmFailures,
+	m.reg.MustRegister(m.integrity, m.rtpTimeouts, m.recordingFailures, m.calls, m.digitLatency, m.crmLatency, m.crmFailures,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -36,6 +38,19 @@ func (e *Engine) httpHandler() http.Handler {
 			return
 		}
 		fmt.Fprintf(w, "flows reloaded (version %d)\n", e.flows.Version())
+	}))
+	// The call-integrity check on demand: stuck agents, legs without a
+	// call, double bookings, missing or duplicate records.
+	mux.HandleFunc("GET /admin/integrity", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
+		// What persists over a second is a violation, not a call caught mid-change.
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		v := e.ctl.CheckSettled(ctx, integrityRecordGrace)
+		w.Header().Set("Content-Type", "application/json")
+		if len(v) > 0 {
+			w.WriteHeader(http.StatusConflict)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": len(v) == 0, "violations": v})
 	}))
 	mux.HandleFunc("GET /api/agents", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -96,9 +96,7 @@ func (c *acdCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.activeLegs, prometheus.GaugeValue, float64(e.sip.ActiveLegs()))
-	e.mu.Lock()
-	total := len(e.calls)
-	e.mu.Unlock()
+	total := e.ctl.Count()
 	ivrCalls := total - inQueue - talking
 	if ivrCalls < 0 {
 		ivrCalls = 0
@@ -192,8 +190,14 @@ func (e *Engine) watchACD(ctx context.Context) {
 				}
 				continue
 			}
+			if ev.Direct {
+				continue // a transfer or consultation to a named agent: no queue's figure
+			}
 			switch ev.Type {
 			case acd.EventCallQueued:
+				if ev.Requeued() {
+					continue // the same call back at the head after ring-no-answer: offered once
+				}
 				m.queueEvents.WithLabelValues(ev.Queue, ev.Tier, "offered").Inc()
 			case acd.EventCallAnswered:
 				m.queueEvents.WithLabelValues(ev.Queue, ev.Tier, "answered").Inc()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
 	"github.com/hotlinecc/hotline/media"
 	"github.com/hotlinecc/hotline/sip/sipptest"
 )
@@ -101,19 +102,9 @@ func TestSupervisorListenWhisperBarge(t *testing.T) {
 	c := d.call(t, "13800000002", ctx)
 	c.waitAudio(greetingFrames + 25)
 	c.press('1')
-	var cl *call
-	for cl == nil {
-		if cl = d.e.callOfAgent("1001"); cl == nil {
-			if ctx.Err() != nil {
-				a, _ := d.e.ACD().Agent("1001")
-				t.Fatalf("never bridged: agent %+v\nagent phone: %s", a, agentProc.Output())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	cl.mu.Lock()
-	agentAddr := cl.agentLegCur.Media().LocalAddr()
-	cl.mu.Unlock()
+	_ = agentProc
+	cl := d.bridged(t, ctx, "1001")
+	agentAddr := cl.AgentMedia
 
 	sup := d.desk(t, ctx, "9001")
 	var supAddr netip.AddrPort
@@ -132,9 +123,7 @@ func TestSupervisorListenWhisperBarge(t *testing.T) {
 			t.Fatalf("%s: %v", tc.mode, err)
 		}
 		if supAddr == (netip.AddrPort{}) {
-			cl.mu.Lock()
-			supAddr = cl.monitor.leg.Media().LocalAddr()
-			cl.mu.Unlock()
+			supAddr = d.view(t, ctx, "supervisor joined", func(v callctl.View) bool { return v.ID == cl.ID && v.SupervisorMedia.IsValid() }).SupervisorMedia
 		}
 		callerHeard, agentHeard, supHeard := talk()
 		if goertzel(supHeard, 2000) < 1 || goertzel(supHeard, 1000) < 1 || goertzel(supHeard, 3000) > 0.05*goertzel(supHeard, 1000) {

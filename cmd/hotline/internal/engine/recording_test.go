@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,22 +87,7 @@ func TestBridgedCallIsRecordedCallerLeftAgentRight(t *testing.T) {
 	c.waitAudio(greetingFrames + 25)
 	c.press('1')
 	// Wait for the bridge, then talk: the caller a 2 kHz tone, the agent 1 kHz.
-	var agentAddr netip.AddrPort
-	for agentAddr == (netip.AddrPort{}) {
-		d.e.mu.Lock()
-		for _, cl := range d.e.calls {
-			cl.mu.Lock()
-			if cl.agentLegCur != nil {
-				agentAddr = cl.agentLegCur.Media().LocalAddr()
-			}
-			cl.mu.Unlock()
-		}
-		d.e.mu.Unlock()
-		if ctx.Err() != nil {
-			t.Fatal("never bridged")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	agentAddr := d.bridged(t, ctx, "1001").AgentMedia
 	done := make(chan struct{})
 	go func() { sendTone(t, agentMedia, agentAddr, 1000, 2*time.Second, 0xa6e47); close(done) }()
 	sendTone(t, c.media, c.engineMedia(), 2000, 2*time.Second, 0xca11e7)

@@ -2,18 +2,15 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotlinecc/hotline/acd/cdr"
-	"github.com/hotlinecc/hotline/ivr"
 )
 
 // records owns the three JSON-lines logs (calls, agent states, supervisor
@@ -52,12 +49,16 @@ func (e *Engine) buildRecords() error {
 
 // startTracker subscribes the tracker to the ACD bus (before any call).
 func (e *Engine) startTracker() {
-	sub := e.acd.Bus().Subscribe("cdr", 4096)
+	sub := e.bus.Subscribe("cdr", 4096)
 	opt := cdr.TrackerOptions{ShortAbandon: e.cfg.ACD.ShortAbandon.D(), Logger: e.log}
 	if e.cluster != nil {
 		opt.Node = e.cluster.store.Node()
 	}
-	e.records.tracker = cdr.NewTracker(countingWriter{e.records.calls, e.metrics.calls}, sub.C, opt)
+	e.records.tracker = cdr.NewTracker(countingWriter{e.records.calls, e.metrics.calls, func(id string) {
+		if e.ctl != nil {
+			e.ctl.RecordWritten(id)
+		}
+	}}, sub.C, opt)
 }
 
 // countingWriter counts calls by the disposition their record ends with, so
@@ -65,10 +66,15 @@ func (e *Engine) startTracker() {
 type countingWriter struct {
 	w     cdr.RecordWriter
 	count *prometheus.CounterVec
+	// written tells call control a record went out (one record per call).
+	written func(callID string)
 }
 
 func (c countingWriter) Write(r cdr.Record) error {
 	c.count.WithLabelValues(string(r.Disposition)).Inc()
+	if c.written != nil {
+		c.written(r.CallID)
+	}
 	return c.w.Write(r)
 }
 
@@ -103,57 +109,4 @@ func (r *records) run(ctx context.Context, log interface{ Error(string, ...any) 
 		stopWriters()
 		wg.Wait()
 	}
-}
-
-// finishRecord tells the tracker what the call path learnt, then ends it.
-func (e *Engine) finishRecord(c *call, end CallEnd, answered bool) {
-	t := e.records.tracker
-	res := end.Result
-	t.Update(c.id, func(r *cdr.Record) {
-		if res != nil {
-			v := res.Vars
-			r.Customer = cdr.Customer{ID: v["customer_id"], Tier: orDefault(v["tier"], "normal"), Region: v["region"], Name: v["name"]}
-			r.LookupDegraded = v["lookup_failed"] == "true"
-			r.IVRFlow = res.Flow
-			if b, err := json.Marshal(res.Trace); err == nil {
-				r.IVRTrace = b
-			}
-			if ivrEnd := ivrEndTime(res); !ivrEnd.IsZero() {
-				r.Times.IVREnd = &ivrEnd
-			}
-			if res.SurveyScore > 0 {
-				score := res.SurveyScore
-				r.SurveyScore = &score
-			}
-		}
-		if end.Recording != nil {
-			state := string(end.Recording.State)
-			if end.Recording.Failed {
-				state = "failed"
-			}
-			r.Recording = &cdr.Recording{File: end.Recording.File, State: state}
-		}
-		r.OneWayAudio = !end.Bridged.IsZero() && (end.CallerSilent || end.AgentSilent)
-	})
-	var d cdr.Disposition
-	switch {
-	case !answered:
-		d = cdr.Failed
-	case res != nil && res.Vars["blacklisted"] == "true" && res.Queue == "":
-		d = cdr.Blacklisted
-	}
-	t.End(c.id, time.Now(), d)
-}
-
-// ivrEndTime is when the caller first reached a queue (or left the IVR).
-func ivrEndTime(res *ivr.Result) time.Time {
-	for _, tr := range res.Trace {
-		if tr.Event == "queued" {
-			return tr.At
-		}
-	}
-	if n := len(res.Trace); n > 0 {
-		return res.Trace[n-1].At
-	}
-	return time.Time{}
 }
