@@ -155,6 +155,13 @@ func (r *Router) escalated(w *waiting, now time.Time) bool {
 // has escalated. Two heap tops per set, no scan.
 func (r *Router) pickInTier(tq *tierQueue, a *agentState, now time.Time) *waiting {
 	ws := r.eligibleIn(&tq.save, tq, a, now)
+	if ws != nil && r.cfg.Within != WithinOldest {
+		// An overdue caller goes first only if escalated, and if the
+		// oldest overdue caller has not escalated, none has.
+		if top, ok := tq.over.all.Top(); !ok || !r.escalated(top, now) {
+			return ws
+		}
+	}
 	wo := r.eligibleIn(&tq.over, tq, a, now)
 	oldest := ws
 	if wo != nil && (oldest == nil || waitingBefore(wo, oldest)) {

@@ -721,3 +721,73 @@ func TestSetAgentReplaceKeepsIdle(t *testing.T) {
 		t.Fatalf("got %s, want b", got)
 	}
 }
+
+// The announced position is the routing order, not the enqueue order: a
+// diamond caller who will be answered next is told "1st", a caller already
+// past the threshold is behind the saveable callers of their tier, an
+// escalated caller is first.
+func TestPositionFollowsRoutingOrder(t *testing.T) {
+	pos := func(t *testing.T, r *Router, id string, now time.Time) int {
+		t.Helper()
+		p, err := r.Position(id, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Run("top tier told first", func(t *testing.T) {
+		r := newTestRouter(t, nil)
+		mustAgent(t, r, Agent{ID: "a", Skills: map[string]int{"general": 1}}, nil)
+		for i, id := range []string{"n1", "n2", "n3", "n4"} {
+			mustCall(t, r, Call{ID: id, Queue: "general", Tier: "normal", EnqueuedAt: at(i)})
+		}
+		mustCall(t, r, Call{ID: "dia", Queue: "general", Tier: "diamond", EnqueuedAt: at(5)})
+		if p := pos(t, r, "dia", at(8)); p != 1 {
+			t.Fatalf("diamond told %d", p)
+		}
+		if p := pos(t, r, "n1", at(8)); p != 2 {
+			t.Fatalf("oldest normal told %d", p)
+		}
+		if c, _, _ := r.AgentFreed("a", at(8)); c.ID != "dia" {
+			t.Fatalf("answered %s first", c.ID)
+		}
+	})
+	t.Run("overdue behind saveable of its tier", func(t *testing.T) {
+		r := newTestRouter(t, nil)
+		mustAgent(t, r, Agent{ID: "a", Skills: map[string]int{"general": 1}}, nil)
+		mustCall(t, r, Call{ID: "late", Queue: "general", Tier: "normal", EnqueuedAt: at(0)})
+		mustCall(t, r, Call{ID: "inside", Queue: "general", Tier: "normal", EnqueuedAt: at(15)})
+		if p := pos(t, r, "late", at(10)); p != 1 {
+			t.Fatalf("at 10 s the oldest is still saveable and first, told %d", p)
+		}
+		if a, b := pos(t, r, "inside", at(25)), pos(t, r, "late", at(25)); a != 1 || b != 2 {
+			t.Fatalf("at 25 s: inside %d, late %d", a, b)
+		}
+		if c, _, _ := r.AgentFreed("a", at(25)); c.ID != "inside" {
+			t.Fatalf("answered %s first", c.ID)
+		}
+		// Escalated after 4 × 20 s: first again.
+		if a, b := pos(t, r, "late", at(80)), pos(t, r, "inside", at(80)); a != 1 || b != 2 {
+			t.Fatalf("at 80 s: late %d, inside %d", a, b)
+		}
+	})
+	t.Run("fifo is enqueue order", func(t *testing.T) {
+		r := newTestRouter(t, func(c *Config) { c.Policy = PolicyFIFO })
+		mustCall(t, r, Call{ID: "norm", Queue: "general", Tier: "normal", EnqueuedAt: at(0)})
+		mustCall(t, r, Call{ID: "dia", Queue: "general", Tier: "diamond", EnqueuedAt: at(5)})
+		if a, b := pos(t, r, "norm", at(30)), pos(t, r, "dia", at(30)); a != 1 || b != 2 {
+			t.Fatalf("norm %d, dia %d", a, b)
+		}
+	})
+	t.Run("other queues do not count", func(t *testing.T) {
+		r := newTestRouter(t, nil)
+		mustCall(t, r, Call{ID: "b", Queue: "billing", Tier: "diamond", EnqueuedAt: at(0)})
+		mustCall(t, r, Call{ID: "g", Queue: "general", Tier: "normal", EnqueuedAt: at(1)})
+		if p := pos(t, r, "g", at(2)); p != 1 {
+			t.Fatalf("told %d", p)
+		}
+	})
+	if _, err := newTestRouter(t, nil).Position("nope", at(0)); !errors.Is(err, ErrUnknownCall) {
+		t.Fatalf("unknown call: %v", err)
+	}
+}
