@@ -126,8 +126,10 @@ func run(args []string, out io.Writer) error {
 	return nil
 }
 
+// firstLine is the first sentence of a description.
 func firstLine(s string) string {
-	if i := strings.IndexAny(s, ".\n"); i >= 0 {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if i := strings.Index(s, ". "); i >= 0 {
 		return s[:i+1]
 	}
 	return s

@@ -21,12 +21,15 @@ type strategy struct {
 // defaultName is the strategy that is the router's default configuration.
 const defaultName = "gap-saveable"
 
+// noEscalation disables escalation for every tier.
 func noEscalation(c *routing.Config) {
 	for i := range c.Tiers {
 		c.Tiers[i].EscalateAfter = -1
 	}
 }
 
+// escalation gives every tier the gap rules' default bound (for the
+// strict variants, which have none by default).
 func escalation(c *routing.Config) {
 	for i := range c.Tiers {
 		if c.Tiers[i].EscalateAfter == 0 {
@@ -127,6 +130,7 @@ func selectStrategies(spec string) ([]strategy, error) {
 	return out, nil
 }
 
+// escF sets every tier's escalation bound to f × its threshold.
 func escF(c *routing.Config, f int) {
 	for i := range c.Tiers {
 		c.Tiers[i].EscalateAfter = time.Duration(f) * c.Tiers[i].Threshold
