@@ -76,7 +76,7 @@ func (t *Ticket) Wait(ctx context.Context) (Outcome, error) {
 // Position is what the caller may be told while waiting.
 type Position struct {
 	Waiting bool // false once offered or finished
-	Place   int  // 1 = next, in enqueue order across tiers
+	Place   int  // 1 = next, in routing order (routing.Router.Position)
 	// EstimatedWait is place × mean handle time ÷ logged-in agents: a rough
 	// figure for announcements, not a promise.
 	EstimatedWait time.Duration
@@ -91,7 +91,7 @@ func (t *Ticket) Position() Position {
 	if c == nil || c.state != callQueued {
 		return Position{}
 	}
-	place, err := a.router.Position(t.id)
+	place, err := a.router.Position(t.id, a.now())
 	if err != nil {
 		return Position{}
 	}

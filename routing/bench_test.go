@@ -151,3 +151,22 @@ func BenchmarkClaimCycle(b *testing.B) {
 	b.StopTimer()
 	report(b, lat)
 }
+
+// BenchmarkPosition: the announced place of a waiting caller (O(queue
+// length), for announcements only).
+func BenchmarkPosition(b *testing.B) {
+	r, _, calls := benchRouter(b)
+	now := t0.Add(time.Hour)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := calls[(i*7919)%len(calls)]
+		st := time.Now()
+		if _, err := r.Position(c.ID, now); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(st))
+	}
+	b.StopTimer()
+	report(b, lat)
+}

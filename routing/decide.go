@@ -74,49 +74,35 @@ type candidate struct {
 	esc   bool
 	over  time.Duration
 	gap   float64
+	save  bool // still inside its tier's threshold
 }
 
 // AgentFreed chooses the waiting call a free agent should take, among the
 // queues it serves. It does not remove the call: the caller does with
 // RemoveCall. See the package doc for the rule (escalation, then skill
-// level and tier gap per Config.SkillRule, then longest wait).
+// level and tier order per Config.SkillRule and Config.Policy, then within
+// the tier per Config.Within).
 func (r *Router) AgentFreed(agentID string, now time.Time) (Call, bool, error) {
 	a, ok := r.agents[agentID]
 	if !ok {
 		return Call{}, false, fmt.Errorf("agent freed %s: %w", agentID, ErrUnknownAgent)
 	}
 	r.refreshOverdue(now)
-	var gaps [16]float64
-	var gapDone [16]bool
-	gapOf := func(t *tierState) float64 {
-		if t.idx < len(gaps) && gapDone[t.idx] {
-			return gaps[t.idx]
-		}
-		g := r.level(t, t.sl, t.overdue, "", now).Gap
-		if t.idx < len(gaps) {
-			gaps[t.idx], gapDone[t.idx] = g, true
-		}
-		return g
-	}
+	g := r.newGapCache(now)
 	var best candidate
 	for _, s := range a.skills {
 		if s.q.waiting == 0 {
 			continue
 		}
 		for _, tq := range s.q.tiers {
-			if tq.all.Len() == 0 {
+			if tq.n == 0 {
 				continue
 			}
-			w := r.bestEligible(tq, a, now)
+			w := r.pickInTier(tq, a, now)
 			if w == nil {
 				continue
 			}
-			c := candidate{w: w, level: s.level}
-			age := now.Sub(w.since)
-			if esc := tq.t.cfg.EscalateAfter; esc >= 0 && age >= esc {
-				c.esc, c.over = true, age-esc
-			}
-			c.gap = gapOf(tq.t)
+			c := r.candidateOf(w, s.level, now, g.gap(tq.t))
 			if best.w == nil || r.better(c, best) {
 				best = c
 			}
@@ -126,6 +112,65 @@ func (r *Router) AgentFreed(agentID string, now time.Time) (Call, bool, error) {
 		return Call{}, false, nil
 	}
 	return best.w.Call, true, nil
+}
+
+// gapCache computes each tier's gap at most once per decision.
+type gapCache struct {
+	r    *Router
+	now  time.Time
+	gaps [16]float64
+	done [16]bool
+}
+
+func (r *Router) newGapCache(now time.Time) *gapCache { return &gapCache{r: r, now: now} }
+
+func (g *gapCache) gap(t *tierState) float64 {
+	if t.idx < len(g.gaps) && g.done[t.idx] {
+		return g.gaps[t.idx]
+	}
+	v := g.r.level(t, t.sl, t.overdue, "", g.now).Gap
+	if t.idx < len(g.gaps) {
+		g.gaps[t.idx], g.done[t.idx] = v, true
+	}
+	return v
+}
+
+func (r *Router) candidateOf(w *waiting, level int, now time.Time, gap float64) candidate {
+	c := candidate{w: w, level: level, gap: gap, save: !w.overdue}
+	age := now.Sub(w.since)
+	if esc := w.tq.t.cfg.EscalateAfter; esc >= 0 && age >= esc {
+		c.esc, c.over = true, age-esc
+	}
+	return c
+}
+
+func (r *Router) escalated(w *waiting, now time.Time) bool {
+	esc := w.tq.t.cfg.EscalateAfter
+	return esc >= 0 && now.Sub(w.since) >= esc
+}
+
+// pickInTier is the call of tq that agent a should take under
+// Config.Within: the oldest eligible call, or with the saveable rules the
+// oldest eligible call still inside the threshold unless the oldest one
+// has escalated. Two heap tops per set, no scan.
+func (r *Router) pickInTier(tq *tierQueue, a *agentState, now time.Time) *waiting {
+	ws := r.eligibleIn(&tq.save, tq, a, now)
+	if ws != nil && r.cfg.Within != WithinOldest {
+		// An overdue caller goes first only if escalated, and if the
+		// oldest overdue caller has not escalated, none has.
+		if top, ok := tq.over.all.Top(); !ok || !r.escalated(top, now) {
+			return ws
+		}
+	}
+	wo := r.eligibleIn(&tq.over, tq, a, now)
+	oldest := ws
+	if wo != nil && (oldest == nil || waitingBefore(wo, oldest)) {
+		oldest = wo
+	}
+	if ws == nil || r.cfg.Within == WithinOldest || r.escalated(oldest, now) {
+		return oldest
+	}
+	return ws
 }
 
 func (r *Router) better(a, b candidate) bool {
@@ -138,13 +183,16 @@ func (r *Router) better(a, b candidate) bool {
 		}
 		return waitingBefore(a.w, b.w)
 	}
+	if r.cfg.Within == WithinSaveableAnyTier && a.save != b.save {
+		return a.save
+	}
 	switch r.cfg.SkillRule {
 	case SkillFirst:
 		if a.level != b.level {
 			return a.level < b.level
 		}
 	case SkillUnlessBehind:
-		if r.cfg.Policy != PolicyGapRelative && r.cfg.Policy != PolicyGapAbsolute {
+		if !r.cfg.Policy.gap() {
 			// FIFO and strict know no targets: plain skill first.
 			if a.level != b.level {
 				return a.level < b.level
@@ -162,15 +210,8 @@ func (r *Router) better(a, b candidate) bool {
 			return a.level < b.level
 		}
 	}
-	switch r.cfg.Policy {
-	case PolicyGapRelative, PolicyGapAbsolute:
-		if a.gap != b.gap {
-			return a.gap > b.gap
-		}
-	case PolicyStrict:
-		if a.w.tq.t.idx != b.w.tq.t.idx {
-			return a.w.tq.t.idx < b.w.tq.t.idx
-		}
+	if c := r.tierCmp(a.w.tq.t, b.w.tq.t, a.gap, b.gap); c != 0 {
+		return c < 0
 	}
 	if a.level != b.level {
 		return a.level < b.level
@@ -184,29 +225,51 @@ func (r *Router) better(a, b candidate) bool {
 	return a.w.seq < b.w.seq
 }
 
-// bestEligible is the longest-waiting call of tq that agent a may take now.
-// Region: a call is held for its own region until RegionWiden; since the
-// heaps are ordered by age, if the oldest call of tq is from another region
-// and not yet widened, no other foreign call is either, so looking at the
-// tops of the agent's region, of the no-region calls and of the whole tier
-// queue is enough. Preferred groups: eligibility only grows with age, so the
-// oldest region-eligible call decides.
-func (r *Router) bestEligible(tq *tierQueue, a *agentState, now time.Time) *waiting {
+// tierCmp orders two tiers under the policy: negative if x goes first, 0 if
+// the policy does not tell them apart.
+func (r *Router) tierCmp(x, y *tierState, gx, gy float64) int {
+	switch {
+	case r.cfg.Policy.gap():
+		xb, yb := gx > 0, gy > 0
+		switch {
+		case xb && !yb:
+			return -1
+		case yb && !xb:
+			return 1
+		case !xb && r.cfg.OnTarget == OnTargetTierOrder:
+			return x.idx - y.idx
+		case gx > gy:
+			return -1
+		case gx < gy:
+			return 1
+		}
+	case r.cfg.Policy == PolicyStrict:
+		return x.idx - y.idx
+	}
+	return 0
+}
+
+// eligibleIn is the longest-waiting call of set s (part of tq) that agent a
+// may take now. Region: a call is held for its own region until
+// RegionWiden; since the heaps are ordered by age, if the oldest call of
+// the set is from another region and not yet widened, no other foreign call
+// is either, so looking at the tops of the agent's region, of the no-region
+// calls and of the whole set is enough. Preferred groups: eligibility only
+// grows with age, so the oldest region-eligible call decides.
+func (r *Router) eligibleIn(s *waitSet, tq *tierQueue, a *agentState, now time.Time) *waiting {
+	top, ok := s.all.Top()
+	if !ok {
+		return nil
+	}
 	var best *waiting
-	consider := func(h *indexedHeap[*waiting]) {
-		if h == nil {
-			return
-		}
-		if w, ok := h.Top(); ok && (best == nil || waitingBefore(w, best)) {
-			best = w
-		}
-	}
 	if a.Region != "" {
-		consider(tq.byRegion[a.Region])
+		best = s.regionTop(a.Region)
 	}
-	consider(tq.byRegion[""])
-	if w, ok := tq.all.Top(); ok && now.Sub(w.since) >= tq.q.cfg.RegionWiden {
-		consider(tq.all)
+	if w := s.regionTop(""); w != nil && (best == nil || waitingBefore(w, best)) {
+		best = w
+	}
+	if now.Sub(top.since) >= tq.q.cfg.RegionWiden {
+		best = top
 	}
 	if best == nil {
 		return nil
@@ -236,12 +299,15 @@ func (r *Router) NextMatch(now time.Time) (Match, bool) {
 			continue
 		}
 		for _, tq := range q.tiers {
-			if tq.all.Len() == 0 {
+			if tq.n == 0 {
 				continue
 			}
 			for _, rg := range tq.regions {
-				w, ok := tq.byRegion[rg].Top()
-				if !ok {
+				w := tq.save.regionTop(rg)
+				if o := tq.over.regionTop(rg); o != nil && (w == nil || waitingBefore(o, w)) {
+					w = o
+				}
+				if w == nil {
 					continue
 				}
 				a := r.pickAgent(q, tq.t, w.Region, now.Sub(w.since))

@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -20,12 +21,57 @@ const (
 // TierPolicy orders the tiers competing for a freed agent.
 type TierPolicy string
 
-// Tier policies.
+// Tier policies. See the package doc for what each one does; PolicyFIFO and
+// PolicyStrict are the plain textbook rules (no escalation unless a tier
+// sets EscalateAfter).
 const (
-	PolicyGapRelative TierPolicy = "gap-relative" // default
+	PolicyGapSaveable TierPolicy = "gap-saveable" // default
+	PolicyGapRelative TierPolicy = "gap-relative"
 	PolicyGapAbsolute TierPolicy = "gap-absolute"
 	PolicyFIFO        TierPolicy = "fifo"
 	PolicyStrict      TierPolicy = "strict"
+)
+
+// Policies lists the tier policies, default first.
+func Policies() []TierPolicy {
+	return []TierPolicy{PolicyGapSaveable, PolicyGapRelative, PolicyGapAbsolute, PolicyFIFO, PolicyStrict}
+}
+
+// gap reports whether the policy orders tiers by their service-level gap.
+func (p TierPolicy) gap() bool {
+	return p == PolicyGapSaveable || p == PolicyGapRelative || p == PolicyGapAbsolute
+}
+
+// WithinTier says which waiting caller of one tier in one queue is offered
+// first.
+type WithinTier string
+
+// Within-tier orders.
+const (
+	// WithinOldest: the longest-waiting caller.
+	WithinOldest WithinTier = "oldest"
+	// WithinSaveable: the longest-waiting caller still inside the tier's
+	// threshold (answering them now still counts as "within n s"); callers
+	// already past it only when none is left or when they escalate.
+	WithinSaveable WithinTier = "saveable"
+	// WithinSaveableAnyTier: as WithinSaveable, and in addition a tier
+	// whose best caller is overdue yields to any tier that still has a
+	// saveable caller (escalated callers excepted). Simulator variant.
+	WithinSaveableAnyTier WithinTier = "saveable-any-tier"
+)
+
+// OnTargetRule orders the tiers that are on target (gap ≤ 0) under a gap
+// policy; tiers behind target always come first, by their gap.
+type OnTargetRule string
+
+// On-target rules.
+const (
+	// OnTargetTierOrder: configuration order (the top tier builds its
+	// cushion first).
+	OnTargetTierOrder OnTargetRule = "tier-order"
+	// OnTargetGap: the smallest surplus first (the gap order continued
+	// below zero).
+	OnTargetGap OnTargetRule = "gap"
 )
 
 // SkillRule says how a freed agent combines its skill levels with tier gaps.
@@ -53,7 +99,8 @@ type Tier struct {
 	WidenAfter      time.Duration
 	// EscalateAfter is the wait after which a caller outranks all
 	// non-escalated callers (anti-starvation). 0 means
-	// DefaultEscalateFactor × Threshold; negative disables escalation.
+	// DefaultEscalateFactor × Threshold under the gap policies and no
+	// escalation under PolicyFIFO and PolicyStrict; negative disables it.
 	EscalateAfter time.Duration
 }
 
@@ -96,6 +143,11 @@ type Config struct {
 	Queues    []Queue
 	Policy    TierPolicy
 	SkillRule SkillRule
+	// Within and OnTarget refine the policy; "" takes the policy's own
+	// (gap-saveable: WithinSaveable, OnTargetTierOrder; the others:
+	// WithinOldest, OnTargetGap).
+	Within   WithinTier
+	OnTarget OnTargetRule
 	// Window is the service-level window (default 60 min) kept in Buckets
 	// buckets (default 12, i.e. 5-minute steps).
 	Window  time.Duration
@@ -125,7 +177,19 @@ var (
 func (c *Config) withDefaults() Config {
 	out := *c
 	if out.Policy == "" {
-		out.Policy = PolicyGapRelative
+		out.Policy = PolicyGapSaveable
+	}
+	if out.Within == "" {
+		out.Within = WithinOldest
+		if out.Policy == PolicyGapSaveable {
+			out.Within = WithinSaveable
+		}
+	}
+	if out.OnTarget == "" {
+		out.OnTarget = OnTargetGap
+		if out.Policy == PolicyGapSaveable {
+			out.OnTarget = OnTargetTierOrder
+		}
 	}
 	if out.SkillRule == "" {
 		out.SkillRule = SkillUnlessBehind
@@ -145,7 +209,10 @@ func (c *Config) withDefaults() Config {
 	out.Tiers = append([]Tier(nil), c.Tiers...)
 	for i := range out.Tiers {
 		if out.Tiers[i].EscalateAfter == 0 {
-			out.Tiers[i].EscalateAfter = DefaultEscalateFactor * out.Tiers[i].Threshold
+			out.Tiers[i].EscalateAfter = -1
+			if out.Policy.gap() {
+				out.Tiers[i].EscalateAfter = DefaultEscalateFactor * out.Tiers[i].Threshold
+			}
 		}
 	}
 	out.Queues = append([]Queue(nil), c.Queues...)
@@ -163,10 +230,18 @@ func (c *Config) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, a...))
 	}
-	switch d.Policy {
-	case PolicyGapRelative, PolicyGapAbsolute, PolicyFIFO, PolicyStrict:
-	default:
+	if !slices.Contains(Policies(), d.Policy) {
 		return bad("policy: unknown %q", d.Policy)
+	}
+	switch d.Within {
+	case WithinOldest, WithinSaveable, WithinSaveableAnyTier:
+	default:
+		return bad("within: unknown %q", d.Within)
+	}
+	switch d.OnTarget {
+	case OnTargetTierOrder, OnTargetGap:
+	default:
+		return bad("on_target: unknown %q", d.OnTarget)
 	}
 	switch d.SkillRule {
 	case SkillFirst, GapFirst, SkillUnlessBehind:

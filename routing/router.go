@@ -28,20 +28,64 @@ func waitingBefore(a, b *waiting) bool {
 	return a.seq < b.seq
 }
 
-type tierQueue struct {
-	q        *queueState
-	t        *tierState
+// waitSet is a set of waiting calls ordered by effective enqueue time, as a
+// whole and per caller region.
+type waitSet struct {
 	all      *indexedHeap[*waiting]
 	byRegion map[string]*indexedHeap[*waiting]
-	regions  []string // byRegion keys in first-seen order, for deterministic scans
-	overdue  int
-	sl       *slWindow
+}
+
+func newWaitSet() waitSet {
+	return waitSet{all: newHeap(waitingBefore, func(w *waiting) *int { return &w.posAll }), byRegion: map[string]*indexedHeap[*waiting]{}}
+}
+
+func (s *waitSet) push(w *waiting) {
+	s.all.Push(w)
+	h := s.byRegion[w.Region]
+	if h == nil {
+		h = newHeap(waitingBefore, func(w *waiting) *int { return &w.posReg })
+		s.byRegion[w.Region] = h
+	}
+	h.Push(w)
+}
+
+func (s *waitSet) remove(w *waiting) {
+	s.all.Remove(w)
+	s.byRegion[w.Region].Remove(w)
+}
+
+// regionTop is the oldest call of one region in the set (nil if none).
+func (s *waitSet) regionTop(region string) *waiting {
+	if h := s.byRegion[region]; h != nil {
+		if w, ok := h.Top(); ok {
+			return w
+		}
+	}
+	return nil
+}
+
+// tierQueue holds the calls of one tier waiting in one queue, split into
+// those still inside the tier's threshold (save) and those past it (over).
+// A call moves from save to over once, when refreshOverdue sees its deadline
+// pass, so both orders — oldest overall and oldest still saveable — are heap
+// tops.
+type tierQueue struct {
+	q       *queueState
+	t       *tierState
+	save    waitSet
+	over    waitSet
+	n       int
+	regions []string // region keys in first-seen order, for deterministic scans
+	seen    map[string]bool
+	sl      *slWindow
 }
 
 type tierState struct {
-	cfg     Tier
-	idx     int
-	pending *indexedHeap[*waiting] // waiting, not yet past Threshold, by EnqueuedAt
+	cfg Tier
+	idx int
+	// pending holds this tier's waiting calls not yet past Threshold in
+	// every queue, by EnqueuedAt: the deadline order.
+	pending *indexedHeap[*waiting]
 	overdue int
 	sl      *slWindow
 }
@@ -143,10 +187,8 @@ func New(cfg Config) (*Router, error) {
 		qs := &queueState{cfg: q, idx: i, idle: map[idleKey]*indexedHeap[*idleEntry]{}, levelCount: map[int]int{}}
 		for _, ts := range r.tiers {
 			qs.tiers = append(qs.tiers, &tierQueue{
-				q: qs, t: ts,
-				all:      newHeap(waitingBefore, func(w *waiting) *int { return &w.posAll }),
-				byRegion: map[string]*indexedHeap[*waiting]{},
-				sl:       newSLWindow(c.Window, c.Buckets),
+				q: qs, t: ts, save: newWaitSet(), over: newWaitSet(), seen: map[string]bool{},
+				sl: newSLWindow(c.Window, c.Buckets),
 			})
 		}
 		r.queues = append(r.queues, qs)
@@ -386,14 +428,12 @@ func (r *Router) AddCall(c Call) error {
 	r.seq++
 	tq := q.tiers[t.idx]
 	w := &waiting{Call: c, since: r.effectiveSince(c), seq: r.seq, tq: tq, posAll: -1, posReg: -1, posPend: -1}
-	tq.all.Push(w)
-	h := tq.byRegion[c.Region]
-	if h == nil {
-		h = newHeap(waitingBefore, func(w *waiting) *int { return &w.posReg })
-		tq.byRegion[c.Region] = h
+	tq.save.push(w)
+	tq.n++
+	if !tq.seen[c.Region] {
+		tq.seen[c.Region] = true
 		tq.regions = append(tq.regions, c.Region)
 	}
-	h.Push(w)
 	t.pending.Push(w)
 	q.waiting++
 	r.calls[c.ID] = w
@@ -408,14 +448,14 @@ func (r *Router) RemoveCall(id string) (Call, error) {
 		return Call{}, fmt.Errorf("remove call %s: %w", id, ErrUnknownCall)
 	}
 	tq := w.tq
-	tq.all.Remove(w)
-	tq.byRegion[w.Region].Remove(w)
 	if w.overdue {
-		tq.overdue--
+		tq.over.remove(w)
 		tq.t.overdue--
 	} else {
+		tq.save.remove(w)
 		tq.t.pending.Remove(w)
 	}
+	tq.n--
 	tq.q.waiting--
 	delete(r.calls, id)
 	return w.Call, nil
@@ -440,23 +480,49 @@ func (r *Router) IdleAgents(queue string) int {
 	return 0
 }
 
-// Position is the 1-based place of a waiting call in its queue counted in
-// effective enqueue order across tiers (what the caller is told; the real
-// order also depends on tier gaps). O(queue length): for announcements only.
-func (r *Router) Position(id string) (int, error) {
+// Position is the 1-based place of a waiting call in its queue in routing
+// order: the order in which the queue's callers would be taken if agents
+// of this queue freed up one by one now and the tiers' gaps stayed as they
+// are — escalated callers first, then tiers by Config.Policy, then within a
+// tier by Config.Within (with WithinSaveable a caller already past the
+// threshold is behind every caller of the tier still inside it). It cannot
+// foresee callers who arrive later and go ahead, nor agents taken by their
+// other queues. O(queue length): for announcements only.
+func (r *Router) Position(id string, now time.Time) (int, error) {
 	w, ok := r.calls[id]
 	if !ok {
 		return 0, fmt.Errorf("position %s: %w", id, ErrUnknownCall)
 	}
+	r.refreshOverdue(now)
+	g := r.newGapCache(now)
+	cw := r.candidateOf(w, 0, now, g.gap(w.tq.t))
 	pos := 1
 	for _, tq := range w.tq.q.tiers {
-		for _, o := range tq.all.s {
-			if o != w && waitingBefore(o, w) {
-				pos++
+		if tq.n == 0 {
+			continue
+		}
+		gap := g.gap(tq.t)
+		for _, set := range [2]*waitSet{&tq.save, &tq.over} {
+			for _, o := range set.all.s {
+				if o != w && r.ahead(r.candidateOf(o, 0, now, gap), cw) {
+					pos++
+				}
 			}
 		}
 	}
 	return pos, nil
+}
+
+// ahead reports whether waiting call a is taken before b (same queue) under
+// the rules of AgentFreed.
+func (r *Router) ahead(a, b candidate) bool {
+	if a.w.tq != b.w.tq || a.esc || b.esc {
+		return r.better(a, b)
+	}
+	if r.cfg.Within != WithinOldest && a.save != b.save {
+		return a.save
+	}
+	return waitingBefore(a.w, b.w)
 }
 
 // Answered records an answered call for service-level accounting; wait is
@@ -498,9 +564,10 @@ func (r *Router) refreshOverdue(now time.Time) {
 				break
 			}
 			t.pending.Remove(w)
+			w.tq.save.remove(w)
 			w.overdue = true
+			w.tq.over.push(w)
 			t.overdue++
-			w.tq.overdue++
 		}
 	}
 }
@@ -541,5 +608,5 @@ func (r *Router) QueueServiceLevel(queue, tier string, now time.Time) (ServiceLe
 	}
 	r.refreshOverdue(now)
 	tq := q.tiers[t.idx]
-	return r.level(t, tq.sl, tq.overdue, queue, now), nil
+	return r.level(t, tq.sl, tq.over.all.Len(), queue, now), nil
 }

@@ -355,7 +355,8 @@ func TestAgentFreedOrdering(t *testing.T) {
 			now:   100, want: "norm", wantOK: true,
 		},
 		{
-			name:  "equal gaps: longest waiting wins (tie break)",
+			name:  "gap-relative, equal gaps: longest waiting wins (tie break)",
+			mod:   func(c *Config) { c.Policy = PolicyGapRelative },
 			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
 			calls: []call{{"dia", "general", "diamond", "", 99, 0}, {"norm", "general", "normal", "", 98, 0}},
 			now:   100, want: "norm", wantOK: true,
@@ -412,8 +413,79 @@ func TestAgentFreedOrdering(t *testing.T) {
 			now:   100, want: "bdia", wantOK: true,
 		},
 		{
+			name:  "default, all tiers on target: tier order, not the older caller",
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			hist: func(t *testing.T, r *Router) {
+				record(t, r, "diamond", 100, 100, at(50)) // gap -1
+				record(t, r, "normal", 100, 90, at(50))   // gap -0.5
+			},
+			calls: []call{{"norm", "general", "normal", "", 90, 0}, {"dia", "general", "diamond", "", 99, 0}},
+			now:   100, want: "dia", wantOK: true,
+		},
+		{
+			name:  "default: within a tier the oldest saveable caller before an older overdue one",
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			calls: []call{{"late", "general", "gold", "", 80, 0}, {"inside", "general", "gold", "", 90, 0}, {"young", "general", "gold", "", 95, 0}},
+			now:   100, want: "inside", wantOK: true,
+		},
+		{
+			name:  "default: overdue caller when no saveable one is left",
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			calls: []call{{"late2", "general", "gold", "", 82, 0}, {"late1", "general", "gold", "", 80, 0}},
+			now:   100, want: "late1", wantOK: true,
+		},
+		{
+			name:  "default: escalated overdue caller before a saveable one of its tier",
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			calls: []call{{"esc", "general", "gold", "", 30, 0}, {"inside", "general", "gold", "", 95, 0}}, // 70 s ≥ 4×15 s
+			now:   100, want: "esc", wantOK: true,
+		},
+		{
+			name:  "gap-relative keeps the oldest caller first within a tier",
+			mod:   func(c *Config) { c.Policy = PolicyGapRelative },
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			calls: []call{{"late", "general", "gold", "", 80, 0}, {"inside", "general", "gold", "", 90, 0}},
+			now:   100, want: "late", wantOK: true,
+		},
+		{
+			name:  "saveable-any-tier: a behind tier with only overdue callers yields to a saveable caller",
+			mod:   func(c *Config) { c.Within = WithinSaveableAnyTier },
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			hist:  func(t *testing.T, r *Router) { record(t, r, "diamond", 10, 0, at(50)) },
+			calls: []call{{"dia-late", "general", "diamond", "", 85, 0}, {"norm", "general", "normal", "", 90, 0}},
+			now:   100, want: "norm", wantOK: true,
+		},
+		{
+			name:  "default: same case, the behind tier is served (saving only within a tier)",
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			hist:  func(t *testing.T, r *Router) { record(t, r, "diamond", 10, 0, at(50)) },
+			calls: []call{{"dia-late", "general", "diamond", "", 85, 0}, {"norm", "general", "normal", "", 90, 0}},
+			now:   100, want: "dia-late", wantOK: true,
+		},
+		{
+			name:  "strict has no hidden escalation",
+			mod:   func(c *Config) { c.Policy = PolicyStrict },
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			calls: []call{{"norm", "general", "normal", "", 0, 0}, {"gold", "general", "gold", "", 99, 0}},
+			now:   1000, want: "gold", wantOK: true,
+		},
+		{
+			name:  "fifo has no hidden escalation (a tier-dependent bound would reorder it)",
+			mod:   func(c *Config) { c.Policy = PolicyFIFO },
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			calls: []call{{"norm", "general", "normal", "", 10, 0}, {"dia", "general", "diamond", "", 40, 0}}, // diamond past 4×10 s, normal not past 4×20 s
+			now:   100, want: "norm", wantOK: true,
+		},
+		{
+			name:  "strict with an explicit escalation bound",
+			mod:   func(c *Config) { c.Policy = PolicyStrict; c.Tiers[3].EscalateAfter = 80 * time.Second },
+			agent: Agent{ID: "a", Skills: map[string]int{"general": 1}},
+			calls: []call{{"norm", "general", "normal", "", 0, 0}, {"gold", "general", "gold", "", 99, 0}},
+			now:   100, want: "norm", wantOK: true,
+		},
+		{
 			name:  "gap first: same history, bigger gap in second-skill queue wins",
-			mod:   func(c *Config) { c.SkillRule = GapFirst },
+			mod:   func(c *Config) { c.SkillRule = GapFirst; c.OnTarget = OnTargetGap },
 			agent: Agent{ID: "a", Skills: map[string]int{"billing": 1, "general": 2}},
 			hist: func(t *testing.T, r *Router) {
 				record(t, r, "diamond", 100, 100, at(50))
@@ -467,7 +539,7 @@ func TestAgentFreedOrdering(t *testing.T) {
 		},
 		{
 			name:  "other region after widening, oldest first",
-			mod:   func(c *Config) { c.Queues[0].RegionWiden = 30 * time.Second },
+			mod:   func(c *Config) { c.Queues[0].RegionWiden = 30 * time.Second; c.Within = WithinOldest },
 			agent: Agent{ID: "a", Region: "north", Skills: map[string]int{"general": 1}},
 			calls: []call{{"south", "general", "gold", "south", 60, 0}, {"north", "general", "gold", "north", 95, 0}},
 			now:   100, want: "south", wantOK: true,
@@ -607,13 +679,13 @@ func TestRequeueKeepsHead(t *testing.T) {
 	mustCall(t, r, Call{ID: "third", Queue: "general", Tier: "gold", EnqueuedAt: at(7)})
 	// ring no answer: re-queued with its original enqueue time
 	mustCall(t, r, c)
-	if p, _ := r.Position("first"); p != 1 {
+	if p, _ := r.Position("first", at(8)); p != 1 {
 		t.Errorf("position after requeue %d, want 1", p)
 	}
-	if p, _ := r.Position("third"); p != 3 {
+	if p, _ := r.Position("third", at(8)); p != 3 {
 		t.Errorf("position of third %d, want 3", p)
 	}
-	if c2, _, _ := r.AgentFreed("a", at(20)); c2.ID != "first" {
+	if c2, _, _ := r.AgentFreed("a", at(14)); c2.ID != "first" {
 		t.Fatalf("after requeue got %s", c2.ID)
 	}
 }
@@ -647,5 +719,75 @@ func TestSetAgentReplaceKeepsIdle(t *testing.T) {
 	}
 	if got, _, _ := r.CallArrived(Call{ID: "c", Queue: "general", Tier: "gold", EnqueuedAt: at(9)}, at(9)); got != "b" {
 		t.Fatalf("got %s, want b", got)
+	}
+}
+
+// The announced position is the routing order, not the enqueue order: a
+// diamond caller who will be answered next is told "1st", a caller already
+// past the threshold is behind the saveable callers of their tier, an
+// escalated caller is first.
+func TestPositionFollowsRoutingOrder(t *testing.T) {
+	pos := func(t *testing.T, r *Router, id string, now time.Time) int {
+		t.Helper()
+		p, err := r.Position(id, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Run("top tier told first", func(t *testing.T) {
+		r := newTestRouter(t, nil)
+		mustAgent(t, r, Agent{ID: "a", Skills: map[string]int{"general": 1}}, nil)
+		for i, id := range []string{"n1", "n2", "n3", "n4"} {
+			mustCall(t, r, Call{ID: id, Queue: "general", Tier: "normal", EnqueuedAt: at(i)})
+		}
+		mustCall(t, r, Call{ID: "dia", Queue: "general", Tier: "diamond", EnqueuedAt: at(5)})
+		if p := pos(t, r, "dia", at(8)); p != 1 {
+			t.Fatalf("diamond told %d", p)
+		}
+		if p := pos(t, r, "n1", at(8)); p != 2 {
+			t.Fatalf("oldest normal told %d", p)
+		}
+		if c, _, _ := r.AgentFreed("a", at(8)); c.ID != "dia" {
+			t.Fatalf("answered %s first", c.ID)
+		}
+	})
+	t.Run("overdue behind saveable of its tier", func(t *testing.T) {
+		r := newTestRouter(t, nil)
+		mustAgent(t, r, Agent{ID: "a", Skills: map[string]int{"general": 1}}, nil)
+		mustCall(t, r, Call{ID: "late", Queue: "general", Tier: "normal", EnqueuedAt: at(0)})
+		mustCall(t, r, Call{ID: "inside", Queue: "general", Tier: "normal", EnqueuedAt: at(15)})
+		if p := pos(t, r, "late", at(10)); p != 1 {
+			t.Fatalf("at 10 s the oldest is still saveable and first, told %d", p)
+		}
+		if a, b := pos(t, r, "inside", at(25)), pos(t, r, "late", at(25)); a != 1 || b != 2 {
+			t.Fatalf("at 25 s: inside %d, late %d", a, b)
+		}
+		if c, _, _ := r.AgentFreed("a", at(25)); c.ID != "inside" {
+			t.Fatalf("answered %s first", c.ID)
+		}
+		// Escalated after 4 × 20 s: first again.
+		if a, b := pos(t, r, "late", at(80)), pos(t, r, "inside", at(80)); a != 1 || b != 2 {
+			t.Fatalf("at 80 s: late %d, inside %d", a, b)
+		}
+	})
+	t.Run("fifo is enqueue order", func(t *testing.T) {
+		r := newTestRouter(t, func(c *Config) { c.Policy = PolicyFIFO })
+		mustCall(t, r, Call{ID: "norm", Queue: "general", Tier: "normal", EnqueuedAt: at(0)})
+		mustCall(t, r, Call{ID: "dia", Queue: "general", Tier: "diamond", EnqueuedAt: at(5)})
+		if a, b := pos(t, r, "norm", at(30)), pos(t, r, "dia", at(30)); a != 1 || b != 2 {
+			t.Fatalf("norm %d, dia %d", a, b)
+		}
+	})
+	t.Run("other queues do not count", func(t *testing.T) {
+		r := newTestRouter(t, nil)
+		mustCall(t, r, Call{ID: "b", Queue: "billing", Tier: "diamond", EnqueuedAt: at(0)})
+		mustCall(t, r, Call{ID: "g", Queue: "general", Tier: "normal", EnqueuedAt: at(1)})
+		if p := pos(t, r, "g", at(2)); p != 1 {
+			t.Fatalf("told %d", p)
+		}
+	})
+	if _, err := newTestRouter(t, nil).Position("nope", at(0)); !errors.Is(err, ErrUnknownCall) {
+		t.Fatalf("unknown call: %v", err)
 	}
 }

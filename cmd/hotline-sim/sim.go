@@ -3,6 +3,7 @@ package main
 import (
 	"container/heap"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hotlinecc/hotline/routing"
@@ -71,12 +72,14 @@ const (
 
 // simulate runs one strategy over the scenario's pre-drawn arrivals.
 func simulate(sc *scenario, st strategy) (*result, error) {
-	r, err := routing.New(sc.routingConfig(st))
+	cfg := sc.routingConfig(st)
+	cfg.Seed = sc.seed
+	r, err := routing.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("routing: %w", err)
 	}
 	for _, a := range sc.agents {
-		if err := r.SetAgent(a.Agent); err != nil {
+		if err := r.SetAgent(a); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 		if err := r.SetIdle(a.ID, epoch); err != nil {
@@ -101,11 +104,10 @@ func simulate(sc *scenario, st strategy) (*result, error) {
 	push(time.Second, evTick, 0)
 	call := func(i int) routing.Call {
 		a := sc.arrivals[i]
-		return routing.Call{ID: fmt.Sprint(i), Queue: sc.queues[a.queue].Name, Tier: sc.tiers[a.tier].Name, Region: a.region, EnqueuedAt: epoch.Add(a.at)}
+		return routing.Call{ID: strconv.Itoa(i), Queue: sc.queues[a.queue].Name, Tier: sc.tiers[a.tier].Name, Region: a.region, EnqueuedAt: epoch.Add(a.at)}
 	}
-	var callIdx func(string) int = func(id string) int {
-		var n int
-		fmt.Sscan(id, &n)
+	callIdx := func(id string) int {
+		n, _ := strconv.Atoi(id)
 		return n
 	}
 	// serve connects call i to agent ag at now.
@@ -158,7 +160,7 @@ func simulate(sc *scenario, st strategy) (*result, error) {
 			if state[e.id] != 1 {
 				continue
 			}
-			if _, err := r.RemoveCall(fmt.Sprint(e.id)); err != nil {
+			if _, err := r.RemoveCall(strconv.Itoa(e.id)); err != nil {
 				return nil, err
 			}
 			state[e.id] = 2
@@ -215,7 +217,6 @@ func simulate(sc *scenario, st strategy) (*result, error) {
 			}
 		}
 	}
-	res.sample(sc)
 	return res, nil
 }
 
@@ -246,8 +247,10 @@ func (res *result) sample(sc *scenario) {
 
 // tierStats summarises the callers of one tier who arrived in [from, to).
 type tierStats struct {
-	offered, answered, abandoned, within int
-	waitSum, maxWait                     time.Duration
+	offered, answered, within int
+	abandoned                 int // after the short-abandon threshold (counted in SL)
+	abandonedAll              int
+	waitSum, maxWait          time.Duration
 }
 
 func (s tierStats) sl() float64 {
@@ -284,6 +287,9 @@ func (res *result) stats(sc *scenario, from, to time.Duration) []tierStats {
 			}
 		case o.counted:
 			s.abandoned++
+			s.abandonedAll++
+		default:
+			s.abandonedAll++
 		}
 	}
 	return out

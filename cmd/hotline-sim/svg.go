@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"strings"
+	"time"
 )
 
 // writeSVG draws one panel per strategy: each tier's SL over a trailing
@@ -24,8 +25,8 @@ func writeSVG(w io.Writer, sc *scenario, results []*result) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="10" y="20" font-size="14">Service level per tier (trailing %s) — seed %d, %d agents, peak ×%.2f</text>`+"\n",
-		chartWindow, sc.seed, len(sc.agents), sc.peak)
+	fmt.Fprintf(&b, `<text x="10" y="20" font-size="14">Service level per tier (trailing %s) — %s, seed %d, %d agents, base load %.0f%%, peak hour %.0f%%</text>`+"\n",
+		chartWindow, html.EscapeString(sc.name), sc.seed, len(sc.agents), 100*sc.load, 100*sc.peakLoad())
 	day := sc.day.Seconds()
 	for k, r := range results {
 		ox := 10 + float64(k%cols)*cellW + ml
@@ -37,7 +38,7 @@ func writeSVG(w io.Writer, sc *scenario, results []*result) error {
 			}
 			return oy + ph*(1-(v-yMin)/(yMax-yMin))
 		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" font-weight="bold">%s</text>`+"\n", ox, oy-10, html.EscapeString(r.st.name+" — "+r.st.desc))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" font-weight="bold">%s</text>`+"\n", ox, oy-10, html.EscapeString(r.st.name))
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#f3e0e0"/>`+"\n",
 			x(sc.peakStart.Seconds()), oy, x(sc.peakEnd.Seconds())-x(sc.peakStart.Seconds()), ph)
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#888"/>`+"\n", ox, oy, pw, ph)
@@ -46,7 +47,7 @@ func writeSVG(w io.Writer, sc *scenario, results []*result) error {
 				ox, y(v), ox+pw, y(v), ox-4, y(v)+4, 100*v)
 		}
 		for h := 0.0; h <= sc.day.Hours(); h++ {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%02.0f:00</text>`+"\n", x(h*3600), oy+ph+14, 8+h)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x(h*3600), oy+ph+14, sc.clock(time.Duration(h*float64(time.Hour))))
 		}
 		for i, t := range sc.tiers {
 			c := colors[i%len(colors)]

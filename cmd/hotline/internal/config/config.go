@@ -278,7 +278,7 @@ func (c *Config) setDefaults() {
 		c.ACD.WrapUp = Duration(5 * time.Second)
 	}
 	if c.ACD.Policy == "" {
-		c.ACD.Policy = "gap-relative"
+		c.ACD.Policy = "gap-saveable"
 	}
 }
 
@@ -421,9 +421,9 @@ func (c *Config) Validate() error {
 		bad("store", "unknown store %q (memory, redis)", c.Store)
 	}
 	switch c.ACD.Policy {
-	case "gap-relative", "gap-absolute", "fifo", "strict":
+	case "gap-saveable", "gap-relative", "gap-absolute", "fifo", "strict":
 	default:
-		bad("acd.policy", "unknown policy %q (gap-relative, gap-absolute, fifo, strict)", c.ACD.Policy)
+		bad("acd.policy", "unknown policy %q (gap-saveable, gap-relative, gap-absolute, fifo, strict)", c.ACD.Policy)
 	}
 	ids := map[string]bool{}
 	for i, a := range c.Agents {

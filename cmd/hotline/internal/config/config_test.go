@@ -46,7 +46,7 @@ func TestErrorsNameFileAndKey(t *testing.T) {
 		{"skill level zero", "skills: {billing: 1, general: 2}", "skills: {billing: 0, general: 2}", []string{"agents[0].skills.billing"}},
 		{"bad role", "role: supervisor", "role: boss", []string{"agents[3].role", "boss"}},
 		{"missing password", "password: pass1002, ", "", []string{"agents[1].password", "HOTLINE_AGENT_1002_PASSWORD"}},
-		{"bad policy", "policy: gap-relative", "policy: loudest-first", []string{"acd.policy"}},
+		{"bad policy", "policy: gap-saveable", "policy: loudest-first", []string{"acd.policy"}},
 		{"unknown store", "language: en", "language: en\nstore: etcd", []string{"store", "etcd"}},
 		{"redis without address", "language: en", "language: en\nstore: redis", []string{"redis.addr"}},
 	}
