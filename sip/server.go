@@ -108,6 +108,12 @@ type Server struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
+	// drainRetry is the Retry-After (s) of drain mode, 0 when serving
+	// (drain.go); responses counts the responses sent (responses.go).
+	drainRetry atomic.Int64
+	responses  responseCounts
+	trunks     atomic.Pointer[[]Trunk] // reload.go
+
 	// Counters for tests and metrics.
 	Stats Stats
 }
@@ -285,10 +291,10 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.running.Store(false)
 	errc := make(chan error, 2)
 	if s.udp != nil {
-		go func() { errc <- s.srv.ServeUDP(s.udp) }()
+		go func() { errc <- s.srv.ServeUDP(countingPacketConn{s.udp, &s.responses}) }()
 	}
 	if s.tcp != nil {
-		go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+		go func() { errc <- s.srv.ServeTCP(countingListener{s.tcp, &s.responses}) }()
 	}
 	var err error
 	select {
@@ -332,7 +338,7 @@ func (s *Server) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) (Origin
 	src := req.Source()
 	o := Origin{Source: src}
 	if ap, err := netip.ParseAddrPort(src); err == nil {
-		for _, t := range s.cfg.Trunks {
+		for _, t := range s.trunkList() {
 			for _, p := range t.Sources {
 				if p.Contains(ap.Addr().Unmap()) {
 					o.Trunk = t.Name
@@ -408,6 +414,9 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 func (s *Server) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.Stats.OptionsIn.Add(1)
+	if s.refuseDraining(req, tx) {
+		return
+	}
 	s.respond(tx, req, sipmsg.StatusOK, "OK",
 		sipmsg.NewHeader("Allow", allowed), sipmsg.NewHeader("Accept", "application/sdp"))
 }
@@ -518,6 +527,10 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.Stats.InvitesIn.Add(1)
 	if !s.running.Load() || s.ctx.Err() != nil {
 		s.respond(tx, req, sipmsg.StatusServiceUnavailable, "Shutting Down")
+		return
+	}
+	if s.refuseDraining(req, tx) {
+		s.Stats.Rejected.Add(1)
 		return
 	}
 	origin, ok := s.admit(req, tx)
