@@ -286,8 +286,9 @@ func (a *ACD) Run(ctx context.Context) error {
 }
 
 // Close stops the ACD: rings are cancelled, waiting callers get an
-// overflow outcome with reason OverflowShutdown, and Close waits for the
-// ring goroutines.
+// overflow outcome with reason OverflowShutdown, every agent's open state
+// spell is written to the state log, and Close waits for the ring
+// goroutines.
 func (a *ACD) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -299,6 +300,14 @@ func (a *ACD) Close() error {
 	for _, c := range a.calls {
 		if c.state == callQueued && c.owner == "" {
 			a.overflowLocked(c, OverflowShutdown, now)
+		}
+	}
+	// The spells still open end now: the state log drains like the call
+	// records (a stop would otherwise lose every agent's last spell).
+	for _, ag := range a.sortedAgents() {
+		if ag.home == "" && !ag.since.IsZero() && ag.state != LoggedOut {
+			a.slog.Record(StateRecord{AgentID: ag.profile.ID, Seat: ag.profile.Seat, State: ag.state, Reason: ag.reason,
+				CallID: ag.stateCall, Caller: ag.stateCaller, Start: ag.since, End: now})
 		}
 	}
 	a.cancel()

@@ -76,18 +76,31 @@ func run(args []string) error {
 		fmt.Println("configuration and flows are valid")
 		return nil
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGTERM (or SIGINT) drains: new calls are refused, calls in
+	// progress get shutdown.grace to end; a second one ends them at once.
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	go func() {
+		stopping := false
 		for {
 			select {
-			case <-ctx.Done():
+			case <-eng.Done():
 				return
-			case <-hup:
-				_ = eng.ReloadFlows() // errors are logged; the old flows stay
+			case sig := <-sigs:
+				switch {
+				case sig == syscall.SIGHUP:
+					_ = eng.Reload() // errors are logged; the running configuration stays
+				case !stopping:
+					stopping = true
+					log.Warn("stop requested: draining (a second signal ends the calls at once)", "signal", sig.String())
+					stop()
+				default:
+					log.Warn("second stop signal: ending the calls still up now", "signal", sig.String())
+					eng.Abort()
+				}
 			}
 		}
 	}()

@@ -122,10 +122,11 @@ const (
 	evDialed                           // a dial the call started (number, supervisor) ended
 	evInactive                         // a leg sent no RTP for the inactivity timeout
 	evAction                           // a desktop or supervisor action
+	evShutdown                         // the engine stops: end the call now (shutdown.go)
 )
 
 var eventNames = [...]string{"caller-gone", "flow-done", "enqueue", "leave", "bridge", "agent-answered",
-	"release-answered", "outcome", "leg-gone", "phone-hold", "dialed", "inactive", "action"}
+	"release-answered", "outcome", "leg-gone", "phone-hold", "dialed", "inactive", "action", "shutdown"}
 
 func (k eventKind) String() string {
 	if int(k) < len(eventNames) {
@@ -148,6 +149,7 @@ var table = map[State]map[eventKind]handler{
 		evEnqueue:    (*Call).enqueue,
 		evLeave:      (*Call).leaveIgnored,
 		evInactive:   (*Call).inactive,
+		evShutdown:   (*Call).shutdown,
 	},
 	Queued: {
 		evCallerGone:    (*Call).end,
@@ -156,6 +158,7 @@ var table = map[State]map[eventKind]handler{
 		evAgentAnswered: (*Call).agentAnswered,
 		evOutcome:       (*Call).queueOutcome,
 		evInactive:      (*Call).inactive,
+		evShutdown:      (*Call).shutdown,
 	},
 	Answered: {
 		evCallerGone:      (*Call).end,
@@ -165,6 +168,7 @@ var table = map[State]map[eventKind]handler{
 		evReleaseAnswered: (*Call).answerWithdrawn,
 		evLegGone:         (*Call).answeredAgentGone,
 		evInactive:        (*Call).inactive,
+		evShutdown:        (*Call).shutdown,
 	},
 	Announcing: {
 		evCallerGone: (*Call).end,
@@ -175,6 +179,7 @@ var table = map[State]map[eventKind]handler{
 		evPhoneHold:  (*Call).phoneHold,
 		evAction:     (*Call).act,
 		evInactive:   (*Call).inactive,
+		evShutdown:   (*Call).shutdown,
 	},
 	Talking:      conversationEvents,
 	Held:         conversationEvents,
@@ -189,6 +194,7 @@ var table = map[State]map[eventKind]handler{
 		evLeave:      (*Call).leaveIgnored,
 		evBridge:     (*Call).bridgeAfterAgent,
 		evInactive:   (*Call).inactive,
+		evShutdown:   (*Call).shutdown,
 	},
 	Ended: {},
 }
@@ -205,4 +211,5 @@ var conversationEvents = map[eventKind]handler{
 	evDialed:        (*Call).dialed,
 	evAction:        (*Call).act,
 	evInactive:      (*Call).inactive,
+	evShutdown:      (*Call).shutdown,
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
@@ -101,6 +102,8 @@ type Control struct {
 	ledger ledger         // ended calls and their records
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	draining atomic.Bool // shutdown.go
 }
 
 // New builds call control. interp is the flow interpreter; its Queuer and
@@ -160,6 +163,9 @@ func newCallID() string {
 
 // Admit accepts calls to configured access numbers; anything else is 404.
 func (ctl *Control) Admit(info sip.CallInfo) int {
+	if ctl.draining.Load() {
+		return 503
+	}
 	if _, ok := ctl.cfg.Flows.FlowForNumber(info.Dialled); ok {
 		return 0
 	}

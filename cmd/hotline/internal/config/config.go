@@ -109,6 +109,15 @@ type Config struct {
 	Queues []Queue `yaml:"queues"`
 	Agents []Agent `yaml:"agents"`
 
+	// Shutdown is the graceful stop (SIGTERM, POST /admin/drain): new
+	// calls are refused, calls in progress get Grace to finish.
+	Shutdown struct {
+		Grace Duration `yaml:"grace"`
+	} `yaml:"shutdown"`
+	// StateDir keeps what outlives a restart: phone registrations and the
+	// desktop session key (default: <records>/state).
+	StateDir string `yaml:"state_dir"`
+
 	// File is where the configuration came from ("embedded demo" for the default).
 	File string `yaml:"-"`
 	// Dir is the directory relative paths in the file are resolved against.
@@ -280,6 +289,9 @@ func (c *Config) setDefaults() {
 	if c.ACD.Policy == "" {
 		c.ACD.Policy = "gap-saveable"
 	}
+	if c.Shutdown.Grace == 0 {
+		c.Shutdown.Grace = Duration(10 * time.Minute)
+	}
 }
 
 // ApplyEnv overrides addresses and secrets from the environment:
@@ -419,6 +431,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("store", "unknown store %q (memory, redis)", c.Store)
+	}
+	if c.Shutdown.Grace < 0 {
+		bad("shutdown.grace", "must not be negative (0s: the default, 10m)")
 	}
 	switch c.ACD.Policy {
 	case "gap-saveable", "gap-relative", "gap-absolute", "fifo", "strict":

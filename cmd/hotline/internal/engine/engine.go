@@ -59,6 +59,8 @@ type Engine struct {
 	cluster  *cluster // nil on a single node (store: memory)
 
 	ready chan struct{}
+	done  chan struct{} // closed when Run returns
+	drain *drain
 
 	// OnCallEnd, if set before Run, receives every finished call
 	// (tests). It must not block.
@@ -74,7 +76,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{cfg: cfg, log: log, agents: map[string]config.Agent{}, ready: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: log, agents: map[string]config.Agent{}, ready: make(chan struct{}), done: make(chan struct{}), drain: newDrain()}
 	for _, a := range cfg.Agents {
 		e.agents[a.ID] = a
 	}
@@ -322,6 +324,9 @@ func (e *Engine) ACD() *acd.ACD { return e.acd }
 // Ready is closed once every listener serves.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
+// Done is closed when Run has returned.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
 // ReloadFlows re-reads the flow directory; on error the old flows stay.
 func (e *Engine) ReloadFlows() error {
 	if err := e.flows.Reload(); err != nil {
@@ -332,11 +337,16 @@ func (e *Engine) ReloadFlows() error {
 	return nil
 }
 
-// Run serves until ctx ends, then drains: calls are hung up, the ACD and
-// HTTP stop, and Run returns.
-func (e *Engine) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+// Run serves until ctx ends (or Stop), then stops gracefully: new calls
+// are refused, the calls in progress get shutdown.grace to end (Abort cuts
+// it short), the rest are ended, the ACD and HTTP stop, the records drain,
+// and Run returns.
+func (e *Engine) Run(parent context.Context) error {
+	// The parts run until the calls are gone, not until parent ends: parent
+	// only starts the stop.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
+	defer close(e.done)
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	wg.Add(1)
@@ -410,10 +420,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	close(e.ready)
 	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "http", e.HTTPAddr())
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+	err := e.waitStop(parent, errc)
+	if err == nil {
+		err = e.shutdownCalls(errc)
 	}
 	cancel()
 	if e.httpSrv != nil {

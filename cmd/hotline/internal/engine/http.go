@@ -22,15 +22,8 @@ func (e *Engine) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-e.ready:
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{"ready": true, "active_legs": e.sip.ActiveLegs(), "flows": e.flows.Names()})
-		default:
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-		}
-	})
+	mux.HandleFunc("GET /readyz", e.readiness)
+	e.drainRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /admin/reload", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
 		if err := e.ReloadFlows(); err != nil {
