@@ -163,6 +163,10 @@ type agent struct {
 	// callNode is the node holding the call a local agent is reserved for
 	// or talking on, when that is not this node.
 	callNode string
+	// leaving: removed from the configuration while busy; it signs out
+	// after its call and wrap-up and is offered nothing meanwhile
+	// (reconfigure.go).
+	leaving bool
 }
 
 // ACD is the automatic call distributor.
@@ -192,6 +196,10 @@ type ACD struct {
 	cluster  Cluster
 	node     string
 	degraded bool
+
+	// samples are the window's answers and abandons, replayed into the
+	// router a reconfiguration builds (reconfigure.go).
+	samples []Sample
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -362,6 +370,7 @@ func (a *ACD) Tick() {
 				a.publish(Event{Type: EventAdjustWarning, At: now, AgentID: ag.profile.ID, State: Adjust, Wait: now.Sub(ag.since)})
 			}
 		}
+		a.leaveIfDone(ag)
 	}
 	for _, c := range a.calls {
 		if c.state != callQueued || c.owner != "" {

@@ -315,6 +315,7 @@ func (a *ACD) Receive(m ClusterMsg) {
 		a.refused(m)
 	case MsgSample:
 		if s := m.Sample; s != nil {
+			a.noteSample(*s)
 			switch s.Kind {
 			case slAnswered:
 				_ = a.router.Answered(s.Queue, s.Tier, s.Wait, s.At)
