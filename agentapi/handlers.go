@@ -85,7 +85,7 @@ func ping(c *client, _ *session, _ *request) (*result, error) {
 // authenticate checks id and password. Unknown ids cost the same hash as
 // known ones so that timing does not reveal which ids exist.
 func (s *Server) authenticate(id, password string) (*account, error) {
-	acct := s.accounts[id]
+	acct := s.account(id)
 	if acct == nil {
 		checkPassword(dummyHash, password)
 		return nil, errf(CodeBadCredentials, "unknown agent or wrong password")
@@ -140,6 +140,7 @@ func (s *Server) openSession(c *client, acct *account) (*result, error) {
 	if old != nil {
 		old.kick("taken_over", "agent "+acct.ID+" logged in on another desktop")
 	}
+	s.sessionOpened(sess)
 	s.bind(c, sess)
 	s.log.Info("agentapi: login", "agent", acct.ID, "role", acct.Role, "remote", c.remote)
 	return s.snapshot(sess), nil
@@ -159,8 +160,13 @@ func resume(c *client, _ *session, r *request) (*result, error) {
 	}
 	sess, prev, ok := c.srv.sessions.resume(r.Token, c)
 	if !ok {
-		c.failedLogin()
-		return nil, errf(CodeInvalidToken, "session unknown, expired or replaced; log in again")
+		// A token from before a restart (tokens.go).
+		restored, err := c.srv.restoreSession(r.Token, c)
+		if err != nil {
+			c.failedLogin()
+			return nil, errf(CodeInvalidToken, "session unknown, expired or replaced; log in again")
+		}
+		sess = restored
 	}
 	if prev != nil {
 		prev.kick("taken_over", "session resumed on another connection")
@@ -178,6 +184,7 @@ func logout(c *client, sess *session, _ *request) (*result, error) {
 		}
 	}
 	c.srv.sessions.close(sess)
+	c.srv.sessionClosed(sess)
 	c.srv.unbind(c)
 	return &result{}, nil
 }
@@ -210,6 +217,7 @@ func shiftChange(c *client, sess *session, r *request) (*result, error) {
 		return nil, fmt.Errorf("shift change %s → %s: %w", sess.acct.ID, in.ID, err)
 	}
 	c.srv.sessions.close(sess)
+	c.srv.sessionClosed(sess)
 	c.srv.unbind(c)
 	return c.srv.openSession(c, in)
 }

@@ -222,18 +222,22 @@ type QueueView struct {
 	Callers []CallView `json:"callers,omitempty"`
 }
 
-// ServiceLevelView is a tier's service level against its target.
+// ServiceLevelView is a tier's service level against its target. A tier
+// with no answered, abandoned or overdue caller in the window has no
+// service level: Actual is null and NoData is true (the wallboard shows
+// "no data", not 100 %).
 type ServiceLevelView struct {
-	Tier           string  `json:"tier"`
-	Queue          string  `json:"queue,omitempty"`
-	Target         float64 `json:"target"`
-	ThresholdS     float64 `json:"threshold_s"`
-	Actual         float64 `json:"actual"`
-	Met            bool    `json:"met"`
-	Answered       int     `json:"answered"`
-	AnsweredWithin int     `json:"answered_within"`
-	Abandoned      int     `json:"abandoned"`
-	OverdueWaiting int     `json:"overdue_waiting"`
+	Tier           string   `json:"tier"`
+	Queue          string   `json:"queue,omitempty"`
+	Target         float64  `json:"target"`
+	ThresholdS     float64  `json:"threshold_s"`
+	Actual         *float64 `json:"actual"`
+	NoData         bool     `json:"no_data,omitempty"`
+	Met            bool     `json:"met"`
+	Answered       int      `json:"answered"`
+	AnsweredWithin int      `json:"answered_within"`
+	Abandoned      int      `json:"abandoned"`
+	OverdueWaiting int      `json:"overdue_waiting"`
 }
 
 func seatView(s acd.AgentSnapshot, name string) SeatView {

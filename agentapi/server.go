@@ -87,6 +87,15 @@ type Config struct {
 	// Metrics, if set, gets the API's Prometheus metrics
 	// (hotline_agentapi_*).
 	Metrics prometheus.Registerer
+
+	// SessionKey signs session tokens so that they survive a restart
+	// (tokens.go); empty: a random key, tokens die with the process.
+	SessionKey []byte
+	// SessionMaxAge bounds a token's life across restarts (default 30 days).
+	SessionMaxAge time.Duration
+	// SessionState, if set, is the file that keeps token revocations
+	// (logouts, replaced logins) across restarts.
+	SessionState string
 }
 
 // WebSocket close codes the server uses besides the standard ones.
@@ -108,7 +117,9 @@ type Server struct {
 	audit    Auditor
 	log      *slog.Logger
 	accounts map[string]*account
+	live     reloadable // reload.go: accounts and lists after a reload
 	sessions *sessions
+	tokens   *tokens // tokens.go
 	now      func() time.Time
 	mux      *http.ServeMux
 
@@ -209,6 +220,11 @@ func New(cfg Config) (*Server, error) {
 		s.accounts[acc.ID] = acc
 	}
 	s.sessions = newSessions(cfg.SessionTTL, cfg.Now)
+	tk, err := newTokens(cfg.SessionKey, cfg.SessionMaxAge, cfg.SessionState)
+	if err != nil {
+		return nil, err
+	}
+	s.tokens, s.sessions.mint = tk, s.mintToken
 	m, err := newMetrics(s, cfg.Metrics)
 	if err != nil {
 		return nil, err
@@ -317,6 +333,10 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-janitor.C:
 			s.sessions.expire()
 			s.pruneInternal()
+		case <-s.tokens.kick:
+			if err := s.tokens.save(s.now()); err != nil {
+				s.log.Warn("agentapi: session revocations not saved", "err", err)
+			}
 		}
 	}
 }
@@ -353,6 +373,9 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.sub.Close()
 	<-done
+	if err := s.tokens.save(s.now()); err != nil {
+		s.log.Warn("agentapi: session revocations not saved", "err", err)
+	}
 	return nil
 }
 
@@ -450,7 +473,7 @@ func (s *Server) profileOf(agentID string) (*acd.AgentProfile, bool) {
 		p := snap.Profile
 		return &p, true
 	}
-	if a := s.accounts[agentID]; a != nil && a.hasSeat() {
+	if a := s.account(agentID); a != nil && a.hasSeat() {
 		p := a.Profile
 		return &p, true
 	}
@@ -460,7 +483,7 @@ func (s *Server) profileOf(agentID string) (*acd.AgentProfile, bool) {
 // staticProfile is what scope checks on the fan-out path use: configured
 // profiles only, so no ACD lock is taken per recipient.
 func (s *Server) staticProfile(agentID string) *acd.AgentProfile {
-	if a := s.accounts[agentID]; a != nil {
+	if a := s.account(agentID); a != nil {
 		return &a.Profile
 	}
 	return nil
@@ -545,7 +568,7 @@ func (s *Server) dispatch(e acd.Event) {
 }
 
 func (s *Server) nameOf(id string) string {
-	if a := s.accounts[id]; a != nil {
+	if a := s.account(id); a != nil {
 		return a.Name
 	}
 	return ""
@@ -672,7 +695,7 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 		}
 		return q
 	}
-	for _, name := range s.cfg.Queues {
+	for _, name := range s.queueNames() {
 		get(name)
 	}
 	for i := range f.agents {
@@ -715,9 +738,7 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	}
 	sort.Slice(st.Queues, func(i, j int) bool { return st.Queues[i].Name < st.Queues[j].Name })
 	for _, sl := range f.sls {
-		st.ServiceLevels = append(st.ServiceLevels, ServiceLevelView{Tier: sl.Tier, Queue: sl.Queue, Target: sl.Target,
-			ThresholdS: sl.Threshold.Seconds(), Actual: sl.Actual, Met: sl.Actual >= sl.Target, Answered: sl.Answered,
-			AnsweredWithin: sl.AnsweredWithin, Abandoned: sl.Abandoned, OverdueWaiting: sl.OverdueWaiting})
+		st.ServiceLevels = append(st.ServiceLevels, levelView(sl))
 	}
 	return st
 }
@@ -798,7 +819,7 @@ func (s *Server) snapshot(sess *session) *result {
 	acct := sess.acct
 	now := s.now()
 	res := &result{Protocol: ProtocolVersion, Token: sess.token, Role: acct.Role, Agent: acct.ID, Name: acct.Name,
-		States: acd.AllStates, Reasons: s.cfg.BreakReasons, NotReady: s.cfg.NotReadyReasons, Dispos: s.cfg.DispositionCodes, Now: &now}
+		States: acd.AllStates, Reasons: s.breakReasons(), NotReady: s.cfg.NotReadyReasons, Dispos: s.cfg.DispositionCodes, Now: &now}
 	if acct.hasSeat() {
 		if snap, err := s.acd.Agent(acct.ID); err == nil {
 			v := seatView(snap, acct.Name)

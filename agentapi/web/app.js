@@ -294,7 +294,7 @@ function renderSup() {
   const st = S.stats;
   if (st) {
     rows($("sl"), (st.service_levels || []).map((s) => [s.tier + (s.queue ? "/" + s.queue : ""),
-      cell(pct(s.actual), s.met ? "met" : "miss"), "target " + pct(s.target) + " in " + s.threshold_s + " s",
+      cell(pct(s.actual), s.no_data ? "nodata" : s.met ? "met" : "miss"), "target " + pct(s.target) + " in " + s.threshold_s + " s",
       s.answered_within + "/" + s.answered + " answered in time", s.abandoned + " abandoned"]), ["Tier", "Actual", "Target", "", ""]);
     rows($("queues"), (st.queues || []).map((q) => [q.name, q.waiting, fmtDur(q.longest_wait_ms), byState(q.agents_by_state)]),
       ["Queue", "Waiting", "Longest", "Agents"]);
@@ -363,7 +363,7 @@ function rows(t, data, hdr) {
 function head(t, cols) { const tr = t.createTHead().insertRow(); for (const c of cols) { const th = document.createElement("th"); th.textContent = c; tr.append(th); } }
 function cell(text, cls) { const s = document.createElement("span"); s.textContent = text; s.className = cls; return s; }
 function fillSelect(sel, opts) { sel.textContent = ""; for (const o of opts) sel.append(new Option(o, o)); }
-const pct = (x) => (x * 100).toFixed(1) + " %";
+const pct = (x) => x == null ? "no data" : (x * 100).toFixed(1) + " %";
 const byState = (m) => Object.entries(m || {}).map(([k, v]) => k + " " + v).join(", ");
 function fmtDur(ms) { if (ms == null) return ""; const s = Math.max(0, Math.floor(ms / 1000)); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); }
 function since(iso) { return iso ? Date.now() - S.skew - Date.parse(iso) : null; }
