@@ -53,14 +53,14 @@ type Settings struct {
 type Reconfigured struct {
 	// Overflowed are callers waiting in a removed queue (overflow reason
 	// OverflowQueueRemoved).
-	Overflowed []string
+	Overflowed []string `json:"overflowed,omitempty"`
 	// Retiered are waiting callers of a removed tier, now routed as the
 	// default tier.
-	Retiered []string
+	Retiered []string `json:"retiered,omitempty"`
 	// SignedOut are agents removed from the configuration and signed out.
-	SignedOut []string
+	SignedOut []string `json:"signed_out,omitempty"`
 	// Leaving are removed agents still on a call: they sign out after it.
-	Leaving []string
+	Leaving []string `json:"leaving,omitempty"`
 }
 
 // OverflowQueueRemoved: the caller's queue was removed by a reconfiguration.

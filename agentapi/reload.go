@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/routing"
 )
 
@@ -129,12 +130,12 @@ func (s *Server) endSessionsOf(id, why string) {
 	}
 }
 
-// levelView is a service level for the wallboard: no sample in the
+// LevelView is a service level for the wallboard: no sample in the
 // window is "no data", never 100 %.
-func levelView(sl routing.ServiceLevel) ServiceLevelView {
+func LevelView(sl routing.ServiceLevel) ServiceLevelView {
 	v := ServiceLevelView{Tier: sl.Tier, Queue: sl.Queue, Target: sl.Target, ThresholdS: sl.Threshold.Seconds(),
 		Answered: sl.Answered, AnsweredWithin: sl.AnsweredWithin, Abandoned: sl.Abandoned, OverdueWaiting: sl.OverdueWaiting}
-	if sl.Answered+sl.Abandoned+sl.OverdueWaiting == 0 {
+	if !acd.HasSample(sl) {
 		v.NoData = true
 		return v
 	}

@@ -221,8 +221,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.sessions = newSessions(cfg.SessionTTL, cfg.Now)
 	tk, err := newTokens(cfg.SessionKey, cfg.SessionMaxAge, cfg.SessionState)
-	if err != nil {
+	if tk == nil {
 		return nil, err
+	}
+	if err != nil {
+		cfg.Logger.Warn("agentapi: session revocations not restored", "err", err)
 	}
 	s.tokens, s.sessions.mint = tk, s.mintToken
 	m, err := newMetrics(s, cfg.Metrics)
@@ -738,7 +741,7 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	}
 	sort.Slice(st.Queues, func(i, j int) bool { return st.Queues[i].Name < st.Queues[j].Name })
 	for _, sl := range f.sls {
-		st.ServiceLevels = append(st.ServiceLevels, levelView(sl))
+		st.ServiceLevels = append(st.ServiceLevels, LevelView(sl))
 	}
 	return st
 }

@@ -72,7 +72,8 @@ func newTokens(key []byte, maxAge time.Duration, file string) (*tokens, error) {
 	t := &tokens{key: key, maxAge: maxAge, file: file, notBefore: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 	if file != "" {
 		if err := t.load(); err != nil {
-			return nil, err
+			// Usable without it: only the revocations before it are lost.
+			return t, err
 		}
 	}
 	return t, nil

@@ -2,6 +2,8 @@ package ivr
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -31,6 +33,33 @@ type LoadOptions struct {
 	// PromptRoot, when set, makes validation check that every prompt a flow
 	// names exists as PromptRoot/<language>/<name>.wav.
 	PromptRoot string
+	// FS, when set, is where flows and prompts are read (paths relative to
+	// it) instead of the operating system's files: `hotline -check` of the
+	// embedded demo reads it in place.
+	FS fs.FS
+}
+
+func (o LoadOptions) stat(name string) error {
+	if o.FS != nil {
+		_, err := fs.Stat(o.FS, name)
+		return err
+	}
+	_, err := os.Stat(name)
+	return err
+}
+
+func (o LoadOptions) readDir(name string) ([]fs.DirEntry, error) {
+	if o.FS != nil {
+		return fs.ReadDir(o.FS, name)
+	}
+	return os.ReadDir(name)
+}
+
+func (o LoadOptions) readFile(name string) ([]byte, error) {
+	if o.FS != nil {
+		return fs.ReadFile(o.FS, name)
+	}
+	return os.ReadFile(name)
 }
 
 // ParseFlow parses and validates one flow file. file names the flow in error

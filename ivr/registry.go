@@ -2,7 +2,6 @@ package ivr
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -93,7 +92,7 @@ func (r *Registry) Names() []string {
 func (r *Registry) Version() int64 { return r.cur.Load().version }
 
 func loadDir(dir string, numbers map[string]string, opts LoadOptions) (*flowSet, error) {
-	entries, err := os.ReadDir(dir)
+	entries, err := opts.readDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("ivr: read flow directory: %w", err)
 	}
@@ -106,7 +105,7 @@ func loadDir(dir string, numbers map[string]string, opts LoadOptions) (*flowSet,
 			continue
 		}
 		path := filepath.Join(dir, name)
-		data, err := os.ReadFile(path)
+		data, err := opts.readFile(path)
 		if err != nil {
 			errs = append(errs, &FlowError{File: path, Msg: err.Error()})
 			continue

@@ -1,7 +1,6 @@
 package ivr
 
 import (
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -72,7 +71,7 @@ func (p *parser) validate(f *Flow, opts LoadOptions) {
 
 	p.checkSpin(f, ids)
 	if opts.PromptRoot != "" {
-		p.checkPrompts(f, ids, opts.PromptRoot)
+		p.checkPrompts(f, ids, opts)
 	}
 }
 
@@ -110,8 +109,8 @@ func (p *parser) checkSpin(f *Flow, ids []string) {
 	}
 }
 
-func (p *parser) checkPrompts(f *Flow, ids []string, root string) {
-	dir := filepath.Join(root, f.Language)
+func (p *parser) checkPrompts(f *Flow, ids []string, opts LoadOptions) {
+	dir := filepath.Join(opts.PromptRoot, f.Language)
 	// A missing prompt is reported once per flow: the first node that needs
 	// it is enough to find the gap, and twenty-eight lines per say node
 	// would bury the other errors.
@@ -128,7 +127,7 @@ func (p *parser) checkPrompts(f *Flow, ids []string, root string) {
 			if missing[name] {
 				continue
 			}
-			if _, err := os.Stat(filepath.Join(dir, name+".wav")); err != nil {
+			if err := opts.stat(filepath.Join(dir, name+".wav")); err != nil {
 				p.errorf(nd.Line, nd.ID, "prompt %q not found (%s)", name, filepath.Join(dir, name+".wav"))
 				missing[name] = true
 			}

@@ -51,6 +51,18 @@ func run(args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	slog.SetDefault(log)
 
+	if *check && *cfgPath == "" {
+		// The embedded demo is checked in place: not even a temporary copy.
+		cfg, err := config.LoadFS(hotline.Demo, "testdata/hotline.yaml", "embedded demo (testdata/hotline.yaml)")
+		if err != nil {
+			return err
+		}
+		if err := engine.CheckFS(cfg, hotline.Demo); err != nil {
+			return err
+		}
+		fmt.Println("configuration and flows are valid")
+		return nil
+	}
 	path := *cfgPath
 	if path == "" {
 		dir, err := engine.ExtractDemo(hotline.Demo)
@@ -68,14 +80,19 @@ func run(args []string) error {
 	if *cfgPath == "" {
 		cfg.File = "embedded demo (testdata/hotline.yaml)"
 	}
+	if *check {
+		// No side effect at all: no port, no directory, no Redis, no import.
+		if err := engine.Check(cfg); err != nil {
+			return err
+		}
+		fmt.Println("configuration and flows are valid")
+		return nil
+	}
 	eng, err := engine.New(cfg, log)
 	if err != nil {
 		return err
 	}
-	if *check {
-		fmt.Println("configuration and flows are valid")
-		return nil
-	}
+	eng.ConfigPath = path
 	// The first SIGTERM (or SIGINT) drains: new calls are refused, calls in
 	// progress get shutdown.grace to end; a second one ends them at once.
 	ctx, stop := context.WithCancel(context.Background())
@@ -92,7 +109,7 @@ func run(args []string) error {
 			case sig := <-sigs:
 				switch {
 				case sig == syscall.SIGHUP:
-					_ = eng.Reload() // errors are logged; the running configuration stays
+					_, _ = eng.Reload() // errors are logged; the running configuration stays
 				case !stopping:
 					stopping = true
 					log.Warn("stop requested: draining (a second signal ends the calls at once)", "signal", sig.String())

@@ -103,7 +103,8 @@ type Control struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	draining atomic.Bool // shutdown.go
+	draining atomic.Bool          // shutdown.go
+	live     atomic.Pointer[Live] // reload.go
 }
 
 // New builds call control. interp is the flow interpreter; its Queuer and
@@ -373,10 +374,11 @@ func (ctl *Control) agentAvailable(id string) error {
 
 // externalURI is where a number is dialled.
 func (ctl *Control) externalURI(number string) (string, error) {
-	if ctl.cfg.Outbound == "" {
+	outbound := ctl.current().Outbound
+	if outbound == "" {
 		return "", fmt.Errorf("calls to numbers: no trunk with an outbound address: %w", errors.ErrUnsupported)
 	}
-	return "sip:" + number + "@" + ctl.cfg.Outbound, nil
+	return "sip:" + number + "@" + outbound, nil
 }
 
 // transferFlow is where a blind transfer to a queue or a flow sends the
@@ -394,7 +396,7 @@ func (ctl *Control) transferFlow(to agentapi.Target) (*ivr.Flow, error) {
 		return nil, fmt.Errorf("transfer to a %s: %w", to.Kind, errors.ErrUnsupported)
 	}
 	known := false
-	for _, q := range ctl.cfg.Queues {
+	for _, q := range ctl.current().Queues {
 		known = known || q == to.Value
 	}
 	if !known {

@@ -56,6 +56,9 @@ type Config struct {
 	} `yaml:"sip"`
 	HTTP struct {
 		Listen string `yaml:"listen"`
+		// SessionKey signs desktop session tokens (they survive restarts);
+		// empty: a key kept in the state directory.
+		SessionKey string `yaml:"session_key"`
 	} `yaml:"http"`
 	Trunks        []Trunk           `yaml:"trunks"`
 	AccessNumbers map[string]string `yaml:"access_numbers"`
@@ -218,9 +221,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			return nil, &Error{File: file, Msg: strings.Join(te.Errors, "; ")}
+			return nil, typeErrors(file, te.Errors)
 		}
-		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, typeErrors(file, []string{strings.TrimPrefix(err.Error(), "yaml: ")})
 	}
 	c.File = file
 	c.setDefaults()
@@ -319,6 +322,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.Redis.Password, "HOTLINE_REDIS_PASSWORD")
 	set(&c.Redis.Prefix, "HOTLINE_REDIS_PREFIX")
 	set(&c.Redis.Node, "HOTLINE_NODE")
+	set(&c.HTTP.SessionKey, "HOTLINE_SESSION_KEY")
 	for i := range c.Agents {
 		set(&c.Agents[i].Password, "HOTLINE_AGENT_"+strings.ToUpper(c.Agents[i].ID)+"_PASSWORD")
 	}

@@ -95,3 +95,15 @@ func TestEnvOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Unknown keys and syntax errors name the file and the line.
+func TestParseErrorsNameFileAndLine(t *testing.T) {
+	_, err := Parse("my.yaml", []byte("sip:\n  udp: 127.0.0.1:5060\nacd:\n  ring_timeout: 15s\n  no_such_key: 1\n"))
+	if err == nil || err.Error() != "my.yaml:5: no_such_key: unknown key" {
+		t.Fatalf("unknown key: %v", err)
+	}
+	_, err = Parse("my.yaml", []byte("sip:\n  udp: [\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "my.yaml:") {
+		t.Fatalf("syntax error: %v", err)
+	}
+}

@@ -67,6 +67,7 @@ func startDemo(t *testing.T, mutate func(*config.Config)) *demo {
 	<-e.Ready()
 	d.stop = func() {
 		cancel()
+		e.Abort() // a test's end does not wait out the drain's grace
 		if err := <-done; err != nil {
 			t.Errorf("engine run: %v", err)
 		}

@@ -25,13 +25,7 @@ func (e *Engine) httpHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", e.readiness)
 	e.drainRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("POST /admin/reload", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
-		if err := e.ReloadFlows(); err != nil {
-			http.Error(w, "reload refused, previous flows stay in service:\n"+err.Error(), http.StatusUnprocessableEntity)
-			return
-		}
-		fmt.Fprintf(w, "flows reloaded (version %d)\n", e.flows.Version())
-	}))
+	mux.HandleFunc("POST /admin/reload", e.requireRole("supervisor", "admin")(e.reloadHandler))
 	// The call-integrity check on demand: stuck agents, legs without a
 	// call, double bookings, missing or duplicate records.
 	mux.HandleFunc("GET /admin/integrity", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
@@ -49,15 +43,10 @@ func (e *Engine) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(e.acd.Agents())
 	}))
-	mux.HandleFunc("GET /api/service-levels", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(e.acd.ServiceLevels())
+	mux.HandleFunc("GET /api/service-levels", e.serviceLevels)
+	mux.HandleFunc("GET /api/reports", func(w http.ResponseWriter, r *http.Request) {
+		cdr.ReportHandler(e.records.dir, e.plan.Load().targets).ServeHTTP(w, r) // the targets of the moment
 	})
-	targets := map[string]cdr.Target{}
-	for _, t := range e.cfg.Tiers {
-		targets[t.Name] = cdr.Target{Target: t.Target / 100, Within: t.Within.D()}
-	}
-	mux.Handle("GET /api/reports", cdr.ReportHandler(e.records.dir, targets))
 	mux.Handle("/recordings/", recording.NewHandler(e.recDir, "/recordings/", e.recordingScope, e.log))
 	// Profiles for operators chasing a latency knee (admin and supervisors only).
 	mux.HandleFunc("/debug/pprof/", e.requireRole("admin", "supervisor")(pprof.Index))
@@ -74,7 +63,7 @@ func (e *Engine) requireRole(roles ...string) func(http.HandlerFunc) http.Handle
 	return func(next http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			user, pass, ok := r.BasicAuth()
-			a, known := e.agents[user]
+			a, known := e.agent(user)
 			if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Basic realm="hotline"`)
 				http.Error(w, "authentication required", http.StatusUnauthorized)
@@ -105,7 +94,7 @@ func (e *Engine) recordingScope(r *http.Request) (recording.Scope, error) {
 		id, role = uid, string(urole)
 	} else {
 		user, pass, ok := r.BasicAuth()
-		a, known := e.agents[user]
+		a, known := e.agent(user)
 		if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) != 1 {
 			return nil, recording.ErrUnauthenticated
 		}

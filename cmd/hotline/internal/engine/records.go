@@ -34,12 +34,15 @@ func (e *Engine) buildRecords() error {
 	r := &records{dir: dir}
 	callOpt := opt
 	callOpt.Sinks = e.recordSinks()
+	callOpt.OnLost = e.onLost("calls")
 	if r.calls, err = cdr.NewCallWriter(callOpt); err != nil {
 		return fmt.Errorf("engine: records %s: %w", dir, err)
 	}
+	opt.OnLost = e.onLost("agent_states")
 	if r.states, err = cdr.NewAgentStateWriter(opt); err != nil {
 		return fmt.Errorf("engine: records %s: %w", dir, err)
 	}
+	opt.OnLost = e.onLost("audit")
 	if r.audit, err = cdr.NewAuditWriter(opt); err != nil {
 		return fmt.Errorf("engine: records %s: %w", dir, err)
 	}

@@ -1,0 +1,237 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/agentapi"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
+	"github.com/hotlinecc/hotline/sip/uatest"
+)
+
+// demoFile writes the demo configuration with absolute paths (flows in a
+// directory of the test's own, so flows can be added) and returns the
+// file, its flow directory and the text for edits.
+func demoFile(t *testing.T) (path, flows, text string) {
+	t.Helper()
+	testdata, err := filepath.Abs("../../../../testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows = t.TempDir()
+	src, _ := filepath.Glob(filepath.Join(testdata, "flows", "*.yaml"))
+	for _, f := range src {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(flows, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(testdata, "hotline.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = strings.NewReplacer("flows: flows", "flows: "+flows, "prompts: prompts", "prompts: "+filepath.Join(testdata, "prompts"),
+		"file: crm/customers.csv", "file: "+filepath.Join(testdata, "crm", "customers.csv")).Replace(string(b))
+	path = filepath.Join(t.TempDir(), "hotline.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, flows, text
+}
+
+func replaceAll(t *testing.T, text string, pairs ...string) string {
+	t.Helper()
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !strings.Contains(text, pairs[i]) {
+			t.Fatalf("configuration lacks %q", pairs[i])
+		}
+		text = strings.ReplaceAll(text, pairs[i], pairs[i+1])
+	}
+	return text
+}
+
+// getJSON is an authenticated GET of an engine endpoint, decoded.
+func getJSON(t *testing.T, d *demo, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+d.e.HTTPAddr()+path, nil)
+	req.SetBasicAuth("9001", "pass9001")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// A reload while a call is bridged adds an agent, a queue with its own
+// access number and flow, and changes a tier's target: the bridged call
+// is untouched (same legs, still talking, recording goes on), the new
+// agent's phone registers with its new password and the agent takes the
+// next call (in the new queue), and the wallboard's statistics and
+// /api/service-levels show the new target. A bad file changes nothing and
+// its error names the file and line; a removed agent on a call leaves
+// after the call.
+func TestReloadWhileCallBridged(t *testing.T) {
+	t.Parallel()
+	file, flows, text := demoFile(t)
+	d := startDemo(t, nil)
+	d.e.ConfigPath = file
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	phone1 := uatest.New(t, d.e.SIPAddr())
+	if err := phone1.Register("1001", "pass1001", 300); err != nil {
+		t.Fatal(err)
+	}
+	d.waitAgent(t, "1001", acd.Ready)
+	trunk := uatest.New(t, d.e.SIPAddr())
+	caller, err := trunk.Call("10010", uatest.CallOptions{From: "13800000001"}) // diamond → general → 1001
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := phone1.NextInvite(20 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	before := d.bridged(t, ctx, "1001")
+
+	sup := d.desk(t, ctx, "9001")
+
+	// The reload: agent 1004 on a new queue vip (access number 10012, flow
+	// vip), diamond's target 95 % → 50 %.
+	vipFlow := "name: vip\nlanguage: en\nstart: q\nnodes:\n  q:\n    type: queue\n    queue: vip\n    moh: moh\n    announce_agent: agent\n    next: done\n  done:\n    type: hangup\n    reason: done\n"
+	if err := os.WriteFile(filepath.Join(flows, "vip.yaml"), []byte(vipFlow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	next := replaceAll(t, text,
+		"{name: diamond, target: 95, within: 10s}", "{name: diamond, target: 50, within: 10s}",
+		"  - {name: technical, wrap_up: 5s}", "  - {name: technical, wrap_up: 5s}\n  - {name: vip, wrap_up: 1s}",
+		`  "10010": main`, "  \"10010\": main\n  \"10012\": vip",
+		`  - {id: "9001"`, "  - {id: \"1004\", name: Agent 1004, password: new1004, role: agent, skills: {vip: 1}}\n  - {id: \"9001\"")
+	if err := os.WriteFile(file, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.e.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Agents, ",") != "1004" || len(res.ACD.Overflowed)+len(res.ACD.Leaving) != 0 {
+		t.Fatalf("reload result %+v", res)
+	}
+
+	// The bridged call is untouched.
+	after := d.bridged(t, ctx, "1001")
+	if after.ID != before.ID || after.AgentMedia != before.AgentMedia || after.CallerMedia != before.CallerMedia {
+		t.Fatalf("the bridged call changed: before %+v after %+v", before, after)
+	}
+	if v := d.e.ctl.CheckSettled(ctx, time.Second); len(v) > 0 {
+		t.Fatalf("invariants after the reload: %v", v)
+	}
+
+	// The new agent's phone registers with the new password, is signed
+	// in, and takes the next call in the new queue.
+	phone4 := uatest.New(t, d.e.SIPAddr())
+	if err := phone4.Register("1004", "new1004", 300); err != nil {
+		t.Fatalf("new agent's REGISTER: %v", err)
+	}
+	d.waitAgent(t, "1004", acd.Ready)
+	c2, err := trunk.Call("10012", uatest.CallOptions{From: "13800000002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in4, err := phone4.NextInvite(20 * time.Second)
+	if err != nil {
+		t.Fatalf("the new agent's phone never rang: %v", err)
+	}
+	if err := in4.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	d.bridged(t, ctx, "1004")
+
+	// The wallboard shows the new target.
+	r, err := sup.Must(ctx, "list_queues", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Queues agentapi.QueueStats `json:"queues"`
+	}
+	if err := r.Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, sl := range st.Queues.ServiceLevels {
+		if sl.Tier == "diamond" && sl.Queue == "" {
+			found = sl.Target == 0.5
+		}
+	}
+	if !found {
+		t.Fatalf("wallboard service levels after reload: %+v", st.Queues.ServiceLevels)
+	}
+	var api []agentapi.ServiceLevelView
+	getJSON(t, d, "/api/service-levels", &api)
+	for _, sl := range api {
+		if sl.Tier == "diamond" && sl.Target != 0.5 {
+			t.Fatalf("/api/service-levels diamond %+v", sl)
+		}
+	}
+	if m := scrape(t, d); m[`hotline_service_level_target_ratio{queue="vip",tier="diamond"}`] != 0.5 {
+		t.Fatalf("target metric for the new queue: %v", m[`hotline_service_level_target_ratio{queue="vip",tier="diamond"}`])
+	}
+
+	// A bad file changes nothing and says where.
+	bad := replaceAll(t, next, "  ring_timeout: 15s", "  ring_timeout: 15s\n  no_such_key: 1")
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.e.Reload(); err == nil || !strings.Contains(err.Error(), file+":") || !strings.Contains(err.Error(), "no_such_key") {
+		t.Fatalf("bad reload: %v (want %s:<line> and the key)", err, file)
+	}
+	if code, body := adminPost(t, d, "/admin/reload"); code != http.StatusUnprocessableEntity || !strings.Contains(body, "no_such_key") {
+		t.Fatalf("POST /admin/reload of a bad file: %d %s", code, body)
+	}
+	if _, ok := d.e.agent("1004"); !ok {
+		t.Fatal("a refused reload removed agent 1004")
+	}
+
+	// 1001 is removed while talking: it keeps its call and leaves after.
+	gone := replaceAll(t, next, `  - {id: "1001", name: Agent 1001, password: pass1001, role: agent, skills: {billing: 1, general: 2}, region: north}`+"\n", "")
+	if err := os.WriteFile(file, []byte(gone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := adminPost(t, d, "/admin/reload"); code != 200 || !strings.Contains(body, `"leaving":["1001"]`) {
+		t.Fatalf("reload removing a talking agent: %d %s", code, body)
+	}
+	if v := d.bridged(t, ctx, "1001"); v.ID != before.ID {
+		t.Fatalf("1001's call after its removal: %+v", v)
+	}
+	caller.SendBye()
+	d.view(t, ctx, "the first call ended", func(v callctl.View) bool { return v.ID != before.ID })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := d.e.ACD().Agent("1001"); err != nil {
+			break // signed out after the call and its wrap-up
+		}
+		if time.Now().After(deadline) {
+			a, _ := d.e.ACD().Agent("1001")
+			t.Fatalf("removed agent 1001 still signed in: %+v", a)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c2.SendBye()
+}
