@@ -351,6 +351,7 @@ func (a *ACD) Tick() {
 	// Map order is fine here: each timer acts on its own agent or call.
 	for _, ag := range a.agents {
 		if ag.home != "" {
+			a.dropIdleMirror(ag, now)
 			continue // its home node runs its timers
 		}
 		switch ag.state {

@@ -152,6 +152,10 @@ type Redis struct {
 	LeaseTTL Duration `yaml:"lease_ttl"`
 	// Timeout bounds one Redis command (default 1s).
 	Timeout Duration `yaml:"timeout"`
+	// Advertise is host:port where the other nodes reach this node's HTTP
+	// server directly while Redis is down (default: http.listen, with
+	// sip.media_ip for an unspecified address).
+	Advertise string `yaml:"advertise"`
 }
 
 // Trunk is a carrier or PBX trusted by source address.
@@ -323,6 +327,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.Redis.Prefix, "HOTLINE_REDIS_PREFIX")
 	set(&c.Redis.Node, "HOTLINE_NODE")
 	set(&c.HTTP.SessionKey, "HOTLINE_SESSION_KEY")
+	set(&c.Redis.Advertise, "HOTLINE_ADVERTISE")
 	for i := range c.Agents {
 		set(&c.Agents[i].Password, "HOTLINE_AGENT_"+strings.ToUpper(c.Agents[i].ID)+"_PASSWORD")
 	}

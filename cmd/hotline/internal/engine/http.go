@@ -24,6 +24,7 @@ func (e *Engine) httpHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", e.readiness)
 	e.drainRoutes(mux)
+	e.clusterRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /admin/reload", e.requireRole("supervisor", "admin")(e.reloadHandler))
 	// The call-integrity check on demand: stuck agents, legs without a
