@@ -43,16 +43,22 @@ type healthCollector struct {
 	e         *Engine
 	responses *prometheus.Desc
 	regs      *prometheus.Desc
+	draining  *prometheus.Desc
 }
 
 func newHealthCollector(e *Engine) *healthCollector {
 	return &healthCollector{e: e,
 		responses: prometheus.NewDesc("hotline_sip_responses_total", "SIP responses sent, by status code (retransmissions included).", []string{"code"}, nil),
 		regs:      prometheus.NewDesc("hotline_registrations", "Phones (users) with a live registration through this node.", nil, nil),
+		draining:  prometheus.NewDesc("hotline_draining", "1 while the node refuses new calls (drain, stop); 0 when it takes calls.", nil, nil),
 	}
 }
 
-func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.responses; ch <- c.regs }
+func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.responses
+	ch <- c.regs
+	ch <- c.draining
+}
 
 func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 	sent := c.e.sip.ResponsesSent()
@@ -66,6 +72,11 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	users, _ := c.e.sip.Registrar().Count()
 	ch <- prometheus.MustNewConstMetric(c.regs, prometheus.GaugeValue, float64(users))
+	draining := 0.0
+	if c.e.Draining() {
+		draining = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.draining, prometheus.GaugeValue, draining)
 }
 
 // registerHealth adds the build information, the lost-records counter and
