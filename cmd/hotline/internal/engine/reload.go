@@ -117,6 +117,7 @@ func (e *Engine) reload() (ReloadResult, error) {
 	e.pres.SetAgents(p.phone)
 	e.plan.Store(p)
 	e.metrics.zeroLabels(p)
+	e.zeroFlows()
 
 	res.FlowsVersion, res.Flows = e.flows.Version(), e.flows.Names()
 	for id := range p.agents {
