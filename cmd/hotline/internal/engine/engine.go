@@ -414,8 +414,15 @@ func (e *Engine) Run(parent context.Context) error {
 	close(e.ready)
 	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "http", e.HTTPAddr())
 	err := e.waitStop(parent, errc)
+	acdClosed := false
 	if err == nil {
 		err = e.shutdownCalls(errc)
+		// No call is left: the ACD's rings stop (and are waited for)
+		// before the SIP server waits for its last legs.
+		acdClosed = true
+		if cerr := e.acd.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("acd close: %w", cerr)
+		}
 	}
 	cancel()
 	if e.httpSrv != nil {
@@ -431,8 +438,10 @@ func (e *Engine) Run(parent context.Context) error {
 	e.recorder.Close()
 	stopRec()
 	<-recDone
-	if cerr := e.acd.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("acd close: %w", cerr)
+	if !acdClosed {
+		if cerr := e.acd.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("acd close: %w", cerr)
+		}
 	}
 	// Every call has ended: write the open records, then drain the logs.
 	stopRecords()
