@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,31 @@ func TestBindingsSurviveARestart(t *testing.T) {
 	if len(saved) != 0 {
 		t.Fatalf("after the unregister the file holds %v", saved)
 	}
+}
+
+// Trunks change at run time: a source no longer a trunk must authenticate
+// (401), and is admitted again once it is back in the list.
+func TestSetTrunks(t *testing.T) {
+	h := &answerHandler{holds: make(chan bool, 4), digits: make(chan rune, 4)}
+	env := newTestEnv(t, nil, h)
+	h.srv = env.srv
+	ua := uatest.New(t, env.addr)
+	env.srv.SetTrunks([]Trunk{{Name: "elsewhere", Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
+	d := ua.Invite("10010", uatest.CallOptions{From: "13800000001"})
+	select {
+	case <-d.Failed():
+		if r := d.Response(); r == nil || r.StatusCode != 401 {
+			t.Fatalf("INVITE from a source that is no longer a trunk: %v", r)
+		}
+	case <-d.Established():
+		t.Fatal("a source removed from the trunks was admitted")
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer")
+	}
+	env.srv.SetTrunks([]Trunk{{Name: "carrier", Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
+	up, err := ua.Call("10010", uatest.CallOptions{From: "13800000001"})
+	if err != nil {
+		t.Fatalf("call from the trunk again: %v", err)
+	}
+	_, _ = up.Bye()
 }
