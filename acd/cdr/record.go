@@ -155,7 +155,7 @@ type Record struct {
 	OneWayAudio bool `json:"one_way_audio,omitempty"`
 	// Dropped: the call was cut by the engine or the network, not by a hang-up.
 	Dropped bool `json:"dropped,omitempty"`
-	// EndedBy says who or what ended the call: caller, agent, ivr (the
+	// EndedBy says who or what ended the call: caller, ivr (the
 	// flow hung up), rtp_timeout (the caller's audio stopped without a
 	// BYE), session_expired (no session-timer refresh), shutdown.
 	EndedBy string `json:"ended_by,omitempty"`
