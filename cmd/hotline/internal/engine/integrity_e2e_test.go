@@ -48,38 +48,10 @@ func TestTransferRecipientReservedTalkingWrappedUp(t *testing.T) {
 			c, in := l.call(t, l.phone)
 			_ = in.Answer()
 			v := d.bridged(t, ctx, l.agent)
-			op := agentapi.OpConsult
-			if blind {
-				op = agentapi.OpTransfer
-			}
-			done := make(chan error, 1)
-			go func() {
-				done <- d.e.ctl.Act(ctx, agentapi.CallAction{Op: op, Agent: l.agent, Call: v.ID, Target: &agentapi.Target{Kind: agentapi.TargetAgent, Value: l.spare}})
-			}()
-			x, err := l.spareP.NextInvite(10 * time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
+			x, done := l.transfer(t, ctx, d, v.ID, blind)
 			waitState(t, ctx, desk, l.spare, "reserved")
-			_ = x.Answer()
-			if err := <-done; err != nil {
-				t.Fatalf("%s: %v", op, err)
-			}
-			if !blind {
-				if err := d.e.ctl.Act(ctx, agentapi.CallAction{Op: agentapi.OpCompleteTransfer, Agent: l.agent, Call: v.ID}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			l.handOver(t, ctx, d, v.ID, blind, in, x, done)
 			waitState(t, ctx, desk, l.spare, "talking")
-			d.view(t, ctx, "caller with the colleague", func(cv callctl.View) bool {
-				return cv.ID == v.ID && cv.Agent == l.spare && cv.State == callctl.Talking
-			})
-			if s, _ := d.e.ACD().Agent(l.spare); s.State != acd.Talking || s.CallID != v.ID {
-				t.Fatalf("recipient: %s on %q, want talking on %s", s.State, s.CallID, v.ID)
-			}
-			if !in.Byed(5 * time.Second) {
-				t.Fatal("the transferring agent's phone was not released")
-			}
 			d.waitAgent(t, l.agent, acd.Ready) // through its wrap-up
 
 			// A second caller for the recipient's queue waits: the
