@@ -53,6 +53,8 @@ func TestBrowserDesktop(t *testing.T) {
 	b.Until("unhold label", `document.getElementById("hold").textContent === "Unhold"`)
 	b.Eval(`document.getElementById("hold").click(); true`)
 	eventually(t, "retrieved", func() bool { return e.state(t, "1001") == acd.Talking })
+	// Buttons follow the call's state: the keypad once the caller is back.
+	b.Until("keypad enabled", `![...document.querySelectorAll("#dtmf-pad button")].find(b => b.textContent === "5").disabled`)
 	b.Eval(`[...document.querySelectorAll("#dtmf-pad button")].find(b => b.textContent === "5").click(); true`)
 	eventually(t, "dtmf", func() bool { return e.calls.has("dtmf 1001 c1 5") })
 	b.Eval(`document.getElementById("hangup").click(); true`)
