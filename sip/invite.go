@@ -1,0 +1,195 @@
+package sip
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/media/sdp"
+)
+
+// INVITE admission: who sent a call (trunk or phone), whether its media
+// can be carried, and handing the new leg to the Handler.
+
+// admit decides who sent an INVITE: a trunk by source address, or a phone by
+// digest. It answers the INVITE itself when refusing.
+func (s *Server) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) (Origin, bool) {
+	src := req.Source()
+	o := Origin{Source: src}
+	if ap, err := netip.ParseAddrPort(src); err == nil {
+		for _, t := range s.cfg.Trunks {
+			for _, p := range t.Sources {
+				if p.Contains(ap.Addr().Unmap()) {
+					o.Trunk = t.Name
+					o.External = t.Outbound != ""
+					return o, true
+				}
+			}
+		}
+	}
+	hdr := ""
+	if h := req.GetHeader("Authorization"); h != nil {
+		hdr = h.Value()
+	} else if h := req.GetHeader("Proxy-Authorization"); h != nil {
+		hdr = h.Value()
+	}
+	cred, err := s.auth.verify(hdr, string(req.Method), s.cfg.Credentials)
+	switch {
+	case err == nil:
+		o.User, o.External = cred.User, cred.External
+		return o, true
+	case errors.Is(err, errNoCredentials), errors.Is(err, errStale):
+		s.respond(tx, req, sipmsg.StatusUnauthorized, "Unauthorized",
+			sipmsg.NewHeader("WWW-Authenticate", s.auth.challenge(errors.Is(err, errStale))))
+	default:
+		s.Stats.AuthFailures.Add(1)
+		s.log.Info("sip: authentication failed", "method", req.Method, "source", src, "err", err)
+		s.respond(tx, req, sipmsg.StatusForbidden, "Forbidden")
+	}
+	s.Stats.Rejected.Add(1)
+	return o, false
+}
+
+func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	// In-dialog INVITE: hold, unhold, or a new media address.
+	if to := req.To(); to != nil {
+		if tag, _ := to.Params.Get("tag"); tag != "" {
+			if leg := s.legFor(req); leg != nil {
+				s.Stats.ReinvitesIn.Add(1)
+				leg.reinvite(req, tx)
+				return
+			}
+			s.respond(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+			return
+		}
+	}
+	s.Stats.InvitesIn.Add(1)
+	if s.ctx == nil || s.ctx.Err() != nil {
+		s.respond(tx, req, sipmsg.StatusServiceUnavailable, "Shutting Down")
+		return
+	}
+	origin, ok := s.admit(req, tx)
+	if !ok {
+		return
+	}
+	info := CallInfo{Origin: origin, Transport: req.Transport(), Dialled: req.Recipient.User}
+	if h := req.CallID(); h != nil {
+		info.CallID = h.Value()
+	}
+	if f := req.From(); f != nil {
+		info.Caller, info.CallerName = f.Address.User, f.DisplayName
+	}
+	if info.CallID == "" || req.Contact() == nil {
+		s.Stats.Rejected.Add(1)
+		s.respond(tx, req, sipmsg.StatusBadRequest, "Missing Call-ID or Contact")
+		return
+	}
+	if _, dup := s.legs.Load(info.CallID); dup {
+		s.Stats.Rejected.Add(1)
+		s.respond(tx, req, sipmsg.StatusLoopDetected, "Loop Detected")
+		return
+	}
+	// SDP first: a call whose media we cannot carry must not reach a flow.
+	offer, err := sdp.Parse(req.Body())
+	if err != nil {
+		s.Stats.Rejected.Add(1)
+		if errors.Is(err, sdp.ErrNoAudio) {
+			s.Stats.CodecMismatch.Add(1)
+			s.respond(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		s.Stats.MalformedSDP.Add(1)
+		s.log.Info("sip: bad SDP in INVITE", "call_id", info.CallID, "source", origin.Source, "err", err)
+		s.respond(tx, req, sipmsg.StatusBadRequest, "Bad SDP")
+		return
+	}
+	ans, err := sdp.Negotiate(offer, s.formats())
+	if err != nil {
+		s.Stats.Rejected.Add(1)
+		s.Stats.CodecMismatch.Add(1)
+		s.respond(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
+			sipmsg.NewHeader("Warning", `304 hotline "Media type not available"`))
+		return
+	}
+	if code := s.handler.Admit(info); code != 0 {
+		s.Stats.Rejected.Add(1)
+		s.respond(tx, req, code, reasonPhrase(code))
+		return
+	}
+	s.respond(tx, req, sipmsg.StatusTrying, "Trying")
+
+	dss, err := s.dialogSrv.ReadInvite(req, tx)
+	if err != nil {
+		s.Stats.Rejected.Add(1)
+		s.respond(tx, req, sipmsg.StatusBadRequest, "Bad Request")
+		return
+	}
+	sess, err := media.NewSession(s.cfg.Ports, s.cfg.MediaIP, s.log)
+	if err != nil {
+		s.Stats.Rejected.Add(1)
+		s.log.Warn("sip: no media port for call", "call_id", info.CallID, "err", err)
+		_ = dss.Respond(sipmsg.StatusServiceUnavailable, "No Media Resources", nil)
+		dss.Close()
+		return
+	}
+	leg := s.newLeg(info.CallID, true, info, sess)
+	leg.dss = dss
+	leg.offerCodec(ans)
+	s.legs.Store(info.CallID, leg)
+	tx.OnCancel(func(*sipmsg.Request) {
+		s.Stats.CancelsIn.Add(1)
+		leg.end("caller cancelled")
+	})
+	dss.OnState(func(st sipmsg.DialogState) {
+		if st != sipmsg.DialogStateEnded {
+			return
+		}
+		if !leg.Answered() {
+			// Our own rejections set their cause first; otherwise only a CANCEL ends an unanswered dialog.
+			leg.end("caller cancelled")
+			return
+		}
+		leg.end("dialog ended")
+	})
+	sess.Start()
+	defer leg.close()
+	s.handler.Serve(leg.ctx, leg)
+}
+
+func (s *Server) formats() []sdp.Format {
+	out := make([]sdp.Format, 0, len(s.cfg.Codecs))
+	for _, c := range s.cfg.Codecs {
+		out = append(out, sdp.Format{PT: c.PayloadType, Name: c.Name, Rate: c.ClockRate})
+	}
+	return out
+}
+
+func codecFor(f sdp.Format) media.Codec {
+	switch strings.ToUpper(f.Name) {
+	case "PCMA":
+		return media.PCMA
+	default:
+		return media.PCMU
+	}
+}
+
+func reasonPhrase(code int) string {
+	switch code {
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 480:
+		return "Temporarily Unavailable"
+	case 486:
+		return "Busy Here"
+	case 488:
+		return "Not Acceptable Here"
+	case 503:
+		return "Service Unavailable"
+	}
+	return "Refused"
+}
