@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotlinecc/hotline/media"
 	"github.com/hotlinecc/hotline/media/sdp"
+	"github.com/hotlinecc/hotline/sip/guard"
 )
 
 // INVITE admission: who sent a call (trunk or phone), whether its media
@@ -30,27 +31,13 @@ func (s *Server) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) (Origin
 			}
 		}
 	}
-	hdr := ""
-	if h := req.GetHeader("Authorization"); h != nil {
-		hdr = h.Value()
-	} else if h := req.GetHeader("Proxy-Authorization"); h != nil {
-		hdr = h.Value()
+	cred, ok := s.authenticate(req, tx, guard.SurfaceSIPInvite)
+	if !ok {
+		s.Stats.Rejected.Add(1)
+		return o, false
 	}
-	cred, err := s.auth.verify(hdr, string(req.Method), s.cfg.Credentials)
-	switch {
-	case err == nil:
-		o.User, o.External = cred.User, cred.External
-		return o, true
-	case errors.Is(err, errNoCredentials), errors.Is(err, errStale):
-		s.respond(tx, req, sipmsg.StatusUnauthorized, "Unauthorized",
-			sipmsg.NewHeader("WWW-Authenticate", s.auth.challenge(errors.Is(err, errStale))))
-	default:
-		s.Stats.AuthFailures.Add(1)
-		s.log.Info("sip: authentication failed", "method", req.Method, "source", src, "err", err)
-		s.respond(tx, req, sipmsg.StatusForbidden, "Forbidden")
-	}
-	s.Stats.Rejected.Add(1)
-	return o, false
+	o.User, o.External = cred.User, cred.External
+	return o, true
 }
 
 func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
@@ -69,6 +56,10 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.Stats.InvitesIn.Add(1)
 	if s.ctx == nil || s.ctx.Err() != nil {
 		s.respond(tx, req, sipmsg.StatusServiceUnavailable, "Shutting Down")
+		return
+	}
+	if !s.screen(req, tx) {
+		s.Stats.Rejected.Add(1)
 		return
 	}
 	origin, ok := s.admit(req, tx)

@@ -1,30 +1,22 @@
 package sip
 
 import (
-	"errors"
 	"strconv"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/hotlinecc/hotline/sip/guard"
 )
 
 // REGISTER handling: digest check, then the registrar's bindings.
 
 func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	hdr := ""
-	if h := req.GetHeader("Authorization"); h != nil {
-		hdr = h.Value()
+	if !s.screen(req, tx) {
+		return
 	}
-	cred, err := s.auth.verify(hdr, "REGISTER", s.cfg.Credentials)
-	if err != nil {
-		if errors.Is(err, errNoCredentials) || errors.Is(err, errStale) {
-			s.respond(tx, req, sipmsg.StatusUnauthorized, "Unauthorized",
-				sipmsg.NewHeader("WWW-Authenticate", s.auth.challenge(errors.Is(err, errStale))))
-			return
-		}
-		s.Stats.AuthFailures.Add(1)
-		s.log.Info("sip: registration refused", "source", req.Source(), "err", err)
-		s.respond(tx, req, sipmsg.StatusForbidden, "Forbidden")
+	cred, ok := s.authenticate(req, tx, guard.SurfaceSIPRegister)
+	if !ok {
 		return
 	}
 	// A phone may register only its own address of record.

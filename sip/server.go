@@ -19,6 +19,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/sip/guard"
 )
 
 // Trunk is a carrier or PBX allowed to send calls without authenticating.
@@ -50,6 +51,14 @@ type Config struct {
 	// Directory, if set, shares registrations with other nodes so Dial can
 	// ring a phone registered through any of them; nil means a single node.
 	Directory Directory
+	// Guard counts failed digests and holds bans; share one with the HTTP
+	// side. nil gets a guard of its own with the defaults (trunk sources
+	// exempt from the rate cap).
+	Guard *guard.Guard
+	// NonceSecret, shared by the nodes of a centre, lets a phone answer one
+	// node's challenge on another; empty means a random secret per process
+	// (phones then get 401 stale=true after a restart and re-authenticate).
+	NonceSecret string
 }
 
 // Origin says who sent a call.
@@ -87,6 +96,8 @@ type Server struct {
 	log       *slog.Logger
 	handler   Handler
 	auth      *authenticator
+	malformed *malformedLog
+	guard     *guard.Guard
 	reg       *Registrar
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
@@ -122,10 +133,13 @@ type Stats struct {
 	OptionsIn      atomic.Int64
 	ByeUnknownIn   atomic.Int64
 	CancelsIn      atomic.Int64
+	Banned         atomic.Int64 // requests refused because the source is banned
+	RateLimited    atomic.Int64 // INVITE/REGISTER over the per-source rate
 	DialsOut       atomic.Int64
 	DialsAnswered  atomic.Int64
 	DialsFailed    atomic.Int64
 	ListenFailures atomic.Int64
+	Malformed      atomic.Int64 // unparsable or rule-breaking messages dropped or refused
 }
 
 // NewServer binds the listeners (so a port 0 becomes a real port) and
@@ -152,7 +166,14 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "Hotline"
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, handler: h, auth: newAuthenticator(cfg.Realm), reg: NewRegistrar()}
+	if cfg.Guard == nil {
+		var exempt []netip.Prefix
+		for _, t := range cfg.Trunks {
+			exempt = append(exempt, t.Sources...)
+		}
+		cfg.Guard = guard.New(guard.Config{Exempt: exempt, Logger: cfg.Logger})
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, handler: h, auth: newAuthenticator(cfg.Realm, []byte(cfg.NonceSecret)), reg: NewRegistrar(), guard: cfg.Guard}
 	s.reg.node = cfg.Node
 
 	var host string
@@ -190,18 +211,22 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, errors.New("sip: neither UDP nor TCP configured")
 	}
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host))
+	s.malformed = &malformedLog{log: s.log, count: &s.Stats.Malformed}
+	sipgoLog := slog.New(&sipgoHandler{next: s.log.Handler(), m: s.malformed})
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(sipgoLog), sipmsg.WithTransportLayerReadFilter(s.readFilter)),
+		sipgo.WithUserAgentTransactionLayerOptions(sipmsg.WithTransactionLayerLogger(sipgoLog)))
 	if err != nil {
 		s.closeListeners()
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
 	s.ua = ua
-	s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(s.log))
+	s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sipgoLog))
 	if err != nil {
 		s.closeListeners()
 		return nil, fmt.Errorf("sip: server: %w", err)
 	}
-	s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(s.log))
+	s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(sipgoLog))
 	if err != nil {
 		s.closeListeners()
 		return nil, fmt.Errorf("sip: client: %w", err)
@@ -210,17 +235,17 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	s.dialogSrv = sipgo.NewDialogServerCache(s.client, s.contact)
 	s.dialogCli = sipgo.NewDialogClientCache(s.client, s.contact)
 
-	s.srv.OnInvite(s.onInvite)
-	s.srv.OnAck(s.onAck)
-	s.srv.OnBye(s.onBye)
-	s.srv.OnCancel(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	s.srv.OnInvite(s.validated(s.onInvite))
+	s.srv.OnAck(s.validated(s.onAck))
+	s.srv.OnBye(s.validated(s.onBye))
+	s.srv.OnCancel(s.validated(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		// A CANCEL matching a live INVITE is answered by the transaction layer;
 		// one that reaches us matched nothing.
 		s.respond(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-	})
-	s.srv.OnRegister(s.onRegister)
-	s.srv.OnOptions(s.onOptions)
-	s.srv.OnInfo(s.onInfo)
+	}))
+	s.srv.OnRegister(s.validated(s.onRegister))
+	s.srv.OnOptions(s.validated(s.onOptions))
+	s.srv.OnInfo(s.validated(s.onInfo))
 	s.srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, sipmsg.StatusMethodNotAllowed, "Method Not Allowed", sipmsg.NewHeader("Allow", allowed))
 	})
