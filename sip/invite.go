@@ -118,7 +118,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, sipmsg.StatusBadRequest, "Bad Request")
 		return
 	}
-	sess, err := media.NewSession(s.cfg.Ports, s.cfg.MediaIP, s.log)
+	sess, err := s.newMedia(sourceAddr(req))
 	if err != nil {
 		s.Stats.Rejected.Add(1)
 		s.log.Warn("sip: no media port for call", "call_id", info.CallID, "err", err)
@@ -183,4 +183,16 @@ func reasonPhrase(code int) string {
 		return "Service Unavailable"
 	}
 	return "Refused"
+}
+
+// newMedia opens a leg's RTP session with the configured latching; src is
+// the IP the call's signalling came from (invalid when not yet known).
+func (s *Server) newMedia(src netip.Addr) (*media.Session, error) {
+	sess, err := media.NewSession(s.cfg.Ports, s.cfg.MediaIP, s.log)
+	if err != nil {
+		return nil, err
+	}
+	sess.SetLatchMode(s.cfg.Latch)
+	sess.SetSignalSource(src)
+	return sess, nil
 }

@@ -431,7 +431,7 @@ func isBetterError(candidate, current error) bool {
 }
 
 func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest) (*Leg, error) {
-	sess, err := media.NewSession(s.cfg.Ports, s.cfg.MediaIP, s.log)
+	sess, err := s.newMedia(netip.Addr{})
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial: media: %w", err)
 	}
@@ -515,6 +515,9 @@ func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest)
 	if err != nil {
 		leg.close()
 		return nil, &DialError{Status: 488, Reason: "answer SDP unusable: " + err.Error()}
+	}
+	if ap, err := netip.ParseAddrPort(dcs.InviteResponse.Source()); err == nil {
+		sess.SetSignalSource(ap.Addr()) // the phone behind NAT answers from where it sends RTP
 	}
 	leg.offerCodec(neg)
 	// Our offer was sendrecv; the answer's direction reversed is what the phone does.

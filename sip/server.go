@@ -51,6 +51,10 @@ type Config struct {
 	// Directory, if set, shares registrations with other nodes so Dial can
 	// ring a phone registered through any of them; nil means a single node.
 	Directory Directory
+	// Latch is how RTP peers are learnt: media.LatchStrict (the default:
+	// only the SDP address or the signalling source, no takeover) or
+	// media.LatchLoose for media relays that send from elsewhere.
+	Latch media.LatchMode
 	// Guard counts failed digests and holds bans; share one with the HTTP
 	// side. nil gets a guard of its own with the defaults (trunk sources
 	// exempt from the rate cap).
