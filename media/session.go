@@ -66,9 +66,9 @@ type Session struct {
 	// came from, which may send the first packets in LatchStrict mode.
 	latchMode atomic.Uint32
 	sigIP     atomic.Pointer[netip.Addr]
-	recv    atomic.Pointer[func(pcm []int16)]
-	dir     atomic.Uint32 // Direction
-	dtmf    chan rune
+	recv      atomic.Pointer[func(pcm []int16)]
+	dir       atomic.Uint32 // Direction
+	dtmf      chan rune
 
 	latchTimeout atomic.Int64 // nanoseconds; tests shorten it
 	// paceProbe, when set before playing, is told how late each played
@@ -158,12 +158,12 @@ type Stats struct {
 	DroppedEarly       uint64 // arrived before SetRemote
 	// DroppedForeign: from an address that may not send this leg's media
 	// (hotline_rtp_dropped_packets_total{reason="foreign_source"}).
-	DroppedForeign     uint64
-	DroppedDuringDTMF  uint64 // audio frames not sent while an RFC 4733 event was going out
-	Relatches          uint64 // latched peer replaced after falling silent
-	DTMFIn             uint64 // digits delivered on DTMF()
-	DTMFDropped        uint64 // digits lost because nobody read DTMF()
-	SendErrors         uint64 // sendto failures (e.g. no route, buffer full)
+	DroppedForeign    uint64
+	DroppedDuringDTMF uint64 // audio frames not sent while an RFC 4733 event was going out
+	Relatches         uint64 // latched peer replaced after falling silent
+	DTMFIn            uint64 // digits delivered on DTMF()
+	DTMFDropped       uint64 // digits lost because nobody read DTMF()
+	SendErrors        uint64 // sendto failures (e.g. no route, buffer full)
 }
 
 // NewSession binds a UDP socket on localIP with a port from alloc. The
