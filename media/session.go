@@ -66,6 +66,7 @@ type Session struct {
 	// came from, which may send the first packets in LatchStrict mode.
 	latchMode atomic.Uint32
 	sigIP     atomic.Pointer[netip.Addr]
+	srtp      atomic.Pointer[srtpState]
 	recv      atomic.Pointer[func(pcm []int16)]
 	dir       atomic.Uint32 // Direction
 	dtmf      chan rune
@@ -134,6 +135,7 @@ type counters struct {
 	dropEarly, dropForeign, dropSendEvent    atomic.Uint64
 	relatches, dtmfIn, dtmfDropped           atomic.Uint64
 	sendErrors                               atomic.Uint64
+	dropAuth                                 atomic.Uint64
 	late                                     atomic.Uint64
 }
 
@@ -160,10 +162,14 @@ type Stats struct {
 	// (hotline_rtp_dropped_packets_total{reason="foreign_source"}).
 	DroppedForeign    uint64
 	DroppedDuringDTMF uint64 // audio frames not sent while an RFC 4733 event was going out
-	Relatches         uint64 // latched peer replaced after falling silent
+	Relatches         uint64 // latched peer moved (NAT rebinding, or a silent peer replaced in loose mode)
 	DTMFIn            uint64 // digits delivered on DTMF()
 	DTMFDropped       uint64 // digits lost because nobody read DTMF()
 	SendErrors        uint64 // sendto failures (e.g. no route, buffer full)
+	// DroppedAuth: SRTP packets failing authentication or replayed
+	// (hotline_rtp_dropped_packets_total{reason="srtp_auth"}).
+	DroppedAuth uint64
+	SRTP        bool // media encrypted (SRTP negotiated)
 }
 
 // NewSession binds a UDP socket on localIP with a port from alloc. The
@@ -372,6 +378,8 @@ func (s *Session) Stats() Stats {
 		DTMFIn:             s.st.dtmfIn.Load(),
 		DTMFDropped:        s.st.dtmfDropped.Load(),
 		SendErrors:         s.st.sendErrors.Load(),
+		DroppedAuth:        s.st.dropAuth.Load(),
+		SRTP:               s.SRTP(),
 	}
 	if ns := s.st.lastIn.Load(); ns != 0 {
 		st.LastPacketIn = time.Unix(0, ns)
@@ -455,12 +463,7 @@ func (s *Session) write(pcm []int16, forceMarker, continuous bool) error {
 	}
 	s.seq++
 	s.needMarker = false
-	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n+len(pcm)], dst); err != nil {
-		return s.sendErr(dst, err)
-	}
-	s.st.packetsOut.Add(1)
-	s.st.bytesOut.Add(uint64(n + len(pcm)))
-	return nil
+	return s.sendLocked(s.sendBuf[:n+len(pcm)], h, dst)
 }
 
 // sendErr classifies a sendto failure: the socket closed under us by a
@@ -537,7 +540,9 @@ func (s *Session) handlePacket(pkt *rtp.Packet, b []byte, from netip.AddrPort, n
 		s.st.dropJunk.Add(1)
 		return
 	}
-	if err := pkt.Unmarshal(b); err != nil {
+	if b, ok := s.decrypt(b); !ok {
+		return
+	} else if err := pkt.Unmarshal(b); err != nil {
 		s.st.dropJunk.Add(1)
 		return
 	}
