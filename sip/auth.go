@@ -17,6 +17,8 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
+	"github.com/hotlinecc/hotline/media/sdp"
+
 	"github.com/icholy/digest"
 )
 
@@ -29,6 +31,8 @@ type Credential struct {
 	// centre (through a trunk); without it a compromised phone cannot be used
 	// for toll fraud.
 	External bool
+	// SRTP is the phone's media.srtp policy (optional by default).
+	SRTP sdp.SRTPPolicy
 }
 
 // HA1 computes the digest HA1 for a user's password in a realm.

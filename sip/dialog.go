@@ -9,6 +9,15 @@ import (
 // In-dialog requests that do not change the session: ACK, BYE, INFO.
 
 func (s *Server) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	// A late-offer call's answer rides on the ACK: hand it to the leg
+	// before the ACK releases the leg's Answer.
+	if len(req.Body()) > 0 {
+		if leg := s.legFor(req); leg != nil {
+			leg.mu.Lock()
+			leg.ackSDP = append([]byte(nil), req.Body()...)
+			leg.mu.Unlock()
+		}
+	}
 	if err := s.dialogSrv.ReadAck(req, tx); err != nil {
 		// ACKs of re-INVITEs and of dialogs already gone need nothing from us.
 		s.log.Debug("sip: ack", "err", err)

@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"errors"
 	"net/netip"
 	"strings"
 
@@ -26,6 +25,7 @@ func (s *Server) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) (Origin
 				if p.Contains(ap.Addr().Unmap()) {
 					o.Trunk = t.Name
 					o.External = t.Outbound != ""
+					o.srtp = t.SRTP
 					return o, true
 				}
 			}
@@ -36,7 +36,7 @@ func (s *Server) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) (Origin
 		s.Stats.Rejected.Add(1)
 		return o, false
 	}
-	o.User, o.External = cred.User, cred.External
+	o.User, o.External, o.srtp = cred.User, cred.External, cred.SRTP
 	return o, true
 }
 
@@ -84,26 +84,25 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	// SDP first: a call whose media we cannot carry must not reach a flow.
-	offer, err := sdp.Parse(req.Body())
-	if err != nil {
-		s.Stats.Rejected.Add(1)
-		if errors.Is(err, sdp.ErrNoAudio) {
-			s.Stats.CodecMismatch.Add(1)
-			s.respond(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here")
+	// An INVITE without a body is a late offer: our 200 OK will offer.
+	var offer *sdp.Description
+	var ans sdp.Answer
+	if len(req.Body()) > 0 {
+		var err error
+		if offer, err = sdp.Parse(req.Body()); err != nil {
+			s.Stats.Rejected.Add(1)
+			s.Stats.MalformedSDP.Add(1)
+			s.log.Info("sip: bad SDP in INVITE", "call_id", info.CallID, "source", origin.Source, "err", err)
+			s.respond(tx, req, sipmsg.StatusBadRequest, "Bad SDP")
 			return
 		}
-		s.Stats.MalformedSDP.Add(1)
-		s.log.Info("sip: bad SDP in INVITE", "call_id", info.CallID, "source", origin.Source, "err", err)
-		s.respond(tx, req, sipmsg.StatusBadRequest, "Bad SDP")
-		return
-	}
-	ans, err := sdp.Negotiate(offer, s.formats())
-	if err != nil {
-		s.Stats.Rejected.Add(1)
-		s.Stats.CodecMismatch.Add(1)
-		s.respond(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
-			sipmsg.NewHeader("Warning", `304 hotline "Media type not available"`))
-		return
+		if ans, err = sdp.Negotiate(offer, s.sdpPolicy(s.formats(), origin.srtp)); err != nil {
+			s.Stats.Rejected.Add(1)
+			s.Stats.CodecMismatch.Add(1)
+			s.respond(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
+				sipmsg.NewHeader("Warning", sdpRefusal(err)))
+			return
+		}
 	}
 	if code := s.handler.Admit(info); code != 0 {
 		s.Stats.Rejected.Add(1)
@@ -128,7 +127,19 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	leg := s.newLeg(info.CallID, true, info, sess)
 	leg.dss = dss
-	leg.offerCodec(ans)
+	leg.neg.policy = origin.srtp
+	leg.secure = strings.EqualFold(req.Transport(), "TLS")
+	if offer == nil {
+		leg.lateOffer = true
+		leg.codec, leg.dtmfPT = s.cfg.Codecs[0], 101
+	} else if err := leg.applyAnswer(ans, offer); err != nil {
+		s.Stats.Rejected.Add(1)
+		s.log.Info("sip: SDP offer unusable", "call_id", info.CallID, "err", err)
+		_ = dss.Respond(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here", nil, sipmsg.NewHeader("Warning", sdpRefusal(err)))
+		leg.end("rejected 488")
+		leg.close()
+		return
+	}
 	s.legs.Store(info.CallID, leg)
 	tx.OnCancel(func(*sipmsg.Request) {
 		s.Stats.CancelsIn.Add(1)
@@ -195,4 +206,24 @@ func (s *Server) newMedia(src netip.Addr) (*media.Session, error) {
 	sess.SetLatchMode(s.cfg.Latch)
 	sess.SetSignalSource(src)
 	return sess, nil
+}
+
+// srtpPolicyFor is the SRTP policy of whom an outbound leg rings: the
+// phone's, or the trunk's whose outbound address the URI names.
+func (s *Server) srtpPolicyFor(dr DialRequest) sdp.SRTPPolicy {
+	if dr.User != "" {
+		if c, ok := s.cfg.Credentials(dr.User); ok {
+			return c.SRTP
+		}
+		return sdp.SRTPOptional
+	}
+	var u sipmsg.Uri
+	if err := sipmsg.ParseUri(dr.URI, &u); err == nil {
+		for _, t := range s.cfg.Trunks {
+			if t.Outbound != "" && strings.EqualFold(t.Outbound, u.HostPort()) {
+				return t.SRTP
+			}
+		}
+	}
+	return sdp.SRTPOptional
 }

@@ -19,6 +19,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/hotlinecc/hotline/media"
+	"github.com/hotlinecc/hotline/media/sdp"
 	"github.com/hotlinecc/hotline/sip/guard"
 )
 
@@ -29,6 +30,8 @@ type Trunk struct {
 	// Outbound is host:port where calls to external numbers go; empty means
 	// this trunk only delivers calls to us.
 	Outbound string
+	// SRTP is the trunk's media.srtp policy (optional by default).
+	SRTP sdp.SRTPPolicy
 }
 
 // Config is what the signalling layer needs to run.
@@ -72,6 +75,7 @@ type Origin struct {
 	Source string // host:port the INVITE came from
 	// External is true when the origin may reach external destinations.
 	External bool
+	srtp     sdp.SRTPPolicy
 }
 
 // CallInfo describes a new inbound call.
