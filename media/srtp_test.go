@@ -76,8 +76,8 @@ func TestSRTPBothWays(t *testing.T) {
 	}
 	raw, _ := pkt.Marshal()
 	before := y.Stats().DroppedAuth
-	snoop.send(y.LocalAddr(), raw) // genuine, new index: heard
-	snoop.send(y.LocalAddr(), raw) // the same again: a replay
+	snoop.send(y.LocalAddr(), raw)                                                                            // genuine, new index: heard
+	snoop.send(y.LocalAddr(), raw)                                                                            // the same again: a replay
 	snoop.send(y.LocalAddr(), rtpBytes(t, 0, 999, 160, x.SSRC(), false, clear))                               // plain RTP
 	snoop.send(y.LocalAddr(), append(rtpBytes(t, 0, 1000, 160, x.SSRC(), false, clear), make([]byte, 10)...)) // forged tag
 	waitFor(t, "forged dropped", func() bool { return y.Stats().DroppedAuth == before+3 })

@@ -21,6 +21,9 @@ func (s *Server) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) (Origin
 	o := Origin{Source: src}
 	if ap, err := netip.ParseAddrPort(src); err == nil {
 		for _, t := range s.cfg.Trunks {
+			if t.TLSName != "" && !s.trunkCertOK(req, t.TLSName) {
+				continue
+			}
 			for _, p := range t.Sources {
 				if p.Contains(ap.Addr().Unmap()) {
 					o.Trunk = t.Name
@@ -226,4 +229,18 @@ func (s *Server) srtpPolicyFor(dr DialRequest) sdp.SRTPPolicy {
 		}
 	}
 	return sdp.SRTPOptional
+}
+
+// trunkCertOK: the request came over TLS from a connection whose verified
+// client certificate names the trunk.
+func (s *Server) trunkCertOK(req *sipmsg.Request, name string) bool {
+	if !strings.EqualFold(req.Transport(), "TLS") {
+		return false
+	}
+	for _, n := range s.tlsPeerNames(req.Source()) {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }

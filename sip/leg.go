@@ -148,7 +148,7 @@ func (l *Leg) Answer(ctx context.Context) error {
 		}
 	}
 	res := sipmsg.NewSDPResponseFromRequest(l.dss.InviteRequest, body)
-	res.AppendHeader(&l.srv.contact)
+	res.AppendHeader(l.srv.contactFor(l.secure))
 	errc := make(chan error, 1)
 	go func() { errc <- l.dss.WriteResponse(res) }()
 	select {
@@ -300,7 +300,7 @@ func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		dir = sdp.RecvOnly
 	}
 	res := sipmsg.NewSDPResponseFromRequest(req, l.localSDP(dir))
-	res.AppendHeader(&l.srv.contact)
+	res.AppendHeader(l.srv.contactFor(l.secure))
 	if err := tx.Respond(res); err != nil {
 		l.srv.log.Debug("sip: re-INVITE respond", "err", err)
 	}
@@ -495,7 +495,7 @@ func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest)
 	req.AppendHeader(&sipmsg.ToHeader{Address: target, Params: sipmsg.NewParams()})
 	cid := sipmsg.CallIDHeader(callID)
 	req.AppendHeader(&cid)
-	req.AppendHeader(&s.contact)
+	req.AppendHeader(s.contactFor(leg.secure))
 	req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sipmsg.NewHeader("Allow", allowed))
 	for k, v := range dr.Headers {

@@ -96,10 +96,16 @@ func (h *sipgoHandler) Handle(ctx context.Context, r slog.Record) error {
 		h.m.note(src, truncateStr(reason, 200), data)
 		return nil
 	}
-	if !h.next.Enabled(ctx, r.Level) {
+	level := r.Level
+	if r.Message == "Read error" || r.Message == "Read filter error" {
+		// A peer that stalls or drops its connection is routine at the edge
+		// (counted by the connection table), not an error of ours.
+		level = slog.LevelDebug
+	}
+	if !h.next.Enabled(ctx, level) {
 		return nil
 	}
-	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	out := slog.NewRecord(r.Time, level, r.Message, r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Value.Kind() == slog.KindString && len(a.Value.String()) > 2*excerptLen {
 			a.Value = slog.StringValue(excerpt(a.Value.String()))

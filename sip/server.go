@@ -30,6 +30,9 @@ type Trunk struct {
 	// Outbound is host:port where calls to external numbers go; empty means
 	// this trunk only delivers calls to us.
 	Outbound string
+	// TLSName, if set, admits this trunk's calls only over TLS with a client
+	// certificate (verified against Config.TLSClientCA) naming it.
+	TLSName string
 	// SRTP is the trunk's media.srtp policy (optional by default).
 	SRTP sdp.SRTPPolicy
 }
@@ -38,7 +41,15 @@ type Trunk struct {
 type Config struct {
 	UDPAddr string // e.g. "127.0.0.1:5060"; empty disables UDP
 	TCPAddr string // empty disables TCP
-	Realm   string
+	// TLSAddr enables SIP over TLS (needs TLSCert and TLSKey, PEM files,
+	// re-read by ReloadTLS). TLSClientCA, if set, verifies client
+	// certificates (trunks with TLSName); TLSRootCA is trusted when we dial
+	// TLS (empty: the system roots).
+	TLSAddr, TLSCert, TLSKey, TLSClientCA, TLSRootCA string
+	// Stream connection limits (zero: the Default* values).
+	FirstMessageTimeout, IdleTimeout time.Duration
+	MaxConnsPerSource, MaxConns      int
+	Realm                            string
 	// MediaIP is the address written into SDP and bound for RTP.
 	MediaIP netip.Addr
 	Ports   *media.PortAllocator
@@ -113,8 +124,13 @@ type Server struct {
 	dialogSrv *sipgo.DialogServerCache
 	dialogCli *sipgo.DialogClientCache
 	contact   sipmsg.ContactHeader
-	udp       net.PacketConn
-	tcp       net.Listener
+	// contactTLS is our Contact in dialogs signalled over TLS.
+	contactTLS sipmsg.ContactHeader
+	udp        net.PacketConn
+	tcp        net.Listener
+	tlsLn      net.Listener
+	certs      *certStore
+	conns      connTable
 
 	legs   sync.Map // call-id -> *Leg
 	active atomic.Int64
@@ -174,6 +190,18 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "Hotline"
 	}
+	if cfg.FirstMessageTimeout <= 0 {
+		cfg.FirstMessageTimeout = DefaultFirstMessageTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxConnsPerSource <= 0 {
+		cfg.MaxConnsPerSource = DefaultMaxConnsPerSource
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
 	if cfg.Guard == nil {
 		var exempt []netip.Prefix
 		for _, t := range cfg.Trunks {
@@ -183,6 +211,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, handler: h, auth: newAuthenticator(cfg.Realm, []byte(cfg.NonceSecret)), reg: NewRegistrar(), guard: cfg.Guard}
 	s.reg.node = cfg.Node
+	s.conns.bySource = map[netip.Addr]int{}
 
 	var host string
 	var port int
@@ -209,7 +238,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 			s.closeListeners()
 			return nil, fmt.Errorf("sip: listen tcp %s: %w", cfg.TCPAddr, err)
 		}
-		s.tcp = l
+		s.tcp = &edgeListener{Listener: l, s: s}
 		if host == "" {
 			ap := netip.MustParseAddrPort(l.Addr().String())
 			host, port = ap.Addr().String(), int(ap.Port())
@@ -218,10 +247,28 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if host == "" {
 		return nil, errors.New("sip: neither UDP nor TCP configured")
 	}
+	if cfg.TLSAddr != "" {
+		conf, err := s.serverTLS()
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+		l, err := net.Listen("tcp", cfg.TLSAddr)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("sip: listen tls %s: %w", cfg.TLSAddr, err)
+		}
+		s.tlsLn = &edgeListener{Listener: l, s: s, tls: conf}
+	}
+	clientTLS, err := s.clientTLS()
+	if err != nil {
+		s.closeListeners()
+		return nil, err
+	}
 
 	s.malformed = &malformedLog{log: s.log, count: &s.Stats.Malformed}
 	sipgoLog := slog.New(&sipgoHandler{next: s.log.Handler(), m: s.malformed})
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host),
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host), sipgo.WithUserAgenTLSConfig(clientTLS),
 		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(sipgoLog), sipmsg.WithTransportLayerReadFilter(s.readFilter)),
 		sipgo.WithUserAgentTransactionLayerOptions(sipmsg.WithTransactionLayerLogger(sipgoLog)))
 	if err != nil {
@@ -240,6 +287,13 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("sip: client: %w", err)
 	}
 	s.contact = sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: "hotline", Host: host, Port: port}}
+	s.contactTLS = s.contact
+	if s.tlsLn != nil {
+		ap := netip.MustParseAddrPort(s.tlsLn.Addr().String())
+		s.contactTLS.Address.Port = int(ap.Port())
+		s.contactTLS.Address.UriParams = sipmsg.NewParams()
+		s.contactTLS.Address.UriParams.Add("transport", "tls")
+	}
 	s.dialogSrv = sipgo.NewDialogServerCache(s.client, s.contact)
 	s.dialogCli = sipgo.NewDialogClientCache(s.client, s.contact)
 
@@ -271,12 +325,15 @@ func (s *Server) ActiveLegs() int { return int(s.active.Load()) }
 // Run serves until ctx is done, then ends every leg and waits for them.
 func (s *Server) Run(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(ctx)
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	if s.udp != nil {
 		go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	}
 	if s.tcp != nil {
 		go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	}
+	if s.tlsLn != nil {
+		go func() { errc <- s.srv.ServeTLS(s.tlsLn) }()
 	}
 	var err error
 	select {
@@ -312,4 +369,12 @@ func (s *Server) respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code 
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("sip: respond", "code", code, "err", err)
 	}
+}
+
+// contactFor is our Contact for a dialog, over TLS or not.
+func (s *Server) contactFor(secure bool) *sipmsg.ContactHeader {
+	if secure && s.tlsLn != nil {
+		return &s.contactTLS
+	}
+	return &s.contact
 }
