@@ -316,3 +316,7 @@ func (s *Server) tlsPeerNames(source string) []string {
 	}
 	return v.([]string)
 }
+
+// RefusedConns counts stream connections refused over a cap or from a
+// banned source.
+func (s *Server) RefusedConns() int64 { return s.conns.refused.Load() }

@@ -34,7 +34,7 @@ type CA struct {
 // Pair is a certificate and its key as PEM files.
 type Pair struct {
 	Cert, Key string
-	TLS      tls.Certificate
+	TLS       tls.Certificate
 }
 
 // NewCA creates a CA valid for a day.
