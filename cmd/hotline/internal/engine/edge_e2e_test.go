@@ -114,7 +114,7 @@ func TestBruteForceHTTPAndDesktopLogin(t *testing.T) {
 	for series, want := range map[string]float64{
 		`hotline_auth_failures_total{surface="http_basic"}`: 10,
 		`hotline_auth_failures_total{surface="ws_login"}`:   10,
-		`hotline_bans_active`: 2,
+		`hotline_bans_active`:                               2,
 	} {
 		if m[series] != want {
 			t.Errorf("%s = %v, want %v", series, m[series], want)
