@@ -223,7 +223,8 @@ func (s *Server) srtpPolicyFor(dr DialRequest) sdp.SRTPPolicy {
 	var u sipmsg.Uri
 	if err := sipmsg.ParseUri(dr.URI, &u); err == nil {
 		for _, t := range s.cfg.Trunks {
-			if t.Outbound != "" && strings.EqualFold(t.Outbound, u.HostPort()) {
+			hostPort, _, _ := strings.Cut(t.Outbound, ";") // "host:port;transport=tls"
+			if t.Outbound != "" && strings.EqualFold(hostPort, u.HostPort()) {
 				return t.SRTP
 			}
 		}

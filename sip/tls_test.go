@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -242,5 +243,50 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOutboundTrunkOverTLS: calls to a trunk whose outbound address says
+// transport=tls go over TLS, checked against the configured CA, and with
+// the trunk's SRTP required the media is RTP/SAVP end to end.
+func TestOutboundTrunkOverTLS(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	carrier := &echoHandler{legs: make(chan *Leg, 1)}
+	far := newTestEnv(t, withTLS(ca, ca.Server("carrier")), carrier)
+	_, port, _ := strings.Cut(far.srv.TLSAddr(), ":")
+	outbound := "127.0.0.1:" + port + ";transport=tls"
+	us := newTestEnv(t, func(c *Config) {
+		c.TLSRootCA = ca.File
+		c.Trunks = []Trunk{{Name: "carrier", Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}, Outbound: outbound, SRTP: sdp.SRTPRequired}}
+	}, &bridgeHandler{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	leg, err := us.srv.Dial(ctx, DialRequest{URI: "sip:13800000001@" + outbound, CallerID: "1001"})
+	if err != nil {
+		t.Fatalf("dial the trunk over TLS: %v", err)
+	}
+	defer leg.Close()
+	in := <-carrier.legs
+	if in.Info.Transport != "TLS" {
+		t.Fatalf("the carrier got the call over %s", in.Info.Transport)
+	}
+	if !leg.Media().SRTP() || !in.Media().SRTP() {
+		t.Fatalf("SRTP: ours %v, carrier's %v", leg.Media().SRTP(), in.Media().SRTP())
+	}
+	// Audio from our leg reaches the carrier, decrypted.
+	leg.Media().Start()
+	if err := leg.Media().Play(ctx, media.Tone(1000, 400*time.Millisecond, 6000)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "carrier hears us", func() bool { return len(carrier.audio()) >= 15*160 })
+	if a := carrier.audio(); goertzel(a, 1000) < 100*goertzel(a, 600) {
+		t.Fatal("carrier did not hear our 1 kHz")
+	}
+	// A carrier whose certificate we do not trust is not called.
+	other := tlstest.NewCA(t)
+	stranger := newTestEnv(t, withTLS(other, other.Server("evil")), &echoHandler{legs: make(chan *Leg, 1)})
+	_, sport, _ := strings.Cut(stranger.srv.TLSAddr(), ":")
+	if _, err := us.srv.Dial(ctx, DialRequest{URI: "sip:13800000001@127.0.0.1:" + sport + ";transport=tls"}); err == nil {
+		t.Fatal("dialled a TLS peer with an untrusted certificate")
 	}
 }
