@@ -100,8 +100,9 @@ func ParseSRTPKey(suite, inline string) (SRTPKey, error) {
 // the receive goroutine (pion contexts are not safe for concurrent use).
 type srtpState struct {
 	tx, rx *srtp.Context
-	encBuf []byte // guarded by Session.sendMu
-	decBuf []byte // receive goroutine only
+	encBuf []byte     // guarded by Session.sendMu
+	decBuf []byte     // receive goroutine only
+	rxHdr  rtp.Header // receive goroutine only: spares pion an allocation per packet
 }
 
 // SetSRTP makes the session send with send's key and accept only packets
@@ -160,7 +161,7 @@ func (s *Session) decrypt(b []byte) ([]byte, bool) {
 	if sp == nil {
 		return b, true
 	}
-	out, err := sp.rx.DecryptRTP(sp.decBuf[:0], b, nil)
+	out, err := sp.rx.DecryptRTP(sp.decBuf[:0], b, &sp.rxHdr)
 	if err != nil {
 		s.st.dropAuth.Add(1)
 		return nil, false
