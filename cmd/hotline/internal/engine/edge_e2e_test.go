@@ -18,6 +18,8 @@ import (
 	"github.com/hotlinecc/hotline/agentapi"
 	"github.com/hotlinecc/hotline/agentapi/apitest"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
+	"github.com/hotlinecc/hotline/sip"
+	"github.com/hotlinecc/hotline/sip/sipptest"
 	"github.com/hotlinecc/hotline/sip/tlstest"
 )
 
@@ -282,5 +284,44 @@ func TestHTTPSAndWSS(t *testing.T) {
 	defer conn.Close()
 	if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "desk-renewed" {
 		t.Fatalf("after reload: %q", cn)
+	}
+}
+
+// TestHashedCredentials: an agent configured with password_hash (bcrypt)
+// and sip_ha1 instead of a password signs in on the desktop and registers
+// its phone with the password neither of them contains.
+func TestHashedCredentials(t *testing.T) {
+	t.Parallel()
+	hash, err := agentapi.HashPassword("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDemo(t, func(c *config.Config) {
+		for i := range c.Agents {
+			if c.Agents[i].ID == "1001" {
+				c.Agents[i].Password, c.Agents[i].PasswordHash = "", hash
+				c.Agents[i].SIPHA1 = sip.HA1("1001", c.SIP.Realm, "s3cret")
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := apitest.Dial(ctx, "http://"+d.e.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Login(ctx, "1001", "s3cret", ""); err != nil {
+		t.Fatalf("desktop login with the hashed password: %v", err)
+	}
+	sipptest.RegisterPhone(t, d.e.SIPAddr(), "1001", "s3cret", sipptest.FreeUDPPort(t), 60)
+	if !d.e.sip.Registrar().Registered("1001") {
+		t.Fatal("phone not registered with sip_ha1")
+	}
+	// Nothing kept in memory holds the clear password of the others either.
+	for id, a := range d.e.agents {
+		if a.Password != "" || !agentapi.ValidHash(a.PasswordHash) {
+			t.Fatalf("agent %s: clear password kept or no hash", id)
+		}
 	}
 }
