@@ -127,7 +127,7 @@ func BenchmarkSRTPFrame(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		pkt[2], pkt[3] = byte(i>>8), byte(i)       // next sequence number
+		pkt[2], pkt[3] = byte(i>>8), byte(i)          // next sequence number
 		if _, err := hdr.Unmarshal(pkt); err != nil { // the sender has its header already
 			b.Fatal(err)
 		}

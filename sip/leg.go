@@ -245,11 +245,13 @@ func (l *Leg) matches(req *sipmsg.Request) bool {
 }
 
 func (l *Leg) remoteBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	// Ended before the 200 goes out, so a BYE sent right after it finds
+	// the dialog gone (481), not a second 200.
+	l.end("remote hangup")
 	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
 	if err := tx.Respond(res); err != nil {
 		l.srv.log.Debug("sip: bye respond", "err", err)
 	}
-	l.end("remote hangup")
 }
 
 // reinvite answers an in-dialog INVITE from the phone: a hold (sendonly or

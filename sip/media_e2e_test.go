@@ -106,8 +106,8 @@ func dialUAC(t *testing.T, addr string) *uac {
 }
 
 func (u *uac) ackWith(body string) {
-	msg := fmt.Sprintf("ACK sip:hotline@%s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bKack%d\r\nFrom: <sip:13800000001@127.0.0.1>;tag=uac1\r\nTo: <sip:10010@127.0.0.1>;tag=%s\r\nCall-ID: reinvite-test\r\nCSeq: %d ACK\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-		u.addr, u.viaT(), u.local, time.Now().UnixNano(), u.toTag, u.cseq, len(body), body)
+	msg := fmt.Sprintf("ACK sip:hotline@%s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bKack%d\r\nFrom: <sip:13800000001@127.0.0.1>;tag=uac1\r\nTo: <sip:10010@127.0.0.1>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d ACK\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		u.addr, u.viaT(), u.local, time.Now().UnixNano(), u.toTag, u.cid(), u.cseq, len(body), body)
 	if _, err := u.c.Write([]byte(msg)); err != nil {
 		u.t.Fatal(err)
 	}

@@ -255,17 +255,37 @@ func TestOutboundTrunkOverTLS(t *testing.T) {
 	far := newTestEnv(t, withTLS(ca, ca.Server("carrier")), carrier)
 	_, port, _ := strings.Cut(far.srv.TLSAddr(), ":")
 	outbound := "127.0.0.1:" + port + ";transport=tls"
+	dialer := &uriDialer{uri: "sip:13800000001@" + outbound, result: make(chan dialResult, 2)}
 	us := newTestEnv(t, func(c *Config) {
 		c.TLSRootCA = ca.File
-		c.Trunks = []Trunk{{Name: "carrier", Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}, Outbound: outbound, SRTP: sdp.SRTPRequired}}
-	}, &bridgeHandler{})
+		c.Trunks = []Trunk{
+			{Name: "inbound", Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+			{Name: "carrier", Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}, Outbound: outbound, SRTP: sdp.SRTPRequired},
+		}
+	}, dialer)
+	dialer.mu.Lock()
+	dialer.srv = us.srv
+	dialer.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	leg, err := us.srv.Dial(ctx, DialRequest{URI: "sip:13800000001@" + outbound, CallerID: "1001"})
+	// A call into us makes us call out through the trunk, as the engine does.
+	u := dialUAC(t, us.addr)
+	if r := u.send("INVITE", "", offerSDP(4000, "RTP/AVP", "")); !strings.HasPrefix(r, "SIP/2.0 200") {
+		t.Fatalf("call into us: %q", r)
+	}
+	u.toTag = toTagRe.FindStringSubmatch(u.lastFinal)[1]
+	u.ack()
+	var r dialResult
+	select {
+	case r = <-dialer.result:
+	case <-ctx.Done():
+		t.Fatal("the dial through the trunk never ended")
+	}
+	leg, err := r.leg, r.err
 	if err != nil {
 		t.Fatalf("dial the trunk over TLS: %v", err)
 	}
-	defer leg.Close()
+	defer leg.Close() // the caller owns a dialled leg
 	in := <-carrier.legs
 	if in.Info.Transport != "TLS" {
 		t.Fatalf("the carrier got the call over %s", in.Info.Transport)
@@ -286,7 +306,51 @@ func TestOutboundTrunkOverTLS(t *testing.T) {
 	other := tlstest.NewCA(t)
 	stranger := newTestEnv(t, withTLS(other, other.Server("evil")), &echoHandler{legs: make(chan *Leg, 1)})
 	_, sport, _ := strings.Cut(stranger.srv.TLSAddr(), ":")
-	if _, err := us.srv.Dial(ctx, DialRequest{URI: "sip:13800000001@127.0.0.1:" + sport + ";transport=tls"}); err == nil {
-		t.Fatal("dialled a TLS peer with an untrusted certificate")
+	dialer.mu.Lock()
+	dialer.uri = "sip:13800000001@127.0.0.1:" + sport + ";transport=tls"
+	dialer.mu.Unlock()
+	u2 := dialUAC(t, us.addr)
+	u2.callID = "untrusted"
+	if r := u2.send("INVITE", "", offerSDP(4002, "RTP/AVP", "")); !strings.HasPrefix(r, "SIP/2.0 200") {
+		t.Fatalf("second call into us: %q", r)
 	}
+	u2.toTag = toTagRe.FindStringSubmatch(u2.lastFinal)[1]
+	u2.ack()
+	select {
+	case r := <-dialer.result:
+		if r.err == nil {
+			r.leg.Close()
+			t.Fatal("dialled a TLS peer with an untrusted certificate")
+		}
+	case <-ctx.Done():
+		t.Fatal("the dial to an untrusted peer never ended")
+	}
+}
+
+type dialResult struct {
+	leg *Leg
+	err error
+}
+
+// uriDialer answers a call and dials uri from the call's goroutine (as the
+// engine places outbound calls), reporting the outcome.
+type uriDialer struct {
+	srv    *Server
+	mu     sync.Mutex
+	uri    string
+	result chan dialResult
+}
+
+func (d *uriDialer) Admit(CallInfo) int { return 0 }
+
+func (d *uriDialer) Serve(ctx context.Context, leg *Leg) {
+	if err := leg.Answer(ctx); err != nil {
+		return
+	}
+	d.mu.Lock()
+	uri, srv := d.uri, d.srv
+	d.mu.Unlock()
+	out, err := srv.Dial(ctx, DialRequest{URI: uri, CallerID: "1001"})
+	d.result <- dialResult{out, err}
+	<-ctx.Done()
 }
