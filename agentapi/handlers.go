@@ -82,21 +82,45 @@ func ping(c *client, _ *session, _ *request) (*result, error) {
 	return &result{Now: &now}, nil
 }
 
-// authenticate checks id and password. Unknown ids cost the same hash as
-// known ones so that timing does not reveal which ids exist.
-func (s *Server) authenticate(id, password string) (*account, error) {
+// authenticate checks id and password for a connection. Unknown ids cost
+// the same hash as known ones so that timing does not reveal which ids
+// exist. With a Guard, a banned source (or a locked id from a source it
+// has never used) is refused before any hash is computed, and failures
+// are counted against the source and the id.
+func (s *Server) authenticate(c *client, id, password string) (*account, error) {
+	src, srcOK := remoteIP(c.remote)
+	g := s.cfg.Guard
+	if g != nil && srcOK && !g.Allowed(src, id) {
+		c.abuse = "too many failed logins from this address"
+		return nil, errf(CodeTooManyFailures, "too many failed logins from this address; try again later")
+	}
 	acct := s.accounts[id]
+	ok := false
 	if acct == nil {
 		checkPassword(dummyHash, password)
+	} else {
+		ok = checkPassword(acct.hash, password)
+	}
+	if !ok {
+		if g != nil && srcOK {
+			g.Fail(SurfaceWSLogin, src, id)
+		}
 		return nil, errf(CodeBadCredentials, "unknown agent or wrong password")
 	}
-	if !checkPassword(acct.hash, password) {
-		return nil, errf(CodeBadCredentials, "unknown agent or wrong password")
+	if g != nil && srcOK {
+		g.Succeed(src, id)
 	}
 	return acct, nil
 }
 
-var dummyHash = hashWithSalt(make([]byte, 16), "x")
+// dummyHash is checked for unknown ids, at the default cost.
+var dummyHash = func() string {
+	h, err := HashPassword("x")
+	if err != nil {
+		panic(err) // bcrypt of a short constant cannot fail
+	}
+	return h
+}()
 
 // login authenticates, signs the agent in to its seat in the ACD (an agent
 // already signed in, e.g. by its phone registering, is simply attached)
@@ -107,7 +131,7 @@ func login(c *client, _ *session, r *request) (*result, error) {
 	if r.Agent == "" || r.Password == "" {
 		return nil, errf(CodeBadRequest, "login needs agent and password")
 	}
-	acct, err := c.srv.authenticate(r.Agent, r.Password)
+	acct, err := c.srv.authenticate(c, r.Agent, r.Password)
 	if err != nil {
 		c.failedLogin()
 		return nil, err
@@ -157,8 +181,19 @@ func resume(c *client, _ *session, r *request) (*result, error) {
 	if r.Token == "" {
 		return nil, errf(CodeBadRequest, "resume needs token")
 	}
+	if g := c.srv.cfg.Guard; g != nil {
+		if src, ok := remoteIP(c.remote); ok && !g.Allowed(src, "") {
+			c.abuse = "too many failed logins from this address"
+			return nil, errf(CodeTooManyFailures, "too many failed logins from this address; try again later")
+		}
+	}
 	sess, prev, ok := c.srv.sessions.resume(r.Token, c)
 	if !ok {
+		if g := c.srv.cfg.Guard; g != nil {
+			if src, ok := remoteIP(c.remote); ok {
+				g.Fail(SurfaceWSLogin, src, "")
+			}
+		}
 		c.failedLogin()
 		return nil, errf(CodeInvalidToken, "session unknown, expired or replaced; log in again")
 	}
@@ -193,7 +228,7 @@ func shiftChange(c *client, sess *session, r *request) (*result, error) {
 	if r.Agent == "" || r.Password == "" {
 		return nil, errf(CodeBadRequest, "shift_change needs the incoming agent and password")
 	}
-	in, err := c.srv.authenticate(r.Agent, r.Password)
+	in, err := c.srv.authenticate(c, r.Agent, r.Password)
 	if err != nil {
 		c.failedLogin()
 		return nil, err

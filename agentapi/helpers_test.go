@@ -224,7 +224,7 @@ func newEnv(t *testing.T, mod ...func(*Config)) *env {
 	}
 	fc := &fakeCalls{acd: a}
 	au := &memAuditor{}
-	cfg := Config{ACD: a, Calls: fc, Accounts: testAccounts(), Auditor: au, StatsEvery: -1,
+	cfg := Config{ACD: a, Calls: fc, Accounts: testAccounts(), PasswordCost: bcryptMin, Auditor: au, StatsEvery: -1,
 		Queues: []string{"general", "billing", "technical"}, BreakReasons: []string{"lunch", "short"},
 		DispositionCodes: []string{"solved", "callback"},
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -483,3 +483,6 @@ func (s *Server) clientCount() int {
 	defer s.mu.RUnlock()
 	return len(s.clients)
 }
+
+// bcryptMin keeps tests with thousands of accounts quick.
+const bcryptMin = 4

@@ -19,6 +19,7 @@ const (
 	CodeRateLimited       = "rate_limited"       // too many requests per second; retry later
 	CodeUnauthenticated   = "unauthenticated"    // request needs a login first
 	CodeBadCredentials    = "bad_credentials"    // wrong agent id or password
+	CodeTooManyFailures   = "too_many_failures"  // this address is banned after failed logins; the connection closes
 	CodeInvalidToken      = "invalid_token"      // resume with an unknown, expired or replaced token
 	CodeForbidden         = "forbidden"          // role or scope does not allow it
 	CodeIllegalTransition = "illegal_transition" // the agent state machine refuses

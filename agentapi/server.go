@@ -9,12 +9,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/routing"
@@ -87,7 +89,25 @@ type Config struct {
 	// Metrics, if set, gets the API's Prometheus metrics
 	// (hotline_agentapi_*).
 	Metrics prometheus.Registerer
+	// Guard, if set, counts failed logins (and resumes with bad tokens) per
+	// source address and agent id, shared with the engine's other
+	// surfaces: a banned source gets 429 on /ws and its logins refused.
+	Guard LoginGuard
+	// PasswordCost is the bcrypt cost for passwords given in clear
+	// (default bcrypt.DefaultCost; tests with thousands of accounts lower it).
+	PasswordCost int
 }
+
+// LoginGuard is the engine's brute-force guard as the API sees it.
+type LoginGuard interface {
+	Allowed(src netip.Addr, user string) bool
+	Banned(src netip.Addr) bool
+	Fail(surface string, src netip.Addr, user string) bool
+	Succeed(src netip.Addr, user string)
+}
+
+// SurfaceWSLogin names the WebSocket login in the guard's counters.
+const SurfaceWSLogin = "ws_login"
 
 // WebSocket close codes the server uses besides the standard ones.
 const (
@@ -192,6 +212,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.DefaultCost
+	}
 	s := &Server{
 		cfg: cfg, acd: cfg.ACD, calls: cfg.Calls, audit: cfg.Auditor, log: cfg.Logger, now: cfg.Now,
 		accounts: map[string]*account{},
@@ -199,7 +222,7 @@ func New(cfg Config) (*Server, error) {
 		lastCall: map[string]string{}, internal: map[string]internalCall{},
 	}
 	for _, a := range cfg.Accounts {
-		acc, err := newAccount(a)
+		acc, err := newAccount(a, cfg.PasswordCost)
 		if err != nil {
 			return nil, fmt.Errorf("agentapi: %w", err)
 		}
@@ -363,6 +386,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if closed {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
+	}
+	if g := s.cfg.Guard; g != nil {
+		if src, ok := remoteIP(r.RemoteAddr); ok && g.Banned(src) {
+			http.Error(w, "too many failed logins from this address; try again later", http.StatusTooManyRequests)
+			return
+		}
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
 	if err != nil {
@@ -906,4 +935,13 @@ func (s *Server) pruneInternal() {
 
 func (a *account) hasSeat() bool {
 	return a.Role == RoleAgent || len(a.Profile.Skills) > 0
+}
+
+// remoteIP parses an http.Request.RemoteAddr.
+func remoteIP(addr string) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }

@@ -87,7 +87,8 @@ func run(args []string) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				_ = eng.ReloadFlows() // errors are logged; the old flows stay
+				_ = eng.ReloadFlows()        // errors are logged; the old flows stay
+				_ = eng.ReloadCertificates() // likewise the certificates in use
 			}
 		}
 	}()

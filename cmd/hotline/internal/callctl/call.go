@@ -126,6 +126,7 @@ type viewState struct {
 	// Media addresses of the agent side and a monitoring supervisor
 	// (diagnostics and tests).
 	agentMedia, supervisorMedia netip.AddrPort
+	agentSRTP                   bool
 }
 
 func newCall(ctl *Control, id string, leg *sip.Leg) *Call {
@@ -260,7 +261,7 @@ func (c *Call) publish() {
 		v.held = c.state == Held || c.state == Consulting
 		if cv.leg != nil {
 			v.legs = append(v.legs, cv.leg.ID)
-			v.agentMedia = cv.leg.Media().LocalAddr()
+			v.agentMedia, v.agentSRTP = cv.leg.Media().LocalAddr(), cv.leg.Media().SRTP()
 		}
 		if cs := cv.consult; cs != nil {
 			v.consult = cs.party

@@ -473,6 +473,8 @@ type View struct {
 	// Engine-side RTP addresses of the caller's, the agent side's and a
 	// monitoring supervisor's legs (zero when there is none).
 	CallerMedia, AgentMedia, SupervisorMedia netip.AddrPort
+	// AgentSRTP: the agent side's media is SRTP.
+	AgentSRTP bool
 }
 
 // Views lists the callers' calls in progress.
@@ -487,7 +489,7 @@ func (ctl *Control) Views() []View {
 	for _, c := range calls {
 		v := c.snapshot()
 		out = append(out, View{ID: c.id, Caller: c.caller.Info.Caller, Agent: v.agent, State: v.state, Held: v.held, Muted: v.muted, Monitors: v.monitors,
-			CallerMedia: c.caller.Media().LocalAddr(), AgentMedia: v.agentMedia, SupervisorMedia: v.supervisorMedia})
+			CallerMedia: c.caller.Media().LocalAddr(), AgentMedia: v.agentMedia, SupervisorMedia: v.supervisorMedia, AgentSRTP: v.agentSRTP})
 	}
 	return out
 }

@@ -53,10 +53,54 @@ type Config struct {
 		// MinSessionExpires is the shortest RFC 4028 session interval a
 		// caller may ask for (422 below it).
 		MinSessionExpires Duration `yaml:"min_session_expires"`
+		// TLS is the SIP-over-TLS listen address (needs tls_cert and
+		// tls_key, PEM files re-read on SIGHUP); tls_client_ca verifies
+		// trunks' client certificates (trunks[].tls_name); tls_ca is
+		// trusted when dialling TLS (default: the system roots).
+		TLS         string `yaml:"tls"`
+		TLSCert     string `yaml:"tls_cert"`
+		TLSKey      string `yaml:"tls_key"`
+		TLSClientCA string `yaml:"tls_client_ca"`
+		TLSCA       string `yaml:"tls_ca"`
+		// NonceSecret, shared by the nodes of a centre, lets a phone answer
+		// one node's digest challenge on another (HOTLINE_SIP_NONCE_SECRET).
+		NonceSecret string `yaml:"nonce_secret"`
+		// RTPLatch: strict (default: media only from the SDP address or the
+		// signalling source) or loose (any source; a silent peer replaced).
+		RTPLatch string `yaml:"rtp_latch"`
+		// Stream (TCP/TLS) connection limits.
+		FirstMessageTimeout     Duration `yaml:"first_message_timeout"`
+		IdleTimeout             Duration `yaml:"idle_timeout"`
+		MaxConnectionsPerSource int      `yaml:"max_connections_per_source"`
 	} `yaml:"sip"`
 	HTTP struct {
 		Listen string `yaml:"listen"`
+		// TLSCert and TLSKey serve HTTPS (and WSS) instead of HTTP; re-read
+		// on SIGHUP.
+		TLSCert string `yaml:"tls_cert"`
+		TLSKey  string `yaml:"tls_key"`
+		// ReadHeaderTimeout bounds a request's headers (and a WebSocket
+		// handshake); IdleTimeout a kept-alive connection between requests.
+		ReadHeaderTimeout       Duration `yaml:"read_header_timeout"`
+		IdleTimeout             Duration `yaml:"idle_timeout"`
+		MaxConnectionsPerSource int      `yaml:"max_connections_per_source"`
 	} `yaml:"http"`
+	// Media holds defaults for every leg; trunks and agents may override.
+	Media struct {
+		// SRTP: off, optional (default) or required.
+		SRTP string `yaml:"srtp"`
+	} `yaml:"media"`
+	// Security tunes the brute-force and flood guard shared by SIP digest,
+	// HTTP basic auth and the desktop login.
+	Security struct {
+		MaxFailures     int      `yaml:"max_failures"`      // per source within window (10)
+		UserMaxFailures int      `yaml:"user_max_failures"` // per user within window (30)
+		Window          Duration `yaml:"window"`            // 5m
+		Ban             Duration `yaml:"ban"`               // first ban (5m), doubling per repeat
+		MaxBan          Duration `yaml:"max_ban"`           // 24h
+		RequestRate     float64  `yaml:"request_rate"`      // INVITE+REGISTER per second per source (20; trunks exempt)
+		RequestBurst    int      `yaml:"request_burst"`     // 40
+	} `yaml:"security"`
 	Trunks        []Trunk           `yaml:"trunks"`
 	AccessNumbers map[string]string `yaml:"access_numbers"`
 	Flows         string            `yaml:"flows"`
@@ -147,6 +191,11 @@ type Trunk struct {
 	Name     string   `yaml:"name"`
 	Sources  []string `yaml:"sources"`
 	Outbound string   `yaml:"outbound"`
+	// SRTP overrides media.srtp for this trunk.
+	SRTP string `yaml:"srtp"`
+	// TLSName admits the trunk only over TLS with a client certificate
+	// naming it (verified against sip.tls_client_ca).
+	TLSName string `yaml:"tls_name"`
 }
 
 // Tier is a customer class and its service-level target.
@@ -172,14 +221,21 @@ type Queue struct {
 
 // Agent is an agent or supervisor seat.
 type Agent struct {
-	ID       string         `yaml:"id"`
-	Name     string         `yaml:"name"`
-	Password string         `yaml:"password"`
-	Role     string         `yaml:"role"`
-	Skills   map[string]int `yaml:"skills"`
-	Region   string         `yaml:"region"`
-	Groups   []string       `yaml:"groups"`
-	Mode     string         `yaml:"answer_mode"`
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	Password string `yaml:"password"`
+	// PasswordHash (bcrypt or argon2id) replaces password for the desktop
+	// and HTTP basic auth; SIPHA1 (MD5 of id:realm:password) then gives the
+	// phone its digest secret. Neither needs the password in the file.
+	PasswordHash string `yaml:"password_hash"`
+	SIPHA1       string `yaml:"sip_ha1"`
+	// SRTP overrides media.srtp for this agent's phone.
+	SRTP   string         `yaml:"srtp"`
+	Role   string         `yaml:"role"`
+	Skills map[string]int `yaml:"skills"`
+	Region string         `yaml:"region"`
+	Groups []string       `yaml:"groups"`
+	Mode   string         `yaml:"answer_mode"`
 }
 
 // Error is one configuration problem.
@@ -285,8 +341,8 @@ func (c *Config) setDefaults() {
 // ApplyEnv overrides addresses and secrets from the environment:
 // HOTLINE_SIP_UDP, HOTLINE_SIP_TCP, HOTLINE_HTTP_LISTEN, HOTLINE_RTP_PORTS,
 // HOTLINE_MEDIA_IP, HOTLINE_STORE, HOTLINE_REDIS_ADDR, HOTLINE_REDIS_PASSWORD,
-// HOTLINE_REDIS_PREFIX, HOTLINE_NODE, and HOTLINE_AGENT_<ID>_PASSWORD per
-// agent.
+// HOTLINE_REDIS_PREFIX, HOTLINE_NODE, HOTLINE_SIP_TLS,
+// HOTLINE_SIP_NONCE_SECRET, and HOTLINE_AGENT_<ID>_PASSWORD per agent.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	set := func(dst *string, key string) {
 		if v := getenv(key); v != "" {
@@ -307,6 +363,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.Redis.Password, "HOTLINE_REDIS_PASSWORD")
 	set(&c.Redis.Prefix, "HOTLINE_REDIS_PREFIX")
 	set(&c.Redis.Node, "HOTLINE_NODE")
+	set(&c.SIP.TLS, "HOTLINE_SIP_TLS")
+	set(&c.SIP.NonceSecret, "HOTLINE_SIP_NONCE_SECRET")
 	for i := range c.Agents {
 		set(&c.Agents[i].Password, "HOTLINE_AGENT_"+strings.ToUpper(c.Agents[i].ID)+"_PASSWORD")
 	}
@@ -332,7 +390,7 @@ func (c *Config) Validate() error {
 	if c.SIP.UDP == "" && c.SIP.TCP == "" {
 		bad("sip", "set udp or tcp (e.g. 127.0.0.1:5060)")
 	}
-	for k, v := range map[string]string{"sip.udp": c.SIP.UDP, "sip.tcp": c.SIP.TCP, "http.listen": c.HTTP.Listen} {
+	for k, v := range map[string]string{"sip.udp": c.SIP.UDP, "sip.tcp": c.SIP.TCP, "sip.tls": c.SIP.TLS, "http.listen": c.HTTP.Listen} {
 		if v == "" {
 			continue
 		}
@@ -351,9 +409,32 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("sip.codecs[%d]", i), "unsupported codec %q (PCMU, PCMA)", name)
 		}
 	}
+	if c.SIP.TLS != "" && (c.SIP.TLSCert == "" || c.SIP.TLSKey == "") {
+		bad("sip.tls", "needs sip.tls_cert and sip.tls_key (PEM files)")
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		bad("http.tls_cert", "set both http.tls_cert and http.tls_key, or neither")
+	}
+	switch c.SIP.RTPLatch {
+	case "", "strict", "loose":
+	default:
+		bad("sip.rtp_latch", "unknown mode %q (strict, loose)", c.SIP.RTPLatch)
+	}
+	if !validSRTP(c.Media.SRTP) {
+		bad("media.srtp", "unknown value %q (off, optional, required)", c.Media.SRTP)
+	}
+	if c.Security.MaxFailures < 0 || c.Security.UserMaxFailures < 0 || c.Security.Window < 0 || c.Security.Ban < 0 || c.Security.MaxBan < 0 || c.Security.RequestBurst < 0 {
+		bad("security", "values must not be negative")
+	}
 	for i, t := range c.Trunks {
 		if t.Name == "" {
 			bad(fmt.Sprintf("trunks[%d].name", i), "missing")
+		}
+		if !validSRTP(t.SRTP) {
+			bad(fmt.Sprintf("trunks[%d].srtp", i), "unknown value %q (off, optional, required)", t.SRTP)
+		}
+		if t.TLSName != "" && (c.SIP.TLS == "" || c.SIP.TLSClientCA == "") {
+			bad(fmt.Sprintf("trunks[%d].tls_name", i), "needs sip.tls and sip.tls_client_ca")
 		}
 		for j, s := range t.Sources {
 			if _, err := parsePrefix(s); err != nil {
@@ -435,8 +516,16 @@ func (c *Config) Validate() error {
 			bad(key+".id", "duplicate agent %q", a.ID)
 		}
 		ids[a.ID] = true
-		if a.Password == "" {
-			bad(key+".password", "missing (or set HOTLINE_AGENT_%s_PASSWORD)", strings.ToUpper(a.ID))
+		switch {
+		case a.Password == "" && a.PasswordHash == "":
+			bad(key+".password", "missing (or set HOTLINE_AGENT_%s_PASSWORD, or password_hash and sip_ha1)", strings.ToUpper(a.ID))
+		case a.Password == "" && !validHA1(a.SIPHA1):
+			bad(key+".sip_ha1", "with password_hash and no password the phone needs sip_ha1 (32 hex digits: MD5 of id:realm:password)")
+		case a.PasswordHash != "" && !strings.HasPrefix(a.PasswordHash, "$2") && !strings.HasPrefix(a.PasswordHash, "$argon2id$"):
+			bad(key+".password_hash", "neither bcrypt ($2b$...) nor argon2id ($argon2id$v=19$...)")
+		}
+		if !validSRTP(a.SRTP) {
+			bad(key+".srtp", "unknown value %q (off, optional, required)", a.SRTP)
 		}
 		switch a.Role {
 		case "agent", "supervisor", "admin":
@@ -508,4 +597,18 @@ func recordPolicy(p string) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("%q must be always, never or a percentage like 20%%", p)
+}
+
+func validSRTP(s string) bool { return s == "" || s == "off" || s == "optional" || s == "required" }
+
+func validHA1(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
 }

@@ -17,7 +17,7 @@ func (e *Engine) buildAPI() error {
 	var accounts []agentapi.Account
 	for _, a := range e.cfg.Agents {
 		accounts = append(accounts, agentapi.Account{
-			ID: a.ID, Name: a.Name, Role: agentapi.Role(a.Role), Password: a.Password,
+			ID: a.ID, Name: a.Name, Role: agentapi.Role(a.Role), PasswordHash: a.PasswordHash, // hashed at load (edge.go)
 			Profile:    acd.AgentProfile{ID: a.ID, Skills: a.Skills, Groups: a.Groups, Region: a.Region, Mode: acd.AnswerMode(a.Mode)},
 			Supervises: nil, // supervisors watch every agent until groups are configured
 		})
@@ -40,7 +40,7 @@ func (e *Engine) buildAPI() error {
 		// other phone does: allow for the whole ring.
 		CallTimeout: e.cfg.ACD.RingTimeout.D() + 5*time.Second,
 		Queues:      queues, BreakReasons: breaks, NotReadyReasons: []string{"meeting", "training", "paperwork", "no answer"},
-		Logger: e.log, Metrics: e.metrics.reg,
+		Logger: e.log, Metrics: e.metrics.reg, Guard: e.guard,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: agent API: %w", err)

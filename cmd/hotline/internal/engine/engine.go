@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,7 @@ import (
 	"github.com/hotlinecc/hotline/routing"
 	"github.com/hotlinecc/hotline/routing/crm"
 	"github.com/hotlinecc/hotline/sip"
+	"github.com/hotlinecc/hotline/sip/guard"
 )
 
 // Engine is one running Hotline node.
@@ -57,6 +59,12 @@ type Engine struct {
 	recDir   string
 	recorder *recording.Recorder
 	cluster  *cluster // nil on a single node (store: memory)
+	// The edge (edge.go): guard, credentials, HTTPS certificates.
+	guard       *guard.Guard
+	creds       map[string]credential
+	basicCache  *verifyCache
+	httpCerts   *httpCerts
+	httpRefused atomic.Int64
 
 	ready chan struct{}
 
@@ -97,6 +105,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		return nil, fmt.Errorf("engine: flows: %w", err)
 	}
 
+	if err := e.buildEdge(); err != nil {
+		return nil, err
+	}
 	if err := e.buildCluster(); err != nil {
 		return nil, err
 	}
@@ -162,22 +173,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if e.cluster != nil {
 		dir, node = e.cluster.regs, e.cluster.store.Node()
 	}
-	creds := map[string]sip.Credential{}
-	for _, a := range cfg.Agents {
-		creds[a.ID] = sip.Credential{User: a.ID, HA1: sip.HA1(a.ID, cfg.SIP.Realm, a.Password)}
-	}
-	e.sip, err = sip.NewServer(sip.Config{
+	sipCfg := sip.Config{
 		UDPAddr: cfg.SIP.UDP, TCPAddr: cfg.SIP.TCP, Realm: cfg.SIP.Realm, MediaIP: mediaIP, Ports: e.ports,
 		Trunks: trunks, Codecs: codecs, Logger: log, Node: node, Directory: dir, MinSE: cfg.SIP.MinSessionExpires.D(),
-		Credentials: func(user string) (sip.Credential, bool) { c, ok := creds[user]; return c, ok },
-	}, e.ctl)
+	}
+	e.sipSecurity(&sipCfg) // guard, TLS, latching, SRTP, credentials (edge.go)
+	e.sip, err = sip.NewServer(sipCfg, e.ctl)
+
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e.ctl.Wire(e.sip, e.acd)
 	if cfg.HTTP.Listen != "" {
-		if e.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			return nil, fmt.Errorf("engine: http.listen %s: %w", cfg.HTTP.Listen, err)
+		if e.httpLn, err = e.listenHTTP(); err != nil {
+			return nil, err
 		}
 	}
 	return e, nil
@@ -399,7 +408,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}()
 	if e.httpLn != nil {
-		e.httpSrv = &http.Server{Handler: e.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		e.httpSrv = e.newHTTPServer()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -409,7 +418,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}()
 	}
 	close(e.ready)
-	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "http", e.HTTPAddr())
+	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "sip_tls", e.sip.TLSAddr(), "http", e.HTTPAddr(), "https", e.httpCerts != nil)
 	var err error
 	select {
 	case <-ctx.Done():
