@@ -278,7 +278,7 @@ func (a *ACD) dropSkills(ag *agent, now time.Time) {
 	}
 	if len(empty) > 0 {
 		for _, c := range a.sortedCalls() {
-			if c.state == callQueued && c.owner == "" && empty[c.info.Queue] {
+			if c.state == callQueued && c.owner == "" && empty[c.info.Queue] && c.info.Callback == "" {
 				a.overflowLocked(c, OverflowNoAgents, now)
 			}
 		}
@@ -515,7 +515,7 @@ func (a *ACD) Calls() []CallSnapshot {
 	defer a.mu.Unlock()
 	var out []CallSnapshot
 	for _, c := range a.sortedCalls() {
-		st := [...]string{"queued", "ringing", "talking", "held"}[c.state]
+		st := c.state.String()
 		out = append(out, CallSnapshot{Call: cloneCall(c.info), State: st, AgentID: c.agentID, Offers: c.offers, Node: c.owner})
 	}
 	return out

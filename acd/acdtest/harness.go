@@ -40,6 +40,7 @@ const (
 	phoneNoAnswer                         // returns ErrNoAnswer at once
 	phoneBusy                             // returns ErrBusy at once
 	phoneAnswerLate                       // answers just as the ring is cancelled
+	phoneCustomerAway                     // the agent answers, the customer does not (callback)
 )
 
 type ring struct {
@@ -98,6 +99,8 @@ func (p *fakePhone) Ring(ctx context.Context, o acd.Offer) error {
 		return acd.ErrNoAnswer
 	case phoneBusy:
 		return acd.ErrBusy
+	case phoneCustomerAway:
+		return &acd.CustomerError{Reason: "no_answer"}
 	case phoneAnswerLate:
 		p.ringing <- *r
 		<-ctx.Done()
