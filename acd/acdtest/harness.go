@@ -35,12 +35,12 @@ func (c *fakeClock) Advance(d time.Duration) {
 type phoneBehaviour int
 
 const (
-	phoneAnswer     phoneBehaviour = iota // answers at once
-	phoneHold                             // rings until the test answers/rejects or ctx ends
-	phoneNoAnswer                         // returns ErrNoAnswer at once
-	phoneBusy                             // returns ErrBusy at once
-	phoneAnswerLate                       // answers just as the ring is cancelled
-	phoneCustomerAway                     // the agent answers, the customer does not (callback)
+	phoneAnswer       phoneBehaviour = iota // answers at once
+	phoneHold                               // rings until the test answers/rejects or ctx ends
+	phoneNoAnswer                           // returns ErrNoAnswer at once
+	phoneBusy                               // returns ErrBusy at once
+	phoneAnswerLate                         // answers just as the ring is cancelled
+	phoneCustomerAway                       // the agent answers, the customer does not (callback)
 )
 
 type ring struct {
