@@ -63,6 +63,7 @@ const (
 	OutcomeHangup       Outcome = "hangup"        // the flow hung up (hangup node or end of flow)
 	OutcomeCallerHangup Outcome = "caller_hangup" // the caller left (ctx cancelled)
 	OutcomeTransferred  Outcome = "transferred"   // the call left the IVR by transfer
+	OutcomeCallback     Outcome = "callback"      // the caller asked to be called back, keeping its place
 	OutcomeError        Outcome = "error"
 )
 
@@ -160,8 +161,11 @@ type run struct {
 	// prompt started closes the latency measurement.
 	lastDigit time.Time
 	recorded  int
-	res       *Result
-	log       *slog.Logger
+	// pendingCallback is the callback a queue node's callback digit
+	// made, for the callback node to confirm.
+	pendingCallback Callback
+	res             *Result
+	log             *slog.Logger
 }
 
 // errCallerGone ends the loop when ctx is cancelled.
@@ -235,6 +239,8 @@ func (r *run) exec(nd *Node) (string, error) {
 		return nd.Next, r.record(nd)
 	case TypeSurvey:
 		return r.survey(nd)
+	case TypeCallback:
+		return r.callback(nd)
 	case TypeHangup:
 		if err := r.play(nd.Prompts, ""); err != nil {
 			return "", err

@@ -46,6 +46,21 @@ func (r *run) queue(nd *Node) (string, error) {
 		defer t.Stop()
 		announceC = t.C
 	}
+	// The callback offer: at CallbackAfter, or when a check finds the
+	// expected wait over CallbackWaitOver; the digit works once offered.
+	var offerC, waitCheckC <-chan time.Time
+	offered := false
+	queuedAt := time.Now()
+	if nd.CallbackAfter > 0 {
+		t := time.NewTimer(nd.CallbackAfter)
+		defer t.Stop()
+		offerC = t.C
+	}
+	if nd.CallbackWaitOver > 0 {
+		t := time.NewTicker(callbackWaitCheck)
+		defer t.Stop()
+		waitCheckC = t.C
+	}
 	// The ACD's answer arrives on its own goroutine so the caller's keys,
 	// the music and the timers are served meanwhile; waitCtx ends it.
 	waitCtx, stopWait := context.WithCancel(r.ctx)
@@ -91,6 +106,13 @@ func (r *run) queue(nd *Node) (string, error) {
 				r.digits = nil
 				continue
 			}
+			if offered && k == rune(nd.CallbackDigit[0]) {
+				if next, ok := r.offerCallback(nd, qc, k); ok {
+					current.stop()
+					return next, nil
+				}
+				continue
+			}
 			if nd.LeaveDigit != "" && k == rune(nd.LeaveDigit[0]) {
 				current.stop()
 				qc.Leave(LeaveVoicemail)
@@ -104,6 +126,23 @@ func (r *run) queue(nd *Node) (string, error) {
 			qc.Leave(LeaveOverflow)
 			r.traceAdd(nd, EvOverflow, "", map[string]string{"after": nd.MaxWait.String(), "goto": nd.Overflow})
 			return nd.Overflow, nil
+
+		case <-offerC:
+			offerC = nil
+			if !offered {
+				offered = true
+				current.stop()
+				r.traceAdd(nd, EvCallbackOffer, "", map[string]string{"after": time.Since(queuedAt).Round(time.Second).String()})
+				current = r.startPlay([]string{nd.CallbackOffer})
+			}
+
+		case <-waitCheckC:
+			if pos := qc.Position(); !offered && callbackOfferDue(nd, time.Since(queuedAt), pos.EstimatedWait) {
+				offered, waitCheckC = true, nil
+				current.stop()
+				r.traceAdd(nd, EvCallbackOffer, "", map[string]string{"expected_wait": pos.EstimatedWait.Round(time.Second).String()})
+				current = r.startPlay([]string{nd.CallbackOffer})
+			}
 
 		case <-announceC:
 			pos := qc.Position()

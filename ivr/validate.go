@@ -35,8 +35,15 @@ func (p *parser) validate(f *Flow, opts LoadOptions) {
 	for _, id := range ids {
 		nd := f.Nodes[id]
 		for _, r := range nd.refs {
-			if f.Nodes[r.target] == nil {
+			switch t := f.Nodes[r.target]; {
+			case t == nil:
 				p.errorf(r.line, id, "%s refers to unknown node %q", r.field, r.target)
+			case r.field == "callback" && t.Type != TypeCallback:
+				p.errorf(r.line, id, "callback refers to %q, a %s node (want a callback node)", r.target, t.Type)
+			case r.field != "callback" && t.Type == TypeCallback && t.Queue == "":
+				// Only a queue node's callback digit brings a waiting
+				// call; reached any other way the node must queue it.
+				p.errorf(r.line, id, "%s goes to callback node %q, which has no queue (needed unless reached from a queue's callback digit)", r.field, r.target)
 			}
 		}
 		for _, r := range nd.Rules {
@@ -141,9 +148,12 @@ func (p *parser) checkPrompts(f *Flow, ids []string, root string) {
 		check(nd, nd.Invalid...)
 		check(nd, nd.After...)
 		check(nd, nd.Thanks...)
-		check(nd, nd.MOH, nd.Beep, nd.AnnounceAgent)
+		check(nd, nd.MOH, nd.Beep, nd.AnnounceAgent, nd.CallbackOffer)
+		check(nd, nd.Confirm...)
+		check(nd, nd.Enter...)
+		check(nd, nd.Done...)
 		switch {
-		case nd.Type == TypeSay:
+		case nd.Type == TypeSay, nd.Type == TypeCallback:
 			check(nd, numberFragments...)
 		case nd.Type == TypeQueue:
 			if nd.AnnounceAgent != "" {
