@@ -104,6 +104,8 @@ type QueueSettings struct {
 	// fails (0 = 3); CallbackRetry spaces the tries (0 = 2 min).
 	CallbackAttempts int
 	CallbackRetry    time.Duration
+	// CallbackRing bounds ringing the customer of a callback (0 = 30 s).
+	CallbackRing time.Duration
 }
 
 // Config configures the ACD.
@@ -339,7 +341,11 @@ func (a *ACD) Close() error {
 	a.closed = true
 	now := a.now()
 	for _, c := range a.calls {
-		if (c.state == callQueued || c.state == callParked) && c.owner == "" {
+		switch {
+		case c.owner != "":
+		case c.info.Callback != "" && (c.state == callQueued || c.state == callParked):
+			a.shutdownCallback(c, now)
+		case c.state == callQueued:
 			a.overflowLocked(c, OverflowShutdown, now)
 		}
 	}

@@ -509,6 +509,17 @@ func (a *ACD) Agents() []AgentSnapshot {
 	return out
 }
 
+// Call returns one call of the ACD.
+func (a *ACD) Call(id string) (CallSnapshot, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.calls[id]
+	if c == nil {
+		return CallSnapshot{}, false
+	}
+	return CallSnapshot{Call: cloneCall(c.info), State: c.state.String(), AgentID: c.agentID, Offers: c.offers, Node: c.owner}, true
+}
+
 // Calls returns the calls in the ACD by enqueue time.
 func (a *ACD) Calls() []CallSnapshot {
 	a.mu.Lock()

@@ -261,8 +261,11 @@ func (a *ACD) ringClaimed(ag *agent, c *call, now time.Time) {
 		Queue: c.info.Queue, Tier: c.info.Tier, Wait: now.Sub(c.info.EnqueuedAt), Direct: c.direct()})
 	a.inflight[ag.profile.ID]++
 	ringTimeout := a.cfg.RingTimeout
-	if c.info.RingTimeout > 0 {
+	switch {
+	case c.info.RingTimeout > 0:
 		ringTimeout = c.info.RingTimeout
+	case c.info.Callback != "":
+		ringTimeout = a.callbackRing(c)
 	}
 	ringCtx, cancel := context.WithTimeout(a.ctx, ringTimeout)
 	c.ringCancel = cancel

@@ -76,6 +76,35 @@ func (a *ACD) KeepPlace(callID, callbackID, number string) (*Ticket, error) {
 	return cb.ticket, nil
 }
 
+// RequestCallback takes a callback request from a caller who was not
+// waiting (a menu's "call me back"): counted as offered now, parked until
+// ConfirmCallback, then routed like a caller who arrived now.
+func (a *ACD) RequestCallback(req Call, number string) (*Ticket, error) {
+	if req.ID == "" || req.Queue == "" || req.Tier == "" || number == "" {
+		return nil, fmt.Errorf("request callback: %w: id, queue, tier and number are required", ErrInvalidCall)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, fmt.Errorf("request callback: %w", ErrClosed)
+	}
+	if _, dup := a.calls[req.ID]; dup {
+		return nil, fmt.Errorf("request callback %s: %w: duplicate call id", req.ID, ErrInvalidCall)
+	}
+	now := a.now()
+	req.EnqueuedAt, req.Callback = now, number
+	c := &call{info: req, state: callParked}
+	if _, _, err := a.router.CallArrived(c.routingCall(), now); err != nil {
+		return nil, fmt.Errorf("request callback: %w", err)
+	}
+	c.ticket = &Ticket{id: req.ID, acd: a, done: make(chan Outcome, 1)}
+	a.calls[req.ID] = c
+	a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: req.Queue, Tier: req.Tier, Offered: 1}))
+	a.saveCall(c)
+	a.publish(Event{Type: EventCallbackRequested, At: now, CallID: req.ID, Caller: req.Caller, Queue: req.Queue, Tier: req.Tier})
+	return c.ticket, nil
+}
+
 // ConfirmCallback sets a parked callback's number and puts it back in
 // routing at its place.
 func (a *ACD) ConfirmCallback(callbackID, number string) error {
@@ -133,6 +162,26 @@ func (a *ACD) Withdraw(callbackID string, reason OverflowReason) error {
 	}
 	a.overflowLocked(c, reason, a.now())
 	return nil
+}
+
+// callbackRing bounds one offer of a callback: the agent's ring, then the
+// customer's.
+func (a *ACD) callbackRing(c *call) time.Duration {
+	d := a.cfg.Queues[c.info.Queue].CallbackRing
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	return a.cfg.RingTimeout + d
+}
+
+// shutdownCallback lets a callback go at Close without forgetting it: it
+// stays in the store (a journal keeps it for the next start).
+func (a *ACD) shutdownCallback(c *call, now time.Time) {
+	if a.router.HasCall(c.info.ID) {
+		_, _ = a.router.RemoveCall(c.info.ID)
+	}
+	delete(a.calls, c.info.ID)
+	c.ticket.deliver(Outcome{Kind: Overflowed, CallID: c.info.ID, Reason: OverflowShutdown, Wait: now.Sub(c.info.EnqueuedAt)})
 }
 
 // callbackMissed settles a try that did not reach the customer: a direct

@@ -203,6 +203,12 @@ type CallView struct {
 	Customer  map[string]string      `json:"customer,omitempty"`
 	Trace     any                    `json:"trace,omitempty"`
 	Monitors  map[string]MonitorMode `json:"monitors,omitempty"`
+	// Callback is the number a queued callback calls back; Attempts the
+	// tries that did not reach the customer. Campaign names a campaign's
+	// call (direction outbound).
+	Callback string `json:"callback,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	Campaign string `json:"campaign,omitempty"`
 }
 
 // QueueStats is the periodic queue statistics event (and list_queues reply).
@@ -215,9 +221,12 @@ type QueueStats struct {
 
 // QueueView is one queue's live figures.
 type QueueView struct {
-	Name          string            `json:"name"`
-	Waiting       int               `json:"waiting"`
-	LongestWaitMS int64             `json:"longest_wait_ms"`
+	Name          string `json:"name"`
+	Waiting       int    `json:"waiting"`
+	LongestWaitMS int64  `json:"longest_wait_ms"`
+	// Callbacks are the queued callbacks keeping their place (not on the
+	// line, so not in Waiting).
+	Callbacks     int               `json:"callbacks"`
 	AgentsByState map[acd.State]int `json:"agents_by_state"`
 	// Callers are the waiting callers (supervisors only).
 	Callers []CallView `json:"callers,omitempty"`
@@ -249,8 +258,15 @@ func seatView(s acd.AgentSnapshot, name string) SeatView {
 
 func callViewACD(c acd.CallSnapshot, now time.Time) CallView {
 	enq := c.Call.EnqueuedAt
-	return CallView{ID: c.Call.ID, Agent: c.AgentID, Direction: "inbound", Caller: c.Call.Caller, Queue: c.Call.Queue, Tier: c.Call.Tier,
+	v := CallView{ID: c.Call.ID, Agent: c.AgentID, Direction: "inbound", Caller: c.Call.Caller, Queue: c.Call.Queue, Tier: c.Call.Tier,
 		State: c.State, WaitMS: now.Sub(enq).Milliseconds(), Enqueued: &enq, Offers: c.Offers, Customer: c.Call.Customer, Trace: safeTrace(c.Call.Trace)}
+	switch {
+	case c.Call.Callback != "":
+		v.Direction, v.Callback, v.Attempts = "callback", c.Call.Callback, c.Call.CallbackAttempts
+	case c.Call.Customer["campaign"] != "":
+		v.Direction, v.Campaign = "outbound", c.Call.Customer["campaign"]
+	}
+	return v
 }
 
 // safeTrace wraps the IVR trace (opaque to the ACD and to us) so that a

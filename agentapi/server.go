@@ -717,6 +717,13 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	for i := range f.calls {
 		c := &f.calls[i]
 		q := get(c.Call.Queue)
+		if c.Call.Callback != "" {
+			// A callback keeps its place but nobody is on the line.
+			if c.State == "queued" || c.State == "parked" {
+				q.Callbacks++
+			}
+			continue
+		}
 		if c.State != "queued" {
 			continue
 		}
@@ -732,7 +739,7 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	if withCallers {
 		for i := range f.calls {
 			c := &f.calls[i]
-			if q := queues[c.Call.Queue]; c.State == "queued" && visible(c.Call.Queue, q) {
+			if q := queues[c.Call.Queue]; (c.State == "queued" || c.State == "parked") && visible(c.Call.Queue, q) {
 				q.Callers = append(q.Callers, callViewACD(*c, now))
 			}
 		}

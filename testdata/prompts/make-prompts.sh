@@ -33,6 +33,13 @@ say agent         "Agent"
 say survey        "Please rate our service. Press 1 to 5, where 5 is excellent."
 say thank-you     "Thank you for your feedback."
 say message-saved "Your message has been recorded."
+say callback-offer   "To be called back without losing your place in the queue, press 9."
+say callback-number  "We will call you back at"
+say callback-confirm "If this number is right, press 1. To enter another number, press 2."
+say callback-enter   "Please enter the number to call, followed by the hash key."
+say callback-kept    "Thank you. You keep your place in the queue, and we will call you back as soon as an agent is free. Goodbye."
+say connecting       "Connecting you to an agent."
+say sorry-abandon    "We are sorry, all our agents are busy. We will call you again later. Goodbye."
 
 for n in $(seq 0 19) 20 30 40 50 60 70 80 90; do say "num/$n" "$n"; done
 say num/hundred  "hundred"

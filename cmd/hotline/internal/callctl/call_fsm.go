@@ -122,10 +122,12 @@ const (
 	evDialed                           // a dial the call started (number, supervisor) ended
 	evInactive                         // a leg sent no RTP for the inactivity timeout
 	evAction                           // a desktop or supervisor action
+	evKeepPlace                        // the flow's callback digit: keep the place as a callback
+	evRequestCallback                  // the flow's callback node, reached outside a queue
 )
 
 var eventNames = [...]string{"caller-gone", "flow-done", "enqueue", "leave", "bridge", "agent-answered",
-	"release-answered", "outcome", "leg-gone", "phone-hold", "dialed", "inactive", "action"}
+	"release-answered", "outcome", "leg-gone", "phone-hold", "dialed", "inactive", "action", "keep-place", "request-callback"}
 
 func (k eventKind) String() string {
 	if int(k) < len(eventNames) {
@@ -143,11 +145,12 @@ type handler func(c *Call, ev *event)
 // can meet is decided by the order in which its events reach this table.
 var table = map[State]map[eventKind]handler{
 	IVR: {
-		evCallerGone: (*Call).end,
-		evFlowDone:   (*Call).flowDone,
-		evEnqueue:    (*Call).enqueue,
-		evLeave:      (*Call).leaveIgnored,
-		evInactive:   (*Call).inactive,
+		evCallerGone:      (*Call).end,
+		evFlowDone:        (*Call).flowDone,
+		evEnqueue:         (*Call).enqueue,
+		evRequestCallback: (*Call).requestCallback,
+		evLeave:           (*Call).leaveIgnored,
+		evInactive:        (*Call).inactive,
 	},
 	Queued: {
 		evCallerGone:    (*Call).end,
@@ -156,6 +159,7 @@ var table = map[State]map[eventKind]handler{
 		evAgentAnswered: (*Call).agentAnswered,
 		evOutcome:       (*Call).queueOutcome,
 		evInactive:      (*Call).inactive,
+		evKeepPlace:     (*Call).keepPlace,
 	},
 	Answered: {
 		evCallerGone:      (*Call).end,
@@ -183,12 +187,13 @@ var table = map[State]map[eventKind]handler{
 	Monitored:    conversationEvents,
 	Transferring: conversationEvents,
 	AfterAgent: {
-		evCallerGone: (*Call).end,
-		evFlowDone:   (*Call).flowDone,
-		evEnqueue:    (*Call).enqueue,
-		evLeave:      (*Call).leaveIgnored,
-		evBridge:     (*Call).bridgeAfterAgent,
-		evInactive:   (*Call).inactive,
+		evCallerGone:      (*Call).end,
+		evFlowDone:        (*Call).flowDone,
+		evEnqueue:         (*Call).enqueue,
+		evRequestCallback: (*Call).requestCallback,
+		evLeave:           (*Call).leaveIgnored,
+		evBridge:          (*Call).bridgeAfterAgent,
+		evInactive:        (*Call).inactive,
 	},
 	Ended: {},
 }

@@ -44,6 +44,9 @@ type Config struct {
 	Outbound string
 	// RingTimeout bounds ringing a number or a supervisor (default 15 s).
 	RingTimeout time.Duration
+	// CustomerRing bounds ringing a customer for a queued callback
+	// (default 30 s).
+	CustomerRing time.Duration
 	// RTPTimeout ends a leg that sent RTP and then nothing for this long,
 	// hold excepted (default 30 s; negative disables).
 	RTPTimeout time.Duration
@@ -95,12 +98,16 @@ type Control struct {
 	mu     sync.Mutex
 	calls  map[string]*Call
 	direct map[string]*directCall
-	xfer   map[string]*ivr.Flow // queue → its transfer flow
-	rings  rings
-	wg     sync.WaitGroup // leg releases and dials off the owners' goroutines
-	ledger ledger         // ended calls and their records
-	ctx    context.Context
-	cancel context.CancelFunc
+	// attempts are the campaign calls in progress (outbound.go).
+	attempts map[string]*outboundAttempt
+	xfer     map[string]*ivr.Flow // queue → its transfer flow
+	rings    rings
+	// callbacks are the pending queued callbacks (callbacks.go).
+	callbacks callbacks
+	wg        sync.WaitGroup // leg releases and dials off the owners' goroutines
+	ledger    ledger         // ended calls and their records
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 // New builds call control. interp is the flow interpreter; its Queuer and
@@ -123,8 +130,9 @@ func New(cfg Config, interp *ivr.Interpreter) *Control {
 		cfg.Prompts = NewPromptCache()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ctl := &Control{cfg: cfg, log: cfg.Logger, interp: interp, calls: map[string]*Call{}, direct: map[string]*directCall{},
-		xfer: map[string]*ivr.Flow{}, rings: rings{m: map[string]*ringing{}}, ctx: ctx, cancel: cancel}
+	ctl := &Control{cfg: cfg, log: cfg.Logger, interp: interp, calls: map[string]*Call{}, direct: map[string]*directCall{}, attempts: map[string]*outboundAttempt{},
+		xfer: map[string]*ivr.Flow{}, rings: rings{m: map[string]*ringing{}}, callbacks: callbacks{m: map[string]*pendingCallback{}},
+		ctx: ctx, cancel: cancel}
 	interp.Queuer = queuer{ctl}
 	interp.Transferer = transferer{}
 	return ctl
@@ -184,6 +192,7 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 		ctl.mu.Unlock()
 	}()
 	ctl.cfg.Records.Start(c.id, cdr.Record{Times: cdr.Times{Arrival: time.Now()}, Caller: leg.Info.Caller, Dialled: leg.Info.Dialled, AccessNumber: leg.Info.Dialled})
+	ctl.withdrawCallbacksOf(leg.Info.Caller)
 	if err := leg.Answer(ctx); err != nil {
 		c.log.Info("answer failed", "err", err)
 		ctl.noteEnded(c.id)
@@ -191,10 +200,19 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 		return
 	}
 	go c.run()
-	cl := newCallerLeg(ctx, leg, ctl.cfg.Prompts, ctl.cfg.RecDir, c.log, ctl.cfg.Hooks.DigitLatency)
-	res, err := ctl.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID,
+	ctl.runCall(ctx, c, flow, ivr.Call{ID: c.id, Vars: map[string]string{"sip_call_id": leg.ID,
 		// Until a lookup says otherwise (or in a flow without one) the caller is unknown.
 		"tier": crm.DefaultTier}})
+}
+
+// runCall runs the flow of a call whose owner is running, follows blind
+// transfers to other flows, then settles the call: the owner ends, the
+// record is written. ctx ends when the caller's leg does.
+func (ctl *Control) runCall(ctx context.Context, c *Call, flow *ivr.Flow, in ivr.Call) {
+	leg := c.caller
+	cl := newCallerLeg(ctx, leg, ctl.cfg.Prompts, ctl.cfg.RecDir, c.log, ctl.cfg.Hooks.DigitLatency)
+	in.Leg = cl
+	res, err := ctl.interp.Run(ctx, flow, &in)
 	if err != nil {
 		c.log.Error("ivr failed", "err", err)
 	}
@@ -206,7 +224,7 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 			break
 		}
 		c.log.Info("call transferred", "flow", next.Name)
-		if res, err = ctl.interp.Run(ctx, next, &ivr.Call{ID: c.id, Leg: cl, Vars: res.Vars, Trace: res.Trace}); err != nil {
+		if res, err = ctl.interp.Run(ctx, next, &ivr.Call{ID: c.id, Leg: cl, Language: in.Language, Vars: res.Vars, Trace: res.Trace}); err != nil {
 			c.log.Error("ivr failed after transfer", "err", err)
 		}
 	}

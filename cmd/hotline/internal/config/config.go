@@ -135,6 +135,9 @@ type Config struct {
 		Mono      bool     `yaml:"mono"`
 	} `yaml:"recording"`
 	Records string `yaml:"records"`
+	// StateDir keeps what outlives a restart on a single node (pending
+	// callbacks…); default <records>/state.
+	StateDir string `yaml:"state_dir"`
 	// Store is where the ACD's shared state lives: "memory" (default, one
 	// node) or "redis" (several nodes sharing agents, queues,
 	// registrations and service-level counters).
@@ -217,6 +220,17 @@ type Queue struct {
 	RegionWiden Duration `yaml:"region_widen"`
 	// Record is the recording policy: always (default), never, or "N%".
 	Record string `yaml:"record"`
+	// Callback is the queued-callback policy of the queue.
+	Callback QueueCallback `yaml:"callback"`
+}
+
+// QueueCallback says how a queue's callbacks are tried: Attempts tries
+// (default 3) spaced by Retry (default 2m), ringing the customer for Ring
+// (default 30s).
+type QueueCallback struct {
+	Attempts int      `yaml:"attempts"`
+	Retry    Duration `yaml:"retry"`
+	Ring     Duration `yaml:"ring"`
 }
 
 // Agent is an agent or supervisor seat.
@@ -487,6 +501,9 @@ func (c *Config) Validate() error {
 		case "", "longest-idle", "fewest-calls", "round-robin", "random":
 		default:
 			bad(key+".strategy", "unknown strategy %q (longest-idle, fewest-calls, round-robin, random)", q.Strategy)
+		}
+		if cb := q.Callback; cb.Attempts < 0 || cb.Attempts > 20 || cb.Retry < 0 || cb.Ring < 0 {
+			bad(key+".callback", "attempts must be 0..20 (0: the default, 3), retry and ring not negative")
 		}
 	}
 	switch c.Store {

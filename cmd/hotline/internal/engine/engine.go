@@ -284,7 +284,8 @@ func (e *Engine) buildACD() error {
 	qs := map[string]acd.QueueSettings{}
 	for _, q := range e.cfg.Queues {
 		rc.Queues = append(rc.Queues, routing.Queue{Name: q.Name, Strategy: routing.Strategy(q.Strategy), RegionWiden: q.RegionWiden.D()})
-		qs[q.Name] = acd.QueueSettings{WrapUp: q.WrapUp.D(), MaxWait: q.MaxWait.D(), MaxSize: q.MaxSize}
+		qs[q.Name] = acd.QueueSettings{WrapUp: q.WrapUp.D(), MaxWait: q.MaxWait.D(), MaxSize: q.MaxSize,
+			CallbackAttempts: q.Callback.Attempts, CallbackRetry: q.Callback.Retry.D(), CallbackRing: q.Callback.Ring.D()}
 	}
 	breaks := map[string]time.Duration{}
 	for k, v := range e.cfg.ACD.BreakReasons {
@@ -308,6 +309,9 @@ func (e *Engine) acdDeps() acd.Deps {
 	if e.cluster != nil {
 		d.Store, d.Cluster = e.cluster.link.Store(), e.cluster.link
 	}
+	// Queued callbacks outlive a restart: the ACD's store keeps a journal
+	// of them (a file, or this node's hash in Redis).
+	d.Store = e.ctl.JournalCallbacks(d.Store, e.callbackStore())
 	return d
 }
 
@@ -355,6 +359,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("acd: %w", err)
 		}
 	}()
+	if n, err := e.ctl.RestoreCallbacks(ctx); err != nil {
+		e.log.Error("some callbacks could not be restored", "restored", n, "err", err)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -54,9 +54,9 @@ func (e *Engine) startTracker() {
 	if e.cluster != nil {
 		opt.Node = e.cluster.store.Node()
 	}
-	e.records.tracker = cdr.NewTracker(countingWriter{e.records.calls, e.metrics.calls, func(id string) {
+	e.records.tracker = cdr.NewTracker(countingWriter{e.records.calls, e.metrics.calls, func(r cdr.Record) {
 		if e.ctl != nil {
-			e.ctl.RecordWritten(id)
+			e.ctl.RecordWritten(r)
 		}
 	}}, sub.C, opt)
 }
@@ -67,13 +67,13 @@ type countingWriter struct {
 	w     cdr.RecordWriter
 	count *prometheus.CounterVec
 	// written tells call control a record went out (one record per call).
-	written func(callID string)
+	written func(cdr.Record)
 }
 
 func (c countingWriter) Write(r cdr.Record) error {
 	c.count.WithLabelValues(string(r.Disposition)).Inc()
 	if c.written != nil {
-		c.written(r.CallID)
+		c.written(r)
 	}
 	return c.w.Write(r)
 }
