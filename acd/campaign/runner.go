@@ -439,6 +439,7 @@ func (r *Runner) step() {
 	r.mu.Unlock()
 	r.save(b)
 	r.withdraw(withdrawn)
+	withdrawn = nil
 	if !running {
 		r.emit()
 		return
