@@ -203,6 +203,8 @@ type harnessOpts struct {
 	now   time.Time
 	// stopped leaves the campaign as loaded (else it is started).
 	stopped bool
+	// engine replaces the fake engine.
+	engine Engine
 }
 
 // monday10 is 10:00 Shanghai on Monday 2027-03-01.
@@ -232,7 +234,11 @@ func newHarness(t *testing.T, spec string, files map[string]string, agents []str
 		}
 		return ""
 	}
-	h.m, err = NewManager(ManagerConfig{Engine: h.eng, Store: o.store, Now: h.clock.Now, Tiers: crm.DemoTiers,
+	var eng Engine = h.eng
+	if o.engine != nil {
+		eng = o.engine
+	}
+	h.m, err = NewManager(ManagerConfig{Engine: eng, Store: o.store, Now: h.clock.Now, Tiers: crm.DemoTiers,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		OnProgress: func(p Progress) {
 			h.mu.Lock()
