@@ -47,10 +47,10 @@ type fakeEngine struct {
 	// It may block; it runs without the engine's lock.
 	result     func(ctx context.Context, a Attempt) Result
 	dials      []Attempt
-	inCall     map[string]int // contact id → attempts in progress
-	agentCalls map[string]int // agent → calls in progress
+	inCall     map[string]int          // contact id → attempts in progress
+	agentCalls map[string]int          // agent → calls in progress
 	previews   map[string]PreviewOffer // agent → preview shown
-	offered    []string // "agent/contact" in order
+	offered    []string                // "agent/contact" in order
 	withdrawn  []string
 	previewErr error
 	violations []string
@@ -314,7 +314,9 @@ type gate struct {
 	arrived chan string
 }
 
-func newGate() *gate { return &gate{waiting: map[string]chan Result{}, arrived: make(chan string, 1000)} }
+func newGate() *gate {
+	return &gate{waiting: map[string]chan Result{}, arrived: make(chan string, 1000)}
+}
 
 // result is a fakeEngine.result that blocks until end is called.
 func (g *gate) result(ctx context.Context, a Attempt) Result {

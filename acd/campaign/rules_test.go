@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -148,5 +149,24 @@ func TestPacer(t *testing.T) {
 	}
 	if p.totalAbandoned != 5 {
 		t.Errorf("campaign totals keep every abandon: %d", p.totalAbandoned)
+	}
+}
+
+func TestCallID(t *testing.T) {
+	for _, tc := range []struct{ contact, want string }{
+		{"R001", "out-c-R001-2"},
+		{"13800000001", "out-c-13800000001-2"},
+		{"a.b_c-d", "out-c-a.b_c-d-2"},
+		{"../x", "out-c-___x_"},
+		{"张三", "out-c-______"},
+		{"a/b", "out-c-a_b_"},
+	} {
+		got := callID("c", tc.contact, 2)
+		if !strings.HasPrefix(got, tc.want) || strings.ContainsAny(got, "/\\ ") || strings.Contains(got, "..") {
+			t.Errorf("callID(%q) = %q, want prefix %q and no path characters", tc.contact, got, tc.want)
+		}
+	}
+	if callID("c", "a/b", 1) == callID("c", "a_b", 1) || callID("c", "a/b", 1) == callID("c", "a:b", 1) {
+		t.Error("distinct contacts share a call id")
 	}
 }

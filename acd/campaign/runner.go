@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"sort"
@@ -377,7 +378,7 @@ func (r *Runner) pick(open []bool, skip func(*contactEntry) bool) *contactEntry 
 func (r *Runner) attempt(e *contactEntry, agent string) Attempt {
 	seq := len(e.p.History) + 1
 	return Attempt{
-		ID:           fmt.Sprintf("out-%s-%s-%d", r.spec.Name, e.ID, seq),
+		ID:           callID(r.spec.Name, e.ID, seq),
 		Campaign:     r.spec.Name,
 		Queue:        r.spec.Queue,
 		Tier:         e.Tier,
@@ -560,6 +561,7 @@ func (r *Runner) step() {
 			entries = append(entries, e)
 		}
 	}
+	r.checkCompleted() // the last contacts may have turned out do-not-call
 	b = r.takeBatch()
 	r.mu.Unlock()
 
@@ -736,6 +738,32 @@ func (r *Runner) recordResult(e *contactEntry, agent string, res Result, now tim
 		r.move(e, RetryWait)
 	}
 	return ""
+}
+
+// callID names an attempt: "out-<campaign>-<contact>-<n>", n counting
+// the contact's attempts, skips and unplaced calls, so it is unique and
+// stable across restarts. Contact ids come from spreadsheets while call
+// ids name record and recording files: an id with other characters than
+// letters, digits, '_', '-' and '.' (or starting with '.') is written
+// with those replaced and a hash of the original appended.
+func callID(campaign, contact string, n int) string {
+	safe := contact != "" && contact[0] != '.'
+	for i := 0; i < len(contact) && safe; i++ {
+		c := contact[i]
+		safe = c == '_' || c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	if !safe {
+		b := []byte(contact)
+		for i, c := range b {
+			if !(c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+				b[i] = '_'
+			}
+		}
+		h := fnv.New32a()
+		h.Write([]byte(contact))
+		contact = fmt.Sprintf("%s_%08x", b, h.Sum32())
+	}
+	return fmt.Sprintf("out-%s-%s-%d", campaign, contact, n)
 }
 
 func validAttemptOutcome(o Outcome) bool {

@@ -454,7 +454,9 @@ func TestPreviewDialAndSkip(t *testing.T) {
 // Earlier attempts travel with a preview.
 func TestPreviewShowsPreviousAttempts(t *testing.T) {
 	h := newHarness(t, previewSpec+"retry:\n  no_answer: {attempts: 3, after: 0s}\n", map[string]string{"list.csv": contactsCSV(1, "north")}, []string{"1001"}, harnessOpts{})
-	h.eng.result = func(_ context.Context, a Attempt) Result { return Result{Outcome: NoAnswer, Cause: "480", AgentID: a.AgentID} }
+	h.eng.result = func(_ context.Context, a Attempt) Result {
+		return Result{Outcome: NoAnswer, Cause: "480", AgentID: a.AgentID}
+	}
 	h.step()
 	if err := h.m.DialPreview("1001", "p", "c1"); err != nil {
 		t.Fatal(err)
