@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -58,7 +57,6 @@ type Runner struct {
 	bound        map[string]*contactEntry // agent → contact dialled with it
 	unbound      int                      // attempts in flight without an agent
 	pacer        *pacer
-	lastPacing   Pacing
 	version      uint64
 	seq          uint64
 	report       ImportReport
@@ -69,8 +67,7 @@ type Runner struct {
 	integrity    int      // refused transitions (bugs)
 	emitted      emitKey
 	storeFailed  string
-	ownedAgents  []string // Spec.Agents as a set lookup
-	ownedSet     map[string]bool
+	ownedSet     map[string]bool // Spec.Agents; nil = every agent of the queue
 	queues       []string
 
 	// counters kept as contacts move, so progress is O(1)
@@ -116,12 +113,14 @@ func newRunner(m *Manager, spec *Spec, list *List, dnc *DNCList, saved Saved) *R
 	}
 	now := m.now()
 	unknown := len(saved.Contacts)
+	for _, p := range saved.Contacts {
+		r.version = max(r.version, p.Version)
+	}
 	for i, c := range list.Contacts {
 		e := &contactEntry{Contact: c, idx: i, win: winIdx[c.Region]}
 		if p, ok := saved.Contacts[c.ID]; ok {
 			unknown--
 			e.p = p.clone()
-			r.version = max(r.version, p.Version)
 		} else {
 			e.p = ContactProgress{ID: c.ID, State: Pending}
 		}
@@ -485,7 +484,6 @@ func (r *Runner) step() {
 		budget = min(budget, max(0, allowed-(len(r.previews)+len(r.bound)+r.unbound)))
 	}
 	pacing := r.pacer.decide(now)
-	r.lastPacing = pacing
 	if pacing.Hold {
 		budget = 0
 	}
@@ -687,8 +685,18 @@ func (r *Runner) recordResult(e *contactEntry, agent string, res Result, now tim
 	o := res.Outcome
 	cause := res.Cause
 	if !validAttemptOutcome(o) || o == Skipped {
-		cause = strings.TrimSpace(fmt.Sprintf("engine reported outcome %q; %s", o, cause))
+		if cause != "" {
+			cause = "; " + cause
+		}
+		cause = fmt.Sprintf("engine reported outcome %q%s", o, cause)
 		o = Failed
+	}
+	if res.Answers != nil {
+		answers := make(map[string]string, len(res.Answers))
+		for k, v := range res.Answers {
+			answers[k] = v
+		}
+		res.Answers = answers
 	}
 	if res.Ended.IsZero() {
 		res.Ended = now
@@ -1043,6 +1051,9 @@ type Progress struct {
 	// Error is why the campaign paused itself (its progress could not be
 	// saved), until the next start.
 	Error string `json:"error,omitempty"`
+	// Integrity counts refused state moves and stray results: bugs,
+	// logged; 0 in a healthy dialler.
+	Integrity int `json:"integrity_violations,omitempty"`
 }
 
 // Progress returns the campaign's figures now.
@@ -1061,7 +1072,7 @@ func (r *Runner) progressLocked(now time.Time) Progress {
 		InFlight: r.stateCount[Dialling], Waiting: r.stateCount[RetryWait],
 		Outcomes: copyCounts(r.outcomes), Final: copyCounts(r.final), Pacing: r.pacer.decide(now),
 		InWindow: r.windows[0].Open(now), NextRetry: r.waiting.next(), Rejected: r.report.RejectedCount,
-		Error: r.storeFailed,
+		Error: r.storeFailed, Integrity: r.integrity,
 	}
 	if r.pacer.totalReached > 0 {
 		p.AbandonRate = float64(r.pacer.totalAbandoned) / float64(r.pacer.totalReached)
