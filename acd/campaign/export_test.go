@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,10 @@ script:
 	h.m.Stop("c")
 
 	var b strings.Builder
-	if err := h.r.ExportResults(&b); err != nil {
+	if err := h.m.ExportResults("nope", &b); !errors.Is(err, ErrUnknownCampaign) {
+		t.Errorf("unknown campaign: %v", err)
+	}
+	if err := h.m.ExportResults("c", &b); err != nil {
 		t.Fatal(err)
 	}
 	want := `id,number,name,region,tier,status,attempts,last_outcome,last_cause,agent,answered_at,talk_seconds,wrap_up,q:renew,q:plan,dnc
@@ -51,7 +55,7 @@ c4,13800000004,Name 4,north,normal,done,0,dnc,,,,,,,,yes
 		t.Errorf("results export:\n%s\nwant:\n%s", b.String(), want)
 	}
 	b.Reset()
-	if err := h.r.ExportAttempts(&b); err != nil {
+	if err := h.m.ExportAttempts("c", &b); err != nil {
 		t.Fatal(err)
 	}
 	want = `campaign,contact_id,number,seq,attempt,call_id,agent,started_at,answered_at,ended_at,outcome,cause,talk_seconds,wrap_up,q:renew,q:plan,dnc

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -247,6 +248,24 @@ func (m *Manager) All() []Progress {
 		out[i] = r.Progress()
 	}
 	return out
+}
+
+// ExportResults writes a campaign's results CSV (Runner.ExportResults).
+func (m *Manager) ExportResults(name string, w io.Writer) error {
+	r, err := m.Campaign(name)
+	if err != nil {
+		return err
+	}
+	return r.ExportResults(w)
+}
+
+// ExportAttempts writes a campaign's per-attempt CSV (Runner.ExportAttempts).
+func (m *Manager) ExportAttempts(name string, w io.Writer) error {
+	r, err := m.Campaign(name)
+	if err != nil {
+		return err
+	}
+	return r.ExportAttempts(w)
 }
 
 // DialPreview: the agent clicked dial on a previewed contact.
