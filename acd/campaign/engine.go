@@ -57,7 +57,17 @@ const (
 	// call, signed out); the contact was not dialled and goes back to the
 	// list without counting an attempt.
 	NoAgent Outcome = "no_agent"
+	// DNC is never an attempt's outcome: it is the final outcome of a
+	// contact on the do-not-call list (never dialled) or added to it.
+	DNC Outcome = "dnc"
 )
+
+// attemptOutcomes are the outcomes an engine may report for an attempt.
+var attemptOutcomes = []Outcome{Completed, NoAnswer, Busy, Failed, Machine, Abandoned, HungUp, Skipped, NoAgent}
+
+// Reached reports whether the customer answered (a person, not a machine):
+// the denominator of the abandon rate.
+func (o Outcome) Reached() bool { return o == Completed || o == Abandoned || o == HungUp }
 
 // Attempt asks the engine to place one call to one contact.
 type Attempt struct {
@@ -109,12 +119,17 @@ type Engine interface {
 	// — none of their queues has an inbound caller waiting or a tier
 	// behind its service-level target. Order: longest idle first.
 	FreeAgents(queues []string) []string
+	// SignedIn lists the agents of queues who are signed in, whatever
+	// their state: the base of Spec.OutboundShare, and a previewing agent
+	// missing from it has signed out (the preview is withdrawn).
+	SignedIn(queues []string) []string
 	// Dial places the attempt and blocks until its Result is known (see
 	// Result) or ctx ends (the call, if up, goes on; the result is then
 	// reported with Outcome as far as known).
 	Dial(ctx context.Context, a Attempt) Result
 	// Preview shows a contact to an agent's desktop (preview mode); the
-	// agent answers with Dial or Skip through the campaign's Control.
+	// agent answers through Manager.DialPreview or Manager.SkipPreview. An
+	// error takes the offer back at once (the contact is not counted).
 	Preview(agentID string, p PreviewOffer) error
 	// Withdraw takes a preview back from the agent's desktop (paused,
 	// stopped, or the agent became busy).
@@ -126,8 +141,8 @@ type PreviewOffer struct {
 	Campaign string
 	Contact  Contact
 	Script   []Question
-	Attempt  int
-	Previous []Result // earlier attempts of this contact
+	Attempt  int      // the attempt a dial would be (1 for the first)
+	Previous []Result // earlier attempts of this contact, oldest first
 }
 
 // Question is one item of the outbound script shown to the agent.
