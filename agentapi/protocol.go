@@ -137,6 +137,8 @@ type result struct {
 	NotReady []string    `json:"not_ready_reasons,omitempty"`
 	Dispos   []string    `json:"disposition_codes,omitempty"`
 	Now      *time.Time  `json:"now,omitempty"`
+	// Data is an extension's result (Config.Extensions).
+	Data any `json:"data,omitempty"`
 }
 
 // Event is a pushed message. Engine code may publish its own with

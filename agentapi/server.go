@@ -28,6 +28,8 @@ var webFS embed.FS
 // Config configures the API server.
 type Config struct {
 	ACD *acd.ACD
+	// Extensions are request types the engine adds (extension.go).
+	Extensions map[string]Extension
 	// Calls is the engine's call control; nil refuses every call
 	// operation as unsupported (agent states still work). See
 	// CallControlFuncs for wiring it piecewise.

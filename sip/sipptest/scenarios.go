@@ -313,3 +313,126 @@ const answerBye = `  <recv request="BYE"/>
     ]]>
   </send>
 `
+
+// CustomersTemplate is a trunk's far side full of customers: each call
+// behaves by the last digit of the dialled number — 6 is busy (486), 7
+// never answers (rings until CANCEL), 8 answers and hangs up at once,
+// 9 answers and hangs up after HangupMs; any other digit answers after
+// RingMs and talks until the engine's BYE. It renders Customers.
+type Customers struct {
+	RingMs   int
+	HangupMs int // for numbers ending in 9 (default 1500)
+}
+
+// CustomersTemplate renders Customers.
+const CustomersTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="hotline customers">
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action>
+      <ereg regexp="INVITE sip:[0-9]*6@" search_in="msg" check_it="false" assign_to="busy"/>
+      <ereg regexp="INVITE sip:[0-9]*7@" search_in="msg" check_it="false" assign_to="noanswer"/>
+      <ereg regexp="INVITE sip:[0-9]*8@" search_in="msg" check_it="false" assign_to="quick"/>
+      <ereg regexp="INVITE sip:[0-9]*9@" search_in="msg" check_it="false" assign_to="later"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+    </action>
+  </recv>
+  <nop test="busy" next="busy"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:customer@[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <nop test="noanswer" next="noanswer"/>
+  <pause milliseconds="{{.RingMs}}"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:customer@[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=customer 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [rtp_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <nop test="quick" next="hangup"/>
+  <nop test="later" next="talk"/>
+` + answerBye + `  <nop next="end"/>
+  <label id="talk"/>
+  <pause milliseconds="{{if .HangupMs}}{{.HangupMs}}{{else}}1500{{end}}"/>
+  <label id="hangup"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:customer@[local_ip]:[local_port]>;tag=[pid]SIPpTag02[call_number]
+      To:[$remote_from]
+      [last_Call-ID:]
+      CSeq: 1 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+  <nop next="end"/>
+  <label id="busy"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <nop next="end"/>
+  <label id="noanswer"/>
+  <recv request="CANCEL"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      CSeq: [cseq] INVITE
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <label id="end"/>
+</scenario>
+`

@@ -47,6 +47,10 @@ type Config struct {
 	// CustomerRing bounds ringing a customer for a queued callback
 	// (default 30 s).
 	CustomerRing time.Duration
+	// FreeAgents lists the agents of queues free for an outbound call,
+	// inbound work first (the campaigns' blending rule); a campaign call
+	// dialled ahead of the free agents goes to the first of them.
+	FreeAgents func(queues []string) []string
 	// RTPTimeout ends a leg that sent RTP and then nothing for this long,
 	// hold excepted (default 30 s; negative disables).
 	RTPTimeout time.Duration

@@ -218,10 +218,16 @@ type outboundAttempt struct {
 	a      campaign.Attempt
 	ticket *acd.Ticket
 
+	// cust is the customer's answered leg of a call dialled before any
+	// agent was reserved (ratio above 1): Ring then only rings the agent.
+	cust *sip.Leg
+	// offered is closed once ticket is set: the ACD may ring before
+	// OfferTo has returned it.
+	offered chan struct{}
+
 	mu     sync.Mutex
-	call   *Call            // the customer's call once answered
-	record chan cdr.Record  // the attempt's record, once written
-	result *campaign.Result // filled as the attempt goes
+	call   *Call           // the customer's call once answered
+	record chan cdr.Record // the attempt's record, once written
 }
 
 // dialling reports whether id is a callback or a campaign call the engine
@@ -241,13 +247,10 @@ func (ctl *Control) attempt(id string) *outboundAttempt {
 // customer was not reached, or once the conversation's record is written
 // (after wrap-up: the code and the script's answers are in it).
 func (ctl *Control) Dial(ctx context.Context, a campaign.Attempt) campaign.Result {
-	if a.AgentID == "" {
-		return campaign.Result{Outcome: campaign.NoAgent, Cause: "no agent to reserve"}
-	}
 	if a.ID == "" {
 		a.ID = "o-" + newCallID()
 	}
-	att := &outboundAttempt{a: a, record: make(chan cdr.Record, 1)}
+	att := &outboundAttempt{a: a, record: make(chan cdr.Record, 1), offered: make(chan struct{})}
 	ctl.mu.Lock()
 	if ctl.attempts[a.ID] != nil {
 		ctl.mu.Unlock()
@@ -277,13 +280,25 @@ func (ctl *Control) Dial(ctx context.Context, a campaign.Attempt) campaign.Resul
 	ctl.cfg.Records.Start(a.ID, cdr.Record{Direction: "outbound", Caller: a.Contact.Number, Dialled: a.Contact.Number, Queue: a.Queue,
 		Customer: cdr.Customer{ID: a.Contact.ID, Tier: tier, Region: a.Contact.Region, Name: a.Contact.Name},
 		Campaign: &cdr.CampaignAttempt{Name: a.Campaign, ContactID: a.Contact.ID, Attempt: a.Attempt}})
-	t, err := ctl.acd.OfferTo(context.Background(), call, a.AgentID, acd.DirectOutbound)
-	if err != nil {
+	var t *acd.Ticket
+	var err error
+	if a.AgentID == "" {
+		// Dialled ahead of the free agents (ratio above 1): the customer
+		// first, then whichever agent frees up within AbandonAfter.
+		t, err = ctl.dialAhead(ctx, att, call)
+		if err != nil {
+			return ctl.unreached(a, err)
+		}
+		if t == nil {
+			return ctl.awaitRecord(ctx, att, "")
+		}
+	} else if t, err = ctl.acd.OfferTo(context.Background(), call, a.AgentID, acd.DirectOutbound); err != nil {
 		ctl.cfg.Records.Update(a.ID, func(r *cdr.Record) { r.Campaign.Outcome = string(campaign.NoAgent) })
 		ctl.cfg.Records.End(a.ID, time.Now(), cdr.Failed)
 		return campaign.Result{Outcome: campaign.NoAgent, Cause: err.Error(), Ended: time.Now()}
 	}
 	att.ticket = t
+	close(att.offered)
 	var o acd.Outcome
 	select {
 	case o = <-t.Done():
@@ -296,27 +311,121 @@ func (ctl *Control) Dial(ctx context.Context, a campaign.Attempt) campaign.Resul
 	c := att.call
 	att.mu.Unlock()
 	if c == nil {
-		// Not reached (or the agent never came): no call, the record ends here.
-		reason := string(o.Reason)
-		out := campaign.Outcome(reason)
-		switch out {
-		case campaign.NoAnswer, campaign.Busy, campaign.Failed:
-		default:
-			out = campaign.Failed
-		}
-		ctl.cfg.Records.Update(a.ID, func(r *cdr.Record) {
-			r.Campaign.Outcome, r.Reason = string(out), reason
-		})
-		ctl.cfg.Records.End(a.ID, time.Now(), cdr.Unreached)
-		return campaign.Result{Outcome: out, Cause: reason, AgentID: a.AgentID, Ended: time.Now()}
+		// Not reached: no call, the record ends here.
+		return ctl.unreached(a, &acd.CustomerError{Reason: string(o.Reason)})
 	}
 	c.post(&event{kind: evOutcome, outcome: o, ticket: t})
+	return ctl.awaitRecord(ctx, att, a.AgentID)
+}
+
+// unreached ends the record of an attempt that did not reach its customer.
+func (ctl *Control) unreached(a campaign.Attempt, err error) campaign.Result {
+	reason := string(campaign.Failed)
+	var ce *acd.CustomerError
+	if errors.As(err, &ce) {
+		reason = ce.Reason
+	}
+	out := campaign.Outcome(reason)
+	switch out {
+	case campaign.NoAnswer, campaign.Busy, campaign.Failed:
+	default:
+		out = campaign.Failed
+	}
+	ctl.cfg.Records.Update(a.ID, func(r *cdr.Record) {
+		r.Campaign.Outcome, r.Reason = string(out), reason
+	})
+	ctl.cfg.Records.End(a.ID, time.Now(), cdr.Unreached)
+	return campaign.Result{Outcome: out, Cause: reason, AgentID: a.AgentID, Ended: time.Now()}
+}
+
+// awaitRecord waits for the attempt's record: written after the wrap-up,
+// it has the outcome, the talk time, the code and the script's answers.
+func (ctl *Control) awaitRecord(ctx context.Context, att *outboundAttempt, agent string) campaign.Result {
 	select {
 	case r := <-att.record:
-		return resultOf(r, a.AgentID)
+		return resultOf(r, agent)
 	case <-ctx.Done():
 		return campaign.Result{Outcome: campaign.Completed, Cause: "dialler stopped before the record", Ended: time.Now()}
 	}
+}
+
+// dialAhead calls the customer of an attempt no agent was reserved for,
+// then offers the answered call to the first free agent of the campaign's
+// queue (inbound work first: Config.FreeAgents). It returns the offer's
+// ticket; nil with no error when no agent came within AbandonAfter: the
+// customer heard the apology (the call and its record end as abandoned).
+func (ctl *Control) dialAhead(ctx context.Context, att *outboundAttempt, call acd.Call) (*acd.Ticket, error) {
+	a := att.a
+	cust, err := ctl.dialCustomer(ctx, nil, a.Contact.Number, a.CallerID, a.RingTimeout)
+	if err != nil {
+		return nil, err
+	}
+	att.cust = cust
+	limit := a.AbandonAfter
+	if limit <= 0 {
+		limit = 2 * time.Second
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && cust.Context().Err() == nil {
+		var free []string
+		if f := ctl.cfg.FreeAgents; f != nil {
+			free = f([]string{a.Queue})
+		}
+		for _, agent := range free {
+			call.RingTimeout = max(time.Until(deadline), 100*time.Millisecond)
+			if t, err := ctl.acd.OfferTo(context.Background(), call, agent, acd.DirectOutbound); err == nil {
+				return t, nil
+			}
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-cust.Context().Done():
+		}
+	}
+	// Nobody: the apology, and the call ends.
+	o := acd.Offer{Call: call}
+	c := newCall(ctl, a.ID, cust)
+	att.setCall(c)
+	ctl.mu.Lock()
+	ctl.calls[c.id] = c
+	ctl.mu.Unlock()
+	go c.run()
+	ctl.wg.Add(1)
+	go func() {
+		defer ctl.wg.Done()
+		defer func() {
+			ctl.mu.Lock()
+			delete(ctl.calls, c.id)
+			ctl.mu.Unlock()
+			cust.Close()
+		}()
+		flow, err := ctl.apologyFlow()
+		if err != nil {
+			c.log.Error("no apology flow", "err", err)
+			c.post(&event{kind: evFlowDone})
+			<-c.done
+			return
+		}
+		ctl.runCall(cust.Context(), c, flow, ivr.Call{ID: c.id, Language: o.Call.Customer["language"], Vars: maps.Clone(o.Call.Customer)})
+	}()
+	return nil, nil
+}
+
+// apologyFlow is what a customer no agent came for hears.
+func (ctl *Control) apologyFlow() (*ivr.Flow, error) {
+	const name = "outbound-apology"
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	if f := ctl.xfer[name]; f != nil {
+		return f, nil
+	}
+	src := fmt.Sprintf("name: %s\nlanguage: %s\nstart: sorry\nnodes:\n  sorry: {type: hangup, prompt: sorry-abandon, reason: no agent}\n", name, ctl.cfg.Language)
+	f, err := ivr.ParseFlow(name+".yaml", []byte(src), ivr.LoadOptions{PromptRoot: ctl.cfg.PromptRoot})
+	if err != nil {
+		return nil, fmt.Errorf("apology flow: %w", err)
+	}
+	ctl.xfer[name] = f
+	return f, nil
 }
 
 // outboundRing bounds the ACD's offer of a campaign call: the customer's
@@ -368,8 +477,26 @@ func (ctl *Control) RecordWritten(r cdr.Record) {
 // customer, then rings the agent asking for auto-answer.
 func (ctl *Control) ringOutbound(ctx context.Context, o acd.Offer) error {
 	att := ctl.attempt(o.Call.ID)
+	select {
+	case <-att.offered:
+	case <-ctx.Done():
+		return fmt.Errorf("campaign call %s: %w", o.Call.ID, acd.ErrWithdrawn)
+	}
 	a := att.a
 	vars := maps.Clone(o.Call.Customer)
+	if att.cust != nil {
+		// The customer answered already (dialled ahead): ring the agent.
+		c := ctl.startOutbound(o, att.cust, nil, att.ticket, vars)
+		att.setCall(c)
+		agent, err := ctl.ringAgent(ctx, o, autoAnswer)
+		if err != nil {
+			if att.cust.Context().Err() != nil {
+				return fmt.Errorf("customer hung up before the agent answered: %w", acd.ErrWithdrawn)
+			}
+			return err
+		}
+		return ctl.handAnswer(c, o, agent)
+	}
 	if a.Mode == campaign.Preview {
 		agent, err := ctl.ringAgent(ctx, o, autoAnswer)
 		if err != nil {

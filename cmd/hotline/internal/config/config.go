@@ -105,6 +105,8 @@ type Config struct {
 	AccessNumbers map[string]string `yaml:"access_numbers"`
 	Flows         string            `yaml:"flows"`
 	Prompts       string            `yaml:"prompts"`
+	// Campaigns is the directory of outbound campaign files ("" = none).
+	Campaigns string `yaml:"campaigns"`
 	Language      string            `yaml:"language"`
 	CRM           struct {
 		File          string            `yaml:"file"`

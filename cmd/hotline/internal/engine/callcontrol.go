@@ -58,6 +58,7 @@ func (e *Engine) buildCallControl(promptRoot string) error {
 		Queues:   queues,
 		Outbound: outbound, RingTimeout: cfg.ACD.RingTimeout.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
 		CustomerRing: customerRing(cfg.Queues),
+		FreeAgents:   func(queues []string) []string { return campaignEngine{e}.FreeAgents(queues) },
 		Hooks: callctl.Hooks{
 			DigitLatency: func(d time.Duration) { m.digitLatency.Observe(d.Seconds()) },
 			LegEnded:     m.call.countLeg,

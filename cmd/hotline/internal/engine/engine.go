@@ -59,6 +59,9 @@ type Engine struct {
 	recDir   string
 	recorder *recording.Recorder
 	cluster  *cluster // nil on a single node (store: memory)
+	// campaigns is the outbound dialler (campaigns.go); nil without
+	// campaigns.
+	campaigns *campaigns
 	// The edge (edge.go): guard, credentials, HTTPS certificates.
 	guard       *guard.Guard
 	creds       map[string]credential
@@ -150,6 +153,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		return nil, err
 	}
 	e.clusterMetrics()
+	if err := e.buildCampaigns(); err != nil {
+		return nil, err
+	}
 	if err := e.buildAPI(); err != nil {
 		return nil, err
 	}
@@ -388,6 +394,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		e.watchACD(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.runCampaigns(ctx)
 	}()
 	for _, job := range e.crmJobs {
 		wg.Add(1)

@@ -67,6 +67,8 @@ func (e *Engine) httpHandler() http.Handler {
 	for _, t := range e.cfg.Tiers {
 		targets[t.Name] = cdr.Target{Target: t.Target / 100, Within: t.Within.D()}
 	}
+	mux.HandleFunc("/api/campaigns", e.requireSupervisor(e.campaignsHandler))
+	mux.HandleFunc("/api/campaigns/", e.requireSupervisor(e.campaignsHandler))
 	mux.HandleFunc("GET /api/reports", e.requireSupervisor(cdr.ReportHandler(e.records.dir, targets).ServeHTTP))
 	mux.Handle("/recordings/", e.refuseBanned(recording.NewHandler(e.recDir, "/recordings/", e.recordingScope, e.log)))
 	// Profiles for operators chasing a latency knee (admin and supervisors only).
