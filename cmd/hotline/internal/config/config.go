@@ -107,8 +107,8 @@ type Config struct {
 	Prompts       string            `yaml:"prompts"`
 	// Campaigns is the directory of outbound campaign files ("" = none).
 	Campaigns string `yaml:"campaigns"`
-	Language      string            `yaml:"language"`
-	CRM           struct {
+	Language  string `yaml:"language"`
+	CRM       struct {
 		File          string            `yaml:"file"`
 		LookupTimeout Duration          `yaml:"lookup_timeout"`
 		CountryCode   string            `yaml:"country_code"`

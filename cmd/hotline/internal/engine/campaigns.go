@@ -291,7 +291,7 @@ func (e *Engine) campaignExtensions() map[string]agentapi.Extension {
 		"campaign.answers": agent(func(who agentapi.Caller, r campaignRequest) (any, error) {
 			return nil, e.campaignAnswers(who.ID, r)
 		}),
-		"campaign.list": supervisor(func(campaignRequest) (any, error) { return m.All(), nil }),
+		"campaign.list":  supervisor(func(campaignRequest) (any, error) { return m.All(), nil }),
 		"campaign.start": control(m.Start),
 		"campaign.pause": control(m.Pause),
 		"campaign.stop":  control(m.Stop),
