@@ -20,7 +20,7 @@
 //   - RetryRule (retry.go): attempts and spacing per outcome, and a cap on
 //     dial attempts per contact.
 //   - pacer (pacing.go): the abandon-rate controller (its rule is at the
-//     top of the file and in README.md).
+//     top of the file and in the project README, "Outbound").
 //   - Runner (runner.go): one campaign's dialler; Manager (manager.go):
 //     every campaign of an engine, the agents they hold, the loops.
 //   - ContactState (contact_fsm.go) and State (campaign_fsm.go): the
