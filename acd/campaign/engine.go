@@ -12,12 +12,12 @@ import (
 
 // Contact is one row of a campaign's list.
 type Contact struct {
-	ID     string            // the list's id column, unique in the campaign
-	Number string            // normalised (crm.NumberPlan)
-	Name   string            // optional
-	Region string            // optional; picks the calling window
-	Tier   string            // optional; the customer's tier (default: the campaign's)
-	Fields map[string]string // every other column, shown to the agent
+	ID     string            `json:"id"`               // the list's id column, unique in the campaign
+	Number string            `json:"number"`           // normalised (crm.NumberPlan)
+	Name   string            `json:"name,omitempty"`   // optional
+	Region string            `json:"region,omitempty"` // optional; picks the calling window
+	Tier   string            `json:"tier,omitempty"`   // optional; the customer's tier (default: the campaign's)
+	Fields map[string]string `json:"fields,omitempty"` // every other column, shown to the agent
 }
 
 // Mode is how a campaign dials.
@@ -100,15 +100,15 @@ type Attempt struct {
 // customer was not reached, at once; when reached, after the agent's
 // wrap-up (the code and the script's answers are part of the result).
 type Result struct {
-	Outcome  Outcome
-	Cause    string // SIP code or reason, for the record and the export
-	AgentID  string
-	Answered time.Time // zero when not reached
-	Ended    time.Time
-	Talk     time.Duration
-	WrapUp   string            // wrap-up code the agent chose
-	Answers  map[string]string // script answers, question id → answer
-	DNC      bool              // the customer asked not to be called again
+	Outcome  Outcome           `json:"outcome"`
+	Cause    string            `json:"cause,omitempty"` // SIP code or reason, for the record and the export
+	AgentID  string            `json:"agent,omitempty"`
+	Answered time.Time         `json:"answered,omitzero"` // zero when not reached
+	Ended    time.Time         `json:"ended,omitzero"`
+	Talk     time.Duration     `json:"talk_ns,omitempty"`
+	WrapUp   string            `json:"wrap_up,omitempty"` // wrap-up code the agent chose
+	Answers  map[string]string `json:"answers,omitempty"` // script answers, question id → answer
+	DNC      bool              `json:"dnc,omitempty"`     // the customer asked not to be called again
 }
 
 // Engine is what the dialler needs from the engine. Implementations are
@@ -138,11 +138,11 @@ type Engine interface {
 
 // PreviewOffer is what a previewing agent sees.
 type PreviewOffer struct {
-	Campaign string
-	Contact  Contact
-	Script   []Question
-	Attempt  int      // the attempt a dial would be (1 for the first)
-	Previous []Result // earlier attempts of this contact, oldest first
+	Campaign string     `json:"campaign"`
+	Contact  Contact    `json:"contact"`
+	Script   []Question `json:"script,omitempty"`
+	Attempt  int        `json:"attempt"`            // the attempt a dial would be (1 for the first)
+	Previous []Result   `json:"previous,omitempty"` // earlier attempts of this contact, oldest first
 }
 
 // Question is one item of the outbound script shown to the agent.
