@@ -49,7 +49,7 @@ func (f *fileCallbacks) load() error {
 }
 
 func (f *fileCallbacks) save() error {
-	b, err := json.MarshalIndent(f.m, "", " ")
+	b, err := json.Marshal(f.m)
 	if err != nil {
 		return fmt.Errorf("callbacks file: %w", err)
 	}
