@@ -192,7 +192,10 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 	}
 	go c.run()
 	cl := newCallerLeg(ctx, leg, ctl.cfg.Prompts, ctl.cfg.RecDir, c.log, ctl.cfg.Hooks.DigitLatency)
-	res, err := ctl.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID,
+	// The access number may run its flow in another prompt language (10011:
+	// main in Mandarin); a transfer keeps it.
+	lang := ctl.cfg.Flows.LanguageForNumber(leg.Info.Dialled)
+	res, err := ctl.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Language: lang, Vars: map[string]string{"sip_call_id": leg.ID,
 		// Until a lookup says otherwise (or in a flow without one) the caller is unknown.
 		"tier": crm.DefaultTier}})
 	if err != nil {
@@ -206,7 +209,7 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 			break
 		}
 		c.log.Info("call transferred", "flow", next.Name)
-		if res, err = ctl.interp.Run(ctx, next, &ivr.Call{ID: c.id, Leg: cl, Vars: res.Vars, Trace: res.Trace}); err != nil {
+		if res, err = ctl.interp.Run(ctx, next, &ivr.Call{ID: c.id, Leg: cl, Language: lang, Vars: res.Vars, Trace: res.Trace}); err != nil {
 			c.log.Error("ivr failed after transfer", "err", err)
 		}
 	}

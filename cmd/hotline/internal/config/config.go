@@ -109,6 +109,12 @@ type Config struct {
 	Queues []Queue `yaml:"queues"`
 	Agents []Agent `yaml:"agents"`
 
+	// AccessLanguages runs an access number's flow with another prompt
+	// language (number → language, e.g. "10011": zh).
+	AccessLanguages map[string]string `yaml:"access_languages"`
+	// Desktop shapes the agent desktop's customer card.
+	Desktop Desktop `yaml:"desktop"`
+
 	// File is where the configuration came from ("embedded demo" for the default).
 	File string `yaml:"-"`
 	// Dir is the directory relative paths in the file are resolved against.
@@ -168,6 +174,19 @@ type Queue struct {
 	RegionWiden Duration `yaml:"region_widen"`
 	// Record is the recording policy: always (default), never, or "N%".
 	Record string `yaml:"record"`
+	// WrapUpCodes are the disposition codes agents pick from after this
+	// queue's calls (none: any code).
+	WrapUpCodes []string `yaml:"wrap_up_codes"`
+}
+
+// Desktop configures what the agent desktop shows.
+type Desktop struct {
+	// CustomerAttributes are the CRM attributes (attr:<name> columns)
+	// shown on the customer card, in this order.
+	CustomerAttributes []string `yaml:"customer_attributes"`
+	// History is how many of the customer's last calls the card lists
+	// (default 5).
+	History int `yaml:"history"`
 }
 
 // Agent is an agent or supervisor seat.
@@ -280,6 +299,9 @@ func (c *Config) setDefaults() {
 	if c.ACD.Policy == "" {
 		c.ACD.Policy = "gap-saveable"
 	}
+	if c.Desktop.History == 0 {
+		c.Desktop.History = 5
+	}
 }
 
 // ApplyEnv overrides addresses and secrets from the environment:
@@ -370,6 +392,11 @@ func (c *Config) Validate() error {
 	if len(c.AccessNumbers) == 0 {
 		bad("access_numbers", "no access number: nothing could be called")
 	}
+	for _, num := range sortedKeys(c.AccessLanguages) {
+		if _, ok := c.AccessNumbers[num]; !ok {
+			bad("access_languages."+num, "no access number %s in access_numbers", num)
+		}
+	}
 	tiers := map[string]bool{}
 	for i, t := range c.Tiers {
 		key := fmt.Sprintf("tiers[%d]", i)
@@ -399,6 +426,16 @@ func (c *Config) Validate() error {
 			bad(key+".name", "duplicate queue %q", q.Name)
 		}
 		queues[q.Name] = true
+		seenCodes := map[string]bool{}
+		for j, code := range q.WrapUpCodes {
+			switch {
+			case strings.TrimSpace(code) == "" || len(code) > 64:
+				bad(fmt.Sprintf("%s.wrap_up_codes[%d]", key, j), "%q must be 1-64 characters", code)
+			case seenCodes[code]:
+				bad(fmt.Sprintf("%s.wrap_up_codes[%d]", key, j), "duplicate code %q", code)
+			}
+			seenCodes[code] = true
+		}
 		if _, err := recordPolicy(q.Record); err != nil {
 			bad(key+".record", "%v", err)
 		}
@@ -407,6 +444,9 @@ func (c *Config) Validate() error {
 		default:
 			bad(key+".strategy", "unknown strategy %q (longest-idle, fewest-calls, round-robin, random)", q.Strategy)
 		}
+	}
+	if c.Desktop.History < 0 || c.Desktop.History > 50 {
+		bad("desktop.history", "%d must be between 0 and 50", c.Desktop.History)
 	}
 	switch c.Store {
 	case "", "memory":
@@ -463,6 +503,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
