@@ -169,7 +169,9 @@ func TestReportHandlerCSVEqualsCommand(t *testing.T) {
 		check.Equal(t, http.StatusOK, res.StatusCode)
 		check.Equal(t, "text/csv; charset=utf-8", res.Header.Get("Content-Type"))
 		var want, errOut bytes.Buffer
-		setup := func(string) (ReportSetup, error) { return ReportSetup{Dir: fixtureDir, Base: Options{Targets: fixtureTargets}}, nil }
+		setup := func(string) (ReportSetup, error) {
+			return ReportSetup{Dir: fixtureDir, Base: Options{Targets: fixtureTargets}}, nil
+		}
 		must.NoError(t, ReportCommand([]string{"-by", by, "-totals", "-csv", "-from", "2026-11-21", "-to", "2026-11-22"}, &want, &errOut, setup, time.Now()))
 		check.Equal(t, want.String(), got.String(), "by "+by)
 	}
