@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/cdr"
 )
 
 // Stable error codes in replies. Clients branch on the code; the message
@@ -107,6 +108,8 @@ type request struct {
 	Mode      string  `json:"mode,omitempty"`
 	Code      string  `json:"code,omitempty"`
 	Seconds   int     `json:"seconds,omitempty"`
+	// Note is the free text with a wrap-up code.
+	Note string `json:"note,omitempty"`
 }
 
 // reply is the single answer to a request. Result fields are merged in.
@@ -136,6 +139,15 @@ type result struct {
 	NotReady []string    `json:"not_ready_reasons,omitempty"`
 	Dispos   []string    `json:"disposition_codes,omitempty"`
 	Now      *time.Time  `json:"now,omitempty"`
+
+	// The desktop's extras (desk.go).
+	QueueCodes    map[string][]string `json:"wrap_up_codes,omitempty"`
+	BreakLimits   map[string]int64    `json:"break_limits_s,omitempty"`
+	CustomerAttrs []string            `json:"customer_attributes,omitempty"`
+	Language      string              `json:"language,omitempty"`
+	HistoryOn     bool                `json:"history,omitempty"`
+	History       *[]cdr.PastCall     `json:"calls_before,omitempty"`
+	Caller        string              `json:"caller,omitempty"`
 }
 
 // Event is a pushed message. Engine code may publish its own with
@@ -199,6 +211,7 @@ type CallView struct {
 	Offers    int                    `json:"offers,omitempty"`
 	Held      bool                   `json:"held,omitempty"`
 	Muted     bool                   `json:"muted,omitempty"`
+	Started   *time.Time             `json:"started,omitempty"` // when the conversation began (answer)
 	Customer  map[string]string      `json:"customer,omitempty"`
 	Trace     any                    `json:"trace,omitempty"`
 	Monitors  map[string]MonitorMode `json:"monitors,omitempty"`
@@ -234,6 +247,9 @@ type ServiceLevelView struct {
 	AnsweredWithin int     `json:"answered_within"`
 	Abandoned      int     `json:"abandoned"`
 	OverdueWaiting int     `json:"overdue_waiting"`
+	// ASAS is the mean answer wait in seconds over the window (null when
+	// nothing was answered).
+	ASAS *float64 `json:"asa_s"`
 }
 
 func seatView(s acd.AgentSnapshot, name string) SeatView {
@@ -295,6 +311,10 @@ func (v *CallView) merge(ci CallInfo) {
 	}
 	v.Held = v.Held || ci.Held
 	v.Muted = ci.Muted
+	if !ci.Started.IsZero() && v.Started == nil {
+		st := ci.Started
+		v.Started = &st
+	}
 	if v.Customer == nil {
 		v.Customer = ci.Customer
 	}

@@ -271,7 +271,7 @@ func (ctl *Control) Act(ctx context.Context, a agentapi.CallAction) error {
 	case agentapi.OpAnswer:
 		return ctl.answerFromDesktop(a.Agent, a.Call)
 	case agentapi.OpDisposition:
-		if !ctl.cfg.Records.Update(a.Call, func(r *cdr.Record) { r.WrapUpCode = a.Code }) {
+		if !ctl.cfg.Records.Update(a.Call, func(r *cdr.Record) { r.WrapUpCode, r.WrapUpNote = a.Code, a.Note }) {
 			return fmt.Errorf("disposition for %s: %w", a.Call, agentapi.ErrUnknownCall)
 		}
 		return nil

@@ -187,6 +187,9 @@ type Desktop struct {
 	// History is how many of the customer's last calls the card lists
 	// (default 5).
 	History int `yaml:"history"`
+	// Languages sets agents' desktop languages (agent id → en or zh-CN);
+	// others use their own choice or their browser's.
+	Languages map[string]string `yaml:"languages"`
 }
 
 // Agent is an agent or supervisor seat.
@@ -447,6 +450,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Desktop.History < 0 || c.Desktop.History > 50 {
 		bad("desktop.history", "%d must be between 0 and 50", c.Desktop.History)
+	}
+	for _, id := range sortedKeys(c.Desktop.Languages) {
+		switch c.Desktop.Languages[id] {
+		case "en", "zh-CN":
+		default:
+			bad("desktop.languages."+id, "%q: en or zh-CN", c.Desktop.Languages[id])
+		}
 	}
 	switch c.Store {
 	case "", "memory":
