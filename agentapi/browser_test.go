@@ -100,7 +100,7 @@ func TestBrowserDesktop(t *testing.T) {
 	}
 	b.Until("history from earlier calls", `document.querySelectorAll("#history tbody tr").length === 1 && document.getElementById("history").innerText.includes("退款")`)
 	b.Until("trace", `document.querySelectorAll("#trace li").length === 3`)
-	if got := b.Eval(`traceText({at: "2026-01-01T10:00:00Z", flow: "main", node: "menu", event: "choice", digits: "1", detail: {queue: "billing"}}, true)`); !strings.Contains(got, "main/menu choice · 按键选择 [1] queue=billing") {
+	if got := b.Eval(`traceText({at: "2026-01-01T10:00:00Z", flow: "main", node: "menu", event: "choice", digits: "1", detail: {queue: "billing", goto: "queue-billing", ms: "3"}}, true)`); got != "menu · 按键选择 [1] queue=billing → queue-billing" {
 		t.Errorf("IVR trace entry rendered as %q", got)
 	}
 	b.Until("handle time", `!document.getElementById("call-timer-box").hidden`)

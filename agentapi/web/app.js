@@ -419,7 +419,7 @@ function renderCall() {
     renderCustomer(c);
     const tr = $("trace"); tr.textContent = "";
     const steps = Array.isArray(c.trace) ? c.trace : c.trace ? [c.trace] : [];
-    for (const s of steps) {
+    for (const s of steps.filter(traceShown)) {
       const li = document.createElement("li");
       if (s && typeof s === "object" && s.at) { const w = document.createElement("span"); w.className = "when"; w.textContent = fmtTime(s.at); li.append(w); }
       li.append(document.createTextNode(traceText(s, true)));
@@ -501,17 +501,21 @@ function renderMyQueues() {
 }
 
 // traceText renders one IVR trace entry ({at, flow, node, event, digits,
-// detail} from the IVR, or plain text); noTime leaves the time out.
+// detail} from the IVR, or plain text) for people: the node, what
+// happened in the user's language, the keys pressed and what matters of
+// the detail; noTime leaves the time out.
 function traceText(s, noTime) {
   if (typeof s !== "object" || s === null) return String(s);
   if (!s.node && !s.event) return JSON.stringify(s);
-  let out = (!noTime && s.at ? fmtTime(s.at) + " " : "") + (s.flow ? s.flow + "/" : "") + (s.node || "") + " " + (s.event || "");
-  const ev = tOr("ev.", s.event);
-  if (ev !== s.event) out += " · " + ev;
+  let out = (!noTime && s.at ? fmtTime(s.at) + " " : "") + (s.node || s.flow || "") + " · " + tOr("ev.", s.event);
   if (s.digits) out += " [" + s.digits + "]";
-  if (s.detail) out += " " + Object.entries(s.detail).filter(([k]) => k !== "ms" && k !== "key").map(([k, v]) => k + "=" + v).join(" ");
+  const d = s.detail || {};
+  for (const k of ["result", "tier", "queue", "agent", "position", "reason"]) if (d[k]) out += " " + k + "=" + d[k];
+  if (d.goto) out += " → " + d.goto;
   return out;
 }
+// traceShown leaves out the entries that only say a node was entered.
+const traceShown = (s) => !(s && typeof s === "object" && s.event === "enter");
 
 // ---- supervisor wallboard -----------------------------------------------------
 // sl summarises service-level rows: a share, or null when the window holds no call.

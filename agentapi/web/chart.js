@@ -26,7 +26,8 @@ function drawSLChart(box, rows, from, to, tiers, labels) {
   box.textContent = "";
   const W = 640, H = 260, L = 44, R = 12, T = 12, B = 28;
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, id: "sl-chart", role: "img", "aria-label": labels.title, preserveAspectRatio: "xMidYMid meet" });
-  const x0 = from.getTime(), x1 = Math.max(to.getTime(), x0 + 3600e3);
+  // The whole day from midnight, with a mark at now.
+  const x0 = from.getTime(), x1 = Math.max(to.getTime(), x0 + 24 * 3600e3);
   const X = (t) => L + (W - L - R) * (t - x0) / (x1 - x0);
   const Y = (v) => T + (H - T - B) * (1 - v);
   // Grid: 0, 25, 50, 75, 100 %.
@@ -35,10 +36,10 @@ function drawSLChart(box, rows, from, to, tiers, labels) {
     svg.append(svgEl("text", { x: L - 6, y: Y(v) + 4, class: "axis", "text-anchor": "end" }, fmtPct(v, 0)));
   }
   // Hours along the bottom, every 3 h (every hour for a short day).
-  const step = (x1 - x0) > 8 * 3600e3 ? 3 : 1;
-  for (let d = new Date(x0); d.getTime() <= x1; d = new Date(d.getTime() + step * 3600e3)) {
+  for (let d = new Date(x0); d.getTime() < x1; d = new Date(d.getTime() + 3 * 3600e3)) {
     svg.append(svgEl("text", { x: X(d.getTime()), y: H - 8, class: "axis", "text-anchor": "middle" }, fmtHour(d)));
   }
+  if (to.getTime() < x1) svg.append(svgEl("line", { x1: X(to.getTime()), x2: X(to.getTime()), y1: T, y2: H - B, class: "now" }));
   const byTier = new Map();
   for (const t of tiers) byTier.set(t, []);
   for (const r of rows) {
@@ -51,7 +52,8 @@ function drawSLChart(box, rows, from, to, tiers, labels) {
     const target = rs.find((r) => r.target != null);
     if (target) svg.append(svgEl("line", { x1: L, x2: W - R, y1: Y(target.target), y2: Y(target.target), stroke: colour, class: "target", "data-tier": tier }));
     const pts = rs.filter((r) => r.service_level != null)
-      .map((r) => ({ t: (Date.parse(r.start) + Date.parse(r.end)) / 2, v: r.service_level, r }))
+      // Mid-interval, or now for the interval under way.
+      .map((r) => ({ t: Math.min((Date.parse(r.start) + Date.parse(r.end)) / 2, to.getTime()), v: r.service_level, r }))
       .sort((a, b) => a.t - b.t);
     if (pts.length > 1) {
       svg.append(svgEl("polyline", { points: pts.map((p) => X(p.t).toFixed(1) + "," + Y(p.v).toFixed(1)).join(" "), stroke: colour, class: "series", "data-tier": tier }));
