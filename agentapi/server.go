@@ -736,6 +736,11 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	}
 	sort.Slice(st.Queues, func(i, j int) bool { return st.Queues[i].Name < st.Queues[j].Name })
 	for _, sl := range f.sls {
+		// Per-queue rows only for supervisors, and only for the queues they
+		// see: agents share one small summary (there may be many queues).
+		if sl.Queue != "" && (!withCallers || queues[sl.Queue] == nil || !visible(sl.Queue, queues[sl.Queue])) {
+			continue
+		}
 		st.ServiceLevels = append(st.ServiceLevels, ServiceLevelView{Tier: sl.Tier, Queue: sl.Queue, Target: sl.Target,
 			ThresholdS: sl.Threshold.Seconds(), Actual: sl.Actual, Met: sl.Actual >= sl.Target, Answered: sl.Answered,
 			AnsweredWithin: sl.AnsweredWithin, Abandoned: sl.Abandoned, OverdueWaiting: sl.OverdueWaiting, ASAS: s.desk.asa.asa(now, sl.Queue, sl.Tier)})
