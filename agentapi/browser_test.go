@@ -186,6 +186,22 @@ func TestBrowserDesktop(t *testing.T) {
 	b.Eval(`document.querySelector('[aria-label="Not ready agent 1002"]').click(); true`)
 	eventually(t, "forced not ready", func() bool { return e.state(t, "1002") == acd.NotReady })
 	b.Until("seat map updated", `document.querySelector('#seats tr[data-agent="1002"] td[data-state]').dataset.state === "not-ready"`)
+	// A caller gives up in technical (1002 not ready): tier normal falls
+	// behind and the alert stays until acknowledged, then stays away.
+	hangUp := e.enqueue(t, "t1", "technical", "normal")
+	time.Sleep(5200 * time.Millisecond) // past the 5 s short-abandon time: it counts
+	hangUp()
+	b.Until("tier alert", `document.querySelector('#alerts .alert.sticky[data-key="tier:normal"]')`)
+	time.Sleep(1500 * time.Millisecond) // many statistics pushes later
+	if b.Eval(`document.querySelectorAll('#alerts .alert.sticky[data-key="tier:normal"]').length`) != "1" {
+		t.Error("the tier alert did not stay (or was raised twice)")
+	}
+	b.Eval(`document.querySelector('#alerts .alert.sticky[data-key="tier:normal"] button.ack').click(); true`)
+	time.Sleep(500 * time.Millisecond)
+	if b.Eval(`document.querySelectorAll('#alerts .alert.sticky').length`) != "0" {
+		t.Error("an acknowledged alert came back while the tier is still behind")
+	}
+
 	// Sign-out asks first: cancelled, nothing happens; confirmed, it is done.
 	b.Eval(`document.querySelector('[aria-label="Sign out agent 1002"]').click(); true`)
 	b.Until("confirmation", `document.getElementById("confirm").open && document.getElementById("confirm-text").textContent.includes("1002")`)

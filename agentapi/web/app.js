@@ -585,14 +585,23 @@ function slCell(tr, v, cls, queue, tier) {
 }
 
 // checkTierAlert raises an alert that stays until acknowledged when a tier
-// falls behind its target; a tier back on target can alert again later.
+// falls behind its target. An acknowledged tier alerts again only after it
+// was back on target; an alert not yet acknowledged notes the recovery.
 function checkTierAlert(s, nodata) {
   const key = "tier:" + s.tier, cur = S.alerts.get(key);
-  if (!nodata && !s.met) {
+  const behind = !nodata && !s.met;
+  if (behind) {
     if (!cur) stickyAlert(key, t("alert.behind", { tier: s.tier, sl: fmtPct(s.actual), target: fmtPct(s.target, 0) }));
-  } else if (cur && !cur.recovered) {
-    cur.recovered = true;
-    cur.el.querySelector("span").textContent += " — " + t("alert.recovered", { time: fmtTime(Date.now()) });
+    else if (cur.recovered && !cur.acked) {
+      cur.recovered = false;
+      cur.el.querySelector("span").textContent = fmtTime(Date.now()) + " " + t("alert.behind", { tier: s.tier, sl: fmtPct(s.actual), target: fmtPct(s.target, 0) });
+    }
+  } else if (cur) {
+    if (cur.acked) S.alerts.delete(key);
+    else if (!cur.recovered) {
+      cur.recovered = true;
+      cur.el.querySelector("span").textContent += " — " + t("alert.recovered", { time: fmtTime(Date.now()) });
+    }
   }
 }
 
@@ -833,9 +842,10 @@ function stickyAlert(key, s) {
   const d = document.createElement("div"); d.className = "alert sticky"; d.setAttribute("role", "alert"); d.dataset.key = key;
   const span = document.createElement("span"); span.textContent = fmtTime(Date.now()) + " " + s;
   const b = document.createElement("button"); b.textContent = t("alert.ack"); b.className = "ack";
-  b.onclick = () => { d.remove(); S.alerts.delete(key); };
+  const entry = { el: d, recovered: false, acked: false };
+  b.onclick = () => { d.remove(); entry.acked = true; if (entry.recovered) S.alerts.delete(key); };
   d.append(span, b);
-  S.alerts.set(key, { el: d, recovered: false });
+  S.alerts.set(key, entry);
   $("alerts").prepend(d);
 }
 
