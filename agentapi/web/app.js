@@ -311,8 +311,8 @@ function renderAll() {
 
 // ---- agent desk -------------------------------------------------------------
 function fillReasonSelects() {
-  fillSelect($("break-reason"), S.cfg.breaks && S.cfg.breaks.length ? S.cfg.breaks : ["lunch", "rest"]);
-  fillSelect($("nr-reason"), S.cfg.notReady && S.cfg.notReady.length ? S.cfg.notReady : ["busy", "meeting", "training"]);
+  fillSelect($("break-reason"), S.cfg.breaks && S.cfg.breaks.length ? S.cfg.breaks : ["lunch", "rest"], "reason.");
+  fillSelect($("nr-reason"), S.cfg.notReady && S.cfg.notReady.length ? S.cfg.notReady : ["busy", "meeting", "training"], "reason.");
 }
 
 document.querySelectorAll("#state-buttons [data-state]").forEach((b) => {
@@ -381,7 +381,7 @@ function renderSeat() {
   if (!S.seat) return;
   const st = $("state"), s = S.seat.state;
   st.textContent = tOr("st.", s); st.className = "state st-" + s; st.dataset.state = s;
-  $("state-reason").textContent = S.seat.reason ? "(" + S.seat.reason + ")" : "";
+  $("state-reason").textContent = S.seat.reason ? "(" + tOr("reason.", S.seat.reason) + ")" : "";
   const onCall = onCallStates.includes(s);
   for (const b of document.querySelectorAll("#state-buttons [data-state]")) {
     const target = b.dataset.state.replace("_", "-");
@@ -458,7 +458,7 @@ function renderCustomer(c) {
   $("cust-name").textContent = known && cust.name ? cust.name : t("card.unknown");
   const tier = c.tier || cust.tier || "";
   const tb = $("cust-tier");
-  tb.textContent = tier; tb.hidden = !tier; tb.style.background = tierColour(tier); tb.dataset.tier = tier;
+  tb.textContent = tOr("tier.", tier); tb.hidden = !tier; tb.style.background = tierColour(tier); tb.dataset.tier = tier;
   const facts = [["card.caller", c.caller || c.callee], ["card.id", cust.customer_id], ["card.region", cust.region]];
   for (const a of S.cfg.attrs || []) facts.push(["attr." + a, cust["attr_" + a], a]);
   facts.push(["card.queue", c.queue], ["card.direction", tOr("dir.", c.direction)],
@@ -544,7 +544,7 @@ function renderSup() {
     d.dataset.tier = s.tier;
     const name = document.createElement("div"); name.className = "name";
     const sw = document.createElement("i"); sw.style.background = tierColour(s.tier);
-    name.append(sw, document.createTextNode(s.tier));
+    name.append(sw, document.createTextNode(tOr("tier.", s.tier)));
     const big = document.createElement("div"); big.className = "big"; big.textContent = nodata ? t("wb.nodata") : fmtPct(s.actual);
     const sub1 = document.createElement("div"); sub1.className = "sub"; sub1.textContent = t("wb.target", { p: fmtPct(s.target, 0), s: fmtNum(s.threshold_s) });
     const sub2 = document.createElement("div"); sub2.className = "sub";
@@ -617,7 +617,7 @@ function renderSeats() {
     tr.insertCell().textContent = id;
     tr.insertCell().textContent = a.name || "";
     const s = tr.insertCell(); s.textContent = tOr("st.", a.state); s.className = "state st-" + a.state; s.dataset.state = a.state;
-    tr.insertCell().textContent = a.reason || "";
+    tr.insertCell().textContent = tOr("reason.", a.reason);
     const tm = tr.insertCell(); tm.dataset.since = a.since || ""; tm.className = "since mono";
     tr.insertCell().textContent = a.call_id ? a.call_id + " " + (a.caller || "") : "";
     const acts = tr.insertCell();
@@ -821,7 +821,7 @@ function rows(tbl, data, hdr) {
 // put it in the head after a header row).
 function bodyRow(tbl) { return (tbl.tBodies[0] || tbl.createTBody()).insertRow(); }
 function head(tbl, cols) { const tr = tbl.createTHead().insertRow(); for (const c of cols) { const th = document.createElement("th"); th.textContent = c; tr.append(th); } }
-function fillSelect(sel, opts) { const v = sel.value; sel.textContent = ""; for (const o of opts) sel.append(new Option(o, o)); if (opts.includes(v)) sel.value = v; }
+function fillSelect(sel, opts, prefix) { const v = sel.value; sel.textContent = ""; for (const o of opts) sel.append(new Option(prefix ? tOr(prefix, o) : o, o)); if (opts.includes(v)) sel.value = v; }
 const byState = (m) => Object.entries(m || {}).map(([k, v]) => tOr("st.", k) + " " + v).join(", ");
 function since(iso) { return iso ? Date.now() - S.skew - Date.parse(iso) : null; }
 const localDate = (d) => d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");

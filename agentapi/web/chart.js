@@ -60,7 +60,7 @@ function drawSLChart(box, rows, from, to, tiers, labels) {
     }
     for (const p of pts) {
       const c = svgEl("circle", { cx: X(p.t).toFixed(1), cy: Y(p.v).toFixed(1), r: 3.5, fill: colour, "data-tier": tier });
-      c.append(svgEl("title", {}, tier + " " + fmtHour(p.r.start) + ": " + fmtPct(p.v) + " (" + p.r.answered_within + "/" + (p.r.answered + p.r.abandoned) + ")"));
+      c.append(svgEl("title", {}, tOr("tier.", tier) + " " + fmtHour(p.r.start) + ": " + fmtPct(p.v) + " (" + p.r.answered_within + "/" + (p.r.answered + p.r.abandoned) + ")"));
       svg.append(c);
       points++;
     }
@@ -71,7 +71,7 @@ function drawSLChart(box, rows, from, to, tiers, labels) {
   for (const tier of byTier.keys()) {
     const s = document.createElement("span");
     const sw = document.createElement("i"); sw.style.background = tierColour(tier);
-    s.append(sw, document.createTextNode(tier));
+    s.append(sw, document.createTextNode(tOr("tier.", tier)));
     legend.append(s);
   }
   if (!points) {

@@ -71,6 +71,7 @@ const MESSAGES = {
     "ev.retries_out": "out of retries", "ev.survey": "survey",
     "dir.inbound": "inbound", "dir.outbound": "outbound", "dir.internal": "internal",
     "signedin": "signed in as {agent}",
+    "reason.no answer": "no answer",
   },
   "zh-CN": {
     "app.title": "热线坐席台",
@@ -138,6 +139,10 @@ const MESSAGES = {
     "ev.retries_out": "重试用尽", "ev.survey": "满意度调查",
     "dir.inbound": "呼入", "dir.outbound": "外呼", "dir.internal": "内部",
     "signedin": "已登录：{agent}",
+    "tier.diamond": "钻石", "tier.gold": "金卡", "tier.silver": "银卡", "tier.normal": "普通",
+    "reason.lunch": "午餐", "reason.rest": "休息", "reason.meeting": "会议", "reason.training": "培训", "reason.paperwork": "文书工作",
+    "reason.no answer": "未应答", "reason.answered": "已接听", "reason.login": "登录", "reason.supervisor": "班长操作", "reason.busy": "忙碌",
+    "reason.outbound": "外呼", "reason.internal call": "内部呼叫", "reason.phone registered": "话机注册",
   },
 };
 
