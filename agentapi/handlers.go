@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +43,8 @@ func init() {
 		"extend_wrap_up": {needSeat, extendWrapUp},
 		"request_call":   {needSeat, requestCall},
 		"wrap_up_end":    {needSeat, wrapUpEnd},
+
+		"customer_history": {needSession, customerHistory},
 
 		"answer":            {needSeat, callOp},
 		"hangup":            {needSeat, callOp},
@@ -317,8 +318,8 @@ func wrapUpEnd(c *client, sess *session, r *request) (*result, error) {
 	if r.Code == "" {
 		return nil, errf(CodeBadRequest, "wrap_up_end needs code")
 	}
-	if len(s.cfg.DispositionCodes) > 0 && !slices.Contains(s.cfg.DispositionCodes, r.Code) {
-		return nil, errf(CodeBadRequest, "unknown disposition code %q (%s)", r.Code, strings.Join(s.cfg.DispositionCodes, ", "))
+	if err := s.checkWrapUp(id, r.Call, r.Code, r.Note); err != nil {
+		return nil, err
 	}
 	snap, err := s.acd.Agent(id)
 	if err != nil {
@@ -339,16 +340,14 @@ func wrapUpEnd(c *client, sess *session, r *request) (*result, error) {
 		if callID != last && !s.ownsCall(id, callID) {
 			return nil, errf(CodeUnknownCall, "call %s is not agent %s's", callID, id)
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
-		err := s.calls.Act(ctx, CallAction{Op: OpDisposition, Agent: id, Call: callID, Code: r.Code})
-		cancel()
+		err := s.storeWrapUp(id, callID, r.Code, r.Note)
 		switch {
 		case err == nil:
 			stored = true
 		case errors.Is(err, errors.ErrUnsupported):
 			s.log.Warn("agentapi: disposition not stored, engine does not support it", "agent", id, "call", callID, "code", r.Code)
 		default:
-			return nil, fmt.Errorf("disposition %s: %w", callID, err)
+			return nil, err
 		}
 	}
 	if err := s.acd.SetReady(id); err != nil {

@@ -54,6 +54,25 @@ type Config struct {
 	NotReadyReasons []string
 	// DispositionCodes, if set, are the only wrap-up codes accepted.
 	DispositionCodes []string
+	// QueueCodes are the wrap-up codes per queue: after a call of a queue
+	// listed here only its codes are accepted (desk.go).
+	QueueCodes map[string][]string
+	// BreakLimits are the break reasons' time limits, shown to the agent
+	// as time left.
+	BreakLimits map[string]time.Duration
+	// CustomerAttributes are the CRM attributes (attr_<name> call
+	// variables) the customer card shows, in order.
+	CustomerAttributes []string
+	// History, if set, answers customer_history with the caller's earlier
+	// calls; HistorySize of them (default 5).
+	History     CallHistory
+	HistorySize int
+	// Window is the service-level window over which the live answer
+	// speed (ASA) is averaged (default 60 m, as the router's).
+	Window time.Duration
+	// Languages are the agents' desktop languages (agent → "en", "zh-CN");
+	// the page falls back to the user's own choice, then the browser's.
+	Languages map[string]string
 	// MaxFrame is the largest request accepted (default 64 KiB). Larger
 	// frames get a too_large reply and the connection stays; frames over
 	// 16 × MaxFrame close it (status 1009).
@@ -150,6 +169,7 @@ type Server struct {
 	internal map[string]internalCall
 
 	metrics *metrics
+	desk    *desk
 	runOnce sync.Once
 	// sub is taken in New so that no event between New and Run is lost.
 	sub *acd.Subscription
@@ -221,7 +241,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, acd: cfg.ACD, calls: cfg.Calls, audit: cfg.Auditor, log: cfg.Logger, now: cfg.Now,
 		accounts: map[string]*account{},
 		clients:  map[*client]struct{}{}, byAgent: map[string]map[*client]struct{}{}, watchers: map[*client]struct{}{},
-		lastCall: map[string]string{}, internal: map[string]internalCall{},
+		lastCall: map[string]string{}, internal: map[string]internalCall{}, desk: newDesk(cfg.Window),
 	}
 	for _, a := range cfg.Accounts {
 		acc, err := newAccount(a, cfg.PasswordCost)
@@ -563,6 +583,7 @@ func (s *Server) dispatch(e acd.Event) {
 		s.mu.Lock()
 		s.lastCall[e.AgentID] = e.CallID
 		s.mu.Unlock()
+		s.desk.observe(e)
 	case acd.EventCallQueued:
 		s.cutInternal(e.Queue)
 	}
@@ -648,14 +669,14 @@ type floor struct {
 	now    time.Time
 	agents []acd.AgentSnapshot
 	calls  []acd.CallSnapshot
-	sls    []routing.ServiceLevel
+	sls    []routing.ServiceLevel // per tier, then per queue and tier
 	// skills and keys (groups + skills) per agent, flattened once so that
 	// each supervisor scope is a plain slice scan.
 	skills, keys [][]string
 }
 
 func (s *Server) floor() *floor {
-	f := &floor{now: s.now(), agents: s.acd.Agents(), calls: s.acd.Calls(), sls: s.acd.ServiceLevels()}
+	f := &floor{now: s.now(), agents: s.acd.Agents(), calls: s.acd.Calls(), sls: append(s.acd.ServiceLevels(), s.acd.QueueServiceLevels()...)}
 	f.skills = make([][]string, len(f.agents))
 	f.keys = make([][]string, len(f.agents))
 	for i := range f.agents {
@@ -753,9 +774,14 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	}
 	sort.Slice(st.Queues, func(i, j int) bool { return st.Queues[i].Name < st.Queues[j].Name })
 	for _, sl := range f.sls {
+		// Per-queue rows only for supervisors, and only for the queues they
+		// see: agents share one small summary (there may be many queues).
+		if sl.Queue != "" && (!withCallers || queues[sl.Queue] == nil || !visible(sl.Queue, queues[sl.Queue])) {
+			continue
+		}
 		st.ServiceLevels = append(st.ServiceLevels, ServiceLevelView{Tier: sl.Tier, Queue: sl.Queue, Target: sl.Target,
 			ThresholdS: sl.Threshold.Seconds(), Actual: sl.Actual, Met: sl.Actual >= sl.Target, Answered: sl.Answered,
-			AnsweredWithin: sl.AnsweredWithin, Abandoned: sl.Abandoned, OverdueWaiting: sl.OverdueWaiting})
+			AnsweredWithin: sl.AnsweredWithin, Abandoned: sl.Abandoned, OverdueWaiting: sl.OverdueWaiting, ASAS: s.desk.asa.asa(now, sl.Queue, sl.Tier)})
 	}
 	return st
 }
@@ -837,6 +863,7 @@ func (s *Server) snapshot(sess *session) *result {
 	now := s.now()
 	res := &result{Protocol: ProtocolVersion, Token: sess.token, Role: acct.Role, Agent: acct.ID, Name: acct.Name,
 		States: acd.AllStates, Reasons: s.cfg.BreakReasons, NotReady: s.cfg.NotReadyReasons, Dispos: s.cfg.DispositionCodes, Now: &now}
+	s.deskSnapshot(res, acct)
 	if acct.hasSeat() {
 		if snap, err := s.acd.Agent(acct.ID); err == nil {
 			v := seatView(snap, acct.Name)

@@ -394,9 +394,11 @@ var schema = map[NodeType]map[string]field{
 	},
 	TypeSay: {
 		"next": fNext, "before": fPrompts,
-		"after":  func(p *parser, nd *Node, v *yaml.Node) { nd.After = p.strs(v, nd.ID) },
-		"digits": func(p *parser, nd *Node, v *yaml.Node) { nd.SayDigits = p.str(v, nd.ID) },
-		"number": func(p *parser, nd *Node, v *yaml.Node) { nd.SayNumber = p.str(v, nd.ID) },
+		"after":    func(p *parser, nd *Node, v *yaml.Node) { nd.After = p.strs(v, nd.ID) },
+		"digits":   func(p *parser, nd *Node, v *yaml.Node) { nd.SayDigits = p.str(v, nd.ID) },
+		"number":   func(p *parser, nd *Node, v *yaml.Node) { nd.SayNumber = p.str(v, nd.ID) },
+		"money":    func(p *parser, nd *Node, v *yaml.Node) { nd.SayMoney = p.str(v, nd.ID) },
+		"duration": func(p *parser, nd *Node, v *yaml.Node) { nd.SayDuration = p.str(v, nd.ID) },
 	},
 	TypeQueue: {
 		"prompt": fPrompts, "prompts": fPrompts, "next": fNext, "failure": fFailure,
@@ -588,8 +590,14 @@ func (p *parser) defaults(nd *Node, seen map[string]bool) {
 		need("next", seen["next"])
 	case TypeSay:
 		need("next", seen["next"])
-		if (nd.SayDigits == "") == (nd.SayNumber == "") {
-			p.errorf(nd.Line, nd.ID, "say node needs exactly one of \"digits\" or \"number\"")
+		n := 0
+		for _, v := range []string{nd.SayDigits, nd.SayNumber, nd.SayMoney, nd.SayDuration} {
+			if v != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			p.errorf(nd.Line, nd.ID, "say node needs exactly one of \"digits\", \"number\", \"money\" or \"duration\"")
 		}
 	case TypeQueue:
 		need("queue", nd.Queue != "")

@@ -204,9 +204,16 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 		return
 	}
 	go c.run()
-	ctl.runCall(ctx, c, flow, ivr.Call{ID: c.id, Vars: map[string]string{"sip_call_id": leg.ID,
+	// The access number may run its flow in another prompt language (10011:
+	// main in Mandarin); a transfer keeps it.
+	lang := ctl.cfg.Flows.LanguageForNumber(leg.Info.Dialled)
+	vars := map[string]string{"sip_call_id": leg.ID,
 		// Until a lookup says otherwise (or in a flow without one) the caller is unknown.
-		"tier": crm.DefaultTier}})
+		"tier": crm.DefaultTier}
+	if lang != "" {
+		vars["language"] = lang // a callback speaks to the customer in it
+	}
+	ctl.runCall(ctx, c, flow, ivr.Call{ID: c.id, Language: lang, Vars: vars})
 }
 
 // runCall runs the flow of a call whose owner is running, follows blind
@@ -290,7 +297,7 @@ func (ctl *Control) Act(ctx context.Context, a agentapi.CallAction) error {
 	case agentapi.OpAnswer:
 		return ctl.answerFromDesktop(a.Agent, a.Call)
 	case agentapi.OpDisposition:
-		if !ctl.cfg.Records.Update(a.Call, func(r *cdr.Record) { r.WrapUpCode = a.Code }) {
+		if !ctl.cfg.Records.Update(a.Call, func(r *cdr.Record) { r.WrapUpCode, r.WrapUpNote = a.Code, a.Note }) {
 			return fmt.Errorf("disposition for %s: %w", a.Call, agentapi.ErrUnknownCall)
 		}
 		return nil

@@ -158,6 +158,12 @@ type Config struct {
 	Queues []Queue `yaml:"queues"`
 	Agents []Agent `yaml:"agents"`
 
+	// AccessLanguages runs an access number's flow with another prompt
+	// language (number → language, e.g. "10011": zh).
+	AccessLanguages map[string]string `yaml:"access_languages"`
+	// Desktop shapes the agent desktop's customer card.
+	Desktop Desktop `yaml:"desktop"`
+
 	// File is where the configuration came from ("embedded demo" for the default).
 	File string `yaml:"-"`
 	// Dir is the directory relative paths in the file are resolved against.
@@ -224,6 +230,9 @@ type Queue struct {
 	Record string `yaml:"record"`
 	// Callback is the queued-callback policy of the queue.
 	Callback QueueCallback `yaml:"callback"`
+	// WrapUpCodes are the disposition codes agents pick from after this
+	// queue's calls (none: any code).
+	WrapUpCodes []string `yaml:"wrap_up_codes"`
 }
 
 // QueueCallback says how a queue's callbacks are tried: Attempts tries
@@ -233,6 +242,19 @@ type QueueCallback struct {
 	Attempts int      `yaml:"attempts"`
 	Retry    Duration `yaml:"retry"`
 	Ring     Duration `yaml:"ring"`
+}
+
+// Desktop configures what the agent desktop shows.
+type Desktop struct {
+	// CustomerAttributes are the CRM attributes (attr:<name> columns)
+	// shown on the customer card, in this order.
+	CustomerAttributes []string `yaml:"customer_attributes"`
+	// History is how many of the customer's last calls the card lists
+	// (default 5).
+	History int `yaml:"history"`
+	// Languages sets agents' desktop languages (agent id → en or zh-CN);
+	// others use their own choice or their browser's.
+	Languages map[string]string `yaml:"languages"`
 }
 
 // Agent is an agent or supervisor seat.
@@ -352,6 +374,9 @@ func (c *Config) setDefaults() {
 	if c.ACD.Policy == "" {
 		c.ACD.Policy = "gap-saveable"
 	}
+	if c.Desktop.History == 0 {
+		c.Desktop.History = 5
+	}
 }
 
 // ApplyEnv overrides addresses and secrets from the environment:
@@ -467,6 +492,11 @@ func (c *Config) Validate() error {
 	if len(c.AccessNumbers) == 0 {
 		bad("access_numbers", "no access number: nothing could be called")
 	}
+	for _, num := range sortedKeys(c.AccessLanguages) {
+		if _, ok := c.AccessNumbers[num]; !ok {
+			bad("access_languages."+num, "no access number %s in access_numbers", num)
+		}
+	}
 	tiers := map[string]bool{}
 	for i, t := range c.Tiers {
 		key := fmt.Sprintf("tiers[%d]", i)
@@ -496,6 +526,16 @@ func (c *Config) Validate() error {
 			bad(key+".name", "duplicate queue %q", q.Name)
 		}
 		queues[q.Name] = true
+		seenCodes := map[string]bool{}
+		for j, code := range q.WrapUpCodes {
+			switch {
+			case strings.TrimSpace(code) == "" || len(code) > 64:
+				bad(fmt.Sprintf("%s.wrap_up_codes[%d]", key, j), "%q must be 1-64 characters", code)
+			case seenCodes[code]:
+				bad(fmt.Sprintf("%s.wrap_up_codes[%d]", key, j), "duplicate code %q", code)
+			}
+			seenCodes[code] = true
+		}
 		if _, err := recordPolicy(q.Record); err != nil {
 			bad(key+".record", "%v", err)
 		}
@@ -506,6 +546,16 @@ func (c *Config) Validate() error {
 		}
 		if cb := q.Callback; cb.Attempts < 0 || cb.Attempts > 20 || cb.Retry < 0 || cb.Ring < 0 {
 			bad(key+".callback", "attempts must be 0..20 (0: the default, 3), retry and ring not negative")
+		}
+	}
+	if c.Desktop.History < 0 || c.Desktop.History > 50 {
+		bad("desktop.history", "%d must be between 0 and 50", c.Desktop.History)
+	}
+	for _, id := range sortedKeys(c.Desktop.Languages) {
+		switch c.Desktop.Languages[id] {
+		case "en", "zh-CN":
+		default:
+			bad("desktop.languages."+id, "%q: en or zh-CN", c.Desktop.Languages[id])
 		}
 	}
 	switch c.Store {
@@ -571,6 +621,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -104,7 +104,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	promptRoot := cfg.Resolve(cfg.Prompts)
 	e.prompts = callctl.NewPromptCache()
 	e.flows = ivr.NewRegistry(ivr.LoadOptions{PromptRoot: promptRoot})
-	if err := e.flows.LoadDir(cfg.Resolve(cfg.Flows), cfg.AccessNumbers); err != nil {
+	if err := e.flows.LoadDirLanguages(cfg.Resolve(cfg.Flows), cfg.AccessNumbers, cfg.AccessLanguages); err != nil {
 		return nil, fmt.Errorf("engine: flows: %w", err)
 	}
 
