@@ -15,6 +15,12 @@ const S = {
 };
 const isSup = () => S.role === "supervisor" || S.role === "admin";
 
+// Page extensions (campaign.js): each gets every event first (true: handled)
+// and a "page.signed_in" / "page.render" / "page.view" pseudo-event.
+const pageExtensions = [];
+function extend(fn) { pageExtensions.push(fn); }
+function toExtensions(e) { let done = false; for (const fn of pageExtensions) done = fn(e) || done; return done; }
+
 // ---- connection -----------------------------------------------------------
 function connect() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
@@ -202,6 +208,7 @@ function onSignedIn(r) {
   if (isSup() && new URLSearchParams(location.search).get("tv") === "1") setTV(true);
   showView(views.includes(S.view) ? S.view : isSup() ? "wallboard" : views[0]);
   renderAll();
+  toExtensions({ event: "page.signed_in", reply: r });
   log(t("signedin", { agent: r.agent }));
 }
 
@@ -215,6 +222,7 @@ function showView(v) {
   if (v === "wallboard") { renderSup(); loadChart(); }
   if (v === "recordings") initRecordings();
   if (v === "reports") initReports();
+  toExtensions({ event: "page.view", view: v });
 }
 for (const b of $("nav").querySelectorAll("button")) b.onclick = () => showView(b.dataset.view);
 
@@ -241,6 +249,7 @@ $("shift-form").onsubmit = async (ev) => {
 
 // ---- events -----------------------------------------------------------------
 function onEvent(e) {
+  if (toExtensions(e)) return;
   switch (e.event) {
     case "agent.state":
       if (S.seat && e.agent === S.me) {
@@ -307,6 +316,7 @@ function setCall(id, patch) {
 function renderAll() {
   if (!S.me) return;
   renderSeat(); renderCall(); renderMyQueues(); renderSup();
+  toExtensions({ event: "page.render" });
 }
 
 // ---- agent desk -------------------------------------------------------------
@@ -461,7 +471,7 @@ function renderCustomer(c) {
   tb.textContent = tOr("tier.", tier); tb.hidden = !tier; tb.style.background = tierColour(tier); tb.dataset.tier = tier;
   const facts = [["card.caller", c.caller || c.callee], ["card.id", cust.customer_id], ["card.region", cust.region]];
   for (const a of S.cfg.attrs || []) facts.push(["attr." + a, cust["attr_" + a], a]);
-  facts.push(["card.queue", c.queue], ["card.direction", tOr("dir.", c.direction)],
+  facts.push(["card.queue", c.queue], ["card.direction", tOr("dir.", c.direction)], ["card.callback", c.callback], ["card.campaign", c.campaign],
     ["card.waited", c.wait_ms != null && !c.started ? fmtDur(c.wait_ms) : ""], ["card.offers", c.offers > 1 ? c.offers : ""]);
   const dl = $("customer"); dl.textContent = "";
   for (const [key, v, raw] of facts) {
@@ -556,13 +566,14 @@ function renderSup() {
   // Queues: waiting, longest wait, agents, SL per tier and overall, ASA, abandon rate.
   const tierNames = tiers.map((s) => s.tier);
   const qt = $("queues"); qt.textContent = "";
-  head(qt, [t("wb.queue"), t("wb.waitingn"), t("wb.longest"), t("wb.agents"), t("wb.sl"), ...tierNames, t("wb.asa"), t("wb.abandon")]);
+  head(qt, [t("wb.queue"), t("wb.waitingn"), t("wb.longest"), t("wb.callbacks"), t("wb.agents"), t("wb.sl"), ...tierNames, t("wb.asa"), t("wb.abandon")]);
   for (const q of st.queues || []) {
     const rowsQ = all.filter((s) => s.queue === q.name);
     const sum = slOf(rowsQ);
     const tr = bodyRow(qt); tr.dataset.queue = q.name;
     tr.insertCell().textContent = q.name;
     numCell(tr, fmtNum(q.waiting)); numCell(tr, q.waiting ? fmtDur(q.longest_wait_ms) : "—");
+    numCell(tr, fmtNum(q.callbacks || 0)).dataset.col = "callbacks";
     tr.insertCell().textContent = byState(q.agents_by_state);
     const allMet = rowsQ.every((s) => slOf([s]).sl == null || s.met);
     slCell(tr, sum.sl, sum.sl == null ? "nodata" : allMet ? "met" : "miss", q.name, "");
@@ -574,7 +585,11 @@ function renderSup() {
     numCell(tr, fmtSecs(sum.asa)); numCell(tr, fmtPct(sum.abandon));
   }
   const w = [];
-  for (const q of st.queues || []) for (const c of q.callers || []) w.push([q.name, c.caller, c.tier, c.customer && c.customer.name || "", fmtDur(c.wait_ms)]);
+  for (const q of st.queues || []) for (const c of q.callers || []) {
+    // A callback keeps its place but nobody is on the line: say so.
+    const who = c.direction === "callback" ? t("wb.callback", { n: c.callback, a: c.attempts || 0 }) : c.caller;
+    w.push([q.name, who, c.tier, c.customer && c.customer.name || "", fmtDur(c.wait_ms)]);
+  }
   rows($("waiting"), w, [t("wb.queue"), t("wb.caller"), t("wb.tier"), t("wb.customer"), t("wb.wait")]);
   renderSeats();
 }

@@ -273,13 +273,18 @@ func (e *Engine) campaignExtensions() map[string]agentapi.Extension {
 			return fn(r)
 		}}
 	}
-	control := func(op func(string) error) agentapi.Extension {
-		return supervisor(func(r campaignRequest) (any, error) {
+	control := func(name string, op func(string) error) agentapi.Extension {
+		return agentapi.Extension{Supervisor: true, Fn: func(_ context.Context, who agentapi.Caller, body json.RawMessage) (any, error) {
+			r, err := decode(body)
+			if err != nil {
+				return nil, err
+			}
 			if err := op(r.Campaign); err != nil {
 				return nil, bad(err)
 			}
+			e.records.audit.Write(cdr.AuditRecord{At: time.Now(), Supervisor: who.ID, Action: "campaign_" + name, Target: r.Campaign, Detail: "desktop"})
 			return m.Progress(r.Campaign)
-		})
+		}}
 	}
 	return map[string]agentapi.Extension{
 		"campaign.dial": agent(func(who agentapi.Caller, r campaignRequest) (any, error) {
@@ -291,10 +296,34 @@ func (e *Engine) campaignExtensions() map[string]agentapi.Extension {
 		"campaign.answers": agent(func(who agentapi.Caller, r campaignRequest) (any, error) {
 			return nil, e.campaignAnswers(who.ID, r)
 		}),
+		"campaign.script": agent(func(_ agentapi.Caller, r campaignRequest) (any, error) {
+			run, err := m.Campaign(r.Campaign)
+			if err != nil {
+				return nil, bad(err)
+			}
+			return run.Spec().Script, nil
+		}),
+		// The preview on this agent's desktop, for a page (re)loaded after
+		// it was offered.
+		"campaign.current": agent(func(who agentapi.Caller, _ campaignRequest) (any, error) {
+			for _, name := range m.Names() {
+				run, err := m.Campaign(name)
+				if err != nil {
+					continue
+				}
+				for _, cv := range run.Contacts() {
+					if cv.Progress.State == campaign.Previewing && cv.Progress.Agent == who.ID {
+						return campaign.PreviewOffer{Campaign: name, Contact: cv.Contact, Script: run.Spec().Script,
+							Attempt: cv.Progress.Attempts + 1}, nil
+					}
+				}
+			}
+			return nil, nil
+		}),
 		"campaign.list":  supervisor(func(campaignRequest) (any, error) { return m.All(), nil }),
-		"campaign.start": control(m.Start),
-		"campaign.pause": control(m.Pause),
-		"campaign.stop":  control(m.Stop),
+		"campaign.start": control("start", m.Start),
+		"campaign.pause": control("pause", m.Pause),
+		"campaign.stop":  control("stop", m.Stop),
 	}
 }
 
