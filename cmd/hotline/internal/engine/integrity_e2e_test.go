@@ -296,9 +296,10 @@ func TestPhoneHoldIsCallHold(t *testing.T) {
 	}
 	d.waitAgent(t, l.agent, acd.Held)
 	before = c.Media.Received()
-	time.Sleep(500 * time.Millisecond)
-	if n := c.Media.Received() - before; n < 15 {
-		t.Fatalf("the caller on the phone's hold heard %d packets of music in 0.5 s", n)
+	for deadline := time.Now().Add(5 * time.Second); c.Media.Received()-before < 15; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the caller on the phone's hold heard %d packets of music in 5 s", c.Media.Received()-before)
+		}
 	}
 	if code, err := in.Hold(false); err != nil || code != 200 {
 		t.Fatalf("phone resume: %d %v", code, err)
