@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotlinecc/hotline/routing/hours"
 	"gopkg.in/yaml.v3"
 )
 
@@ -783,12 +784,12 @@ func (p *parser) calendars(v *yaml.Node) map[string]*Calendar {
 				c.Location = loc
 			case "hours":
 				for _, hkv := range p.pairs(val, "") {
-					days, err := parseDays(hkv[0].Value)
+					days, err := hours.ParseDays(hkv[0].Value)
 					if err != nil {
 						p.errorf(hkv[0].Line, "", "calendar %q: %v", c.Name, err)
 						continue
 					}
-					spans, err := parseSpans(p.str(hkv[1], ""))
+					spans, err := hours.ParseSpans(p.str(hkv[1], ""))
 					if err != nil {
 						p.errorf(hkv[1].Line, "", "calendar %q: %v", c.Name, err)
 						continue
