@@ -160,7 +160,7 @@ func (ag *agent) record() AgentRecord {
 }
 
 func (c *call) record() CallRecord {
-	return CallRecord{Call: c.info, State: [...]string{"queued", "ringing", "talking", "held"}[c.state], AgentID: c.agentID}
+	return CallRecord{Call: c.info, State: c.state.String(), AgentID: c.agentID}
 }
 
 // send stamps and hands m to the cluster; a degraded node sends nothing.
@@ -418,6 +418,8 @@ func (a *ACD) mirrorCall(owner string, r CallRecord) {
 		return
 	case "ringing":
 		c.state = callRinging
+	case "parked":
+		c.state = callParked
 	case "held":
 		c.state = callHeld
 	default:

@@ -2,13 +2,16 @@ package agentapi
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hotlinecc/hotline/acd"
 )
@@ -32,8 +35,8 @@ type Account struct {
 	Name string
 	Role Role
 	// Password is the clear-text password from the configuration; New hashes
-	// it and keeps only the hash. PasswordHash (from HashPassword) may be
-	// given instead.
+	// it (bcrypt) and keeps only the hash. PasswordHash (bcrypt or argon2id,
+	// e.g. from HashPassword) may be given instead.
 	Password     string
 	PasswordHash string
 	// Profile is the agent's ACD profile (skills, groups, region, answer
@@ -49,35 +52,85 @@ type Account struct {
 	NoInternal bool
 }
 
-const hashScheme = "sha256"
-
-// HashPassword returns a salted SHA-256 hash "sha256$<salt>$<hash>" for
-// Account.PasswordHash.
+// HashPassword returns a bcrypt hash (cost 10) for Account.PasswordHash
+// or the configuration's password_hash.
 func HashPassword(password string) (string, error) {
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", fmt.Errorf("password salt: %w", err)
-	}
-	return hashWithSalt(salt, password), nil
+	return hashPassword(password, bcrypt.DefaultCost)
 }
 
-func hashWithSalt(salt []byte, password string) string {
-	sum := sha256.Sum256(append(append([]byte{}, salt...), password...))
-	return hashScheme + "$" + hex.EncodeToString(salt) + "$" + hex.EncodeToString(sum[:])
+func hashPassword(password string, cost int) (string, error) {
+	if len(password) > 72 {
+		return "", fmt.Errorf("password hash: longer than bcrypt's 72 bytes")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		return "", fmt.Errorf("password hash: %w", err)
+	}
+	return string(h), nil
 }
 
-// checkPassword compares in constant time (for a given hash length).
-func checkPassword(stored, password string) bool {
-	parts := strings.Split(stored, "$")
-	if len(parts) != 3 || parts[0] != hashScheme {
-		return false
+// ValidHash reports whether h is a password hash VerifyPassword can check:
+// bcrypt ($2a$, $2b$, $2y$) or argon2id in the PHC string format
+// ($argon2id$v=19$m=65536,t=3,p=4$salt$hash, base64 without padding).
+func ValidHash(h string) bool {
+	if strings.HasPrefix(h, "$2") {
+		_, err := bcrypt.Cost([]byte(h))
+		return err == nil
 	}
-	salt, err := hex.DecodeString(parts[1])
+	_, _, err := parseArgon2id(h)
+	return err == nil
+}
+
+// VerifyPassword checks password against a bcrypt or argon2id hash in
+// constant time (for a given hash).
+func VerifyPassword(hash, password string) bool {
+	if strings.HasPrefix(hash, "$2") {
+		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	}
+	p, want, err := parseArgon2id(hash)
 	if err != nil {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(hashWithSalt(salt, password)), []byte(stored)) == 1
+	got := argon2.IDKey([]byte(password), p.salt, p.time, p.memory, p.threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
 }
+
+type argon2Params struct {
+	memory  uint32
+	time    uint32
+	threads uint8
+	salt    []byte
+}
+
+// parseArgon2id reads $argon2id$v=19$m=..,t=..,p=..$salt$hash.
+func parseArgon2id(h string) (argon2Params, []byte, error) {
+	var p argon2Params
+	parts := strings.Split(h, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != "v=19" {
+		return p, nil, fmt.Errorf("not an argon2id v19 hash")
+	}
+	var threads uint32
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &threads); err != nil {
+		return p, nil, fmt.Errorf("argon2id parameters %q: %w", parts[3], err)
+	}
+	// Bounds keep a hostile configuration from costing the server gigabytes.
+	if p.memory < 8 || p.memory > 1<<20 || p.time < 1 || p.time > 16 || threads < 1 || threads > 64 {
+		return p, nil, fmt.Errorf("argon2id parameters %q out of range", parts[3])
+	}
+	p.threads = uint8(threads)
+	var err error
+	if p.salt, err = base64.RawStdEncoding.DecodeString(parts[4]); err != nil || len(p.salt) < 8 {
+		return p, nil, fmt.Errorf("argon2id salt")
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 {
+		return p, nil, fmt.Errorf("argon2id hash")
+	}
+	return p, key, nil
+}
+
+// checkPassword is VerifyPassword for the WebSocket login.
+func checkPassword(stored, password string) bool { return VerifyPassword(stored, password) }
 
 // account is a validated Account with its hash and supervision scope.
 type account struct {
@@ -89,7 +142,7 @@ type account struct {
 	groups map[string]bool
 }
 
-func newAccount(a Account) (*account, error) {
+func newAccount(a Account, cost int) (*account, error) {
 	if a.ID == "" {
 		return nil, fmt.Errorf("account: empty id")
 	}
@@ -103,12 +156,12 @@ func newAccount(a Account) (*account, error) {
 	acc := &account{Account: a, groups: map[string]bool{}}
 	switch {
 	case a.PasswordHash != "":
-		if !strings.HasPrefix(a.PasswordHash, hashScheme+"$") {
-			return nil, fmt.Errorf("account %s: password hash is not %s$salt$hash", a.ID, hashScheme)
+		if !ValidHash(a.PasswordHash) {
+			return nil, fmt.Errorf("account %s: password hash is neither bcrypt ($2b$...) nor argon2id ($argon2id$v=19$...)", a.ID)
 		}
 		acc.hash = a.PasswordHash
 	case a.Password != "":
-		h, err := HashPassword(a.Password)
+		h, err := hashPassword(a.Password, cost)
 		if err != nil {
 			return nil, fmt.Errorf("account %s: %w", a.ID, err)
 		}

@@ -236,7 +236,7 @@ func runFanout(tb testing.TB, agents, supervisors, changes int, every time.Durat
 	for i := 0; i < supervisors; i++ {
 		accts = append(accts, Account{ID: fmt.Sprintf("s%05d", i), Role: RoleSupervisor, Password: "p"})
 	}
-	srv, err := New(Config{ACD: a, Accounts: accts, StatsEvery: -1, Logger: quiet, Auditor: SlogAuditor{Logger: quiet}})
+	srv, err := New(Config{ACD: a, Accounts: accts, PasswordCost: bcryptMin, StatsEvery: -1, Logger: quiet, Auditor: SlogAuditor{Logger: quiet}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +44,8 @@ func init() {
 		"request_call":   {needSeat, requestCall},
 		"wrap_up_end":    {needSeat, wrapUpEnd},
 
+		"customer_history": {needSession, customerHistory},
+
 		"answer":            {needSeat, callOp},
 		"hangup":            {needSeat, callOp},
 		"hold":              {needSeat, callOp},
@@ -82,21 +83,45 @@ func ping(c *client, _ *session, _ *request) (*result, error) {
 	return &result{Now: &now}, nil
 }
 
-// authenticate checks id and password. Unknown ids cost the same hash as
-// known ones so that timing does not reveal which ids exist.
-func (s *Server) authenticate(id, password string) (*account, error) {
+// authenticate checks id and password for a connection. Unknown ids cost
+// the same hash as known ones so that timing does not reveal which ids
+// exist. With a Guard, a banned source (or a locked id from a source it
+// has never used) is refused before any hash is computed, and failures
+// are counted against the source and the id.
+func (s *Server) authenticate(c *client, id, password string) (*account, error) {
+	src, srcOK := remoteIP(c.remote)
+	g := s.cfg.Guard
+	if g != nil && srcOK && !g.Allowed(src, id) {
+		c.abuse = "too many failed logins from this address"
+		return nil, errf(CodeTooManyFailures, "too many failed logins from this address; try again later")
+	}
 	acct := s.account(id)
+	ok := false
 	if acct == nil {
 		checkPassword(dummyHash, password)
+	} else {
+		ok = checkPassword(acct.hash, password)
+	}
+	if !ok {
+		if g != nil && srcOK {
+			g.Fail(SurfaceWSLogin, src, id)
+		}
 		return nil, errf(CodeBadCredentials, "unknown agent or wrong password")
 	}
-	if !checkPassword(acct.hash, password) {
-		return nil, errf(CodeBadCredentials, "unknown agent or wrong password")
+	if g != nil && srcOK {
+		g.Succeed(src, id)
 	}
 	return acct, nil
 }
 
-var dummyHash = hashWithSalt(make([]byte, 16), "x")
+// dummyHash is checked for unknown ids, at the default cost.
+var dummyHash = func() string {
+	h, err := HashPassword("x")
+	if err != nil {
+		panic(err) // bcrypt of a short constant cannot fail
+	}
+	return h
+}()
 
 // login authenticates, signs the agent in to its seat in the ACD (an agent
 // already signed in, e.g. by its phone registering, is simply attached)
@@ -107,7 +132,7 @@ func login(c *client, _ *session, r *request) (*result, error) {
 	if r.Agent == "" || r.Password == "" {
 		return nil, errf(CodeBadRequest, "login needs agent and password")
 	}
-	acct, err := c.srv.authenticate(r.Agent, r.Password)
+	acct, err := c.srv.authenticate(c, r.Agent, r.Password)
 	if err != nil {
 		c.failedLogin()
 		return nil, err
@@ -158,11 +183,22 @@ func resume(c *client, _ *session, r *request) (*result, error) {
 	if r.Token == "" {
 		return nil, errf(CodeBadRequest, "resume needs token")
 	}
+	if g := c.srv.cfg.Guard; g != nil {
+		if src, ok := remoteIP(c.remote); ok && !g.Allowed(src, "") {
+			c.abuse = "too many failed logins from this address"
+			return nil, errf(CodeTooManyFailures, "too many failed logins from this address; try again later")
+		}
+	}
 	sess, prev, ok := c.srv.sessions.resume(r.Token, c)
 	if !ok {
 		// A token from before a restart (tokens.go).
 		restored, err := c.srv.restoreSession(r.Token, c)
 		if err != nil {
+			if g := c.srv.cfg.Guard; g != nil {
+				if src, ok := remoteIP(c.remote); ok {
+					g.Fail(SurfaceWSLogin, src, "")
+				}
+			}
 			c.failedLogin()
 			return nil, errf(CodeInvalidToken, "session unknown, expired or replaced; log in again")
 		}
@@ -200,7 +236,7 @@ func shiftChange(c *client, sess *session, r *request) (*result, error) {
 	if r.Agent == "" || r.Password == "" {
 		return nil, errf(CodeBadRequest, "shift_change needs the incoming agent and password")
 	}
-	in, err := c.srv.authenticate(r.Agent, r.Password)
+	in, err := c.srv.authenticate(c, r.Agent, r.Password)
 	if err != nil {
 		c.failedLogin()
 		return nil, err
@@ -290,8 +326,8 @@ func wrapUpEnd(c *client, sess *session, r *request) (*result, error) {
 	if r.Code == "" {
 		return nil, errf(CodeBadRequest, "wrap_up_end needs code")
 	}
-	if len(s.cfg.DispositionCodes) > 0 && !slices.Contains(s.cfg.DispositionCodes, r.Code) {
-		return nil, errf(CodeBadRequest, "unknown disposition code %q (%s)", r.Code, strings.Join(s.cfg.DispositionCodes, ", "))
+	if err := s.checkWrapUp(id, r.Call, r.Code, r.Note); err != nil {
+		return nil, err
 	}
 	snap, err := s.acd.Agent(id)
 	if err != nil {
@@ -312,16 +348,14 @@ func wrapUpEnd(c *client, sess *session, r *request) (*result, error) {
 		if callID != last && !s.ownsCall(id, callID) {
 			return nil, errf(CodeUnknownCall, "call %s is not agent %s's", callID, id)
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
-		err := s.calls.Act(ctx, CallAction{Op: OpDisposition, Agent: id, Call: callID, Code: r.Code})
-		cancel()
+		err := s.storeWrapUp(id, callID, r.Code, r.Note)
 		switch {
 		case err == nil:
 			stored = true
 		case errors.Is(err, errors.ErrUnsupported):
 			s.log.Warn("agentapi: disposition not stored, engine does not support it", "agent", id, "call", callID, "code", r.Code)
 		default:
-			return nil, fmt.Errorf("disposition %s: %w", callID, err)
+			return nil, err
 		}
 	}
 	if err := s.acd.SetReady(id); err != nil {

@@ -118,6 +118,9 @@ func (f *fakeCalls) Act(_ context.Context, x CallAction) error {
 	case OpMonitor:
 		return f.record("monitor", x.Supervisor, a, x.Mode)
 	case OpDisposition:
+		if x.Note != "" {
+			_ = f.record("note", a, c, x.Note)
+		}
 		return f.record("disposition", a, c, x.Code)
 	}
 	return f.record(string(x.Op), a, c)
@@ -224,7 +227,7 @@ func newEnv(t *testing.T, mod ...func(*Config)) *env {
 	}
 	fc := &fakeCalls{acd: a}
 	au := &memAuditor{}
-	cfg := Config{ACD: a, Calls: fc, Accounts: testAccounts(), Auditor: au, StatsEvery: -1,
+	cfg := Config{ACD: a, Calls: fc, Accounts: testAccounts(), PasswordCost: bcryptMin, Auditor: au, StatsEvery: -1,
 		Queues: []string{"general", "billing", "technical"}, BreakReasons: []string{"lunch", "short"},
 		DispositionCodes: []string{"solved", "callback"},
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -483,3 +486,6 @@ func (s *Server) clientCount() int {
 	defer s.mu.RUnlock()
 	return len(s.clients)
 }
+
+// bcryptMin keeps tests with thousands of accounts quick.
+const bcryptMin = 4

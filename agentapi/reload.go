@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/routing"
@@ -23,6 +24,36 @@ type reloadable struct {
 	queues   []string
 	breaks   []string
 	set      bool
+	desk     *DeskSettings // nil: Config's
+}
+
+// DeskSettings are the desktop extras a reload changes (desk.go): wrap-up
+// codes per queue, break limits, the customer card's attributes and the
+// agents' desktop languages.
+type DeskSettings struct {
+	QueueCodes         map[string][]string
+	BreakLimits        map[string]time.Duration
+	CustomerAttributes []string
+	Languages          map[string]string
+}
+
+// SetDesk replaces the desktop extras; desktops get them at their next
+// login or resume, and wrap-up codes are checked against them at once.
+func (s *Server) SetDesk(d DeskSettings) {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	s.live.desk = &d
+}
+
+// deskSettings is the desktop extras in force.
+func (s *Server) deskSettings() DeskSettings {
+	s.live.mu.RLock()
+	defer s.live.mu.RUnlock()
+	if s.live.desk != nil {
+		return *s.live.desk
+	}
+	return DeskSettings{QueueCodes: s.cfg.QueueCodes, BreakLimits: s.cfg.BreakLimits,
+		CustomerAttributes: s.cfg.CustomerAttributes, Languages: s.cfg.Languages}
 }
 
 // account is the configured account with this id (nil if none).
@@ -73,7 +104,7 @@ func (s *Server) SetAccounts(list []Account) ([]string, error) {
 			// Same password: keep its hash (no rehash per reload).
 			a.PasswordHash, a.Password = old.hash, ""
 		}
-		acc, err := newAccount(a)
+		acc, err := newAccount(a, s.cfg.PasswordCost)
 		if err != nil {
 			return nil, fmt.Errorf("agentapi: %w", err)
 		}

@@ -9,12 +9,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/routing"
@@ -26,6 +28,8 @@ var webFS embed.FS
 // Config configures the API server.
 type Config struct {
 	ACD *acd.ACD
+	// Extensions are request types the engine adds (extension.go).
+	Extensions map[string]Extension
 	// Calls is the engine's call control; nil refuses every call
 	// operation as unsupported (agent states still work). See
 	// CallControlFuncs for wiring it piecewise.
@@ -50,6 +54,25 @@ type Config struct {
 	NotReadyReasons []string
 	// DispositionCodes, if set, are the only wrap-up codes accepted.
 	DispositionCodes []string
+	// QueueCodes are the wrap-up codes per queue: after a call of a queue
+	// listed here only its codes are accepted (desk.go).
+	QueueCodes map[string][]string
+	// BreakLimits are the break reasons' time limits, shown to the agent
+	// as time left.
+	BreakLimits map[string]time.Duration
+	// CustomerAttributes are the CRM attributes (attr_<name> call
+	// variables) the customer card shows, in order.
+	CustomerAttributes []string
+	// History, if set, answers customer_history with the caller's earlier
+	// calls; HistorySize of them (default 5).
+	History     CallHistory
+	HistorySize int
+	// Window is the service-level window over which the live answer
+	// speed (ASA) is averaged (default 60 m, as the router's).
+	Window time.Duration
+	// Languages are the agents' desktop languages (agent → "en", "zh-CN");
+	// the page falls back to the user's own choice, then the browser's.
+	Languages map[string]string
 	// MaxFrame is the largest request accepted (default 64 KiB). Larger
 	// frames get a too_large reply and the connection stays; frames over
 	// 16 × MaxFrame close it (status 1009).
@@ -96,7 +119,25 @@ type Config struct {
 	// SessionState, if set, is the file that keeps token revocations
 	// (logouts, replaced logins) across restarts.
 	SessionState string
+	// Guard, if set, counts failed logins (and resumes with bad tokens) per
+	// source address and agent id, shared with the engine's other
+	// surfaces: a banned source gets 429 on /ws and its logins refused.
+	Guard LoginGuard
+	// PasswordCost is the bcrypt cost for passwords given in clear
+	// (default bcrypt.DefaultCost; tests with thousands of accounts lower it).
+	PasswordCost int
 }
+
+// LoginGuard is the engine's brute-force guard as the API sees it.
+type LoginGuard interface {
+	Allowed(src netip.Addr, user string) bool
+	Banned(src netip.Addr) bool
+	Fail(surface string, src netip.Addr, user string) bool
+	Succeed(src netip.Addr, user string)
+}
+
+// SurfaceWSLogin names the WebSocket login in the guard's counters.
+const SurfaceWSLogin = "ws_login"
 
 // WebSocket close codes the server uses besides the standard ones.
 const (
@@ -139,6 +180,7 @@ type Server struct {
 	internal map[string]internalCall
 
 	metrics *metrics
+	desk    *desk
 	runOnce sync.Once
 	// sub is taken in New so that no event between New and Run is lost.
 	sub *acd.Subscription
@@ -203,14 +245,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.DefaultCost
+	}
 	s := &Server{
 		cfg: cfg, acd: cfg.ACD, calls: cfg.Calls, audit: cfg.Auditor, log: cfg.Logger, now: cfg.Now,
 		accounts: map[string]*account{},
 		clients:  map[*client]struct{}{}, byAgent: map[string]map[*client]struct{}{}, watchers: map[*client]struct{}{},
-		lastCall: map[string]string{}, internal: map[string]internalCall{},
+		lastCall: map[string]string{}, internal: map[string]internalCall{}, desk: newDesk(cfg.Window),
 	}
 	for _, a := range cfg.Accounts {
-		acc, err := newAccount(a)
+		acc, err := newAccount(a, cfg.PasswordCost)
 		if err != nil {
 			return nil, fmt.Errorf("agentapi: %w", err)
 		}
@@ -390,6 +435,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if g := s.cfg.Guard; g != nil {
+		if src, ok := remoteIP(r.RemoteAddr); ok && g.Banned(src) {
+			http.Error(w, "too many failed logins from this address; try again later", http.StatusTooManyRequests)
+			return
+		}
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
 	if err != nil {
 		// Accept has written the refusal (403 for a foreign origin).
@@ -558,6 +609,7 @@ func (s *Server) dispatch(e acd.Event) {
 		s.mu.Lock()
 		s.lastCall[e.AgentID] = e.CallID
 		s.mu.Unlock()
+		s.desk.observe(e)
 	case acd.EventCallQueued:
 		s.cutInternal(e.Queue)
 	}
@@ -643,14 +695,14 @@ type floor struct {
 	now    time.Time
 	agents []acd.AgentSnapshot
 	calls  []acd.CallSnapshot
-	sls    []routing.ServiceLevel
+	sls    []routing.ServiceLevel // per tier, then per queue and tier
 	// skills and keys (groups + skills) per agent, flattened once so that
 	// each supervisor scope is a plain slice scan.
 	skills, keys [][]string
 }
 
 func (s *Server) floor() *floor {
-	f := &floor{now: s.now(), agents: s.acd.Agents(), calls: s.acd.Calls(), sls: s.acd.ServiceLevels()}
+	f := &floor{now: s.now(), agents: s.acd.Agents(), calls: s.acd.Calls(), sls: append(s.acd.ServiceLevels(), s.acd.QueueServiceLevels()...)}
 	f.skills = make([][]string, len(f.agents))
 	f.keys = make([][]string, len(f.agents))
 	for i := range f.agents {
@@ -714,6 +766,13 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	for i := range f.calls {
 		c := &f.calls[i]
 		q := get(c.Call.Queue)
+		if c.Call.Callback != "" {
+			// A callback keeps its place but nobody is on the line.
+			if c.State == "queued" || c.State == "parked" {
+				q.Callbacks++
+			}
+			continue
+		}
 		if c.State != "queued" {
 			continue
 		}
@@ -729,7 +788,7 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	if withCallers {
 		for i := range f.calls {
 			c := &f.calls[i]
-			if q := queues[c.Call.Queue]; c.State == "queued" && visible(c.Call.Queue, q) {
+			if q := queues[c.Call.Queue]; (c.State == "queued" || c.State == "parked") && visible(c.Call.Queue, q) {
 				q.Callers = append(q.Callers, callViewACD(*c, now))
 			}
 		}
@@ -741,7 +800,14 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	}
 	sort.Slice(st.Queues, func(i, j int) bool { return st.Queues[i].Name < st.Queues[j].Name })
 	for _, sl := range f.sls {
-		st.ServiceLevels = append(st.ServiceLevels, LevelView(sl))
+		// Per-queue rows only for supervisors, and only for the queues they
+		// see: agents share one small summary (there may be many queues).
+		if sl.Queue != "" && (!withCallers || queues[sl.Queue] == nil || !visible(sl.Queue, queues[sl.Queue])) {
+			continue
+		}
+		v := LevelView(sl)
+		v.ASAS = s.desk.asa.asa(now, sl.Queue, sl.Tier)
+		st.ServiceLevels = append(st.ServiceLevels, v)
 	}
 	return st
 }
@@ -823,6 +889,7 @@ func (s *Server) snapshot(sess *session) *result {
 	now := s.now()
 	res := &result{Protocol: ProtocolVersion, Token: sess.token, Role: acct.Role, Agent: acct.ID, Name: acct.Name,
 		States: acd.AllStates, Reasons: s.breakReasons(), NotReady: s.cfg.NotReadyReasons, Dispos: s.cfg.DispositionCodes, Now: &now}
+	s.deskSnapshot(res, acct)
 	if acct.hasSeat() {
 		if snap, err := s.acd.Agent(acct.ID); err == nil {
 			v := seatView(snap, acct.Name)
@@ -930,4 +997,13 @@ func (s *Server) pruneInternal() {
 
 func (a *account) hasSeat() bool {
 	return a.Role == RoleAgent || len(a.Profile.Skills) > 0
+}
+
+// remoteIP parses an http.Request.RemoteAddr.
+func remoteIP(addr string) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }

@@ -38,7 +38,7 @@ func BenchmarkQueueStatsPush(b *testing.B) {
 		accts = append(accts, Account{ID: fmt.Sprintf("s%03d", i), Role: RoleSupervisor, Password: "p",
 			Supervises: []string{fmt.Sprintf("q%d", i%groups)}})
 	}
-	srv, err := New(Config{ACD: a, Accounts: accts, StatsEvery: -1, Logger: quiet, SendQueue: 1 << 20, WatcherSendQueue: 1 << 20})
+	srv, err := New(Config{ACD: a, Accounts: accts, PasswordCost: bcryptMin, StatsEvery: -1, Logger: quiet, SendQueue: 1 << 20, WatcherSendQueue: 1 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}

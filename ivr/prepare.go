@@ -11,10 +11,11 @@ type Prepared struct {
 	dir string
 }
 
-// Prepare loads every flow in dir and binds numbers, checking everything,
-// without touching the flows in service.
-func (r *Registry) Prepare(dir string, numbers map[string]string) (*Prepared, error) {
-	set, err := loadDir(dir, numbers, r.opts)
+// Prepare loads every flow in dir and binds numbers (and their prompt
+// languages, number → language), checking everything, without touching
+// the flows in service.
+func (r *Registry) Prepare(dir string, numbers, languages map[string]string) (*Prepared, error) {
+	set, err := loadDir(dir, numbers, languages, r.opts)
 	if err != nil {
 		return nil, err
 	}

@@ -16,10 +16,10 @@ func TestPrepareThenCommit(t *testing.T) {
 	next := t.TempDir()
 	writeFlow(t, next, "a.yaml", flowA2)
 	writeFlow(t, next, "b.yaml", flowB)
-	if _, err := reg.Prepare(next, map[string]string{"10010": "a", "10099": "nosuch"}); err == nil {
+	if _, err := reg.Prepare(next, map[string]string{"10010": "a", "10099": "nosuch"}, nil); err == nil {
 		t.Fatal("a binding to an unknown flow prepared")
 	}
-	p, err := reg.Prepare(next, map[string]string{"10010": "a", "10012": "b"})
+	p, err := reg.Prepare(next, map[string]string{"10010": "a", "10012": "b"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,12 +157,7 @@ func (s *Session) sendEvent(cfg *remoteConfig, ts uint32, payload [4]byte, durat
 		return nil
 	}
 	s.seq++
-	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n], dst); err != nil {
-		return s.sendErr(dst, err)
-	}
-	s.st.packetsOut.Add(1)
-	s.st.bytesOut.Add(uint64(n))
-	return nil
+	return s.sendLocked(s.sendBuf[:n], h, dst)
 }
 
 func dtmfErr(ctx context.Context, digit rune, err error) error {

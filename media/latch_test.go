@@ -1,6 +1,7 @@
 package media
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -8,12 +9,30 @@ import (
 	"github.com/pion/rtp"
 )
 
-func TestSymmetricRTPLatching(t *testing.T) {
+// newPeerOn is a raw RTP endpoint on another loopback address (127.0.0.2
+// etc. work on Linux's lo without setup): a different host to the session.
+func newPeerOn(t *testing.T, ip string) *rawPeer {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
+	if err != nil {
+		t.Fatalf("listen %s: %v", ip, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &rawPeer{t: t, conn: c}
+}
+
+// TestStrictLatching: the first packets come only from the SDP address's IP
+// or the signalling IP; afterwards nobody else is heard, however long the
+// peer is silent, except the same stream moving (NAT rebinding) or a
+// re-INVITE naming a new address.
+func TestStrictLatching(t *testing.T) {
 	a := newTestAlloc(t, 8)
 	s := newTestSession(t, a)
-	signalled := newRawPeer(t) // address from SDP: never sends (phone behind NAT)
-	real := newRawPeer(t)      // where the phone's packets really come from
-	stranger := newRawPeer(t)
+	s.latchTimeout.Store(int64(time.Millisecond)) // silence alone must not matter
+	signalled := newRawPeer(t)                    // SDP address, 127.0.0.1
+	natted := newRawPeer(t)                       // same IP, another port (NAT)
+	intruder := newPeerOn(t, "127.0.0.2")
+	viaSignalling := newPeerOn(t, "127.0.0.3")
 	s.SetRemote(signalled.addr(), PCMU, 0)
 	sink := newFrameSink()
 	s.SetReceiver(sink.receive)
@@ -21,47 +40,93 @@ func TestSymmetricRTPLatching(t *testing.T) {
 	payload := make([]byte, FrameSamples)
 	frame := make([]int16, FrameSamples)
 
-	// Before any packet arrives we send to the signalled address.
+	// An intruder first: refused, nothing delivered, nothing sent to it.
+	intruder.send(s.LocalAddr(), rtpBytes(t, 0, 1, 160, 7, true, payload))
+	waitFor(t, "intruder dropped", func() bool { return s.Stats().DroppedForeign == 1 })
+	// The phone, from another port of the SDP's IP: latched.
+	natted.send(s.LocalAddr(), rtpBytes(t, 0, 10, 1600, 1, true, payload))
+	waitFor(t, "latch", func() bool { return s.Stats().Latched == natted.addr() })
+	time.Sleep(20 * time.Millisecond) // the phone falls silent
+	for i := uint16(0); i < 5; i++ {
+		intruder.send(s.LocalAddr(), rtpBytes(t, 0, 11+i, 1760, 7, false, payload))
+	}
+	// Even a guess of the SSRC with a sequence far off is refused.
+	intruder.send(s.LocalAddr(), rtpBytes(t, 0, 5000, 1760, 1, false, payload))
+	waitFor(t, "intruder dropped", func() bool { return s.Stats().DroppedForeign == 7 })
 	if err := s.WriteFrame(frame); err != nil {
 		t.Fatal(err)
 	}
-	signalled.read()
-
-	real.send(s.LocalAddr(), rtpBytes(t, 0, 1, 160, 1, true, payload))
-	waitFor(t, "latch", func() bool { return s.Stats().Latched == real.addr() })
-	if err := s.WriteFrame(frame); err != nil {
-		t.Fatal(err)
+	natted.read()
+	if _, got := intruder.tryRead(100 * time.Millisecond); got {
+		t.Fatal("the intruder received the call's audio")
 	}
-	real.read()
-
-	// A stranger is ignored while the latched peer is alive.
-	stranger.send(s.LocalAddr(), rtpBytes(t, 0, 1, 160, 2, true, payload))
-	waitFor(t, "stranger dropped", func() bool { return s.Stats().DroppedStranger == 1 })
-	if sink.count() != 1 || s.Stats().Latched != real.addr() {
-		t.Fatalf("stranger's packet used: frames %d latched %s", sink.count(), s.Stats().Latched)
+	if sink.count() != 1 || s.Stats().Latched != natted.addr() {
+		t.Fatalf("frames %d latched %s", sink.count(), s.Stats().Latched)
 	}
 
-	// After the latched peer has been silent longer than the timeout, a
-	// new source takes over (phone changed NAT binding).
-	s.latchTimeout.Store(int64(50 * time.Millisecond))
-	time.Sleep(100 * time.Millisecond)
-	stranger.send(s.LocalAddr(), rtpBytes(t, 0, 2, 320, 2, false, payload))
-	waitFor(t, "re-latch", func() bool { return s.Stats().Latched == stranger.addr() })
-	if err := s.WriteFrame(frame); err != nil {
-		t.Fatal(err)
-	}
-	stranger.read()
+	// The phone's NAT rebinds: same SSRC, next sequence number, new port.
+	rebound := newRawPeer(t)
+	rebound.send(s.LocalAddr(), rtpBytes(t, 0, 11, 1760, 1, false, payload))
+	waitFor(t, "move", func() bool { return s.Stats().Latched == rebound.addr() })
 	if st := s.Stats(); st.Relatches != 1 || sink.count() != 2 {
 		t.Fatalf("relatches %d frames %d", st.Relatches, sink.count())
 	}
 
+	// A re-INVITE to another host: the latch is dropped, and only that
+	// host (or the signalling source) may start the stream again.
+	other := newPeerOn(t, "127.0.0.4")
+	s.SetRemote(other.addr(), PCMU, 0)
+	rebound.send(s.LocalAddr(), rtpBytes(t, 0, 12, 1920, 1, false, payload))
+	waitFor(t, "old address dropped", func() bool { return s.Stats().DroppedForeign == 8 })
+	other.send(s.LocalAddr(), rtpBytes(t, 0, 1, 160, 9, false, payload))
+	waitFor(t, "latch new", func() bool { return s.Stats().Latched == other.addr() })
+
+	// Behind NAT: the SDP names a private address that never sends, the
+	// packets come from the signalling source's IP.
+	s2 := newTestSession(t, a)
+	s2.SetRemote(netip.MustParseAddrPort("192.0.2.10:4000"), PCMU, 0)
+	s2.SetSignalSource(netip.MustParseAddr("127.0.0.3"))
+	s2.Start()
+	intruder.send(s2.LocalAddr(), rtpBytes(t, 0, 1, 160, 7, true, payload))
+	viaSignalling.send(s2.LocalAddr(), rtpBytes(t, 0, 1, 160, 3, true, payload))
+	waitFor(t, "latch via signalling IP", func() bool { return s2.Stats().Latched == viaSignalling.addr() })
+	if st := s2.Stats(); st.DroppedForeign != 1 {
+		t.Fatalf("dropped %d, want the intruder's 1", st.DroppedForeign)
+	}
+}
+
+// TestLooseLatching is the mode for odd NATs: any first source, and a new
+// source replaces a peer silent past the timeout.
+func TestLooseLatching(t *testing.T) {
+	a := newTestAlloc(t, 8)
+	s := newTestSession(t, a)
+	s.SetLatchMode(LatchLoose)
+	signalled := newRawPeer(t)
+	relay := newPeerOn(t, "127.0.0.5")
+	stranger := newPeerOn(t, "127.0.0.6")
+	s.SetRemote(signalled.addr(), PCMU, 0)
+	sink := newFrameSink()
+	s.SetReceiver(sink.receive)
+	s.Start()
+	payload := make([]byte, FrameSamples)
+	relay.send(s.LocalAddr(), rtpBytes(t, 0, 1, 160, 1, true, payload))
+	waitFor(t, "latch", func() bool { return s.Stats().Latched == relay.addr() })
+	stranger.send(s.LocalAddr(), rtpBytes(t, 0, 1, 160, 2, true, payload))
+	waitFor(t, "stranger dropped", func() bool { return s.Stats().DroppedForeign == 1 })
+	s.latchTimeout.Store(int64(50 * time.Millisecond))
+	time.Sleep(100 * time.Millisecond)
+	stranger.send(s.LocalAddr(), rtpBytes(t, 0, 2, 320, 2, false, payload))
+	waitFor(t, "re-latch", func() bool { return s.Stats().Latched == stranger.addr() })
+	if st := s.Stats(); st.Relatches != 1 || sink.count() != 2 {
+		t.Fatalf("relatches %d frames %d", st.Relatches, sink.count())
+	}
 	// A re-INVITE with the same address keeps the latch; a new address
 	// forgets it.
 	s.SetRemote(signalled.addr(), PCMA, 0)
 	if st := s.Stats(); st.Latched != stranger.addr() {
 		t.Fatalf("codec change dropped the latch: %s", st.Latched)
 	}
-	s.SetRemote(real.addr(), PCMU, 0)
+	s.SetRemote(relay.addr(), PCMU, 0)
 	if st := s.Stats(); st.Latched.IsValid() {
 		t.Fatalf("still latched to %s after SetRemote to a new address", st.Latched)
 	}

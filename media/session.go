@@ -24,9 +24,12 @@ const (
 	// maxFrameSamples bounds WriteFrame so one frame fits one packet.
 	maxFrameSamples = maxPacket - rtpHeaderLen
 	// defaultLatchTimeout is how long the latched peer must be silent before
-	// another source may take over the leg (a phone that changed NAT
-	// binding, or a re-INVITE to a new media server).
+	// another source may take over the leg in LatchLoose mode.
 	defaultLatchTimeout = 2 * time.Second
+	// maxSeqJump is how far ahead of the last sequence number a packet from
+	// a new address may be and still count as the same stream moving (a
+	// NAT rebinding), in LatchStrict mode.
+	maxSeqJump = 100
 	// defaultGapThreshold: a longer pause between sent frames starts a new
 	// talk spurt (marker bit, timestamp jumps by the silence).
 	defaultGapThreshold = 3 * FrameDuration
@@ -59,9 +62,14 @@ type Session struct {
 
 	cfg     atomic.Pointer[remoteConfig]
 	latched atomic.Pointer[netip.AddrPort]
-	recv    atomic.Pointer[func(pcm []int16)]
-	dir     atomic.Uint32 // Direction
-	dtmf    chan rune
+	// latchMode is a LatchMode; sigIP is the address the call's signalling
+	// came from, which may send the first packets in LatchStrict mode.
+	latchMode atomic.Uint32
+	sigIP     atomic.Pointer[netip.Addr]
+	srtp      atomic.Pointer[srtpState]
+	recv      atomic.Pointer[func(pcm []int16)]
+	dir       atomic.Uint32 // Direction
+	dtmf      chan rune
 
 	latchTimeout atomic.Int64 // nanoseconds; tests shorten it
 	// paceProbe, when set before playing, is told how late each played
@@ -124,9 +132,10 @@ type counters struct {
 	lost                                     atomic.Int64
 	jitterBits                               atomic.Uint64
 	dropJunk, dropPT, dropOversize           atomic.Uint64
-	dropEarly, dropStranger, dropSendEvent   atomic.Uint64
+	dropEarly, dropForeign, dropSendEvent    atomic.Uint64
 	relatches, dtmfIn, dtmfDropped           atomic.Uint64
 	sendErrors                               atomic.Uint64
+	dropAuth                                 atomic.Uint64
 	late                                     atomic.Uint64
 }
 
@@ -149,12 +158,18 @@ type Stats struct {
 	DroppedPayloadType uint64 // neither the codec nor telephone-event
 	DroppedOversize    uint64 // larger than 1500 bytes
 	DroppedEarly       uint64 // arrived before SetRemote
-	DroppedStranger    uint64 // from another address than the latched peer
-	DroppedDuringDTMF  uint64 // audio frames not sent while an RFC 4733 event was going out
-	Relatches          uint64 // latched peer replaced after falling silent
-	DTMFIn             uint64 // digits delivered on DTMF()
-	DTMFDropped        uint64 // digits lost because nobody read DTMF()
-	SendErrors         uint64 // sendto failures (e.g. no route, buffer full)
+	// DroppedForeign: from an address that may not send this leg's media
+	// (hotline_rtp_dropped_packets_total{reason="foreign_source"}).
+	DroppedForeign    uint64
+	DroppedDuringDTMF uint64 // audio frames not sent while an RFC 4733 event was going out
+	Relatches         uint64 // latched peer moved (NAT rebinding, or a silent peer replaced in loose mode)
+	DTMFIn            uint64 // digits delivered on DTMF()
+	DTMFDropped       uint64 // digits lost because nobody read DTMF()
+	SendErrors        uint64 // sendto failures (e.g. no route, buffer full)
+	// DroppedAuth: SRTP packets failing authentication or replayed
+	// (hotline_rtp_dropped_packets_total{reason="srtp_auth"}).
+	DroppedAuth uint64
+	SRTP        bool // media encrypted (SRTP negotiated)
 }
 
 // NewSession binds a UDP socket on localIP with a port from alloc. The
@@ -357,12 +372,14 @@ func (s *Session) Stats() Stats {
 		DroppedPayloadType: s.st.dropPT.Load(),
 		DroppedOversize:    s.st.dropOversize.Load(),
 		DroppedEarly:       s.st.dropEarly.Load(),
-		DroppedStranger:    s.st.dropStranger.Load(),
+		DroppedForeign:     s.st.dropForeign.Load(),
 		DroppedDuringDTMF:  s.st.dropSendEvent.Load(),
 		Relatches:          s.st.relatches.Load(),
 		DTMFIn:             s.st.dtmfIn.Load(),
 		DTMFDropped:        s.st.dtmfDropped.Load(),
 		SendErrors:         s.st.sendErrors.Load(),
+		DroppedAuth:        s.st.dropAuth.Load(),
+		SRTP:               s.SRTP(),
 	}
 	if ns := s.st.lastIn.Load(); ns != 0 {
 		st.LastPacketIn = time.Unix(0, ns)
@@ -446,12 +463,7 @@ func (s *Session) write(pcm []int16, forceMarker, continuous bool) error {
 	}
 	s.seq++
 	s.needMarker = false
-	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n+len(pcm)], dst); err != nil {
-		return s.sendErr(dst, err)
-	}
-	s.st.packetsOut.Add(1)
-	s.st.bytesOut.Add(uint64(n + len(pcm)))
-	return nil
+	return s.sendLocked(s.sendBuf[:n+len(pcm)], h, dst)
 }
 
 // sendErr classifies a sendto failure: the socket closed under us by a
@@ -528,7 +540,9 @@ func (s *Session) handlePacket(pkt *rtp.Packet, b []byte, from netip.AddrPort, n
 		s.st.dropJunk.Add(1)
 		return
 	}
-	if err := pkt.Unmarshal(b); err != nil {
+	if b, ok := s.decrypt(b); !ok {
+		return
+	} else if err := pkt.Unmarshal(b); err != nil {
 		s.st.dropJunk.Add(1)
 		return
 	}
@@ -540,8 +554,8 @@ func (s *Session) handlePacket(pkt *rtp.Packet, b []byte, from netip.AddrPort, n
 		return
 	}
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	if !s.latch(from, now) {
-		s.st.dropStranger.Add(1)
+	if !s.latch(from, pkt, cfg, now) {
+		s.st.dropForeign.Add(1)
 		return
 	}
 	s.st.packetsIn.Add(1)
@@ -570,27 +584,83 @@ func (s *Session) handlePacket(pkt *rtp.Packet, b []byte, from netip.AddrPort, n
 	}
 }
 
-// latch implements symmetric RTP: the first valid packet's source becomes
-// the peer; others are refused unless the peer has been silent for
-// latchTimeout.
-func (s *Session) latch(from netip.AddrPort, now time.Time) bool {
+// LatchMode says which sources may become (or replace) a session's peer.
+type LatchMode uint32
+
+const (
+	// LatchStrict (the default) takes the first packets only from the IP
+	// address in the SDP or the IP the SIP signalling came from (a phone
+	// behind NAT), and moves to another address only when a re-INVITE
+	// changes the SDP address or when the packet continues the current
+	// stream (same SSRC, next sequence numbers: the phone's NAT rebound).
+	// Anyone else is dropped and counted (DroppedForeign), however long the
+	// peer has been silent: nobody can take over a call's audio.
+	LatchStrict LatchMode = iota
+	// LatchLoose is plain symmetric RTP for odd NATs (media relays that
+	// send from an address unrelated to the SDP and the signalling): the
+	// first valid packet's source becomes the peer, and any source replaces
+	// a peer silent for two seconds.
+	LatchLoose
+)
+
+// SetLatchMode chooses how the peer is learnt (LatchStrict by default).
+func (s *Session) SetLatchMode(m LatchMode) { s.latchMode.Store(uint32(m)) }
+
+// SetSignalSource tells the session the IP the call's SIP signalling came
+// from; in LatchStrict mode its packets may start the stream too.
+func (s *Session) SetSignalSource(ip netip.Addr) {
+	if !ip.IsValid() {
+		s.sigIP.Store(nil)
+		return
+	}
+	ip = ip.Unmap()
+	s.sigIP.Store(&ip)
+}
+
+// latch decides whether a valid packet's source is the peer, learning or
+// moving it when the mode allows.
+func (s *Session) latch(from netip.AddrPort, pkt *rtp.Packet, cfg *remoteConfig, now time.Time) bool {
 	l := s.latched.Load()
-	switch {
-	case l == nil:
-		peer := from // heap copy only when latching, not per packet
-		s.latched.Store(&peer)
-		s.log.Debug("rtp peer latched", "peer", from.String())
-	case *l != from:
-		if now.Sub(s.rx.lastFromLatched) <= time.Duration(s.latchTimeout.Load()) {
+	if l != nil && *l == from {
+		s.rx.lastFromLatched = now
+		return true
+	}
+	if LatchMode(s.latchMode.Load()) == LatchLoose {
+		if l != nil && now.Sub(s.rx.lastFromLatched) <= time.Duration(s.latchTimeout.Load()) {
 			return false
 		}
-		peer := from
-		s.latched.Store(&peer)
+	} else if !s.mayLatch(from, l, pkt, cfg) {
+		return false
+	}
+	peer := from // heap copy only when latching, not per packet
+	s.latched.Store(&peer)
+	if l == nil {
+		s.log.Debug("rtp peer latched", "peer", from.String())
+	} else {
 		s.st.relatches.Add(1)
-		s.log.Info("rtp peer re-latched after silence", "old", l.String(), "peer", from.String())
+		s.log.Info("rtp peer moved", "old", l.String(), "peer", from.String())
 	}
 	s.rx.lastFromLatched = now
 	return true
+}
+
+// mayLatch is LatchStrict's rule for a source that is not the current peer.
+func (s *Session) mayLatch(from netip.AddrPort, cur *netip.AddrPort, pkt *rtp.Packet, cfg *remoteConfig) bool {
+	if cur == nil {
+		if from.Addr() == cfg.remote.Addr() {
+			return true
+		}
+		sig := s.sigIP.Load()
+		return sig != nil && *sig == from.Addr()
+	}
+	// The same stream from a new address: a NAT rebinding, which an
+	// intruder cannot fake without seeing the stream (32-bit SSRC, sequence).
+	rx := &s.rx
+	if !rx.seqInit || pkt.SSRC != rx.ssrc {
+		return false
+	}
+	d := pkt.SequenceNumber - rx.maxSeq
+	return d >= 1 && d <= maxSeqJump
 }
 
 // trackSeq keeps RFC 3550 loss and jitter figures (appendix A.1 and A.8).

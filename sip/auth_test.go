@@ -10,7 +10,11 @@ import (
 )
 
 func TestDigestVerify(t *testing.T) {
-	a := newAuthenticator("hotline")
+	a := newAuthenticator("hotline", nil)
+	var reqURI sipmsg.Uri
+	if err := sipmsg.ParseUri("sip:127.0.0.1", &reqURI); err != nil {
+		t.Fatal(err)
+	}
 	creds := func(u string) (Credential, bool) {
 		if u == "1001" {
 			return Credential{User: u, HA1: HA1(u, "hotline", "pass1001")}, true
@@ -18,11 +22,16 @@ func TestDigestVerify(t *testing.T) {
 		return Credential{}, false
 	}
 	nonce := a.nonce()
-	resp := func(user, pass, nonce string) string {
+	respFor := func(user, pass, nonce, uri string, nc int) string {
 		ha1 := HA1(user, "hotline", pass)
-		ha2 := md5hex("REGISTER:sip:127.0.0.1")
-		r := md5hex(ha1 + ":" + nonce + ":00000001:abc:auth:" + ha2)
-		return fmt.Sprintf(`Digest username="%s", realm="hotline", nonce="%s", uri="sip:127.0.0.1", response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="abc"`, user, nonce, r)
+		ha2 := md5hex("REGISTER:" + uri)
+		r := md5hex(ha1 + ":" + nonce + fmt.Sprintf(":%08x", nc) + ":abc:auth:" + ha2)
+		return fmt.Sprintf(`Digest username="%s", realm="hotline", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=%08x, cnonce="abc"`, user, nonce, uri, r, nc)
+	}
+	nc := 0
+	resp := func(user, pass, nonce string) string {
+		nc++
+		return respFor(user, pass, nonce, "sip:127.0.0.1", nc)
 	}
 	tests := []struct {
 		name    string
@@ -33,15 +42,23 @@ func TestDigestVerify(t *testing.T) {
 		{name: "good", header: resp("1001", "pass1001", nonce)},
 		{name: "wrong password", header: resp("1001", "nope", nonce), wantErr: true},
 		{name: "unknown user", header: resp("2002", "pass1001", nonce), wantErr: true},
-		{name: "forged nonce", header: resp("1001", "pass1001", "Zm9yZ2Vk"), wantErr: true},
+		{name: "forged nonce", header: resp("1001", "pass1001", "Zm9yZ2Vk"), wantErr: true, stale: true},
+		{name: "another secret's nonce", header: resp("1001", "pass1001", newAuthenticator("hotline", nil).nonce()), wantErr: true, stale: true},
+		{name: "digest for another uri", header: respFor("1001", "pass1001", nonce, "sip:10010@127.0.0.1", 50), wantErr: true},
+		{name: "same uri with default port", header: respFor("1001", "pass1001", nonce, "sip:127.0.0.1:5060", 60)},
+		{name: "replayed nonce-count", header: respFor("1001", "pass1001", nonce, "sip:127.0.0.1", 60), wantErr: true, stale: true},
+		{name: "next nonce-count", header: respFor("1001", "pass1001", nonce, "sip:127.0.0.1", 61)},
 		{name: "other realm", header: `Digest username="1001", realm="evil", nonce="x", uri="sip:a", response="0"`, wantErr: true},
 		{name: "garbage", header: `Basic abc`, wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := a.verify(tc.header, "REGISTER", creds)
+			c, err := a.verify(tc.header, "REGISTER", reqURI, creds)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if errors.Is(err, errStale) != tc.stale {
+				t.Fatalf("err = %v, want stale %v", err, tc.stale)
 			}
 			if err == nil && c.User != "1001" {
 				t.Fatalf("user %q", c.User)
@@ -53,8 +70,13 @@ func TestDigestVerify(t *testing.T) {
 	a.now = func() time.Time { return old().Add(-2 * nonceLife) }
 	staleNonce := a.nonce()
 	a.now = old
-	if _, err := a.verify(resp("1001", "pass1001", staleNonce), "REGISTER", creds); !errors.Is(err, errStale) {
+	if _, err := a.verify(resp("1001", "pass1001", staleNonce), "REGISTER", reqURI, creds); !errors.Is(err, errStale) {
 		t.Fatalf("stale nonce: %v", err)
+	}
+	// Nodes sharing a configured secret accept each other's nonces.
+	n1, n2 := newAuthenticator("hotline", []byte("shared")), newAuthenticator("hotline", []byte("shared"))
+	if _, err := n2.verify(respFor("1001", "pass1001", n1.nonce(), "sip:127.0.0.1", 1), "REGISTER", reqURI, creds); err != nil {
+		t.Fatalf("nonce from a node with the same secret: %v", err)
 	}
 }
 

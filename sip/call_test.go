@@ -108,7 +108,7 @@ func newTestEnv(t *testing.T, mutate func(*Config), h Handler) *testEnv {
 			}
 			return Credential{}, false
 		},
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel})),
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -129,17 +129,20 @@ func newTestEnv(t *testing.T, mutate func(*Config), h Handler) *testEnv {
 	// Run sets up its context before serving; wait until it answers OPTIONS.
 	waitOptions(t, srv.UDPAddr())
 	env := &testEnv{srv: srv, addr: srv.UDPAddr()}
+	var stopOnce sync.Once
 	env.stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server run: %v", err)
-		}
-		if n := srv.ActiveLegs(); n != 0 {
-			t.Errorf("%d legs still active after shutdown", n)
-		}
-		if n := ports.InUse(); n != 0 {
-			t.Errorf("%d RTP ports still in use after shutdown", n)
-		}
+		stopOnce.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server run: %v", err)
+			}
+			if n := srv.ActiveLegs(); n != 0 {
+				t.Errorf("%d legs still active after shutdown", n)
+			}
+			if n := ports.InUse(); n != 0 {
+				t.Errorf("%d RTP ports still in use after shutdown", n)
+			}
+		})
 	}
 	t.Cleanup(env.stop)
 	return env
@@ -539,3 +542,12 @@ func TestBadInputNeverCrashes(t *testing.T) {
 		t.Fatal("junk opened a leg")
 	}
 }
+
+var testLogLevel = func() slog.Level {
+	if os.Getenv("HOTLINE_TEST_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}()
+
+func dialUDP(addr string) (net.Conn, error) { return net.Dial("udp", addr) }

@@ -54,6 +54,12 @@ type Leg struct {
 	// sessionHdrs go into our 2xx.
 	session     *sessionTimer
 	sessionHdrs []sipmsg.Header
+	neg         negotiation
+	// lateOffer: the INVITE had no SDP, so our 200 OK offers and the
+	// peer's answer comes in the ACK (ackSDP, set by the server's ACK handler).
+	lateOffer bool
+	ackSDP    []byte
+	secure    bool // signalling over TLS (sips: / transport=tls)
 }
 
 func (s *Server) newLeg(id string, inbound bool, info CallInfo, sess *media.Session) *Leg {
@@ -112,23 +118,6 @@ func (l *Leg) OnHold(fn func(held bool)) {
 	l.mu.Unlock()
 }
 
-func (l *Leg) offerCodec(a sdp.Answer) {
-	l.mu.Lock()
-	l.codec, l.dtmfPT, l.remote = codecFor(a.Codec), a.DTMF, a.Remote
-	l.remoteHold = a.Direction == sdp.RecvOnly || a.Direction == sdp.Inactive
-	l.mu.Unlock()
-	l.media.SetRemote(a.Remote, l.codec, a.DTMF)
-}
-
-func (l *Leg) localSDP(dir sdp.Direction) []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	la := l.media.LocalAddr()
-	f := []sdp.Format{{PT: l.codec.PayloadType, Name: l.codec.Name, Rate: l.codec.ClockRate}}
-	dtmf := l.dtmfPT
-	return sdp.Build(la.Addr(), int(la.Port()), l.sessID, l.sdpVersion, f, dtmf, dir)
-}
-
 // Ring sends 180 Ringing on an inbound leg.
 func (l *Leg) Ring() error {
 	if !l.Inbound || l.dss == nil {
@@ -156,8 +145,15 @@ func (l *Leg) Answer(ctx context.Context) error {
 		dir = sdp.RecvOnly
 	}
 	body := l.localSDP(dir)
+	if l.lateOffer {
+		var err error
+		if body, err = l.offerSDP(l.srv.formats(), l.secure); err != nil {
+			l.end("answer failed")
+			return err
+		}
+	}
 	res := sipmsg.NewSDPResponseFromRequest(l.dss.InviteRequest, body)
-	res.AppendHeader(&l.srv.contact)
+	res.AppendHeader(l.srv.contactFor(l.secure))
 	for _, h := range l.sessionHdrs {
 		res.AppendHeader(h)
 	}
@@ -171,6 +167,16 @@ func (l *Leg) Answer(ctx context.Context) error {
 		}
 	case <-ctx.Done():
 		return fmt.Errorf("sip: answer %s: %w", l.ID, ctx.Err())
+	}
+	if l.lateOffer {
+		// The ACK carried the answer to the offer in our 200 OK.
+		if err := l.takeLateAnswer(); err != nil {
+			l.mu.Lock()
+			l.answered = true // so close() hangs up with a BYE
+			l.mu.Unlock()
+			l.end("late offer: " + err.Error())
+			return fmt.Errorf("sip: answer %s: %w", l.ID, err)
+		}
 	}
 	l.mu.Lock()
 	l.answered = true
@@ -219,6 +225,11 @@ func (l *Leg) Hangup(ctx context.Context) error {
 	// the leg's end is still our hang-up, not the dialog's.
 	l.byeSent = true
 	l.mu.Unlock()
+	// The cause first: when the BYE is answered the dialog's own "ended"
+	// callback fires, and it must not pass for the peer hanging up.
+	if !l.end(LocalHangup) {
+		return nil
+	}
 	var err error
 	switch {
 	case answered && l.dss != nil:
@@ -228,7 +239,6 @@ func (l *Leg) Hangup(ctx context.Context) error {
 	case l.Inbound && l.dss != nil:
 		err = l.dss.Respond(sipmsg.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
 	}
-	l.end(LocalHangup)
 	if err != nil {
 		return fmt.Errorf("sip: hang up %s: %w", l.ID, err)
 	}
@@ -271,10 +281,11 @@ func (l *Leg) remoteBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 // inactive), a resume, or a new media address.
 func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	l.sessionRefreshed()
-	offer, err := sdp.Parse(req.Body())
-	if len(req.Body()) == 0 {
-		// An offerless re-INVITE (session refresh): answer with our current SDP.
-		offer, err = nil, nil
+	var offer *sdp.Description
+	var err error
+	if len(req.Body()) > 0 {
+		// An offerless re-INVITE (session refresh) is answered with our current SDP.
+		offer, err = sdp.Parse(req.Body())
 	}
 	if err != nil {
 		l.srv.respond(tx, req, sipmsg.StatusBadRequest, "Bad SDP")
@@ -282,16 +293,25 @@ func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	dir := sdp.SendRecv
 	if offer != nil {
-		ans, err := sdp.Negotiate(offer, []sdp.Format{{Name: l.Codec().Name, Rate: 8000}})
+		l.mu.Lock()
+		policy := l.neg.policy
+		l.mu.Unlock()
+		ans, err := sdp.Negotiate(offer, l.srv.sdpPolicy([]sdp.Format{{Name: l.Codec().Name, Rate: 8000}}, policy))
+		if err == nil && l.media.SRTP() && ans.Crypto == nil {
+			err = errSRTPDowngrade
+		}
 		if err != nil {
-			l.srv.respond(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here")
+			l.srv.respond(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here", sipmsg.NewHeader("Warning", sdpRefusal(err)))
 			return
 		}
 		wasHeld := l.RemoteHold()
 		if ans.Remote.Addr().IsUnspecified() {
 			ans.Remote = l.remoteAddr()
 		}
-		l.offerCodec(ans)
+		if err := l.applyAnswer(ans, offer); err != nil {
+			l.srv.respond(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here", sipmsg.NewHeader("Warning", sdpRefusal(err)))
+			return
+		}
 		dir = ans.Direction
 		l.media.SetDirection(mediaDirection(dir))
 		held := l.RemoteHold()
@@ -306,13 +326,33 @@ func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		dir = sdp.RecvOnly
 	}
 	res := sipmsg.NewSDPResponseFromRequest(req, l.localSDP(dir))
-	res.AppendHeader(&l.srv.contact)
+	res.AppendHeader(l.srv.contactFor(l.secure))
 	for _, h := range l.sessionHdrs {
-		res.AppendHeader(h) // a refresh is answered with the interval in force
+		res.AppendHeader(h)
 	}
 	if err := tx.Respond(res); err != nil {
 		l.srv.log.Debug("sip: re-INVITE respond", "err", err)
 	}
+}
+
+// takeLateAnswer reads the peer's answer from the ACK of a late-offer call.
+func (l *Leg) takeLateAnswer() error {
+	l.mu.Lock()
+	body, policy := l.ackSDP, l.neg.policy
+	l.mu.Unlock()
+	if len(body) == 0 {
+		return errors.New("ACK carried no SDP answer")
+	}
+	d, err := sdp.Parse(body)
+	if err != nil {
+		return fmt.Errorf("answer in ACK: %w", err)
+	}
+	a, err := sdp.Negotiate(d, l.srv.sdpPolicy(l.srv.formats(), policy))
+	if err != nil {
+		return fmt.Errorf("answer in ACK: %w", err)
+	}
+	l.media.SetDirection(mediaDirection(a.Direction))
+	return l.applyAnswer(a, nil)
 }
 
 func (l *Leg) remoteAddr() netip.AddrPort {
@@ -467,7 +507,7 @@ func isBetterError(candidate, current error) bool {
 }
 
 func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest) (*Leg, error) {
-	sess, err := media.NewSession(s.cfg.Ports, s.cfg.MediaIP, s.log)
+	sess, err := s.newMedia(netip.Addr{})
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial: media: %w", err)
 	}
@@ -477,9 +517,13 @@ func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest)
 	leg.User = dr.User
 	leg.codec = s.cfg.Codecs[0]
 	leg.dtmfPT = 101
-
-	la := sess.LocalAddr()
-	body := sdp.Build(la.Addr(), int(la.Port()), leg.sessID, leg.sdpVersion, s.formats(), 101, sdp.SendRecv)
+	leg.secure = target.IsEncrypted() || strings.EqualFold(target.UriParams.GetOr("transport", ""), "tls")
+	leg.neg.policy = s.srtpPolicyFor(dr)
+	body, err := leg.offerSDP(s.formats(), leg.secure)
+	if err != nil {
+		leg.close()
+		return nil, &DialError{Reason: err.Error()}
+	}
 	req := sipmsg.NewRequest(sipmsg.INVITE, target)
 	from := &sipmsg.FromHeader{
 		DisplayName: dr.CallerName,
@@ -491,7 +535,7 @@ func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest)
 	req.AppendHeader(&sipmsg.ToHeader{Address: target, Params: sipmsg.NewParams()})
 	cid := sipmsg.CallIDHeader(callID)
 	req.AppendHeader(&cid)
-	req.AppendHeader(&s.contact)
+	req.AppendHeader(s.contactFor(leg.secure))
 	req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sipmsg.NewHeader("Allow", allowed))
 	for k, v := range dr.Headers {
@@ -555,7 +599,7 @@ func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest)
 	ans, err := sdp.Parse(dcs.InviteResponse.Body())
 	var neg sdp.Answer
 	if err == nil {
-		neg, err = sdp.Negotiate(ans, s.formats())
+		neg, err = sdp.Negotiate(ans, s.sdpPolicy(s.formats(), leg.neg.policy))
 	}
 	if err := dcs.Ack(context.Background()); err != nil {
 		s.log.Debug("sip: ack", "err", err)
@@ -567,7 +611,13 @@ func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest)
 		leg.close()
 		return nil, &DialError{Status: 488, Reason: "answer SDP unusable: " + err.Error()}
 	}
-	leg.offerCodec(neg)
+	if ap, err := netip.ParseAddrPort(dcs.InviteResponse.Source()); err == nil {
+		sess.SetSignalSource(ap.Addr()) // the phone behind NAT answers from where it sends RTP
+	}
+	if err := leg.applyAnswer(neg, nil); err != nil {
+		leg.close()
+		return nil, &DialError{Status: 488, Reason: "answer SDP unusable: " + err.Error()}
+	}
 	// Our offer was sendrecv; the answer's direction reversed is what the phone does.
 	leg.mu.Lock()
 	leg.remoteHold = false

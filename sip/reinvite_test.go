@@ -45,6 +45,24 @@ type uac struct {
 	addr  string
 	toTag string
 	cseq  int
+	via   string // transport in Via; UDP when empty
+	// callID defaults to "reinvite-test"; lastFinal is the last final answer.
+	callID    string
+	lastFinal string
+}
+
+func (u *uac) cid() string {
+	if u.callID == "" {
+		return "reinvite-test"
+	}
+	return u.callID
+}
+
+func (u *uac) viaT() string {
+	if u.via == "" {
+		return "UDP"
+	}
+	return u.via
 }
 
 func (u *uac) send(method, extraHdrs, body string) string {
@@ -61,12 +79,13 @@ func (u *uac) send(method, extraHdrs, body string) string {
 			ct = "Content-Type: application/dtmf-relay\r\n"
 		}
 	}
-	msg := fmt.Sprintf("%s sip:10010@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%d%d\r\nFrom: <sip:13800000001@127.0.0.1>;tag=uac1\r\nTo: %s\r\nCall-ID: reinvite-test\r\nCSeq: %d %s\r\nContact: <sip:c@%s>\r\nMax-Forwards: 70\r\n%s%sContent-Length: %d\r\n\r\n%s",
-		method, u.addr, u.local, time.Now().UnixNano(), u.cseq, to, u.cseq, method, u.local, extraHdrs, ct, len(body), body)
+	msg := fmt.Sprintf("%s sip:10010@%s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bK%d%d\r\nFrom: <sip:13800000001@127.0.0.1>;tag=uac1\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContact: <sip:c@%s>\r\nMax-Forwards: 70\r\n%s%sContent-Length: %d\r\n\r\n%s",
+		method, u.addr, u.viaT(), u.local, time.Now().UnixNano(), u.cseq, to, u.cid(), u.cseq, method, u.local, extraHdrs, ct, len(body), body)
 	if _, err := u.c.Write([]byte(msg)); err != nil {
 		u.t.Fatal(err)
 	}
-	return u.final()
+	u.lastFinal = u.final()
+	return u.lastFinal
 }
 
 // final reads responses until a final one and returns it.
@@ -88,8 +107,8 @@ func (u *uac) final() string {
 }
 
 func (u *uac) ack() {
-	msg := fmt.Sprintf("ACK sip:hotline@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKack%d\r\nFrom: <sip:13800000001@127.0.0.1>;tag=uac1\r\nTo: <sip:10010@127.0.0.1>;tag=%s\r\nCall-ID: reinvite-test\r\nCSeq: %d ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-		u.addr, u.local, time.Now().UnixNano(), u.toTag, u.cseq)
+	msg := fmt.Sprintf("ACK sip:hotline@%s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bKack%d\r\nFrom: <sip:13800000001@127.0.0.1>;tag=uac1\r\nTo: <sip:10010@127.0.0.1>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+		u.addr, u.viaT(), u.local, time.Now().UnixNano(), u.toTag, u.cid(), u.cseq)
 	if _, err := u.c.Write([]byte(msg)); err != nil {
 		u.t.Fatal(err)
 	}

@@ -146,16 +146,18 @@ func (l *Leg) runSessionTimer() {
 // expire ends a leg whose session is gone: BYE (the peer may still be
 // there behind a broken path) and the cause says why.
 func (l *Leg) expire() {
-	l.srv.Stats.SessionsExpired.Add(1)
 	l.mu.Lock()
 	answered := l.answered
 	l.mu.Unlock()
+	if !l.end(SessionExpired) { // the cause first, as in Hangup
+		return
+	}
+	l.srv.Stats.SessionsExpired.Add(1)
 	if answered && l.dss != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
 		_ = l.dss.Bye(ctx)
 		cancel()
 	}
-	l.end(SessionExpired)
 }
 
 // refreshSession sends a session-refresh re-INVITE (same SDP, version

@@ -63,7 +63,11 @@ type Client struct {
 
 // Dial connects to the API. url may be the engine's base URL
 // ("http://127.0.0.1:8080") or the WebSocket URL itself.
-func Dial(ctx context.Context, url string) (*Client, error) {
+func Dial(ctx context.Context, url string) (*Client, error) { return DialWith(ctx, url, nil) }
+
+// DialWith is Dial with WebSocket options (an HTTP client with a chosen
+// source address or trusted CA, for instance).
+func DialWith(ctx context.Context, url string, opts *websocket.DialOptions) (*Client, error) {
 	switch {
 	case strings.HasPrefix(url, "http://"):
 		url = "ws://" + strings.TrimPrefix(url, "http://")
@@ -73,7 +77,7 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 	if !strings.HasSuffix(url, "/ws") {
 		url = strings.TrimSuffix(url, "/") + "/ws"
 	}
-	conn, _, err := websocket.Dial(ctx, url, nil)
+	conn, _, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		return nil, fmt.Errorf("agent api dial %s: %w", url, err)
 	}

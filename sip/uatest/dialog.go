@@ -408,15 +408,7 @@ func (d *Dialog) sendAck(r *sip.Response) {
 		msg = request("ACK", ruri, hdr, nil)
 	} else {
 		// ACK of a non-2xx belongs to the INVITE transaction: same branch.
-		hdr := []string{
-			"Via: SIP/2.0/UDP " + d.ua.local.String() + ";branch=" + d.branch + ";rport",
-			"From: " + r.From().Value(),
-			"To: " + r.To().Value(),
-			"Call-ID: " + d.CallID,
-			"CSeq: 1 ACK",
-			"Max-Forwards: 70",
-		}
-		msg = request("ACK", "sip:"+d.Number+"@"+d.ua.server.String(), hdr, nil)
+		msg = request("ACK", "sip:"+d.Number+"@"+d.ua.server.String(), d.inviteTxHeaders("ACK", r.From().Value(), r.To().Value()), nil)
 	}
 	d.ackMsg = msg
 	d.mu.Unlock()
@@ -501,15 +493,20 @@ func (d *Dialog) Cancel() error {
 		return err
 	}
 	r := req.(*sip.Request)
-	hdr := []string{
+	return d.ua.send(request("CANCEL", r.Recipient.String(), d.inviteTxHeaders("CANCEL", r.From().Value(), r.To().Value()), nil), d.ua.server)
+}
+
+// inviteTxHeaders are the headers of a request in our INVITE's
+// transaction (its CANCEL, the ACK of an error): same branch, same CSeq.
+func (d *Dialog) inviteTxHeaders(method, from, to string) []string {
+	return []string{
 		"Via: SIP/2.0/UDP " + d.ua.local.String() + ";branch=" + d.branch + ";rport",
-		"From: " + r.From().Value(),
-		"To: " + r.To().Value(),
+		"From: " + from,
+		"To: " + to,
 		"Call-ID: " + d.CallID,
-		"CSeq: 1 CANCEL",
+		"CSeq: 1 " + method,
 		"Max-Forwards: 70",
 	}
-	return d.ua.send(request("CANCEL", r.Recipient.String(), hdr, nil), d.ua.server)
 }
 
 // Hold sends a re-INVITE putting the other side on hold (sendonly) or

@@ -123,10 +123,13 @@ const (
 	evInactive                         // a leg sent no RTP for the inactivity timeout
 	evAction                           // a desktop or supervisor action
 	evShutdown                         // the engine stops: end the call now (shutdown.go)
+	evKeepPlace                        // the flow's callback digit: keep the place as a callback
+	evRequestCallback                  // the flow's callback node, reached outside a queue
 )
 
 var eventNames = [...]string{"caller-gone", "flow-done", "enqueue", "leave", "bridge", "agent-answered",
-	"release-answered", "outcome", "leg-gone", "phone-hold", "dialed", "inactive", "action", "shutdown"}
+	"release-answered", "outcome", "leg-gone", "phone-hold", "dialed", "inactive", "action", "shutdown",
+	"keep-place", "request-callback"}
 
 func (k eventKind) String() string {
 	if int(k) < len(eventNames) {
@@ -144,12 +147,13 @@ type handler func(c *Call, ev *event)
 // can meet is decided by the order in which its events reach this table.
 var table = map[State]map[eventKind]handler{
 	IVR: {
-		evCallerGone: (*Call).end,
-		evFlowDone:   (*Call).flowDone,
-		evEnqueue:    (*Call).enqueue,
-		evLeave:      (*Call).leaveIgnored,
-		evInactive:   (*Call).inactive,
-		evShutdown:   (*Call).shutdown,
+		evCallerGone:      (*Call).end,
+		evFlowDone:        (*Call).flowDone,
+		evEnqueue:         (*Call).enqueue,
+		evRequestCallback: (*Call).requestCallback,
+		evLeave:           (*Call).leaveIgnored,
+		evInactive:        (*Call).inactive,
+		evShutdown:        (*Call).shutdown,
 	},
 	Queued: {
 		evCallerGone:    (*Call).end,
@@ -159,6 +163,7 @@ var table = map[State]map[eventKind]handler{
 		evOutcome:       (*Call).queueOutcome,
 		evInactive:      (*Call).inactive,
 		evShutdown:      (*Call).shutdown,
+		evKeepPlace:     (*Call).keepPlace,
 	},
 	Answered: {
 		evCallerGone:      (*Call).end,
@@ -188,13 +193,14 @@ var table = map[State]map[eventKind]handler{
 	Monitored:    conversationEvents,
 	Transferring: conversationEvents,
 	AfterAgent: {
-		evCallerGone: (*Call).end,
-		evFlowDone:   (*Call).flowDone,
-		evEnqueue:    (*Call).enqueue,
-		evLeave:      (*Call).leaveIgnored,
-		evBridge:     (*Call).bridgeAfterAgent,
-		evInactive:   (*Call).inactive,
-		evShutdown:   (*Call).shutdown,
+		evCallerGone:      (*Call).end,
+		evFlowDone:        (*Call).flowDone,
+		evEnqueue:         (*Call).enqueue,
+		evRequestCallback: (*Call).requestCallback,
+		evLeave:           (*Call).leaveIgnored,
+		evBridge:          (*Call).bridgeAfterAgent,
+		evInactive:        (*Call).inactive,
+		evShutdown:        (*Call).shutdown,
 	},
 	Ended: {},
 }

@@ -1,6 +1,8 @@
 package callctl
 
 import (
+	"time"
+
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/recording"
@@ -14,6 +16,7 @@ type Live struct {
 	Queues       []string                    // transfer targets
 	RecordPolicy map[string]recording.Policy // per queue; missing = always
 	Outbound     string                      // host:port of the outbound trunk; "" refuses numbers
+	CustomerRing time.Duration               // how long a callback rings its customer (0: default)
 }
 
 // Reconfigure applies a reloaded configuration's live part.
@@ -29,7 +32,7 @@ func (ctl *Control) current() Live {
 	if l := ctl.live.Load(); l != nil {
 		return *l
 	}
-	return Live{Queues: ctl.cfg.Queues, RecordPolicy: ctl.cfg.RecordPolicy, Outbound: ctl.cfg.Outbound}
+	return Live{Queues: ctl.cfg.Queues, RecordPolicy: ctl.cfg.RecordPolicy, Outbound: ctl.cfg.Outbound, CustomerRing: ctl.cfg.CustomerRing}
 }
 
 // SetAgents replaces the phone-only candidates (configured agents, a

@@ -53,19 +53,65 @@ type Config struct {
 		// MinSessionExpires is the shortest RFC 4028 session interval a
 		// caller may ask for (422 below it).
 		MinSessionExpires Duration `yaml:"min_session_expires"`
+		// TLS is the SIP-over-TLS listen address (needs tls_cert and
+		// tls_key, PEM files re-read on SIGHUP); tls_client_ca verifies
+		// trunks' client certificates (trunks[].tls_name); tls_ca is
+		// trusted when dialling TLS (default: the system roots).
+		TLS         string `yaml:"tls"`
+		TLSCert     string `yaml:"tls_cert"`
+		TLSKey      string `yaml:"tls_key"`
+		TLSClientCA string `yaml:"tls_client_ca"`
+		TLSCA       string `yaml:"tls_ca"`
+		// NonceSecret, shared by the nodes of a centre, lets a phone answer
+		// one node's digest challenge on another (HOTLINE_SIP_NONCE_SECRET).
+		NonceSecret string `yaml:"nonce_secret"`
+		// RTPLatch: strict (default: media only from the SDP address or the
+		// signalling source) or loose (any source; a silent peer replaced).
+		RTPLatch string `yaml:"rtp_latch"`
+		// Stream (TCP/TLS) connection limits.
+		FirstMessageTimeout     Duration `yaml:"first_message_timeout"`
+		IdleTimeout             Duration `yaml:"idle_timeout"`
+		MaxConnectionsPerSource int      `yaml:"max_connections_per_source"`
 	} `yaml:"sip"`
 	HTTP struct {
 		Listen string `yaml:"listen"`
 		// SessionKey signs desktop session tokens (they survive restarts);
 		// empty: a key kept in the state directory.
 		SessionKey string `yaml:"session_key"`
+		// TLSCert and TLSKey serve HTTPS (and WSS) instead of HTTP; re-read
+		// on SIGHUP.
+		TLSCert string `yaml:"tls_cert"`
+		TLSKey  string `yaml:"tls_key"`
+		// ReadHeaderTimeout bounds a request's headers (and a WebSocket
+		// handshake); IdleTimeout a kept-alive connection between requests.
+		ReadHeaderTimeout       Duration `yaml:"read_header_timeout"`
+		IdleTimeout             Duration `yaml:"idle_timeout"`
+		MaxConnectionsPerSource int      `yaml:"max_connections_per_source"`
 	} `yaml:"http"`
+	// Media holds defaults for every leg; trunks and agents may override.
+	Media struct {
+		// SRTP: off, optional (default) or required.
+		SRTP string `yaml:"srtp"`
+	} `yaml:"media"`
+	// Security tunes the brute-force and flood guard shared by SIP digest,
+	// HTTP basic auth and the desktop login.
+	Security struct {
+		MaxFailures     int      `yaml:"max_failures"`      // per source within window (10)
+		UserMaxFailures int      `yaml:"user_max_failures"` // per user within window (30)
+		Window          Duration `yaml:"window"`            // 5m
+		Ban             Duration `yaml:"ban"`               // first ban (5m), doubling per repeat
+		MaxBan          Duration `yaml:"max_ban"`           // 24h
+		RequestRate     float64  `yaml:"request_rate"`      // INVITE+REGISTER per second per source (20; trunks exempt)
+		RequestBurst    int      `yaml:"request_burst"`     // 40
+	} `yaml:"security"`
 	Trunks        []Trunk           `yaml:"trunks"`
 	AccessNumbers map[string]string `yaml:"access_numbers"`
 	Flows         string            `yaml:"flows"`
 	Prompts       string            `yaml:"prompts"`
-	Language      string            `yaml:"language"`
-	CRM           struct {
+	// Campaigns is the directory of outbound campaign files ("" = none).
+	Campaigns string `yaml:"campaigns"`
+	Language  string `yaml:"language"`
+	CRM       struct {
 		File          string            `yaml:"file"`
 		LookupTimeout Duration          `yaml:"lookup_timeout"`
 		CountryCode   string            `yaml:"country_code"`
@@ -94,6 +140,10 @@ type Config struct {
 		Mono      bool     `yaml:"mono"`
 	} `yaml:"recording"`
 	Records string `yaml:"records"`
+	// StateDir keeps what outlives a restart (default <records>/state):
+	// phone registrations, agent states, the desktop session key and its
+	// revocations, and on a single node the pending callbacks.
+	StateDir string `yaml:"state_dir"`
 	// Store is where the ACD's shared state lives: "memory" (default, one
 	// node) or "redis" (several nodes sharing agents, queues,
 	// registrations and service-level counters).
@@ -117,9 +167,12 @@ type Config struct {
 	Shutdown struct {
 		Grace Duration `yaml:"grace"`
 	} `yaml:"shutdown"`
-	// StateDir keeps what outlives a restart: phone registrations and the
-	// desktop session key (default: <records>/state).
-	StateDir string `yaml:"state_dir"`
+
+	// AccessLanguages runs an access number's flow with another prompt
+	// language (number → language, e.g. "10011": zh).
+	AccessLanguages map[string]string `yaml:"access_languages"`
+	// Desktop shapes the agent desktop's customer card.
+	Desktop Desktop `yaml:"desktop"`
 
 	// File is where the configuration came from ("embedded demo" for the default).
 	File string `yaml:"-"`
@@ -163,6 +216,11 @@ type Trunk struct {
 	Name     string   `yaml:"name"`
 	Sources  []string `yaml:"sources"`
 	Outbound string   `yaml:"outbound"`
+	// SRTP overrides media.srtp for this trunk.
+	SRTP string `yaml:"srtp"`
+	// TLSName admits the trunk only over TLS with a client certificate
+	// naming it (verified against sip.tls_client_ca).
+	TLSName string `yaml:"tls_name"`
 }
 
 // Tier is a customer class and its service-level target.
@@ -184,18 +242,52 @@ type Queue struct {
 	RegionWiden Duration `yaml:"region_widen"`
 	// Record is the recording policy: always (default), never, or "N%".
 	Record string `yaml:"record"`
+	// Callback is the queued-callback policy of the queue.
+	Callback QueueCallback `yaml:"callback"`
+	// WrapUpCodes are the disposition codes agents pick from after this
+	// queue's calls (none: any code).
+	WrapUpCodes []string `yaml:"wrap_up_codes"`
+}
+
+// QueueCallback says how a queue's callbacks are tried: Attempts tries
+// (default 3) spaced by Retry (default 2m), ringing the customer for Ring
+// (default 30s).
+type QueueCallback struct {
+	Attempts int      `yaml:"attempts"`
+	Retry    Duration `yaml:"retry"`
+	Ring     Duration `yaml:"ring"`
+}
+
+// Desktop configures what the agent desktop shows.
+type Desktop struct {
+	// CustomerAttributes are the CRM attributes (attr:<name> columns)
+	// shown on the customer card, in this order.
+	CustomerAttributes []string `yaml:"customer_attributes"`
+	// History is how many of the customer's last calls the card lists
+	// (default 5).
+	History int `yaml:"history"`
+	// Languages sets agents' desktop languages (agent id → en or zh-CN);
+	// others use their own choice or their browser's.
+	Languages map[string]string `yaml:"languages"`
 }
 
 // Agent is an agent or supervisor seat.
 type Agent struct {
-	ID       string         `yaml:"id"`
-	Name     string         `yaml:"name"`
-	Password string         `yaml:"password"`
-	Role     string         `yaml:"role"`
-	Skills   map[string]int `yaml:"skills"`
-	Region   string         `yaml:"region"`
-	Groups   []string       `yaml:"groups"`
-	Mode     string         `yaml:"answer_mode"`
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	Password string `yaml:"password"`
+	// PasswordHash (bcrypt or argon2id) replaces password for the desktop
+	// and HTTP basic auth; SIPHA1 (MD5 of id:realm:password) then gives the
+	// phone its digest secret. Neither needs the password in the file.
+	PasswordHash string `yaml:"password_hash"`
+	SIPHA1       string `yaml:"sip_ha1"`
+	// SRTP overrides media.srtp for this agent's phone.
+	SRTP   string         `yaml:"srtp"`
+	Role   string         `yaml:"role"`
+	Skills map[string]int `yaml:"skills"`
+	Region string         `yaml:"region"`
+	Groups []string       `yaml:"groups"`
+	Mode   string         `yaml:"answer_mode"`
 }
 
 // Error is one configuration problem.
@@ -299,13 +391,16 @@ func (c *Config) setDefaults() {
 	if c.Shutdown.Grace == 0 {
 		c.Shutdown.Grace = Duration(10 * time.Minute)
 	}
+	if c.Desktop.History == 0 {
+		c.Desktop.History = 5
+	}
 }
 
 // ApplyEnv overrides addresses and secrets from the environment:
 // HOTLINE_SIP_UDP, HOTLINE_SIP_TCP, HOTLINE_HTTP_LISTEN, HOTLINE_RTP_PORTS,
 // HOTLINE_MEDIA_IP, HOTLINE_STORE, HOTLINE_REDIS_ADDR, HOTLINE_REDIS_PASSWORD,
-// HOTLINE_REDIS_PREFIX, HOTLINE_NODE, and HOTLINE_AGENT_<ID>_PASSWORD per
-// agent.
+// HOTLINE_REDIS_PREFIX, HOTLINE_NODE, HOTLINE_SIP_TLS,
+// HOTLINE_SIP_NONCE_SECRET, and HOTLINE_AGENT_<ID>_PASSWORD per agent.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	set := func(dst *string, key string) {
 		if v := getenv(key); v != "" {
@@ -328,6 +423,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.Redis.Node, "HOTLINE_NODE")
 	set(&c.HTTP.SessionKey, "HOTLINE_SESSION_KEY")
 	set(&c.Redis.Advertise, "HOTLINE_ADVERTISE")
+	set(&c.SIP.TLS, "HOTLINE_SIP_TLS")
+	set(&c.SIP.NonceSecret, "HOTLINE_SIP_NONCE_SECRET")
 	for i := range c.Agents {
 		set(&c.Agents[i].Password, "HOTLINE_AGENT_"+strings.ToUpper(c.Agents[i].ID)+"_PASSWORD")
 	}
@@ -353,7 +450,7 @@ func (c *Config) Validate() error {
 	if c.SIP.UDP == "" && c.SIP.TCP == "" {
 		bad("sip", "set udp or tcp (e.g. 127.0.0.1:5060)")
 	}
-	for k, v := range map[string]string{"sip.udp": c.SIP.UDP, "sip.tcp": c.SIP.TCP, "http.listen": c.HTTP.Listen} {
+	for k, v := range map[string]string{"sip.udp": c.SIP.UDP, "sip.tcp": c.SIP.TCP, "sip.tls": c.SIP.TLS, "http.listen": c.HTTP.Listen} {
 		if v == "" {
 			continue
 		}
@@ -372,9 +469,32 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("sip.codecs[%d]", i), "unsupported codec %q (PCMU, PCMA)", name)
 		}
 	}
+	if c.SIP.TLS != "" && (c.SIP.TLSCert == "" || c.SIP.TLSKey == "") {
+		bad("sip.tls", "needs sip.tls_cert and sip.tls_key (PEM files)")
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		bad("http.tls_cert", "set both http.tls_cert and http.tls_key, or neither")
+	}
+	switch c.SIP.RTPLatch {
+	case "", "strict", "loose":
+	default:
+		bad("sip.rtp_latch", "unknown mode %q (strict, loose)", c.SIP.RTPLatch)
+	}
+	if !validSRTP(c.Media.SRTP) {
+		bad("media.srtp", "unknown value %q (off, optional, required)", c.Media.SRTP)
+	}
+	if c.Security.MaxFailures < 0 || c.Security.UserMaxFailures < 0 || c.Security.Window < 0 || c.Security.Ban < 0 || c.Security.MaxBan < 0 || c.Security.RequestBurst < 0 {
+		bad("security", "values must not be negative")
+	}
 	for i, t := range c.Trunks {
 		if t.Name == "" {
 			bad(fmt.Sprintf("trunks[%d].name", i), "missing")
+		}
+		if !validSRTP(t.SRTP) {
+			bad(fmt.Sprintf("trunks[%d].srtp", i), "unknown value %q (off, optional, required)", t.SRTP)
+		}
+		if t.TLSName != "" && (c.SIP.TLS == "" || c.SIP.TLSClientCA == "") {
+			bad(fmt.Sprintf("trunks[%d].tls_name", i), "needs sip.tls and sip.tls_client_ca")
 		}
 		for j, s := range t.Sources {
 			if _, err := parsePrefix(s); err != nil {
@@ -390,6 +510,11 @@ func (c *Config) Validate() error {
 	}
 	if len(c.AccessNumbers) == 0 {
 		bad("access_numbers", "no access number: nothing could be called")
+	}
+	for _, num := range sortedKeys(c.AccessLanguages) {
+		if _, ok := c.AccessNumbers[num]; !ok {
+			bad("access_languages."+num, "no access number %s in access_numbers", num)
+		}
 	}
 	tiers := map[string]bool{}
 	for i, t := range c.Tiers {
@@ -420,6 +545,16 @@ func (c *Config) Validate() error {
 			bad(key+".name", "duplicate queue %q", q.Name)
 		}
 		queues[q.Name] = true
+		seenCodes := map[string]bool{}
+		for j, code := range q.WrapUpCodes {
+			switch {
+			case strings.TrimSpace(code) == "" || len(code) > 64:
+				bad(fmt.Sprintf("%s.wrap_up_codes[%d]", key, j), "%q must be 1-64 characters", code)
+			case seenCodes[code]:
+				bad(fmt.Sprintf("%s.wrap_up_codes[%d]", key, j), "duplicate code %q", code)
+			}
+			seenCodes[code] = true
+		}
 		if _, err := recordPolicy(q.Record); err != nil {
 			bad(key+".record", "%v", err)
 		}
@@ -427,6 +562,19 @@ func (c *Config) Validate() error {
 		case "", "longest-idle", "fewest-calls", "round-robin", "random":
 		default:
 			bad(key+".strategy", "unknown strategy %q (longest-idle, fewest-calls, round-robin, random)", q.Strategy)
+		}
+		if cb := q.Callback; cb.Attempts < 0 || cb.Attempts > 20 || cb.Retry < 0 || cb.Ring < 0 {
+			bad(key+".callback", "attempts must be 0..20 (0: the default, 3), retry and ring not negative")
+		}
+	}
+	if c.Desktop.History < 0 || c.Desktop.History > 50 {
+		bad("desktop.history", "%d must be between 0 and 50", c.Desktop.History)
+	}
+	for _, id := range sortedKeys(c.Desktop.Languages) {
+		switch c.Desktop.Languages[id] {
+		case "en", "zh-CN":
+		default:
+			bad("desktop.languages."+id, "%q: en or zh-CN", c.Desktop.Languages[id])
 		}
 	}
 	switch c.Store {
@@ -459,8 +607,16 @@ func (c *Config) Validate() error {
 			bad(key+".id", "duplicate agent %q", a.ID)
 		}
 		ids[a.ID] = true
-		if a.Password == "" {
-			bad(key+".password", "missing (or set HOTLINE_AGENT_%s_PASSWORD)", strings.ToUpper(a.ID))
+		switch {
+		case a.Password == "" && a.PasswordHash == "":
+			bad(key+".password", "missing (or set HOTLINE_AGENT_%s_PASSWORD, or password_hash and sip_ha1)", strings.ToUpper(a.ID))
+		case a.Password == "" && !validHA1(a.SIPHA1):
+			bad(key+".sip_ha1", "with password_hash and no password the phone needs sip_ha1 (32 hex digits: MD5 of id:realm:password)")
+		case a.PasswordHash != "" && !strings.HasPrefix(a.PasswordHash, "$2") && !strings.HasPrefix(a.PasswordHash, "$argon2id$"):
+			bad(key+".password_hash", "neither bcrypt ($2b$...) nor argon2id ($argon2id$v=19$...)")
+		}
+		if !validSRTP(a.SRTP) {
+			bad(key+".srtp", "unknown value %q (off, optional, required)", a.SRTP)
 		}
 		switch a.Role {
 		case "agent", "supervisor", "admin":
@@ -487,6 +643,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -532,4 +697,18 @@ func recordPolicy(p string) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("%q must be always, never or a percentage like 20%%", p)
+}
+
+func validSRTP(s string) bool { return s == "" || s == "off" || s == "optional" || s == "required" }
+
+func validHA1(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
 }

@@ -40,8 +40,11 @@ func TestErrorsNameFileAndKey(t *testing.T) {
 		{"bad codec", "codecs: [PCMU, PCMA]", "codecs: [PCMU, OPUS]", []string{"sip.codecs[1]", "OPUS"}},
 		{"bad trunk source", "sources: [127.0.0.0/8]", "sources: [not-an-ip]", []string{"trunks[0].sources[0]"}},
 		{"bad tier target", "{name: gold, target: 90, within: 15s}", "{name: gold, target: 190, within: 15s}", []string{"tiers[1].target"}},
-		{"bad strategy", "{name: general, wrap_up: 5s}", "{name: general, wrap_up: 5s, strategy: loudest}", []string{"queues[0].strategy", "loudest"}},
-		{"bad record policy", "{name: billing, wrap_up: 5s}", "{name: billing, wrap_up: 5s, record: sometimes}", []string{"queues[1].record"}},
+		{"bad strategy", "{name: general, wrap_up: 5s,", "{name: general, wrap_up: 5s, strategy: loudest,", []string{"queues[0].strategy", "loudest"}},
+		{"bad record policy", "{name: billing, wrap_up: 5s,", "{name: billing, wrap_up: 5s, record: sometimes,", []string{"queues[1].record"}},
+		{"duplicate wrap-up code", "[resolved, refund,", "[resolved, resolved, refund,", []string{"queues[1].wrap_up_codes[1]", "duplicate"}},
+		{"language for an unknown access number", `"10011": zh`, `"10012": zh`, []string{"access_languages.10012"}},
+		{"bad desktop language", "history: 5", "history: 5\n  languages: {\"1001\": fr}", []string{"desktop.languages.1001", "zh-CN"}},
 		{"skill of no queue", "skills: {billing: 1, general: 2}", "skills: {billing: 1, sales: 2}", []string{"agents[0].skills.sales"}},
 		{"skill level zero", "skills: {billing: 1, general: 2}", "skills: {billing: 0, general: 2}", []string{"agents[0].skills.billing"}},
 		{"bad role", "role: supervisor", "role: boss", []string{"agents[3].role", "boss"}},
@@ -49,6 +52,11 @@ func TestErrorsNameFileAndKey(t *testing.T) {
 		{"bad policy", "policy: gap-saveable", "policy: loudest-first", []string{"acd.policy"}},
 		{"unknown store", "language: en", "language: en\nstore: etcd", []string{"store", "etcd"}},
 		{"redis without address", "language: en", "language: en\nstore: redis", []string{"redis.addr"}},
+		{"tls without certificate", "udp: 127.0.0.1:5060", "udp: 127.0.0.1:5060\n  tls: 127.0.0.1:5061", []string{"sip.tls", "tls_cert"}},
+		{"bad srtp", "language: en", "language: en\nmedia: {srtp: sometimes}", []string{"media.srtp", "sometimes"}},
+		{"bad latch", "udp: 127.0.0.1:5060", "udp: 127.0.0.1:5060\n  rtp_latch: anyone", []string{"sip.rtp_latch", "anyone"}},
+		{"hash without ha1", "password: pass1002, ", "password_hash: $2b$10$abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzab, ", []string{"agents[1].sip_ha1"}},
+		{"bad hash", "password: pass1002, ", "password: x, password_hash: md5-abc, ", []string{"agents[1].password_hash"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

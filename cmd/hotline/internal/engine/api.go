@@ -22,15 +22,17 @@ func (e *Engine) buildAPI() error {
 	if e.cluster != nil {
 		calls = clusterControl{e.ctl, e}
 	}
-	api, err := agentapi.New(agentapi.Config{
-		ACD: e.acd, Calls: calls, Accounts: p.accounts, Auditor: auditor{e},
+	cfg := agentapi.Config{
+		ACD: e.acd, Calls: calls, Accounts: p.accounts(), Auditor: auditor{e},
 		// A consultation or a supervisor's monitoring answers once the
 		// other phone does: allow for the whole ring.
 		CallTimeout: e.cfg.ACD.RingTimeout.D() + 5*time.Second,
 		Queues:      p.queues, BreakReasons: p.breaks, NotReadyReasons: []string{"meeting", "training", "paperwork", "no answer"},
-		Logger: e.log, Metrics: e.metrics.reg,
+		Logger: e.log, Metrics: e.metrics.reg, Guard: e.guard, Extensions: e.campaignExtensions(),
 		SessionKey: key, SessionState: filepath.Join(e.stateDir(), "sessions.json"),
-	})
+	}
+	e.desktopConfig(&cfg)
+	api, err := agentapi.New(cfg)
 	if err != nil {
 		return fmt.Errorf("engine: agent API: %w", err)
 	}

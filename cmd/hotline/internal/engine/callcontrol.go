@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/hotlinecc/hotline/agentapi"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/routing/crm"
 )
@@ -37,6 +39,8 @@ func (e *Engine) buildCallControl(promptRoot string) error {
 		Agents:   func(id string) bool { _, ok := e.agent(id); return ok },
 		Queues:   live.Queues,
 		Outbound: live.Outbound, RingTimeout: cfg.ACD.RingTimeout.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
+		CustomerRing: live.CustomerRing,
+		FreeAgents:   func(queues []string) []string { return campaignEngine{e}.FreeAgents(queues) },
 		Hooks: callctl.Hooks{
 			DigitLatency: func(d time.Duration) { m.digitLatency.Observe(d.Seconds()) },
 			LegEnded:     m.call.countLeg,
@@ -65,4 +69,23 @@ func (l crmLookup) Lookup(ctx context.Context, key string) (ivr.Customer, error)
 		return cust, ivr.ErrNotFound
 	}
 	return cust, err
+}
+
+// customerRing is how long a callback rings its customer: the longest a
+// queue asks for (a per-queue figure the ACD applies to the whole offer).
+func customerRing(qs []config.Queue) time.Duration {
+	var d time.Duration
+	for _, q := range qs {
+		d = max(d, q.Callback.Ring.D())
+	}
+	return d
+}
+
+// callbackStore persists pending callbacks: this node's Redis hash in
+// cluster mode, else a file in the state directory.
+func (e *Engine) callbackStore() callctl.CallbackStore {
+	if e.cluster != nil {
+		return e.cluster.store.Hash("callbacks")
+	}
+	return callctl.FileCallbacks(filepath.Join(e.stateDir(), "callbacks.json"))
 }

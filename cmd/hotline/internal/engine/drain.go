@@ -47,7 +47,7 @@ func (e *Engine) Drain() int {
 	e.sip.SetDraining(retryAfter)
 	n := e.ctl.Active()
 	if !was {
-		e.log.Warn("draining: new calls are refused; calls in progress go on", "calls", n, "grace", e.cfg.Shutdown.Grace.D())
+		e.log.Warn("draining: new calls are refused; calls in progress go on", "calls", n, "grace", e.conf().Shutdown.Grace.D())
 	}
 	return n
 }
@@ -90,7 +90,7 @@ func (e *Engine) shutdownCalls(errc <-chan error) error {
 	e.drain.stopping = true
 	e.drain.mu.Unlock()
 	n := e.Drain()
-	grace := e.cfg.Shutdown.Grace.D()
+	grace := e.conf().Shutdown.Grace.D()
 	start := time.Now()
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
@@ -160,7 +160,7 @@ func (e *Engine) drainRoutes(mux *http.ServeMux) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"draining": true, "stopping": stop == "1" || stop == "true",
-			"calls": n, "grace_seconds": e.cfg.Shutdown.Grace.D().Seconds()})
+			"calls": n, "grace_seconds": e.conf().Shutdown.Grace.D().Seconds()})
 	}))
 	mux.HandleFunc("POST /admin/resume", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
 		if !e.Undrain() {

@@ -32,6 +32,7 @@ import (
 	"github.com/hotlinecc/hotline/recording"
 	"github.com/hotlinecc/hotline/routing/crm"
 	"github.com/hotlinecc/hotline/sip"
+	"github.com/hotlinecc/hotline/sip/guard"
 )
 
 // Engine is one running Hotline node.
@@ -60,6 +61,15 @@ type Engine struct {
 	recDir   string
 	recorder *recording.Recorder
 	cluster  *cluster // nil on a single node (store: memory)
+	// campaigns is the outbound dialler (campaigns.go); nil without
+	// campaigns.
+	campaigns *campaigns
+	// The edge (edge.go): guard, credentials, HTTPS certificates.
+	guard       *guard.Guard
+	creds       map[string]credential
+	basicCache  *verifyCache
+	httpCerts   *httpCerts
+	httpRefused atomic.Int64
 
 	ready chan struct{}
 	done  chan struct{} // closed when Run returns
@@ -104,10 +114,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	promptRoot := cfg.Resolve(cfg.Prompts)
 	e.prompts = callctl.NewPromptCache()
 	e.flows = ivr.NewRegistry(p.flowOpts)
-	if err := e.flows.LoadDir(cfg.Resolve(cfg.Flows), cfg.AccessNumbers); err != nil {
+	if err := e.flows.LoadDirLanguages(cfg.Resolve(cfg.Flows), cfg.AccessNumbers, cfg.AccessLanguages); err != nil {
 		return nil, fmt.Errorf("engine: flows: %w", err)
 	}
 
+	if err := e.buildEdge(); err != nil {
+		return nil, err
+	}
 	if err := e.buildCluster(); err != nil {
 		return nil, err
 	}
@@ -154,6 +167,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		return nil, err
 	}
 	e.clusterMetrics()
+	if err := e.buildCampaigns(); err != nil {
+		return nil, err
+	}
 	if err := e.buildAPI(); err != nil {
 		return nil, err
 	}
@@ -173,11 +189,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if e.cluster != nil {
 		dir, node = e.cluster.regs, e.cluster.store.Node()
 	}
-	e.sip, err = sip.NewServer(sip.Config{
+	sipCfg := sip.Config{
 		UDPAddr: cfg.SIP.UDP, TCPAddr: cfg.SIP.TCP, Realm: cfg.SIP.Realm, MediaIP: mediaIP, Ports: e.ports,
-		Trunks: p.trunks, Codecs: codecs, Logger: log, Node: node, Directory: dir, MinSE: cfg.SIP.MinSessionExpires.D(),
-		Credentials: func(user string) (sip.Credential, bool) { c, ok := e.plan.Load().creds[user]; return c, ok },
-	}, e.ctl)
+		Codecs: codecs, Logger: log, Node: node, Directory: dir, MinSE: cfg.SIP.MinSessionExpires.D(),
+	}
+	e.sipSecurity(&sipCfg) // guard, TLS, latching, SRTP, trunks and credentials of the plan (edge.go)
+	e.sip, err = sip.NewServer(sipCfg, e.ctl)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -188,8 +205,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	e.pres = &callctl.Presence{ACD: e.acd, Registered: e.sip.Registrar().Registered, Desktop: e.api.HasDesktop, Agents: p.phone, Log: e.log}
 	e.restoreState()
 	if cfg.HTTP.Listen != "" {
-		if e.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			return nil, fmt.Errorf("engine: http.listen %s: %w", cfg.HTTP.Listen, err)
+		if e.httpLn, err = e.listenHTTP(); err != nil {
+			return nil, err
 		}
 	}
 	return e, nil
@@ -299,6 +316,9 @@ func (e *Engine) acdDeps() acd.Deps {
 	if e.cluster != nil {
 		d.Store, d.Cluster = e.cluster.link.Store(), e.cluster.link
 	}
+	// Queued callbacks outlive a restart: the ACD's store keeps a journal
+	// of them (a file, or this node's hash in Redis).
+	d.Store = e.ctl.JournalCallbacks(d.Store, e.callbackStore())
 	return d
 }
 
@@ -344,6 +364,9 @@ func (e *Engine) Run(parent context.Context) error {
 			errc <- fmt.Errorf("acd: %w", err)
 		}
 	}()
+	if n, err := e.ctl.RestoreCallbacks(ctx); err != nil {
+		e.log.Error("some callbacks could not be restored", "restored", n, "err", err)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -376,6 +399,11 @@ func (e *Engine) Run(parent context.Context) error {
 		defer wg.Done()
 		e.watchACD(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.runCampaigns(ctx)
+	}()
 	for _, job := range e.crmJobs {
 		wg.Add(1)
 		go func() {
@@ -402,7 +430,7 @@ func (e *Engine) Run(parent context.Context) error {
 		}
 	}()
 	if e.httpLn != nil {
-		e.httpSrv = &http.Server{Handler: e.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		e.httpSrv = e.newHTTPServer()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -412,13 +440,14 @@ func (e *Engine) Run(parent context.Context) error {
 		}()
 	}
 	close(e.ready)
-	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "http", e.HTTPAddr())
+	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "sip_tls", e.sip.TLSAddr(), "http", e.HTTPAddr(), "https", e.httpCerts != nil)
 	err := e.waitStop(parent, errc)
 	acdClosed := false
 	if err == nil {
 		err = e.shutdownCalls(errc)
 		// No call is left: the ACD's rings stop (and are waited for)
-		// before the SIP server waits for its last legs.
+		// before the SIP server waits for its last legs. Pending callbacks
+		// stay in its store (and their journal) for the next start.
 		acdClosed = true
 		if cerr := e.acd.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("acd close: %w", cerr)

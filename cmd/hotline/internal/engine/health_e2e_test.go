@@ -52,7 +52,7 @@ func TestMetricsAreTruthfulFromTheStart(t *testing.T) {
 		}
 	}
 	var api []agentapi.ServiceLevelView
-	getJSON(t, d, "/api/service-levels", &api)
+	d.getJSON(t, "/api/service-levels", &api)
 	if len(api) == 0 {
 		t.Fatal("no service levels")
 	}

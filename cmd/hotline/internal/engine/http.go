@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hotlinecc/hotline/acd/cdr"
+	"github.com/hotlinecc/hotline/agentapi"
 	"github.com/hotlinecc/hotline/recording"
+	"github.com/hotlinecc/hotline/sip/guard"
 )
 
 func (e *Engine) httpHandler() http.Handler {
@@ -44,11 +45,15 @@ func (e *Engine) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(e.acd.Agents())
 	}))
-	mux.HandleFunc("GET /api/service-levels", e.serviceLevels)
-	mux.HandleFunc("GET /api/reports", func(w http.ResponseWriter, r *http.Request) {
+	// Service levels and reports carry per-agent figures: supervisors only,
+	// by desktop session token or basic auth.
+	mux.HandleFunc("GET /api/service-levels", e.requireSupervisor(e.serviceLevels))
+	mux.HandleFunc("/api/campaigns", e.requireSupervisor(e.campaignsHandler))
+	mux.HandleFunc("/api/campaigns/", e.requireSupervisor(e.campaignsHandler))
+	mux.HandleFunc("GET /api/reports", e.requireSupervisor(func(w http.ResponseWriter, r *http.Request) {
 		cdr.ReportHandler(e.records.dir, e.plan.Load().targets).ServeHTTP(w, r) // the targets of the moment
-	})
-	mux.Handle("/recordings/", recording.NewHandler(e.recDir, "/recordings/", e.recordingScope, e.log))
+	}))
+	mux.Handle("/recordings/", e.refuseBanned(recording.NewHandler(e.recDir, "/recordings/", e.recordingScope, e.log)))
 	// Profiles for operators chasing a latency knee (admin and supervisors only).
 	mux.HandleFunc("/debug/pprof/", e.requireRole("admin", "supervisor")(pprof.Index))
 	mux.HandleFunc("/debug/pprof/profile", e.requireRole("admin", "supervisor")(pprof.Profile))
@@ -59,15 +64,13 @@ func (e *Engine) httpHandler() http.Handler {
 }
 
 // requireRole guards admin endpoints with HTTP basic auth against the
-// configured agents (the WebSocket API has its own session tokens).
+// configured agents' password hashes, through the brute-force guard (a
+// banned source gets 429). The WebSocket API has its own session tokens.
 func (e *Engine) requireRole(roles ...string) func(http.HandlerFunc) http.HandlerFunc {
 	return func(next http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			user, pass, ok := r.BasicAuth()
-			a, known := e.agent(user)
-			if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Basic realm="hotline"`)
-				http.Error(w, "authentication required", http.StatusUnauthorized)
+			a, ok := e.basicAuth(w, r)
+			if !ok {
 				return
 			}
 			for _, role := range roles {
@@ -96,7 +99,14 @@ func (e *Engine) recordingScope(r *http.Request) (recording.Scope, error) {
 	} else {
 		user, pass, ok := r.BasicAuth()
 		a, known := e.agent(user)
-		if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) != 1 {
+		src, srcOK := httpSource(r)
+		if srcOK && !e.guard.Allowed(src, user) {
+			return nil, recording.ErrUnauthenticated
+		}
+		if !ok || !known || !e.basicCache.check(user, pass, a.PasswordHash) {
+			if ok && srcOK {
+				e.guard.Fail(guard.SurfaceHTTPBasic, src, user)
+			}
 			return nil, recording.ErrUnauthenticated
 		}
 		id, role = a.ID, a.Role
@@ -105,4 +115,27 @@ func (e *Engine) recordingScope(r *http.Request) (recording.Scope, error) {
 		return func(recording.Meta) bool { return true }, nil
 	}
 	return func(m recording.Meta) bool { return m.Agent == id }, nil
+}
+
+// requireSupervisor admits a supervisor or admin by desktop session token
+// (Authorization: Bearer, or ?token=) or by basic auth.
+func (e *Engine) requireSupervisor(next http.HandlerFunc) http.HandlerFunc {
+	basic := e.requireRole("supervisor", "admin")(next)
+	return func(w http.ResponseWriter, r *http.Request) {
+		token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if token == r.Header.Get("Authorization") {
+			token = r.URL.Query().Get("token")
+		}
+		if token != "" {
+			if _, role, ok := e.api.Authenticate(token); ok {
+				if role == agentapi.RoleSupervisor || role == agentapi.RoleAdmin {
+					next(w, r)
+					return
+				}
+				http.Error(w, "role "+string(role)+" may not do this", http.StatusForbidden)
+				return
+			}
+		}
+		basic(w, r)
+	}
 }

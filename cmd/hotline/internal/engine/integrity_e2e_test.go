@@ -48,38 +48,10 @@ func TestTransferRecipientReservedTalkingWrappedUp(t *testing.T) {
 			c, in := l.call(t, l.phone)
 			_ = in.Answer()
 			v := d.bridged(t, ctx, l.agent)
-			op := agentapi.OpConsult
-			if blind {
-				op = agentapi.OpTransfer
-			}
-			done := make(chan error, 1)
-			go func() {
-				done <- d.e.ctl.Act(ctx, agentapi.CallAction{Op: op, Agent: l.agent, Call: v.ID, Target: &agentapi.Target{Kind: agentapi.TargetAgent, Value: l.spare}})
-			}()
-			x, err := l.spareP.NextInvite(10 * time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
+			x, done := l.transfer(t, ctx, d, v.ID, blind)
 			waitState(t, ctx, desk, l.spare, "reserved")
-			_ = x.Answer()
-			if err := <-done; err != nil {
-				t.Fatalf("%s: %v", op, err)
-			}
-			if !blind {
-				if err := d.e.ctl.Act(ctx, agentapi.CallAction{Op: agentapi.OpCompleteTransfer, Agent: l.agent, Call: v.ID}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			l.handOver(t, ctx, d, v.ID, blind, in, x, done)
 			waitState(t, ctx, desk, l.spare, "talking")
-			d.view(t, ctx, "caller with the colleague", func(cv callctl.View) bool {
-				return cv.ID == v.ID && cv.Agent == l.spare && cv.State == callctl.Talking
-			})
-			if s, _ := d.e.ACD().Agent(l.spare); s.State != acd.Talking || s.CallID != v.ID {
-				t.Fatalf("recipient: %s on %q, want talking on %s", s.State, s.CallID, v.ID)
-			}
-			if !in.Byed(5 * time.Second) {
-				t.Fatal("the transferring agent's phone was not released")
-			}
 			d.waitAgent(t, l.agent, acd.Ready) // through its wrap-up
 
 			// A second caller for the recipient's queue waits: the
@@ -199,18 +171,19 @@ func TestDesktopButtonsDuringAnnouncement(t *testing.T) {
 	desk := d.desk(t, ctx, l.agent)
 	c, in := l.call(t, l.phone)
 	_ = in.Answer()
-	// The ACD's call.answered (through the bus) and call control's
-	// call.state (published directly) may arrive in either order.
+	// The ACD's call.answered and the engine's call.state come by two
+	// paths: either may be first.
 	var ans agentapi.Event
-	for announcing := false; ans.CallID == "" || !announcing; {
-		e, err := desk.WaitEvent(ctx, func(e agentapi.Event) bool {
-			return apitest.Is("call.answered", l.agent, "")(e) || (e.Event == "call.state" && e.State == "announcing")
+	announcing := false
+	for ans.CallID == "" || !announcing {
+		ev, err := desk.WaitEvent(ctx, func(e agentapi.Event) bool {
+			return (e.Event == "call.answered" && e.Agent == l.agent) || (e.Event == "call.state" && e.State == "announcing")
 		})
 		if err != nil {
-			t.Fatalf("the desktop never heard the call was answered and announcing: %v", err)
+			t.Fatalf("the desktop heard answered %v, announcing %v: %v", ans.CallID != "", announcing, err)
 		}
-		if e.Event == "call.answered" {
-			ans = e
+		if ev.Event == "call.answered" {
+			ans = ev
 		} else {
 			announcing = true
 		}
@@ -220,10 +193,10 @@ func TestDesktopButtonsDuringAnnouncement(t *testing.T) {
 			t.Fatalf("%s during the announcement: %v", op, err)
 		}
 	}
+	time.Sleep(50 * time.Millisecond) // a hold long enough to show in whole milliseconds
 	if v := d.view(t, ctx, "announcing", func(v callctl.View) bool { return v.ID == ans.CallID }); v.State != callctl.Announcing {
 		t.Fatalf("call moved on too soon (%s): the test needs the announcement", v.State)
 	}
-	time.Sleep(10 * time.Millisecond) // held a moment: hold time is counted in whole ms
 	if _, err := desk.Must(ctx, "hangup", map[string]any{"call": ans.CallID}); err != nil {
 		t.Fatalf("hang-up during the announcement: %v", err)
 	}
@@ -323,9 +296,10 @@ func TestPhoneHoldIsCallHold(t *testing.T) {
 	}
 	d.waitAgent(t, l.agent, acd.Held)
 	before = c.Media.Received()
-	time.Sleep(500 * time.Millisecond)
-	if n := c.Media.Received() - before; n < 15 {
-		t.Fatalf("the caller on the phone's hold heard %d packets of music in 0.5 s", n)
+	for deadline := time.Now().Add(5 * time.Second); c.Media.Received()-before < 15; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the caller on the phone's hold heard %d packets of music in 5 s", c.Media.Received()-before)
+		}
 	}
 	if code, err := in.Hold(false); err != nil || code != 200 {
 		t.Fatalf("phone resume: %d %v", code, err)

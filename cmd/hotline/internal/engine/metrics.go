@@ -240,7 +240,8 @@ func (m *callMetrics) countLeg(st media.Stats) (silent bool) {
 	m.rtpDropped.WithLabelValues("junk").Add(float64(st.DroppedJunk))
 	m.rtpDropped.WithLabelValues("payload_type").Add(float64(st.DroppedPayloadType))
 	m.rtpDropped.WithLabelValues("oversize").Add(float64(st.DroppedOversize))
-	m.rtpDropped.WithLabelValues("stranger").Add(float64(st.DroppedStranger))
+	m.rtpDropped.WithLabelValues("foreign_source").Add(float64(st.DroppedForeign))
+	m.rtpDropped.WithLabelValues("srtp_auth").Add(float64(st.DroppedAuth))
 	if st.PacketsIn > 0 {
 		m.rtpJitter.Observe(st.JitterMs / 1000)
 	}

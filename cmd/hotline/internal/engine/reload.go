@@ -15,14 +15,19 @@ import (
 // Hot reload (SIGHUP, POST /admin/reload). The configuration file and the
 // flows are read again and everything that can change without dropping a
 // call changes at once: agents (added, removed, skills and levels,
-// passwords), queues, tiers and their targets, the tier policy, wrap-up and
-// ring times, break reasons, access numbers and flows, trunks, recording
-// policies. Calls in progress keep what they started with (their flow,
-// their agent, their recording). Everything is checked before anything
-// changes: a bad file or flow changes nothing and the error says where
-// (file:line, or file and key). Keys that need a restart — addresses and
-// ports, the store and Redis, directories, prompts and language, the
-// customer source — are reported as such and take effect at the next start.
+// passwords or their hashes and HA1s, SRTP policies), queues (with their
+// callback tries and wrap-up codes), tiers and their targets, the tier
+// policy, wrap-up and ring times, break reasons and limits, access numbers,
+// their languages and flows, trunks (sources, TLS names, SRTP policies,
+// and the guard's exemptions), media.srtp, recording policies, the
+// desktop's card attributes and languages. Calls in progress keep what
+// they started with (their flow, their agent, their recording). Only new
+// or changed clear passwords are hashed. Everything is checked before
+// anything changes: a bad file or flow changes nothing and the error says
+// where (file:line, or file and key). Keys that need a restart — addresses
+// and ports, TLS, the store and Redis, directories, prompts and language,
+// the customer source, the guard's limits, the campaigns — are reported as
+// such and take effect at the next start.
 
 // ReloadResult says what a reload did.
 type ReloadResult struct {
@@ -32,8 +37,11 @@ type ReloadResult struct {
 	Removed      []string `json:"agents_removed,omitempty"`
 	// SessionsEnded are desktops signed out because their account's
 	// password or role changed or the account went.
-	SessionsEnded []string         `json:"sessions_ended,omitempty"`
-	ACD           acd.Reconfigured `json:"acd"`
+	SessionsEnded []string `json:"sessions_ended,omitempty"`
+	// PasswordsHashed counts the new or changed clear passwords hashed
+	// (an unchanged one keeps its hash).
+	PasswordsHashed int              `json:"passwords_hashed"`
+	ACD             acd.Reconfigured `json:"acd"`
 	// Restart lists changed keys that take effect at the next start.
 	Restart []string `json:"needs_restart,omitempty"`
 }
@@ -81,8 +89,10 @@ func (e *Engine) reload() (ReloadResult, error) {
 	var cfg *config.Config
 	if e.ConfigPath == "" {
 		// Built from a configuration in memory (tests, embedders): there
-		// is no file to read again, only the flows.
+		// is no file to read again, only the flows. Its agents carry their
+		// hashes and HA1s by now (hashPasswords).
 		cp := *e.conf()
+		cp.Agents = slices.Clone(cp.Agents)
 		cfg = &cp
 	} else {
 		var err error
@@ -95,27 +105,40 @@ func (e *Engine) reload() (ReloadResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := e.campaignNamesOK(p.names); err != nil {
+		return res, err
+	}
 	// Flows are checked against the prompts in service (prompts: restart).
-	prep, err := e.flows.Prepare(cfg.Resolve(cfg.Flows), cfg.AccessNumbers)
+	prep, err := e.flows.Prepare(cfg.Resolve(cfg.Flows), cfg.AccessNumbers, cfg.AccessLanguages)
 	if err != nil {
 		return res, fmt.Errorf("flows: %w", err)
 	}
+	// Only new and changed passwords are hashed; then the clear ones are
+	// forgotten, as at start-up.
+	old := e.plan.Load()
+	if res.PasswordsHashed, err = p.hashPasswords(old); err != nil {
+		return res, err
+	}
 	// The ACD checks its part before changing anything; from here on
 	// nothing can fail.
-	old := e.plan.Load()
 	if res.ACD, err = e.acd.Reconfigure(p.acd); err != nil {
 		return res, err
 	}
 	e.flows.Commit(prep)
-	if res.SessionsEnded, err = e.api.SetAccounts(p.accounts); err != nil {
+	if res.SessionsEnded, err = e.api.SetAccounts(p.accounts()); err != nil {
 		// Cannot happen for a configuration that validated; said loudly if it does.
 		e.log.Error("desktop accounts not reloaded", "err", err)
 	}
 	e.api.SetLists(p.queues, p.breaks)
+	e.api.SetDesk(p.desk)
 	e.ctl.Reconfigure(p.live)
-	e.sip.SetTrunks(p.trunks)
-	e.pres.SetAgents(p.phone)
+	// Phones authenticate against the new credentials (the SIP server
+	// reads the plan in service), trunks are admitted by the new list, and
+	// the guard stops rate-capping removed trunks.
 	e.plan.Store(p)
+	e.sip.SetTrunks(p.trunks)
+	e.guard.SetExempt(p.exempt)
+	e.pres.SetAgents(p.phone)
 	e.metrics.zeroLabels(p)
 	e.zeroFlows()
 
@@ -151,6 +174,12 @@ func restartKeys(was, now *config.Config) []string {
 		"language":  {was.Language, now.Language},
 		"crm":       {was.CRM, now.CRM},
 		"state_dir": {was.StateDir, now.StateDir},
+		// The guard keeps its bans and counts; its limits are set at start
+		// (the trunks it exempts follow a reload).
+		"security":  {was.Security, now.Security},
+		"campaigns": {was.Campaigns, now.Campaigns},
+		// The customer card's history depth sizes the history at start.
+		"desktop.history": {was.Desktop.History, now.Desktop.History},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			out = append(out, key)

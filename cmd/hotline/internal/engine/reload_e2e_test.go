@@ -12,6 +12,7 @@ import (
 
 	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/agentapi"
+	"github.com/hotlinecc/hotline/agentapi/apitest"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
 	"github.com/hotlinecc/hotline/sip/uatest"
 )
@@ -61,7 +62,7 @@ func replaceAll(t *testing.T, text string, pairs ...string) string {
 }
 
 // getJSON is an authenticated GET of an engine endpoint, decoded.
-func getJSON(t *testing.T, d *demo, path string, v any) {
+func (d *demo) getJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+d.e.HTTPAddr()+path, nil)
 	req.SetBasicAuth("9001", "pass9001")
@@ -120,7 +121,8 @@ func TestReloadWhileCallBridged(t *testing.T) {
 	}
 	next := replaceAll(t, text,
 		"{name: diamond, target: 95, within: 10s}", "{name: diamond, target: 50, within: 10s}",
-		"  - {name: technical, wrap_up: 5s}", "  - {name: technical, wrap_up: 5s}\n  - {name: vip, wrap_up: 1s}",
+		"  - {name: technical, wrap_up: 5s, wrap_up_codes: [resolved, ticket, callback, escalated]}",
+		"  - {name: technical, wrap_up: 5s, wrap_up_codes: [resolved, ticket, callback, escalated]}\n  - {name: vip, wrap_up: 1s, wrap_up_codes: [vip-sale, vip-lost], callback: {attempts: 5}}",
 		`  "10010": main`, "  \"10010\": main\n  \"10012\": vip",
 		`  - {id: "9001"`, "  - {id: \"1004\", name: Agent 1004, password: new1004, role: agent, skills: {vip: 1}}\n  - {id: \"9001\"")
 	if err := os.WriteFile(file, []byte(next), 0o644); err != nil {
@@ -132,6 +134,20 @@ func TestReloadWhileCallBridged(t *testing.T) {
 	}
 	if strings.Join(res.Agents, ",") != "1004" || len(res.ACD.Overflowed)+len(res.ACD.Leaving) != 0 {
 		t.Fatalf("reload result %+v", res)
+	}
+	// Only the new password was hashed; every other kept its hash, and no
+	// clear password stays in memory.
+	if res.PasswordsHashed != 1 {
+		t.Fatalf("reload hashed %d passwords, want 1 (the new agent's)", res.PasswordsHashed)
+	}
+	p := d.e.plan.Load()
+	for _, a := range p.cfg.Agents {
+		if a.Password != "" || !agentapi.ValidHash(a.PasswordHash) || p.creds[a.ID].ha1 == "" {
+			t.Fatalf("agent %s after the reload: clear password kept or no hash/HA1", a.ID)
+		}
+	}
+	if q := p.acd.Queues["vip"]; q.CallbackAttempts != 5 {
+		t.Fatalf("vip's callback tries %d, want 5", q.CallbackAttempts)
 	}
 
 	// The bridged call is untouched.
@@ -162,6 +178,23 @@ func TestReloadWhileCallBridged(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.bridged(t, ctx, "1004")
+	// The new agent's desktop signs in with the new password and gets the
+	// new queue's wrap-up codes.
+	login4, err := apitest.Dial(ctx, "http://"+d.e.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer login4.Close()
+	lr, err := login4.Login(ctx, "1004", "new1004", "")
+	if err != nil {
+		t.Fatalf("new agent's desktop login: %v", err)
+	}
+	var codes struct {
+		QueueCodes map[string][]string `json:"wrap_up_codes"`
+	}
+	if err := lr.Decode(&codes); err != nil || strings.Join(codes.QueueCodes["vip"], ",") != "vip-sale,vip-lost" {
+		t.Fatalf("wrap-up codes after the reload: %v (%v)", codes.QueueCodes, err)
+	}
 
 	// The wallboard shows the new target.
 	r, err := sup.Must(ctx, "list_queues", nil)
@@ -184,7 +217,7 @@ func TestReloadWhileCallBridged(t *testing.T) {
 		t.Fatalf("wallboard service levels after reload: %+v", st.Queues.ServiceLevels)
 	}
 	var api []agentapi.ServiceLevelView
-	getJSON(t, d, "/api/service-levels", &api)
+	d.getJSON(t, "/api/service-levels", &api)
 	for _, sl := range api {
 		if sl.Tier == "diamond" && sl.Target != 0.5 {
 			t.Fatalf("/api/service-levels diamond %+v", sl)

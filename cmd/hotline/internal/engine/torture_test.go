@@ -344,6 +344,54 @@ func (l *lane) hangupDuringAnnouncement(t *testing.T, d *demo) {
 	l.settle(t, d, "hang-up during announcement", nil, in)
 }
 
+// transfer starts a blind transfer or a consultation of the lane agent's
+// call to its colleague and waits for the colleague's phone to ring (the
+// colleague reserved in the ACD); done delivers the action's answer.
+func (l *lane) transfer(t *testing.T, ctx context.Context, d *demo, callID string, blind bool) (x *uatest.Dialog, done <-chan error) {
+	t.Helper()
+	op := agentapi.OpConsult
+	if blind {
+		op = agentapi.OpTransfer
+	}
+	res := make(chan error, 1)
+	go func() {
+		res <- d.e.ctl.Act(ctx, agentapi.CallAction{Op: op, Agent: l.agent, Call: callID, Target: &agentapi.Target{Kind: agentapi.TargetAgent, Value: l.spare}})
+	}()
+	x, err := l.spareP.NextInvite(10 * time.Second)
+	if err != nil {
+		t.Fatalf("lane %d: the colleague's phone never rang: %v", l.n, err)
+	}
+	if s, _ := d.e.ACD().Agent(l.spare); s.State != acd.Reserved {
+		t.Fatalf("lane %d: colleague ringing for a transfer is %s in the ACD, want reserved", l.n, s.State)
+	}
+	return x, res
+}
+
+// handOver has the colleague answer (completing an attended transfer) and
+// checks that the caller is with the colleague, who is talking on the
+// call in the ACD, and that the transferring agent's phone was released.
+func (l *lane) handOver(t *testing.T, ctx context.Context, d *demo, callID string, blind bool, in, x *uatest.Dialog, done <-chan error) {
+	t.Helper()
+	_ = x.Answer()
+	if err := <-done; err != nil {
+		t.Fatalf("lane %d: transfer (blind %v): %v", l.n, blind, err)
+	}
+	if !blind {
+		if err := d.e.ctl.Act(ctx, agentapi.CallAction{Op: agentapi.OpCompleteTransfer, Agent: l.agent, Call: callID}); err != nil {
+			t.Fatalf("lane %d: complete: %v", l.n, err)
+		}
+	}
+	if !in.Byed(5 * time.Second) {
+		t.Fatalf("lane %d: the transferring agent's phone was not released", l.n)
+	}
+	d.view(t, ctx, "caller with the colleague", func(cv callctl.View) bool {
+		return cv.ID == callID && cv.Agent == l.spare && cv.State == callctl.Talking
+	})
+	if s, _ := d.e.ACD().Agent(l.spare); s.State != acd.Talking || s.CallID != callID {
+		t.Fatalf("lane %d: colleague after the transfer: %s on %q, want talking on %s", l.n, s.State, s.CallID, callID)
+	}
+}
+
 // Transfer (blind or attended) to the lane's colleague, then the caller or
 // the colleague hangs up at once, or during the colleague's ringing.
 func (l *lane) transferThenHangup(t *testing.T, d *demo) {
@@ -353,46 +401,14 @@ func (l *lane) transferThenHangup(t *testing.T, d *demo) {
 	defer cancel()
 	v := d.bridged(t, ctx, l.agent)
 	blind := l.rng.IntN(2) == 0
-	op := agentapi.OpConsult
-	if blind {
-		op = agentapi.OpTransfer
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- d.e.ctl.Act(ctx, agentapi.CallAction{Op: op, Agent: l.agent, Call: v.ID, Target: &agentapi.Target{Kind: agentapi.TargetAgent, Value: l.spare}})
-	}()
-	x, err := l.spareP.NextInvite(10 * time.Second)
-	if err != nil {
-		t.Fatalf("lane %d: the colleague's phone never rang: %v", l.n, err)
-	}
-	if s, _ := d.e.ACD().Agent(l.spare); s.State != acd.Reserved {
-		t.Fatalf("lane %d: colleague ringing for a transfer is %s in the ACD, want reserved", l.n, s.State)
-	}
-	hangupWhileRinging := l.rng.IntN(4) == 0
-	if hangupWhileRinging {
+	x, done := l.transfer(t, ctx, d, v.ID, blind)
+	if l.rng.IntN(4) == 0 { // the caller leaves while the colleague rings
 		c.SendBye()
 		<-done
 		l.settle(t, d, "caller left while the colleague rang", nil, in, x)
 		return
 	}
-	_ = x.Answer()
-	if err := <-done; err != nil {
-		t.Fatalf("lane %d: %s: %v", l.n, op, err)
-	}
-	if !blind {
-		if err := d.e.ctl.Act(ctx, agentapi.CallAction{Op: agentapi.OpCompleteTransfer, Agent: l.agent, Call: v.ID}); err != nil {
-			t.Fatalf("lane %d: complete: %v", l.n, err)
-		}
-	}
-	if !in.Byed(5 * time.Second) {
-		t.Fatalf("lane %d: the transferring agent's phone was not released", l.n)
-	}
-	d.view(t, ctx, "caller with the colleague", func(cv callctl.View) bool {
-		return cv.ID == v.ID && cv.Agent == l.spare && cv.State == callctl.Talking
-	})
-	if s, _ := d.e.ACD().Agent(l.spare); s.State != acd.Talking || s.CallID != v.ID {
-		t.Fatalf("lane %d: colleague after the transfer: %s on %q, want talking on %s", l.n, s.State, s.CallID, v.ID)
-	}
+	l.handOver(t, ctx, d, v.ID, blind, in, x, done)
 	l.jitter(20 * time.Millisecond)
 	if l.rng.IntN(2) == 0 {
 		c.SendBye()
