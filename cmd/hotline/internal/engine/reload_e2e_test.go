@@ -14,6 +14,8 @@ import (
 	"github.com/hotlinecc/hotline/agentapi"
 	"github.com/hotlinecc/hotline/agentapi/apitest"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
+	"github.com/hotlinecc/hotline/media/sdp"
+	"github.com/hotlinecc/hotline/sip"
 	"github.com/hotlinecc/hotline/sip/uatest"
 )
 
@@ -267,4 +269,88 @@ func TestReloadWhileCallBridged(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	c2.SendBye()
+}
+
+// A reload changes credentials the way start-up sets them: a changed
+// password is hashed (and only it), the old one stops working for the
+// phone and the desktop and the agent's desktop session ends; an agent
+// given password_hash and sip_ha1 instead of a password signs in with the
+// password neither contains; a per-agent SRTP policy takes effect; the
+// guard still counts failed digests; no clear password stays in memory.
+func TestReloadSwapsCredentials(t *testing.T) {
+	t.Parallel()
+	file, _, text := demoFile(t)
+	d := startDemo(t, nil)
+	d.e.ConfigPath = file
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	desk2 := d.desk(t, ctx, "1002")
+
+	hash, err := agentapi.HashPassword("hashed1003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := replaceAll(t, text,
+		`{id: "1002", name: Agent 1002, password: pass1002,`, `{id: "1002", name: Agent 1002, password: new1002, srtp: required,`,
+		`{id: "1003", name: Agent 1003, password: pass1003,`,
+		`{id: "1003", name: Agent 1003, password_hash: "`+hash+`", sip_ha1: `+sip.HA1("1003", d.e.cfg.SIP.Realm, "hashed1003")+`,`)
+	if err := os.WriteFile(file, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.e.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both accounts' secrets changed: their sessions (1002's desktop) end.
+	if res.PasswordsHashed != 1 || strings.Join(res.SessionsEnded, ",") != "1002,1003" {
+		t.Fatalf("reload: %d passwords hashed (want 1), sessions ended %v (want 1002,1003)", res.PasswordsHashed, res.SessionsEnded)
+	}
+	select {
+	case <-desk2.Closed():
+	case <-ctx.Done():
+		t.Fatal("1002's desktop session outlived its password change")
+	}
+	p := d.e.plan.Load()
+	if p.creds["1002"].srtp != sdp.SRTPRequired || p.creds["1001"].srtp != sdp.SRTPOptional {
+		t.Fatalf("SRTP policies after the reload: 1002 %v, 1001 %v", p.creds["1002"].srtp, p.creds["1001"].srtp)
+	}
+	for _, a := range p.cfg.Agents {
+		if a.Password != "" {
+			t.Fatalf("agent %s: clear password kept after the reload", a.ID)
+		}
+	}
+
+	failures := func() float64 { return scrape(t, d)[`hotline_auth_failures_total{surface="sip_register"}`] }
+	before := failures()
+	phone2 := uatest.New(t, d.e.SIPAddr())
+	if err := phone2.Register("1002", "pass1002", 300); err == nil {
+		t.Fatal("1002's phone registered with the old password")
+	}
+	if after := failures(); after <= before {
+		t.Fatalf("the guard did not count the failed digest after the reload (%v → %v)", before, after)
+	}
+	if err := phone2.Register("1002", "new1002", 300); err != nil {
+		t.Fatalf("1002's phone with the new password: %v", err)
+	}
+	phone3 := uatest.New(t, d.e.SIPAddr())
+	if err := phone3.Register("1003", "hashed1003", 300); err != nil {
+		t.Fatalf("1003's phone with sip_ha1: %v", err)
+	}
+	for _, login := range []struct {
+		id, pw string
+		ok     bool
+	}{{"1002", "pass1002", false}, {"1002", "new1002", true}, {"1003", "hashed1003", true}} {
+		c, err := apitest.Dial(ctx, "http://"+d.e.HTTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.Do(ctx, "login", map[string]any{"agent": login.id, "password": login.pw})
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK != login.ok {
+			t.Fatalf("desktop login %s/%s after the reload: ok=%v (%s), want %v", login.id, login.pw, r.OK, r.Code(), login.ok)
+		}
+	}
 }
