@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -17,12 +18,32 @@ import (
 // Ports are handed out round-robin rather than lowest-first so a port that
 // was just released is not reused at once: late packets from the previous
 // call would otherwise be latched as the new call's peer.
+//
+// By default every session gets a port of its own. After ShareSockets(n),
+// sessions share n ports of the range (opened with the first session,
+// closed with the last), each port read by one goroutine with batched
+// receives; sessions opened with Options.OwnPort still get their own.
 type PortAllocator struct {
 	min, max int // both even, min <= max
 
 	mu     sync.Mutex
 	inUse  map[int]struct{}
 	cursor int
+	shareN int
+	pools  map[netip.Addr]*sharedPool
+	logger *slog.Logger
+	// closedDrops keeps the drop counts of shared sockets already closed.
+	closedDrops SharedDrops
+}
+
+// sharedPool is the shared sockets on one local IP.
+type sharedPool struct {
+	eps  []*endpoint
+	refs int
+	// waiting[i][ip]: legs of eps[i] expecting media from ip that have not
+	// latched yet (they may need IP-only latching, which must stay
+	// unambiguous).
+	peers []map[netip.Addr]int
 }
 
 // NewPortAllocator returns an allocator for the even ports in [min,max].
@@ -36,6 +57,151 @@ func NewPortAllocator(min, max int) (*PortAllocator, error) {
 		return nil, fmt.Errorf("rtp port range %d-%d: contains no even port", min, max)
 	}
 	return &PortAllocator{min: lo, max: hi, inUse: make(map[int]struct{}), cursor: lo}, nil
+}
+
+// ShareSockets makes sessions opened from now on share n ports of the
+// range (n ≥ 1) instead of a port each; 0 returns to a port per session.
+// n is capped at the range's size.
+func (a *PortAllocator) ShareSockets(n int) error {
+	if n < 0 {
+		return fmt.Errorf("shared rtp sockets: %d, want ≥ 0", n)
+	}
+	a.mu.Lock()
+	a.shareN = min(n, a.Size())
+	a.mu.Unlock()
+	return nil
+}
+
+// Shared is the number of shared ports sessions use (0: a port each).
+func (a *PortAllocator) Shared() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.shareN
+}
+
+// SetLogger sets where socket-level problems are logged.
+func (a *PortAllocator) SetLogger(l *slog.Logger) {
+	a.mu.Lock()
+	a.logger = l
+	a.mu.Unlock()
+}
+
+func (a *PortAllocator) log() *slog.Logger {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.logger
+}
+
+// acquireShared returns the shared socket on ip a new leg should use:
+// the one with the fewest waiting legs of the same peer IP (so that a
+// NATed phone's first packets name one leg only), then the least loaded.
+func (a *PortAllocator) acquireShared(ip, peer netip.Addr) (*endpoint, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pools == nil {
+		a.pools = make(map[netip.Addr]*sharedPool)
+	}
+	p := a.pools[ip]
+	if p == nil {
+		p = &sharedPool{}
+		for i := range max(a.shareN, 1) {
+			ep, err := a.openSharedLocked(ip, i)
+			if err != nil {
+				for _, e := range p.eps {
+					e.closeLocked()
+				}
+				return nil, err
+			}
+			p.eps = append(p.eps, ep)
+			p.peers = append(p.peers, map[netip.Addr]int{})
+		}
+		for _, ep := range p.eps {
+			ep.start()
+		}
+		a.pools[ip] = p
+	}
+	best := 0
+	for i, ep := range p.eps {
+		bw, iw := p.peers[best][peer], p.peers[i][peer]
+		if iw < bw || iw == bw && ep.load() < p.eps[best].load() {
+			best = i
+		}
+	}
+	p.refs++
+	if peer.IsValid() {
+		p.peers[best][peer]++
+	}
+	return p.eps[best], nil
+}
+
+// openSharedLocked binds one shared socket (a.mu held).
+func (a *PortAllocator) openSharedLocked(ip netip.Addr, i int) (*endpoint, error) {
+	uc, port, err := a.bindLocked(ip)
+	if err != nil {
+		return nil, err
+	}
+	return newEndpoint(a, uc, port, ip, true, i)
+}
+
+// releaseShared is a leg leaving its shared socket; the last leg closes
+// the pool.
+func (a *PortAllocator) releaseShared(ep *endpoint, peer netip.Addr) {
+	a.mu.Lock()
+	p := a.pools[ep.local.Addr()]
+	if p == nil {
+		a.mu.Unlock()
+		return
+	}
+	if peer.IsValid() {
+		for i, e := range p.eps {
+			if e == ep {
+				if p.peers[i][peer]--; p.peers[i][peer] <= 0 {
+					delete(p.peers[i], peer)
+				}
+			}
+		}
+	}
+	p.refs--
+	if p.refs > 0 {
+		a.mu.Unlock()
+		return
+	}
+	delete(a.pools, ep.local.Addr())
+	for _, e := range p.eps {
+		a.closedDrops.Foreign += e.foreign.Load()
+		a.closedDrops.Ambiguous += e.ambiguous.Load()
+		a.closedDrops.Junk += e.junk.Load()
+	}
+	a.mu.Unlock()
+	for _, e := range p.eps {
+		if err := e.close(); err != nil {
+			a.log().Warn("closing shared rtp socket", "err", err)
+		}
+	}
+}
+
+// SharedDrops counts packets that reached a shared port but no leg: from
+// sources no leg expects (foreign), claimable by several legs
+// (ambiguous), or not RTP at all (junk). Legs count what was meant for
+// them in their own Stats.
+type SharedDrops struct{ Foreign, Ambiguous, Junk uint64 }
+
+// SharedDrops returns the counts since the allocator was made.
+func (a *PortAllocator) SharedDrops() SharedDrops {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.closedDrops
+	for _, p := range a.pools {
+		for _, ep := range p.eps {
+			d.Foreign += ep.foreign.Load()
+			d.Ambiguous += ep.ambiguous.Load()
+			d.Junk += ep.junk.Load()
+		}
+	}
+	return d
 }
 
 // InUse reports how many ports are currently held by sessions.
@@ -52,6 +218,10 @@ func (a *PortAllocator) Size() int { return (a.max-a.min)/2 + 1 }
 func (a *PortAllocator) bind(ip netip.Addr) (*net.UDPConn, int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.bindLocked(ip)
+}
+
+func (a *PortAllocator) bindLocked(ip netip.Addr) (*net.UDPConn, int, error) {
 	n := a.Size()
 	var lastErr error
 	for range n {
