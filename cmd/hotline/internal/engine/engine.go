@@ -95,6 +95,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if e.ports, err = media.NewPortAllocator(lo, hi); err != nil {
 		return nil, fmt.Errorf("engine: rtp ports: %w", err)
 	}
+	if err := e.setupMedia(); err != nil {
+		return nil, err
+	}
 
 	// Flows and prompts: validated before anything listens, so a bad flow
 	// stops start-up with file, line and node.
@@ -166,7 +169,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	}
 	var trunks []sip.Trunk
 	for _, t := range cfg.Trunks {
-		trunks = append(trunks, sip.Trunk{Name: t.Name, Sources: t.TrunkPrefixes(), Outbound: t.Outbound})
+		trunks = append(trunks, sip.Trunk{Name: t.Name, Sources: t.TrunkPrefixes(), Outbound: t.Outbound, OwnRTPPort: t.RTPPortPerLeg})
 	}
 	var dir sip.Directory
 	var node string
