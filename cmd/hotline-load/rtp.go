@@ -11,13 +11,16 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hotlinecc/hotline/media/udpbatch"
 )
 
 // receiver owns the UDP sockets the callers' SDP points at. Each socket is
 // shared by many calls; packets are told apart by the engine's source
-// address (one RTP port per leg). Arrival times come from the kernel
-// (SO_TIMESTAMPNS), so the driver's own scheduling does not count as the
-// engine's jitter.
+// address and SSRC (the engine's legs may share ports). Arrival times
+// come from the kernel (SO_TIMESTAMPNS), so the driver's own scheduling
+// does not count as the engine's jitter, and sockets are read with
+// recvmmsg so the driver costs little next to the engine.
 type receiver struct {
 	conns []*net.UDPConn
 	wg    sync.WaitGroup
@@ -88,9 +91,22 @@ func (r *receiver) start() {
 	}
 }
 
+// rxBatch is how many datagrams one recvmmsg takes: the driver must stay
+// cheap next to the engine on the same cores, so it reads in batches and
+// takes arrival times from the kernel (SO_TIMESTAMPNS per datagram).
+const rxBatch = 64
+
 func (r *receiver) read(c *net.UDPConn) {
-	buf := make([]byte, 2048)
-	oob := make([]byte, 128)
+	bc, err := udpbatch.NewConn(c)
+	if err != nil {
+		return
+	}
+	io := udpbatch.NewIO(rxBatch)
+	ms := make([]udpbatch.Message, rxBatch)
+	for i := range ms {
+		ms[i].Buf = make([]byte, 256)
+		ms[i].OOB = make([]byte, 64)
+	}
 	// A leg is its source address and SSRC: a port reused by a later call
 	// starts a new stream.
 	type legKey struct {
@@ -99,46 +115,50 @@ func (r *receiver) read(c *net.UDPConn) {
 	}
 	local := map[legKey]*stream{}
 	for {
-		n, oobn, _, from, err := c.ReadMsgUDPAddrPort(buf, oob)
+		k, err := io.Read(bc, ms)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		at, ok := kernelStamp(oob[:oobn])
-		if !ok {
-			at = time.Now().UnixNano()
-		}
-		if n < 12 || buf[0]>>6 != 2 {
-			continue
-		}
-		pt := buf[1] & 0x7f
-		if pt == 101 || pt >= 72 && pt <= 76 {
-			continue // telephone-events or RTCP: not prompt audio
-		}
-		p := rtpPacket{
-			At: at, Marker: buf[1]&0x80 != 0,
-			Seq: binary.BigEndian.Uint16(buf[2:]), TS: binary.BigEndian.Uint32(buf[4:]),
-		}
-		k := legKey{from, binary.BigEndian.Uint32(buf[8:])}
-		s := local[k]
-		if s == nil {
-			s = &stream{from: from, conn: c, pk: make([]rtpPacket, 0, 256)}
-			local[k] = s
-			r.mu.Lock()
-			if from == r.canary {
-				r.canaryStream = s
-			} else {
-				r.order = append(r.order, s)
+		for i := range k {
+			m := &ms[i]
+			b := m.Buf[:m.N]
+			at, ok := kernelStamp(m.OOB[:m.NOOB])
+			if !ok {
+				at = time.Now().UnixNano()
 			}
-			r.mu.Unlock()
-		}
-		s.mu.Lock()
-		s.pk = append(s.pk, p)
-		s.mu.Unlock()
-		if r.onPacket != nil && s != r.canaryStreamLocked() {
-			r.onPacket(s, p)
+			if len(b) < 12 || b[0]>>6 != 2 {
+				continue
+			}
+			pt := b[1] & 0x7f
+			if pt == 101 || pt >= 72 && pt <= 76 {
+				continue // telephone-events or RTCP: not prompt audio
+			}
+			p := rtpPacket{
+				At: at, Marker: b[1]&0x80 != 0,
+				Seq: binary.BigEndian.Uint16(b[2:]), TS: binary.BigEndian.Uint32(b[4:]),
+			}
+			key := legKey{m.Addr, binary.BigEndian.Uint32(b[8:])}
+			s := local[key]
+			if s == nil {
+				s = &stream{from: m.Addr, conn: c, pk: make([]rtpPacket, 0, 256)}
+				local[key] = s
+				r.mu.Lock()
+				if m.Addr == r.canary {
+					r.canaryStream = s
+				} else {
+					r.order = append(r.order, s)
+				}
+				r.mu.Unlock()
+			}
+			s.mu.Lock()
+			s.pk = append(s.pk, p)
+			s.mu.Unlock()
+			if r.onPacket != nil && s != r.canaryStreamLocked() {
+				r.onPacket(s, p)
+			}
 		}
 	}
 }

@@ -1,0 +1,410 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hotlinecc/hotline/media/udpbatch"
+)
+
+// bridgeMedia is the RTP of both sides of the bridged calls, sent and
+// received by the driver itself. Every stream (a caller's or an agent's
+// phone) has an id; its SSRC, announced in its SDP (a=ssrc), is base+id,
+// and it shares one of a few driver sockets with other streams. Each
+// 20 ms frame carries a stamp — stream id and frame number in µ-law code
+// points 0..126, which the engine's decode and re-encode leave exactly as
+// they were — so a frame received on any socket tells which stream sent
+// it and when (the send time kept per stream and frame). Sends are paced
+// on a 1 ms wheel and leave with sendmmsg, receives come with recvmmsg
+// and kernel timestamps: the driver has to stay cheap next to the engine.
+type bridgeMedia struct {
+	ucs     []*net.UDPConn
+	conns   []*udpbatch.Conn
+	base    uint32
+	streams []bstream
+	epoch   time.Time
+
+	// sentAt[id*ring + frame%ring]: µs since epoch << 24 | frame & 0xffffff.
+	sentAt []atomic.Uint64
+
+	senders []*bsender
+	wg      sync.WaitGroup
+
+	winFrom, winUntil atomic.Int64 // unix ns; 0 until set
+	relayed           []atomic.Bool
+	relayedN          atomic.Int64
+	sentIn            atomic.Uint64
+	lateSends, sends  atomic.Uint64
+	badStamps         atomic.Uint64
+	unknownLines      atomic.Uint64
+
+	mu       sync.Mutex
+	delays   []float64 // ms
+	received uint64
+
+	closeOnce sync.Once
+}
+
+const (
+	stampRing  = 64
+	stampMagic = 42
+	frameLen   = 172
+)
+
+type bstream struct {
+	id    int
+	sock  int
+	ssrc  uint32
+	dst   netip.AddrPort
+	seq   uint16
+	ts    uint32
+	frame uint32
+}
+
+func newBridgeMedia(sockets, streams int) (*bridgeMedia, error) {
+	bm := &bridgeMedia{base: rand.Uint32() &^ 0xffff, epoch: time.Now(), streams: make([]bstream, streams),
+		sentAt: make([]atomic.Uint64, streams*stampRing), relayed: make([]atomic.Bool, streams)}
+	for i := range sockets {
+		uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			bm.close()
+			return nil, fmt.Errorf("driver rtp socket: %w", err)
+		}
+		setDriverBuffers(uc)
+		c, err := udpbatch.NewConn(uc)
+		if err != nil {
+			_ = uc.Close()
+			bm.close()
+			return nil, fmt.Errorf("driver rtp socket: %w", err)
+		}
+		bm.ucs = append(bm.ucs, uc)
+		bm.conns = append(bm.conns, c)
+		_ = i
+	}
+	for id := range bm.streams {
+		bm.streams[id] = bstream{id: id, sock: id % sockets, ssrc: bm.base + uint32(id), seq: uint16(rand.Uint32()), ts: rand.Uint32()}
+	}
+	// One sender per CPU, each owning some sockets (so a slot's packets
+	// leave in few sendmmsg calls).
+	for g := range min(runtime.NumCPU(), sockets) {
+		bm.senders = append(bm.senders, &bsender{bm: bm, g: g, add: make(chan int, streams), stop: make(chan struct{})})
+	}
+	return bm, nil
+}
+
+func setDriverBuffers(uc *net.UDPConn) {
+	_ = uc.SetReadBuffer(8 << 20)
+	if rc, err := uc.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 16<<20)
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+		})
+	}
+}
+
+// injection is the SIPp injection file for streams first…first+n-1:
+// "port;ssrc;" per call.
+func (bm *bridgeMedia) injection(first, n int) string {
+	var b strings.Builder
+	b.WriteString("SEQUENTIAL\n")
+	for id := first; id < first+n && id < len(bm.streams); id++ {
+		st := &bm.streams[id]
+		fmt.Fprintf(&b, "%d;%d;\n", bm.ucs[st.sock].LocalAddr().(*net.UDPAddr).Port, st.ssrc)
+	}
+	return b.String()
+}
+
+// start launches the readers and the senders.
+func (bm *bridgeMedia) start() {
+	for i := range bm.conns {
+		bm.wg.Add(1)
+		go func() { defer bm.wg.Done(); bm.read(i) }()
+	}
+	for _, s := range bm.senders {
+		bm.wg.Add(1)
+		go func() { defer bm.wg.Done(); s.run() }()
+	}
+}
+
+// close stops the senders and readers (idempotent); results are complete
+// after it.
+func (bm *bridgeMedia) close() {
+	bm.closeOnce.Do(func() {
+		for _, s := range bm.senders {
+			close(s.stop)
+		}
+		for _, uc := range bm.ucs {
+			_ = uc.Close()
+		}
+		bm.wg.Wait()
+	})
+}
+
+// follow reads a SIPp -trace_logs file for "media SSRC IP PORT" lines and
+// starts each named stream towards the engine address.
+func (bm *bridgeMedia) follow(ctx context.Context, path string) {
+	followLog(ctx, path, func(line string) {
+		i := strings.Index(line, "media ")
+		if i < 0 {
+			return
+		}
+		f := strings.Fields(line[i:])
+		if len(f) < 4 {
+			bm.unknownLines.Add(1)
+			return
+		}
+		ssrc, err1 := strconv.ParseUint(f[1], 10, 32)
+		port, err2 := strconv.Atoi(f[3])
+		ip, err3 := netip.ParseAddr(f[2])
+		id := int(uint32(ssrc) - bm.base)
+		if err1 != nil || err2 != nil || err3 != nil || id < 0 || id >= len(bm.streams) {
+			bm.unknownLines.Add(1)
+			return
+		}
+		st := &bm.streams[id]
+		s := bm.senders[st.sock%len(bm.senders)]
+		s.mu.Lock()
+		st.dst = netip.AddrPortFrom(ip, uint16(port))
+		s.mu.Unlock()
+		s.add <- id
+	})
+}
+
+// setWindow sets the steady window whose frames are judged.
+func (bm *bridgeMedia) setWindow(from, until time.Time) {
+	bm.winUntil.Store(until.UnixNano())
+	bm.winFrom.Store(from.UnixNano())
+}
+
+func (bm *bridgeMedia) inWindow(ns int64) bool {
+	f := bm.winFrom.Load()
+	return f != 0 && ns >= f && ns < bm.winUntil.Load()
+}
+
+// relayedStreams is how many streams had a frame relayed so far.
+func (bm *bridgeMedia) relayedStreams() int { return int(bm.relayedN.Load()) }
+
+// results returns the window's delays (sorted, ms), frames sent and
+// received in it, and the streams relayed; call it after close.
+func (bm *bridgeMedia) results() ([]float64, uint64, uint64, int) {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	d := slices.Clone(bm.delays)
+	slices.Sort(d)
+	return d, bm.sentIn.Load(), bm.received, int(bm.relayedN.Load())
+}
+
+func (bm *bridgeMedia) summary() string {
+	s := bm.sends.Load()
+	late := bm.lateSends.Load()
+	pct := 0.0
+	if s > 0 {
+		pct = 100 * float64(late) / float64(s)
+	}
+	return fmt.Sprintf("%d frames sent, %.3f %% of them more than 5 ms behind the driver's own schedule (its stamps are taken at the send, so a late driver does not count against the engine), %d unstamped or unknown packets received, %d unreadable SIPp media lines",
+		s, pct, bm.badStamps.Load(), bm.unknownLines.Load())
+}
+
+// stamp writes id and frame into the payload as µ-law code points 0..126.
+func stamp(p []byte, id int, frame uint32) {
+	f := frame % (127 * 127)
+	p[0] = stampMagic
+	p[1], p[2] = byte(id/127%127), byte(id%127)
+	p[3], p[4] = byte(f/127), byte(f%127)
+	p[5] = byte((int(p[1])*3 + int(p[2])*5 + int(p[3])*7 + int(p[4])*11) % 127)
+}
+
+func unstamp(p []byte) (id int, frame uint32, ok bool) {
+	if len(p) < 6 || p[0] != stampMagic {
+		return 0, 0, false
+	}
+	for _, c := range p[1:6] {
+		if c > 126 {
+			return 0, 0, false
+		}
+	}
+	if p[5] != byte((int(p[1])*3+int(p[2])*5+int(p[3])*7+int(p[4])*11)%127) {
+		return 0, 0, false
+	}
+	return int(p[1])*127 + int(p[2]), uint32(p[3])*127 + uint32(p[4]), true
+}
+
+// read receives relayed frames on socket i and records their delay.
+func (bm *bridgeMedia) read(i int) {
+	io := udpbatch.NewIO(rxBatch)
+	ms := make([]udpbatch.Message, rxBatch)
+	for k := range ms {
+		ms[k].Buf = make([]byte, 256)
+		ms[k].OOB = make([]byte, 64)
+	}
+	var delays []float64
+	var received uint64
+	flush := func() {
+		bm.mu.Lock()
+		bm.delays = append(bm.delays, delays...)
+		bm.received += received
+		bm.mu.Unlock()
+		delays, received = delays[:0], 0
+	}
+	defer flush()
+	for {
+		k, err := io.Read(bm.conns[i], ms)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		for j := range k {
+			m := &ms[j]
+			b := m.Buf[:m.N]
+			if len(b) < 12 || b[0]>>6 != 2 || b[1]&0x7f != 0 {
+				continue
+			}
+			hl := 12 + 4*int(b[0]&0x0f)
+			if len(b) < hl+6 {
+				continue
+			}
+			id, frame, ok := unstamp(b[hl:])
+			if !ok || id >= len(bm.streams) {
+				bm.badStamps.Add(1) // hold music, or not ours
+				continue
+			}
+			v := bm.sentAt[id*stampRing+int(frame%stampRing)].Load()
+			if uint32(v&0xffffff) != frame {
+				bm.badStamps.Add(1)
+				continue
+			}
+			if !bm.relayed[id].Swap(true) {
+				bm.relayedN.Add(1)
+			}
+			sentNs := bm.epoch.UnixNano() + int64(v>>24)*1000
+			at, ok := kernelStamp(m.OOB[:m.NOOB])
+			if !ok {
+				at = time.Now().UnixNano()
+			}
+			if bm.inWindow(sentNs) {
+				delays = append(delays, float64(at-sentNs)/1e6)
+				received++
+			}
+		}
+		if len(delays) > 4096 {
+			flush()
+		}
+	}
+}
+
+// bsender paces its streams' frames on a 1 ms wheel and sends them with
+// sendmmsg per socket.
+type bsender struct {
+	bm   *bridgeMedia
+	g    int
+	add  chan int
+	stop chan struct{}
+	mu   sync.Mutex // guards streams' dst against follow
+}
+
+func (s *bsender) run() {
+	bm := s.bm
+	var wheel [20][]int
+	io := udpbatch.NewIO(64)
+	perSock := map[int][]udpbatch.Message{}
+	var arena []byte
+	epoch := time.Now().Truncate(time.Millisecond)
+	slot := int64(time.Since(epoch) / time.Millisecond)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	payloadFill := make([]byte, 160)
+	for i := range payloadFill {
+		payloadFill[i] = 0x55
+	}
+	for {
+		// Take new streams: each starts in the slot that is due next.
+		for more := true; more; {
+			select {
+			case id := <-s.add:
+				wheel[(slot+1)%20] = append(wheel[(slot+1)%20], id)
+			default:
+				more = false
+			}
+		}
+		slot++
+		due := epoch.Add(time.Duration(slot) * time.Millisecond)
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-s.stop:
+				return
+			case <-timer.C:
+			case id := <-s.add:
+				timer.Stop()
+				wheel[slot%20] = append(wheel[slot%20], id)
+				slot--
+				continue
+			}
+		} else {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+		}
+		ids := wheel[slot%20]
+		if len(ids) == 0 {
+			continue
+		}
+		now := time.Now()
+		if now.Sub(due) > 5*time.Millisecond {
+			bm.lateSends.Add(uint64(len(ids)))
+		}
+		bm.sends.Add(uint64(len(ids)))
+		sentUs := uint64(now.Sub(bm.epoch).Microseconds())
+		in := bm.inWindow(now.UnixNano())
+		if need := len(ids) * frameLen; cap(arena) < need {
+			arena = make([]byte, need)
+		}
+		for k := range perSock {
+			perSock[k] = perSock[k][:0]
+		}
+		s.mu.Lock()
+		for n, id := range ids {
+			st := &bm.streams[id]
+			pkt := arena[n*frameLen : (n+1)*frameLen]
+			pkt[0] = 0x80
+			pkt[1] = 0
+			binary.BigEndian.PutUint16(pkt[2:], st.seq)
+			binary.BigEndian.PutUint32(pkt[4:], st.ts)
+			binary.BigEndian.PutUint32(pkt[8:], st.ssrc)
+			copy(pkt[12:], payloadFill)
+			f := st.frame % (127 * 127)
+			stamp(pkt[12:], id, f)
+			bm.sentAt[id*stampRing+int(f%stampRing)].Store(sentUs<<24 | uint64(f))
+			st.seq++
+			st.ts += 160
+			st.frame++
+			perSock[st.sock] = append(perSock[st.sock], udpbatch.Message{Buf: pkt, Addr: st.dst})
+		}
+		s.mu.Unlock()
+		if in {
+			bm.sentIn.Add(uint64(len(ids)))
+		}
+		for k, msgs := range perSock {
+			if len(msgs) > 0 {
+				_, _ = io.Write(bm.conns[k], msgs)
+			}
+		}
+	}
+}
