@@ -110,24 +110,24 @@ func writeBridgedConfig(o options, agents int) (string, error) {
 
 // bridgedRow is one engine's figures for N bridged calls.
 type bridgedRow struct {
-	engine                  string
-	calls, recorded         int
-	attempted, failed       int
-	retrans                 int
-	setupP99                float64
-	streams                 int // driver streams that received relayed frames in the window
-	window                  time.Duration
-	delays                  []float64 // ms, sorted
-	sent, received          uint64    // stamped frames sent / received within the window
-	recordings              int
-	rssIdle, rssN           int64
-	engineCPU, sippCPU      float64
-	driverCPU, machineBusy  float64
-	others                  float64
-	load                    string
-	notes                   []string
-	readyAgents             int
-	gcLine                  string
+	engine                 string
+	calls, recorded        int
+	attempted, failed      int
+	retrans                int
+	setupP99               float64
+	streams                int // driver streams that received relayed frames in the window
+	window                 time.Duration
+	delays                 []float64 // ms, sorted
+	sent, received         uint64    // stamped frames sent / received within the window
+	recordings             int
+	rssIdle, rssN          int64
+	engineCPU, sippCPU     float64
+	driverCPU, machineBusy float64
+	others                 float64
+	load                   string
+	notes                  []string
+	readyAgents            int
+	gcLine                 string
 }
 
 func runBridged(ctx context.Context, o options, w io.Writer) error {
