@@ -20,9 +20,12 @@ import (
 const (
 	wheelSlots = 20
 	slotDur    = FrameDuration / wheelSlots
-	// maxLag is how far behind the clock may fall (a stalled machine)
-	// before it shifts its schedule instead of bursting every missed frame.
-	maxLag = 5 * FrameDuration
+	// maxLag is how far behind a loop may fall (a stalled or overloaded
+	// machine) before it shifts its schedule instead of catching up. Below
+	// it, the frames missed leave at once and the legs are back on their
+	// schedule: a stall costs its own frames, not a lasting delay on every
+	// later one.
+	maxLag = time.Second
 )
 
 // emitter is anything the clock drives every 20 ms.
@@ -149,9 +152,9 @@ func (l *loop) run() {
 		now := time.Now()
 		l.mu.Lock()
 		if behind := now.Sub(due); behind > maxLag {
-			// The machine stalled: carry on from now rather than
-			// bursting every frame missed. Every leg on this loop shifts
-			// alike; RTP timestamps stay contiguous.
+			// Hopelessly behind: carry on from now rather than bursting
+			// a second of frames. Every leg on this loop shifts alike;
+			// RTP timestamps stay contiguous.
 			shift := behind.Truncate(slotDur)
 			l.epoch = l.epoch.Add(shift)
 			due = due.Add(shift)
@@ -196,8 +199,8 @@ func (l *loop) run() {
 // clockShifts counts schedule shifts after stalls (ClockShifts).
 var clockShifts atomic.Uint64
 
-// ClockShifts is how many times a pacing loop fell more than 100 ms
-// behind (the machine stalled) and moved its schedule instead of bursting.
+// ClockShifts is how many times a pacing loop fell more than a second
+// behind and moved its schedule instead of catching up.
 func ClockShifts() uint64 { return clockShifts.Load() }
 
 // Pacing is how late the clock's frames left against their schedule, over

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -14,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hotlinecc/hotline/media/udpbatch"
@@ -31,8 +28,8 @@ import (
 // on a 1 ms wheel and leave with sendmmsg, receives come with recvmmsg
 // and kernel timestamps: the driver has to stay cheap next to the engine.
 type bridgeMedia struct {
-	ucs     []*net.UDPConn
-	conns   []*udpbatch.Conn
+	conns   []*udpbatch.Polled
+	stopRx  chan struct{}
 	base    uint32
 	streams []bstream
 	epoch   time.Time
@@ -76,23 +73,15 @@ type bstream struct {
 
 func newBridgeMedia(sockets, streams int) (*bridgeMedia, error) {
 	bm := &bridgeMedia{base: rand.Uint32() &^ 0xffff, epoch: time.Now(), streams: make([]bstream, streams),
-		sentAt: make([]atomic.Uint64, streams*stampRing), relayed: make([]atomic.Bool, streams)}
-	for i := range sockets {
-		uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		sentAt: make([]atomic.Uint64, streams*stampRing), relayed: make([]atomic.Bool, streams), stopRx: make(chan struct{})}
+	for range sockets {
+		// Polled, as the receiver of the playing scenario (see rxBatch).
+		c, err := udpbatch.ListenPolled(netip.MustParseAddrPort("127.0.0.1:0"), 16<<20)
 		if err != nil {
 			bm.close()
 			return nil, fmt.Errorf("driver rtp socket: %w", err)
 		}
-		setDriverBuffers(uc)
-		c, err := udpbatch.NewConn(uc)
-		if err != nil {
-			_ = uc.Close()
-			bm.close()
-			return nil, fmt.Errorf("driver rtp socket: %w", err)
-		}
-		bm.ucs = append(bm.ucs, uc)
 		bm.conns = append(bm.conns, c)
-		_ = i
 	}
 	for id := range bm.streams {
 		bm.streams[id] = bstream{id: id, sock: id % sockets, ssrc: bm.base + uint32(id), seq: uint16(rand.Uint32()), ts: rand.Uint32()}
@@ -105,16 +94,6 @@ func newBridgeMedia(sockets, streams int) (*bridgeMedia, error) {
 	return bm, nil
 }
 
-func setDriverBuffers(uc *net.UDPConn) {
-	_ = uc.SetReadBuffer(8 << 20)
-	if rc, err := uc.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 16<<20)
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
-		})
-	}
-}
-
 // injection is the SIPp injection file for streams first…first+n-1:
 // "port;ssrc;" per call.
 func (bm *bridgeMedia) injection(first, n int) string {
@@ -122,17 +101,15 @@ func (bm *bridgeMedia) injection(first, n int) string {
 	b.WriteString("SEQUENTIAL\n")
 	for id := first; id < first+n && id < len(bm.streams); id++ {
 		st := &bm.streams[id]
-		fmt.Fprintf(&b, "%d;%d;\n", bm.ucs[st.sock].LocalAddr().(*net.UDPAddr).Port, st.ssrc)
+		fmt.Fprintf(&b, "%d;%d;\n", bm.conns[st.sock].LocalAddr().Port(), st.ssrc)
 	}
 	return b.String()
 }
 
-// start launches the readers and the senders.
+// start launches the reader and the senders.
 func (bm *bridgeMedia) start() {
-	for i := range bm.conns {
-		bm.wg.Add(1)
-		go func() { defer bm.wg.Done(); bm.read(i) }()
-	}
+	bm.wg.Add(1)
+	go func() { defer bm.wg.Done(); bm.read() }()
 	for _, s := range bm.senders {
 		bm.wg.Add(1)
 		go func() { defer bm.wg.Done(); s.run() }()
@@ -146,10 +123,11 @@ func (bm *bridgeMedia) close() {
 		for _, s := range bm.senders {
 			close(s.stop)
 		}
-		for _, uc := range bm.ucs {
-			_ = uc.Close()
-		}
+		close(bm.stopRx)
 		bm.wg.Wait()
+		for _, c := range bm.conns {
+			_ = c.Close()
+		}
 	})
 }
 
@@ -242,8 +220,9 @@ func unstamp(p []byte) (id int, frame uint32, ok bool) {
 	return int(p[1])*127 + int(p[2]), uint32(p[3])*127 + uint32(p[4]), true
 }
 
-// read receives relayed frames on socket i and records their delay.
-func (bm *bridgeMedia) read(i int) {
+// read drains the sockets every millisecond and records each relayed
+// frame's delay.
+func (bm *bridgeMedia) read() {
 	io := udpbatch.NewIO(rxBatch)
 	ms := make([]udpbatch.Message, rxBatch)
 	for k := range ms {
@@ -261,49 +240,62 @@ func (bm *bridgeMedia) read(i int) {
 	}
 	defer flush()
 	for {
-		k, err := io.Read(bm.conns[i], ms)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+		select {
+		case <-bm.stopRx:
+			return
+		default:
 		}
-		for j := range k {
-			m := &ms[j]
-			b := m.Buf[:m.N]
-			if len(b) < 12 || b[0]>>6 != 2 || b[1]&0x7f != 0 {
-				continue
-			}
-			hl := 12 + 4*int(b[0]&0x0f)
-			if len(b) < hl+6 {
-				continue
-			}
-			id, frame, ok := unstamp(b[hl:])
-			if !ok || id >= len(bm.streams) {
-				bm.badStamps.Add(1) // hold music, or not ours
-				continue
-			}
-			v := bm.sentAt[id*stampRing+int(frame%stampRing)].Load()
-			if uint32(v&0xffffff) != frame {
-				bm.badStamps.Add(1)
-				continue
-			}
-			if !bm.relayed[id].Swap(true) {
-				bm.relayedN.Add(1)
-			}
-			sentNs := bm.epoch.UnixNano() + int64(v>>24)*1000
-			at, ok := kernelStamp(m.OOB[:m.NOOB])
-			if !ok {
-				at = time.Now().UnixNano()
-			}
-			if bm.inWindow(sentNs) {
-				delays = append(delays, float64(at-sentNs)/1e6)
-				received++
+		for _, c := range bm.conns {
+			for {
+				k, err := io.Drain(c, ms)
+				if err != nil || k == 0 {
+					break
+				}
+				for j := range k {
+					bm.receive(&ms[j], &delays, &received)
+				}
+				if k < len(ms) {
+					break
+				}
 			}
 		}
 		if len(delays) > 4096 {
 			flush()
 		}
+		time.Sleep(drainEvery)
+	}
+}
+
+func (bm *bridgeMedia) receive(m *udpbatch.Message, delays *[]float64, received *uint64) {
+	b := m.Buf[:m.N]
+	if len(b) < 12 || b[0]>>6 != 2 || b[1]&0x7f != 0 {
+		return
+	}
+	hl := 12 + 4*int(b[0]&0x0f)
+	if len(b) < hl+6 {
+		return
+	}
+	id, frame, ok := unstamp(b[hl:])
+	if !ok || id >= len(bm.streams) {
+		bm.badStamps.Add(1) // hold music, or not ours
+		return
+	}
+	v := bm.sentAt[id*stampRing+int(frame%stampRing)].Load()
+	if uint32(v&0xffffff) != frame {
+		bm.badStamps.Add(1)
+		return
+	}
+	if !bm.relayed[id].Swap(true) {
+		bm.relayedN.Add(1)
+	}
+	sentNs := bm.epoch.UnixNano() + int64(v>>24)*1000
+	at, ok := kernelStamp(m.OOB[:m.NOOB])
+	if !ok {
+		at = time.Now().UnixNano()
+	}
+	if bm.inWindow(sentNs) {
+		*delays = append(*delays, float64(at-sentNs)/1e6)
+		*received++
 	}
 }
 
@@ -403,7 +395,7 @@ func (s *bsender) run() {
 		}
 		for k, msgs := range perSock {
 			if len(msgs) > 0 {
-				_, _ = io.Write(bm.conns[k], msgs)
+				_, _ = io.Send(bm.conns[k], msgs)
 			}
 		}
 	}

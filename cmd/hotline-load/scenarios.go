@@ -203,6 +203,9 @@ func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer,
 	p := pacingOf(s.rx.snapshot(), from, to, o.tolerance)
 	mAfter, _ := s.eng.metrics()
 	fmt.Fprintf(w, "    %s, %d calls: engine %s\n", o.engineName, n, gcLine(mBefore, mAfter))
+	if l := clockLine(mBefore, mAfter); l != "" {
+		fmt.Fprintf(w, "    %s, %d calls: engine's own view: %s\n", o.engineName, n, l)
+	}
 	if err := writeTimeline(filepath.Join(s.dir, "pacing-timeline.csv"), p, pacingOf(s.rx.canaryPackets(), from, to, o.tolerance)); err != nil {
 		return err
 	}
@@ -457,6 +460,28 @@ func gcLine(before, after string) string {
 		return "GC figures not in /metrics"
 	}
 	return fmt.Sprintf("GC cycles during the step %.0f, longest recent stop-the-world pause %.2f ms, goroutines at the end %.0f", c1-c0, 1000*mx, g)
+}
+
+// clockLine is the engine's media clock figures between two scrapes (an
+// engine with the shared clock: hotline_rtp_send_lateness_seconds and
+// hotline_media_clock_shifts_total); "" for an engine without them.
+func clockLine(before, after string) string {
+	h1, err := parseHistogram(after, "hotline_rtp_send_lateness_seconds")
+	if err != nil || h1.Count == 0 {
+		return ""
+	}
+	h0, _ := parseHistogram(before, "hotline_rtp_send_lateness_seconds")
+	h := h1.Sub(h0)
+	s0, _ := metricValue(before, "hotline_media_clock_shifts_total")
+	s1, _ := metricValue(after, "hotline_media_clock_shifts_total")
+	within := 0.0
+	for i, b := range h.Bounds {
+		if b <= 0.005 && h.Count > 0 {
+			within = 100 * h.Counts[i] / h.Count
+		}
+	}
+	return fmt.Sprintf("paced frames %.0f, left within 5 ms of their due time %.3f %%, p50 %s ms, p99 %s ms (interpolated), schedule shifts after stalls %.0f",
+		h.Count, within, ms(1000*h.Quantile(.5)), ms(1000*h.Quantile(.99)), s1-s0)
 }
 
 // writeTimeline writes per-second judged/late packet counts of the engine

@@ -2,6 +2,11 @@
 
 package udpbatch
 
+import (
+	"errors"
+	"net/netip"
+)
+
 const batched = false
 
 // IO is one goroutine's scratch space for batches. This build has no
@@ -43,4 +48,28 @@ func (io *IO) Read(c *Conn, ms []Message) (int, error) {
 	m.N, m.NOOB, m.Addr = n, noob, unmap(from)
 	m.Trunc = flags&0x20 != 0 // MSG_TRUNC on the BSDs and Linux
 	return 1, nil
+}
+
+// Polled is not available on this platform; ListenPolled fails.
+type Polled struct{}
+
+// ListenPolled reports that polled sockets need Linux.
+func ListenPolled(addr netip.AddrPort, rcvbuf int) (*Polled, error) {
+	return nil, errors.New("udpbatch: polled sockets need Linux (amd64, arm64)")
+}
+
+// LocalAddr is the bound address.
+func (p *Polled) LocalAddr() netip.AddrPort { return netip.AddrPort{} }
+
+// Close closes the socket.
+func (p *Polled) Close() error { return nil }
+
+// Drain is not available on this platform.
+func (io *IO) Drain(p *Polled, ms []Message) (int, error) {
+	return 0, errors.New("udpbatch: no polled sockets")
+}
+
+// Send is not available on this platform.
+func (io *IO) Send(p *Polled, ms []Message) (int, error) {
+	return len(ms), errors.New("udpbatch: no polled sockets")
 }

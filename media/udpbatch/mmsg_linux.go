@@ -56,22 +56,7 @@ func (io *IO) Size() int { return len(io.hs) }
 func (io *IO) Write(c *Conn, ms []Message) (failed int, err error) {
 	for len(ms) > 0 {
 		k := min(len(ms), len(io.hs))
-		for i := range k {
-			m := &ms[i]
-			m.Failed = false
-			h := &io.hs[i]
-			h.hdr = syscall.Msghdr{}
-			if len(m.Buf) > 0 {
-				io.iov[i].Base = &m.Buf[0]
-			} else {
-				io.iov[i].Base = nil
-			}
-			io.iov[i].SetLen(len(m.Buf))
-			h.hdr.Iov = &io.iov[i]
-			h.hdr.Iovlen = 1
-			h.hdr.Name = (*byte)(unsafe.Pointer(&io.names[i]))
-			h.hdr.Namelen = encodeAddr(&io.names[i], m.Addr, c.v6)
-		}
+		io.prepareWrite(ms[:k], c.v6)
 		for sent := 0; sent < k; {
 			io.cur, io.end, io.got, io.errno = sent, k, 0, 0
 			if cerr := c.rc.Write(io.writeFn); cerr != nil {
@@ -95,6 +80,26 @@ func (io *IO) Write(c *Conn, ms []Message) (failed int, err error) {
 		ms = ms[k:]
 	}
 	return failed, err
+}
+
+// prepareWrite fills the kernel headers for sending ms.
+func (io *IO) prepareWrite(ms []Message, v6 bool) {
+	for i := range ms {
+		m := &ms[i]
+		m.Failed = false
+		h := &io.hs[i]
+		h.hdr = syscall.Msghdr{}
+		if len(m.Buf) > 0 {
+			io.iov[i].Base = &m.Buf[0]
+		} else {
+			io.iov[i].Base = nil
+		}
+		io.iov[i].SetLen(len(m.Buf))
+		h.hdr.Iov = &io.iov[i]
+		h.hdr.Iovlen = 1
+		h.hdr.Name = (*byte)(unsafe.Pointer(&io.names[i]))
+		h.hdr.Namelen = encodeAddr(&io.names[i], m.Addr, v6)
+	}
 }
 
 func (io *IO) send(fd uintptr) bool {
@@ -123,7 +128,21 @@ func (io *IO) Read(c *Conn, ms []Message) (int, error) {
 	if k == 0 {
 		return 0, ErrEmpty
 	}
-	for i := range k {
+	io.prepareRead(ms[:k])
+	io.cur, io.end, io.got, io.errno = 0, k, 0, 0
+	if err := c.rc.Read(io.readFn); err != nil {
+		return 0, err
+	}
+	if io.errno != 0 {
+		return 0, &net.OpError{Op: "recvmmsg", Net: "udp", Err: io.errno}
+	}
+	io.finishRead(ms)
+	return io.got, nil
+}
+
+// prepareRead fills the kernel headers for receiving into ms.
+func (io *IO) prepareRead(ms []Message) {
+	for i := range ms {
 		m := &ms[i]
 		h := &io.hs[i]
 		h.hdr = syscall.Msghdr{}
@@ -143,13 +162,10 @@ func (io *IO) Read(c *Conn, ms []Message) (int, error) {
 			h.hdr.SetControllen(len(m.OOB))
 		}
 	}
-	io.cur, io.end, io.got, io.errno = 0, k, 0, 0
-	if err := c.rc.Read(io.readFn); err != nil {
-		return 0, err
-	}
-	if io.errno != 0 {
-		return 0, &net.OpError{Op: "recvmmsg", Net: "udp", Err: io.errno}
-	}
+}
+
+// finishRead copies what the kernel reported for the io.got messages.
+func (io *IO) finishRead(ms []Message) {
 	for i := range io.got {
 		m := &ms[i]
 		h := &io.hs[i]
@@ -158,7 +174,6 @@ func (io *IO) Read(c *Conn, ms []Message) (int, error) {
 		m.NOOB = int(h.hdr.Controllen)
 		m.Addr = decodeAddr(&io.names[i])
 	}
-	return io.got, nil
 }
 
 func (io *IO) recv(fd uintptr) bool {

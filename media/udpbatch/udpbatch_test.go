@@ -2,11 +2,9 @@ package udpbatch
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -118,47 +116,6 @@ func TestIPv6SocketToIPv4(t *testing.T) {
 	}
 	if in[0].Addr != local(peerUC) || string(in[0].Buf[:in[0].N]) != "back" {
 		t.Fatalf("got %q from %s, want from %s", in[0].Buf[:in[0].N], in[0].Addr, local(peerUC))
-	}
-}
-
-// TestReadKernelTimestamps: control messages come back per datagram.
-func TestReadKernelTimestamps(t *testing.T) {
-	uc, c := listen(t, "127.0.0.1:0")
-	raw, _ := uc.SyscallConn()
-	_ = raw.Control(func(fd uintptr) {
-		if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
-			t.Fatalf("SO_TIMESTAMPNS: %v", err)
-		}
-	})
-	peer, _ := listen(t, "127.0.0.1:0")
-	before := time.Now()
-	for range 3 {
-		if _, err := peer.WriteToUDPAddrPort([]byte("t"), local(uc)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	in := make([]Message, 3)
-	for i := range in {
-		in[i] = Message{Buf: make([]byte, 4), OOB: make([]byte, 64)}
-	}
-	seen := 0
-	_ = uc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for seen < 3 {
-		n, err := NewIO(3).Read(c, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range in[:n] {
-			if m.NOOB < 32 {
-				t.Fatalf("no control message (%d bytes)", m.NOOB)
-			}
-			sec := int64(binary.NativeEndian.Uint64(m.OOB[16:]))
-			at := time.Unix(sec, 0)
-			if at.Before(before.Add(-time.Second)) || at.After(time.Now().Add(time.Second)) {
-				t.Fatalf("kernel timestamp %s not around now", at)
-			}
-			seen++
-		}
 	}
 }
 

@@ -54,7 +54,7 @@ var (
 	unmatchedDesc = prometheus.NewDesc("hotline_rtp_unmatched_packets_total",
 		"Packets reaching a shared RTP port that no leg could take: foreign (nobody expects the source), ambiguous (several legs could), junk (not RTP).", []string{"reason"}, nil)
 	shiftsDesc = prometheus.NewDesc("hotline_media_clock_shifts_total",
-		"Times a pacing loop fell more than 100 ms behind (machine stall) and moved its schedule.", nil, nil)
+		"Times a pacing loop fell more than a second behind (machine stall or overload) and moved its schedule instead of catching up.", nil, nil)
 )
 
 func (c *mediaCollector) Describe(ch chan<- *prometheus.Desc) {
