@@ -102,7 +102,7 @@ func (tx *txBatch) flush() {
 				tx.idx = append(tx.idx, j)
 			}
 		}
-		_, err := tx.io.Write(ep.bc, tx.grp)
+		_, err := ep.send(tx.io, tx.grp)
 		if err != nil && tx.firstErr == nil {
 			tx.firstErr = err
 		}

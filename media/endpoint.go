@@ -1,6 +1,7 @@
 package media
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -16,14 +17,17 @@ import (
 	"github.com/hotlinecc/hotline/media/udpbatch"
 )
 
-// An endpoint is one local UDP socket and the goroutine reading it with
-// batched receives. It carries either one leg (a port of its own, the
-// classic layout) or many legs sharing the port, told apart by the
-// peer's address and SSRC (demux.go).
+// An endpoint is one local UDP socket. It carries either one leg (a port
+// of its own, the classic layout: read by its own goroutine through Go's
+// poller) or many legs sharing the port, told apart by the peer's address
+// and SSRC (demux.go): a shared socket is polled (udpbatch.Polled), drained
+// every millisecond by one of the pool's readers, so that neither arriving
+// nor sent packets wake anything (see pool.go).
 type endpoint struct {
 	alloc  *PortAllocator
-	uc     *net.UDPConn
-	bc     *udpbatch.Conn
+	uc     *net.UDPConn    // own port
+	bc     *udpbatch.Conn  // own port
+	pc     *udpbatch.Polled // shared port
 	local  netip.AddrPort
 	port   int
 	shared bool
@@ -47,65 +51,70 @@ type endpoint struct {
 	startOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
-	rxBatch   int
-	txSize    int
 }
 
-// openEndpoint binds a socket on ip with a port from alloc.
-func openEndpoint(alloc *PortAllocator, ip netip.Addr, shared bool, loopIndex int) (*endpoint, error) {
+// openEndpoint binds a socket for a leg of its own on ip with a port from
+// alloc.
+func openEndpoint(alloc *PortAllocator, ip netip.Addr, loopIndex int) (*endpoint, error) {
 	uc, port, err := alloc.bind(ip)
 	if err != nil {
 		return nil, err
 	}
-	ep, err := newEndpoint(alloc, uc, port, ip, shared, loopIndex)
+	ep, err := newEndpoint(alloc, uc, port, ip, loopIndex)
 	if err != nil {
 		alloc.release(port)
 	}
 	return ep, err
 }
 
-// newEndpoint wraps a socket bound on port (closed on error; the caller
-// gives the port back).
-func newEndpoint(alloc *PortAllocator, uc *net.UDPConn, port int, ip netip.Addr, shared bool, loopIndex int) (*endpoint, error) {
+// newEndpoint wraps a socket bound on port for a leg of its own (closed on
+// error; the caller gives the port back).
+func newEndpoint(alloc *PortAllocator, uc *net.UDPConn, port int, ip netip.Addr, loopIndex int) (*endpoint, error) {
 	bc, err := udpbatch.NewConn(uc)
 	if err != nil {
 		_ = uc.Close()
 		return nil, err
 	}
-	ep := &endpoint{
-		alloc: alloc, uc: uc, bc: bc, port: port, shared: shared,
+	return &endpoint{
+		alloc: alloc, uc: uc, bc: bc, port: port,
 		local: netip.AddrPortFrom(ip, uint16(port)),
 		loop:  theClock.pick(loopIndex),
 		done:  make(chan struct{}),
-	}
-	if shared {
-		// A shared socket takes everybody's packets: a deep queue rides
-		// out a scheduling hiccup without loss.
-		ep.rxBatch, ep.txSize = 32, txBatchSize
-		setBuffers(uc, 4<<20)
-		ep.dmSet = make(map[*Session]struct{})
-		ep.dm.init()
-	} else {
-		ep.rxBatch, ep.txSize = 2, 2
-	}
-	return ep, nil
+	}, nil
 }
 
-// setBuffers raises a socket's kernel buffers, past rmem_max/wmem_max
-// when the process may (CAP_NET_ADMIN); failures leave the defaults.
-func setBuffers(uc *net.UDPConn, n int) {
-	_ = uc.SetReadBuffer(n)
-	_ = uc.SetWriteBuffer(n)
-	if rc, err := uc.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, n)
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUFFORCE, n)
-		})
+// newSharedEndpoint wraps a polled socket bound on port.
+func newSharedEndpoint(alloc *PortAllocator, pc *udpbatch.Polled, port int, ip netip.Addr, loopIndex int) *endpoint {
+	ep := &endpoint{
+		alloc: alloc, pc: pc, port: port, shared: true,
+		local: netip.AddrPortFrom(ip, uint16(port)),
+		loop:  theClock.pick(loopIndex),
+		done:  make(chan struct{}),
+		dmSet: make(map[*Session]struct{}),
 	}
+	ep.dm.init()
+	return ep
 }
 
-// start launches the reader (idempotent).
+// sharedBuffer is a shared socket's kernel buffers: it takes everybody's
+// packets between two drains, and a deep queue rides out a scheduling
+// hiccup without loss.
+const sharedBuffer = 4 << 20
+
+// send sends a group of packets of this socket.
+func (ep *endpoint) send(io *udpbatch.IO, ms []udpbatch.Message) (int, error) {
+	if ep.pc != nil {
+		return io.Send(ep.pc, ms)
+	}
+	return io.Write(ep.bc, ms)
+}
+
+// start launches the reader of a port of its own (idempotent; a shared
+// port is read by its pool).
 func (ep *endpoint) start() {
+	if ep.shared {
+		return
+	}
 	ep.startOnce.Do(func() {
 		select {
 		case <-ep.done:
@@ -121,22 +130,18 @@ func (ep *endpoint) start() {
 func (ep *endpoint) close() error {
 	ep.startOnce.Do(func() {})
 	close(ep.done)
-	var err error
-	if cerr := ep.uc.Close(); cerr != nil {
-		err = fmt.Errorf("close rtp socket %s: %w", ep.local, cerr)
+	var cerr error
+	if ep.pc != nil {
+		cerr = ep.pc.Close()
+	} else {
+		cerr = ep.uc.Close()
 	}
 	ep.wg.Wait()
 	ep.alloc.release(ep.port)
-	return err
-}
-
-// closeLocked closes a shared socket that never started (allocator's mu
-// held: the port is released in place).
-func (ep *endpoint) closeLocked() {
-	ep.startOnce.Do(func() {})
-	close(ep.done)
-	_ = ep.uc.Close()
-	delete(ep.alloc.inUse, ep.port)
+	if cerr != nil {
+		return fmt.Errorf("close rtp socket %s: %w", ep.local, cerr)
+	}
+	return nil
 }
 
 // load is the number of legs on the socket.
@@ -209,24 +214,34 @@ func (ep *endpoint) setStream(s *Session, ssrc uint32) {
 
 // rxScratch is a reader's per-goroutine state.
 type rxScratch struct {
-	pkt   rtp.Packet
-	frame [FrameSamples]int16
+	pkt     rtp.Packet
+	frame   [FrameSamples]int16
+	targets []*Session
 }
 
-func (ep *endpoint) readLoop() {
-	defer ep.wg.Done()
-	n := ep.rxBatch
-	io := udpbatch.NewIO(n)
+// newReadBuffers returns n receive messages with room for the largest
+// packet taken plus one byte (a longer datagram is seen as such, Trunc,
+// and dropped unparsed), and control room for a kernel timestamp.
+func newReadBuffers(n int, oob bool) []udpbatch.Message {
 	ms := make([]udpbatch.Message, n)
 	buf := make([]byte, n*(maxPacket+1))
 	for i := range ms {
-		// One byte more than the largest packet taken: a longer datagram
-		// is seen as such (Trunc) and dropped unparsed.
 		ms[i].Buf = buf[i*(maxPacket+1) : (i+1)*(maxPacket+1)]
+		if oob {
+			ms[i].OOB = make([]byte, 64)
+		}
 	}
-	targets := make([]*Session, n)
-	tx := newTxBatch(ep.txSize, pktRoom)
-	var rx rxScratch
+	return ms
+}
+
+// readLoop reads a port of its own through Go's poller.
+func (ep *endpoint) readLoop() {
+	defer ep.wg.Done()
+	n := 2
+	io := udpbatch.NewIO(n)
+	ms := newReadBuffers(n, false)
+	tx := newTxBatch(2, pktRoom)
+	rx := rxScratch{targets: make([]*Session, n)}
 	errStreak := 0
 	for {
 		k, err := io.Read(ep.bc, ms)
@@ -257,30 +272,63 @@ func (ep *endpoint) readLoop() {
 		errStreak = 0
 		now := time.Now()
 		tx.now = now
-		ep.mu.Lock()
-		for i := range k {
-			targets[i] = ep.lookupLocked(ms[i].Buf[:ms[i].N], ms[i].Addr)
-		}
-		ep.mu.Unlock()
-		for i := range k {
-			s := targets[i]
-			targets[i] = nil
-			if s == nil {
-				continue
-			}
-			m := &ms[i]
-			ep.current.Store(s)
-			if !s.closed.Load() {
-				if m.Trunc || m.N > maxPacket {
-					s.st.dropOversize.Add(1)
-				} else {
-					s.handlePacket(&rx, m.Buf[:m.N], m.Addr, now, tx)
-				}
-			}
-			ep.current.Store(nil)
-		}
+		ep.dispatch(ms[:k], &rx, tx, now, false)
 		tx.flush()
 	}
+}
+
+// dispatch hands each received datagram to its leg; with kernelTime, each
+// datagram's arrival time comes from its SO_TIMESTAMPNS control message
+// (a polled socket is read up to a millisecond late).
+func (ep *endpoint) dispatch(ms []udpbatch.Message, rx *rxScratch, tx *txBatch, now time.Time, kernelTime bool) {
+	ep.mu.Lock()
+	for i := range ms {
+		rx.targets[i] = ep.lookupLocked(ms[i].Buf[:ms[i].N], ms[i].Addr)
+	}
+	ep.mu.Unlock()
+	for i := range ms {
+		s := rx.targets[i]
+		rx.targets[i] = nil
+		if s == nil {
+			continue
+		}
+		m := &ms[i]
+		at := now
+		if kernelTime {
+			if ns, ok := kernelStamp(m.OOB[:m.NOOB]); ok {
+				at = time.Unix(0, ns)
+			}
+		}
+		ep.current.Store(s)
+		if !s.closed.Load() {
+			if m.Trunc || m.N > maxPacket {
+				s.st.dropOversize.Add(1)
+			} else {
+				s.handlePacket(rx, m.Buf[:m.N], m.Addr, at, tx)
+			}
+		}
+		ep.current.Store(nil)
+	}
+}
+
+// kernelStamp reads an SCM_TIMESTAMPNS control message (64-bit Linux: a
+// 16-byte cmsghdr, then a struct timespec).
+func kernelStamp(oob []byte) (int64, bool) {
+	for len(oob) >= 16 {
+		l := int(binary.NativeEndian.Uint64(oob[0:]))
+		level := int32(binary.NativeEndian.Uint32(oob[8:]))
+		typ := int32(binary.NativeEndian.Uint32(oob[12:]))
+		if l < 16 || l > len(oob) {
+			return 0, false
+		}
+		if level == syscall.SOL_SOCKET && typ == syscall.SO_TIMESTAMPNS && l >= 32 {
+			sec := int64(binary.NativeEndian.Uint64(oob[16:]))
+			nsec := int64(binary.NativeEndian.Uint64(oob[24:]))
+			return sec*1e9 + nsec, true
+		}
+		oob = oob[(l+7)&^7:]
+	}
+	return 0, false
 }
 
 // lookupLocked finds the leg a datagram is for (nil: none, counted).

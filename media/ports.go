@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+
+	"github.com/hotlinecc/hotline/media/udpbatch"
 )
 
 // PortAllocator hands out even RTP ports from [min,max] and binds the UDP
@@ -34,16 +36,6 @@ type PortAllocator struct {
 	logger *slog.Logger
 	// closedDrops keeps the drop counts of shared sockets already closed.
 	closedDrops SharedDrops
-}
-
-// sharedPool is the shared sockets on one local IP.
-type sharedPool struct {
-	eps  []*endpoint
-	refs int
-	// waiting[i][ip]: legs of eps[i] expecting media from ip that have not
-	// latched yet (they may need IP-only latching, which must stay
-	// unambiguous).
-	peers []map[netip.Addr]int
 }
 
 // NewPortAllocator returns an allocator for the even ports in [min,max].
@@ -95,94 +87,6 @@ func (a *PortAllocator) log() *slog.Logger {
 	return a.logger
 }
 
-// acquireShared returns the shared socket on ip a new leg should use:
-// the one with the fewest waiting legs of the same peer IP (so that a
-// NATed phone's first packets name one leg only), then the least loaded.
-func (a *PortAllocator) acquireShared(ip, peer netip.Addr) (*endpoint, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.pools == nil {
-		a.pools = make(map[netip.Addr]*sharedPool)
-	}
-	p := a.pools[ip]
-	if p == nil {
-		p = &sharedPool{}
-		for i := range max(a.shareN, 1) {
-			ep, err := a.openSharedLocked(ip, i)
-			if err != nil {
-				for _, e := range p.eps {
-					e.closeLocked()
-				}
-				return nil, err
-			}
-			p.eps = append(p.eps, ep)
-			p.peers = append(p.peers, map[netip.Addr]int{})
-		}
-		for _, ep := range p.eps {
-			ep.start()
-		}
-		a.pools[ip] = p
-	}
-	best := 0
-	for i, ep := range p.eps {
-		bw, iw := p.peers[best][peer], p.peers[i][peer]
-		if iw < bw || iw == bw && ep.load() < p.eps[best].load() {
-			best = i
-		}
-	}
-	p.refs++
-	if peer.IsValid() {
-		p.peers[best][peer]++
-	}
-	return p.eps[best], nil
-}
-
-// openSharedLocked binds one shared socket (a.mu held).
-func (a *PortAllocator) openSharedLocked(ip netip.Addr, i int) (*endpoint, error) {
-	uc, port, err := a.bindLocked(ip)
-	if err != nil {
-		return nil, err
-	}
-	return newEndpoint(a, uc, port, ip, true, i)
-}
-
-// releaseShared is a leg leaving its shared socket; the last leg closes
-// the pool.
-func (a *PortAllocator) releaseShared(ep *endpoint, peer netip.Addr) {
-	a.mu.Lock()
-	p := a.pools[ep.local.Addr()]
-	if p == nil {
-		a.mu.Unlock()
-		return
-	}
-	if peer.IsValid() {
-		for i, e := range p.eps {
-			if e == ep {
-				if p.peers[i][peer]--; p.peers[i][peer] <= 0 {
-					delete(p.peers[i], peer)
-				}
-			}
-		}
-	}
-	p.refs--
-	if p.refs > 0 {
-		a.mu.Unlock()
-		return
-	}
-	delete(a.pools, ep.local.Addr())
-	for _, e := range p.eps {
-		a.closedDrops.Foreign += e.foreign.Load()
-		a.closedDrops.Ambiguous += e.ambiguous.Load()
-		a.closedDrops.Junk += e.junk.Load()
-	}
-	a.mu.Unlock()
-	for _, e := range p.eps {
-		if err := e.close(); err != nil {
-			a.log().Warn("closing shared rtp socket", "err", err)
-		}
-	}
-}
-
 // SharedDrops counts packets that reached a shared port but no leg: from
 // sources no leg expects (foreign), claimable by several legs
 // (ambiguous), or not RTP at all (junk). Legs count what was meant for
@@ -222,6 +126,29 @@ func (a *PortAllocator) bind(ip netip.Addr) (*net.UDPConn, int, error) {
 }
 
 func (a *PortAllocator) bindLocked(ip netip.Addr) (*net.UDPConn, int, error) {
+	var conn *net.UDPConn
+	port, err := a.findPortLocked(ip, func(port int) error {
+		var err error
+		conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		return err
+	})
+	return conn, port, err
+}
+
+// bindPolledLocked is bindLocked for a polled (shared) socket.
+func (a *PortAllocator) bindPolledLocked(ip netip.Addr) (*udpbatch.Polled, int, error) {
+	var pc *udpbatch.Polled
+	port, err := a.findPortLocked(ip, func(port int) error {
+		var err error
+		pc, err = udpbatch.ListenPolled(netip.AddrPortFrom(ip, uint16(port)), sharedBuffer)
+		return err
+	})
+	return pc, port, err
+}
+
+// findPortLocked tries the range's free even ports round robin with bind
+// until one binds.
+func (a *PortAllocator) findPortLocked(ip netip.Addr, bind func(port int) error) (int, error) {
 	n := a.Size()
 	var lastErr error
 	for range n {
@@ -233,23 +160,22 @@ func (a *PortAllocator) bindLocked(ip netip.Addr) (*net.UDPConn, int, error) {
 		if _, busy := a.inUse[port]; busy {
 			continue
 		}
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
-		if err != nil {
+		if err := bind(port); err != nil {
 			if errors.Is(err, syscall.EADDRNOTAVAIL) {
-				return nil, 0, fmt.Errorf("media IP %s is not an address of this host: %w", ip, err)
+				return 0, fmt.Errorf("media IP %s is not an address of this host: %w", ip, err)
 			}
 			// Busy in the OS (another process) or similar: try the next one.
 			lastErr = err
 			continue
 		}
 		a.inUse[port] = struct{}{}
-		return conn, port, nil
+		return port, nil
 	}
 	if lastErr != nil {
-		return nil, 0, fmt.Errorf("rtp ports %d-%d on %s (%d in use here, last bind error: %v): %w",
+		return 0, fmt.Errorf("rtp ports %d-%d on %s (%d in use here, last bind error: %v): %w",
 			a.min, a.max, ip, len(a.inUse), lastErr, ErrNoPorts)
 	}
-	return nil, 0, fmt.Errorf("rtp ports %d-%d on %s (%d in use): %w", a.min, a.max, ip, len(a.inUse), ErrNoPorts)
+	return 0, fmt.Errorf("rtp ports %d-%d on %s (%d in use): %w", a.min, a.max, ip, len(a.inUse), ErrNoPorts)
 }
 
 func (a *PortAllocator) release(port int) {

@@ -297,7 +297,7 @@ func OpenSession(alloc *PortAllocator, localIP netip.Addr, logger *slog.Logger, 
 	var ep *endpoint
 	var err error
 	if own {
-		ep, err = openEndpoint(alloc, localIP, false, -1)
+		ep, err = openEndpoint(alloc, localIP, -1)
 	} else {
 		peer := o.Peer
 		if !peer.IsValid() {
