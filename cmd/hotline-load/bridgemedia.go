@@ -52,7 +52,7 @@ type bridgeMedia struct {
 	delays   []float64 // ms
 	received uint64
 
-	closeOnce sync.Once
+	closeOnce, stopOnce sync.Once
 }
 
 const (
@@ -116,13 +116,20 @@ func (bm *bridgeMedia) start() {
 	}
 }
 
+// stopSending silences every stream (idempotent).
+func (bm *bridgeMedia) stopSending() {
+	bm.stopOnce.Do(func() {
+		for _, s := range bm.senders {
+			close(s.stop)
+		}
+	})
+}
+
 // close stops the senders and readers (idempotent); results are complete
 // after it.
 func (bm *bridgeMedia) close() {
 	bm.closeOnce.Do(func() {
-		for _, s := range bm.senders {
-			close(s.stop)
-		}
+		bm.stopSending()
 		close(bm.stopRx)
 		bm.wg.Wait()
 		for _, c := range bm.conns {
