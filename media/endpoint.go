@@ -25,8 +25,8 @@ import (
 // nor sent packets wake anything (see pool.go).
 type endpoint struct {
 	alloc  *PortAllocator
-	uc     *net.UDPConn    // own port
-	bc     *udpbatch.Conn  // own port
+	uc     *net.UDPConn     // own port
+	bc     *udpbatch.Conn   // own port
 	pc     *udpbatch.Polled // shared port
 	local  netip.AddrPort
 	port   int
