@@ -89,8 +89,14 @@ func (r *receiver) start() {
 // drain.
 const rxBatch = 64
 
-// drainEvery is the pause between two rounds over the sockets.
+// drainEvery is the pause between two rounds over the sockets; with many
+// sockets (a socket per caller) the rounds are rarer, so that empty reads
+// stay cheap (arrival times come from the kernel either way).
 const drainEvery = time.Millisecond
+
+func drainPause(sockets int) time.Duration {
+	return max(drainEvery, time.Duration(sockets)*10*time.Microsecond)
+}
 
 func (r *receiver) read() {
 	io := udpbatch.NewIO(rxBatch)
@@ -106,6 +112,7 @@ func (r *receiver) read() {
 		ssrc uint32
 	}
 	local := map[legKey]*stream{}
+	pause := drainPause(len(r.conns))
 	for {
 		select {
 		case <-r.stop:
@@ -161,7 +168,7 @@ func (r *receiver) read() {
 				}
 			}
 		}
-		time.Sleep(drainEvery)
+		time.Sleep(pause)
 	}
 }
 

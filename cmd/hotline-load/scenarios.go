@@ -340,6 +340,10 @@ func runIVR(ctx context.Context, o options, w io.Writer) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Every caller sends its keys from a socket of its own, as phones do:
+	// an engine whose legs share ports tells calls apart by the peer's
+	// address (these SDPs announce no a=ssrc).
+	o.sockets = max(o.sockets, n)
 	d := &ivrDriver{ctx: ctx, digits: o.digits, senders: map[*stream]*dtmfSender{}}
 	s, err := openSession(ctx, o, fmt.Sprintf("ivr-%d", n), d.onPacket)
 	if err != nil {
