@@ -142,22 +142,21 @@ const dtmfTotal = dtmfEventPackets + dtmfEndRepeats
 
 // dtmfSend is one key press on the media clock (state under sendMu).
 type dtmfSend struct {
-	s         *Session
-	cfg       *remoteConfig
-	ts        uint32
-	payload   [4]byte
-	sent      int
-	stopped   bool
-	signalled bool
-	done      chan struct{}
-	err       error
+	s       *Session
+	cfg     *remoteConfig
+	ts      uint32
+	payload [4]byte
+	sent    int
+	st      emitterState // emitter_fsm.go
+	done    chan struct{}
+	err     error
 }
 
 func (ev *dtmfSend) emit(due time.Time, tx *txBatch) bool {
 	s := ev.s
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if ev.stopped {
+	if ev.st != emRunning {
 		return false
 	}
 	if s.closed.Load() {
@@ -180,22 +179,17 @@ func (ev *dtmfSend) emit(due time.Time, tx *txBatch) bool {
 }
 
 func (ev *dtmfSend) finishLocked(err error) {
-	if !ev.stopped {
-		ev.stopped, ev.err = true, err
+	if ev.st.to(emEnded) {
+		ev.err = err
 	}
 }
 
 func (ev *dtmfSend) retired() {
 	ev.s.sendMu.Lock()
-	ev.signalLocked()
-	ev.s.sendMu.Unlock()
-}
-
-func (ev *dtmfSend) signalLocked() {
-	if !ev.signalled {
-		ev.signalled = true
+	if ev.st.to(emTold) {
 		close(ev.done)
 	}
+	ev.s.sendMu.Unlock()
 }
 
 // stop takes the press off the clock and returns how many packets went.
@@ -203,8 +197,9 @@ func (ev *dtmfSend) stop() int {
 	s := ev.s
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	ev.stopped = true
-	ev.signalLocked()
+	if ev.st.to(emTold) {
+		close(ev.done)
+	}
 	return ev.sent
 }
 

@@ -8,17 +8,17 @@ import (
 )
 
 // player plays prompts on a leg, one frame per visit of the media clock.
-// Its cursor and flags are guarded by the session's sendMu, so that once
-// Play has returned no further frame of it is encoded.
+// Its cursor and state (emitter_fsm.go) are guarded by the session's
+// sendMu, so that once Play has returned no further frame of it is
+// encoded.
 type player struct {
 	s         *Session
 	prompts   []*Prompt
 	loop      bool // PlayLoop: start over at the end
 	pi, off   int  // prompt, frame within it
 	first     bool
-	stopped   bool // no more frames: cancelled, failed or finished
+	st        emitterState
 	completed bool // every frame was sent
-	signalled bool // done closed
 	done      chan struct{}
 	err       error
 }
@@ -28,7 +28,7 @@ func (pl *player) emit(due time.Time, tx *txBatch) bool {
 	s := pl.s
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if pl.stopped {
+	if pl.st != emRunning {
 		return false
 	}
 	if s.closed.Load() {
@@ -75,23 +75,17 @@ func (pl *player) emit(due time.Time, tx *txBatch) bool {
 // finishLocked ends the player; Play hears of it once the last frame
 // has left (retired).
 func (pl *player) finishLocked(err error) {
-	if pl.stopped {
-		return
+	if pl.st.to(emEnded) {
+		pl.err, pl.completed = err, err == nil
 	}
-	pl.stopped, pl.err, pl.completed = true, err, err == nil
 }
 
 func (pl *player) retired() {
 	pl.s.sendMu.Lock()
-	pl.signalLocked()
-	pl.s.sendMu.Unlock()
-}
-
-func (pl *player) signalLocked() {
-	if !pl.signalled {
-		pl.signalled = true
+	if pl.st.to(emTold) {
 		close(pl.done)
 	}
+	pl.s.sendMu.Unlock()
 }
 
 // current is the prompt being played, for errors.
@@ -105,11 +99,12 @@ func (pl *player) current() *Prompt {
 func (pl *player) cancel() {
 	s := pl.s
 	s.sendMu.Lock()
-	if !pl.stopped {
-		pl.stopped = true
+	if pl.st == emRunning {
 		s.barged = true
 	}
-	pl.signalLocked()
+	if pl.st.to(emTold) {
+		close(pl.done)
+	}
 	s.sendMu.Unlock()
 }
 
