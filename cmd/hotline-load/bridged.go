@@ -135,7 +135,7 @@ type bridgedRow struct {
 	rssIdle, rssN          int64
 	engineCPU, sippCPU     float64
 	driverCPU, machineBusy float64
-	others                 float64
+	others, softirq        float64
 	load                   string
 	notes                  []string
 	readyAgents            int
@@ -156,7 +156,7 @@ func runBridged(ctx context.Context, o options, w io.Writer) error {
 	fmt.Fprintf(w, "\nBridged calls: %d callers (%d into a recorded queue), each bridged to one of %d agents' phones, ramp %g calls/s, both sides talk for %s; the driver sends and receives all RTP (stamped frames, kernel receive times); config %s\n",
 		n, rec, agents, o.rampRate, o.steady, cfg)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "engine\tcalls\trecorded\tfailed\tretrans\tsetup p99 ms\tstreams relayed\twindow s\tframes judged\tdelay p50 ms\tdelay p99 ms\tdelay max ms\t> 5 ms %\tlost %\trecordings\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\tload avg\t")
+	fmt.Fprintln(tw, "engine\tcalls\trecorded\tfailed\tretrans\tsetup p99 ms\tstreams relayed\twindow s\tframes judged\tdelay p50 ms\tdelay p99 ms\tdelay max ms\t> 5 ms %\tlost %\trecordings\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tsoftirq %\tmachine busy %\tother load %\tload avg\t")
 	var notes strings.Builder
 	defer func() { _ = tw.Flush(); fmt.Fprint(w, notes.String()) }()
 	for _, e := range o.engines {
@@ -178,11 +178,11 @@ func runBridged(ctx context.Context, o options, w io.Writer) error {
 		if row.rssN > 0 {
 			perCall = float64(row.rssN-row.rssIdle) / float64(n) / 1024
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\t%.1f\t%d\t%s\t%s\t%s\t%.3f\t%.3f\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\t%.1f\t%d\t%s\t%s\t%s\t%.3f\t%.3f\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t\n",
 			e.name, n, rec, row.failed, row.retrans, ms(row.setupP99), row.streams, row.window.Seconds(), len(row.delays),
 			ms(percentile(row.delays, 50)), ms(percentile(row.delays, 99)), ms(percentile(row.delays, 100)),
 			100*float64(over5)/math.Max(1, float64(len(row.delays))), lost, row.recordings,
-			mb(row.rssIdle), mb(row.rssN), perCall, row.engineCPU, row.sippCPU, row.driverCPU, row.machineBusy, row.others, row.load)
+			mb(row.rssIdle), mb(row.rssN), perCall, row.engineCPU, row.sippCPU, row.driverCPU, row.softirq, row.machineBusy, row.others, row.load)
 		for _, s := range row.notes {
 			fmt.Fprintf(&notes, "    %s: %s\n", e.name, s)
 		}
@@ -360,11 +360,11 @@ func bridgedStep(ctx context.Context, o options, cfg string, n, rec, agents int)
 	}
 	sort.Float64s(setup)
 	row.setupP99 = percentile(setup, 99)
-	row.engineCPU, row.driverCPU, row.machineBusy = c.EngineShare, c.DriverShare, c.MachineBusy
+	row.engineCPU, row.driverCPU, row.machineBusy, row.softirq = c.EngineShare, c.DriverShare, c.MachineBusy, c.Softirq
 	if wall > 0 {
 		row.sippCPU = 100 * sippCPU.Seconds() / wall.Seconds()
 	}
-	row.others = max(row.machineBusy-(row.engineCPU+row.sippCPU+row.driverCPU)/float64(runtime.NumCPU()), 0)
+	row.others = max(row.machineBusy-(row.engineCPU+row.sippCPU+row.driverCPU)/float64(runtime.NumCPU())-row.softirq, 0)
 	row.load = loadAvg()
 	recs, _ := filepath.Glob(filepath.Join(dir, "recordings", "*", "*", "*", "*.wav"))
 	if len(recs) == 0 {

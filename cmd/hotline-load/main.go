@@ -355,13 +355,18 @@ func niceArgs(nice int, bin string, args ...string) (string, []string) {
 // cpuMeter measures CPU shares of the engine and of this driver, and the
 // machine's busy share, over a load step.
 type cpuMeter struct {
-	enginePID          int
-	t0                 time.Time
-	eng0, self0        time.Duration
-	busy0, total0      int64
-	EngineShare        float64 // % of one core
-	DriverShare        float64
-	MachineBusy        float64 // % of all cores
+	enginePID     int
+	t0            time.Time
+	eng0, self0   time.Duration
+	busy0, total0 int64
+	EngineShare   float64 // % of one core
+	DriverShare   float64
+	MachineBusy   float64 // % of all cores
+	// Softirq is the kernel's softirq time, in % of all cores: on loopback
+	// that is mostly the receive half of every packet's delivery, which
+	// Linux charges to no process.
+	Softirq            float64
+	soft0              int64
 	rcvbuf0, RcvbufErr int64
 }
 
@@ -369,7 +374,7 @@ func startCPU(enginePID int) *cpuMeter {
 	m := &cpuMeter{enginePID: enginePID, t0: time.Now()}
 	m.eng0, _ = procCPU(enginePID)
 	m.self0, _ = procCPU(os.Getpid())
-	m.busy0, m.total0 = machineCPU()
+	m.busy0, m.total0, m.soft0 = machineCPU()
 	m.rcvbuf0 = udpRcvbufErrors()
 	return m
 }
@@ -378,27 +383,29 @@ func (m *cpuMeter) stop() {
 	wall := time.Since(m.t0).Seconds()
 	e, _ := procCPU(m.enginePID)
 	d, _ := procCPU(os.Getpid())
-	b, t := machineCPU()
+	b, t, sq := machineCPU()
 	m.EngineShare = 100 * (e - m.eng0).Seconds() / wall
 	m.DriverShare = 100 * (d - m.self0).Seconds() / wall
 	if t > m.total0 {
 		m.MachineBusy = 100 * float64(b-m.busy0) / float64(t-m.total0)
+		m.Softirq = 100 * float64(sq-m.soft0) / float64(t-m.total0)
 	}
 	m.RcvbufErr = udpRcvbufErrors() - m.rcvbuf0
 }
 
-// others is the machine's busy share not explained by the engine, SIPp
-// and this driver (other work on a shared machine), in % of all cores.
+// others is the machine's busy share not explained by the engine, SIPp,
+// this driver and softirq (other work on a shared machine), in % of all
+// cores.
 func (m *cpuMeter) others(r sippResult) float64 {
 	ours := (m.EngineShare + r.CPUShare() + m.DriverShare) / float64(runtime.NumCPU())
-	return max(m.MachineBusy-ours, 0)
+	return max(m.MachineBusy-ours-m.Softirq, 0)
 }
 
-// machineCPU reads busy and total jiffies from /proc/stat.
-func machineCPU() (busy, total int64) {
+// machineCPU reads busy, total and softirq jiffies from /proc/stat.
+func machineCPU() (busy, total, softirq int64) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
@@ -408,8 +415,11 @@ func machineCPU() (busy, total int64) {
 		if i != 3 && i != 4 { // idle, iowait
 			busy += n
 		}
+		if i == 6 {
+			softirq = n
+		}
 	}
-	return busy, total
+	return busy, total, softirq
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }

@@ -42,7 +42,7 @@ func failPct(st sipStat) float64 {
 func runSetup(ctx context.Context, o options, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "\nSet-up rate: answer + 2.93 s prompt + engine BYE (SIPp caller-engine-bye.xml), kernel-timestamped RTP")
-	fmt.Fprintln(tw, "engine\trate/s\tattempted\tfailed\tretrans\tsetup p50 ms\tsetup p99 ms\tprompt p50 ms\tprompt p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\tload avg\tengine RSS peak MB\tsipp exit\t")
+	fmt.Fprintln(tw, "engine\trate/s\tattempted\tfailed\tretrans\tsetup p50 ms\tsetup p99 ms\tprompt p50 ms\tprompt p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tengine CPU %\tSIPp CPU %\tdriver CPU %\tsoftirq %\tmachine busy %\tother load %\tload avg\tengine RSS peak MB\tsipp exit\t")
 	best, clean := map[string]float64{}, map[string]float64{}
 	stopped := map[string]bool{}
 	var notes strings.Builder
@@ -62,10 +62,10 @@ func runSetup(ctx context.Context, o options, w io.Writer) error {
 			}
 			r := row.sipp
 			p := row.pacing
-			fmt.Fprintf(tw, "%s\t%g\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%.3f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%s\t%d\t\n",
+			fmt.Fprintf(tw, "%s\t%g\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%.3f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%s\t%d\t\n",
 				e.name, rate, r.Stat.Created, r.Stat.Failed, r.Stat.Retrans, ms(row.setupP50), ms(row.setupP99),
 				ms(percentile(p.Durations, 50)), ms(percentile(p.Durations, 99)), p.LateShare(), ms(p.DevP99), p.Lost,
-				row.cpu.EngineShare, r.CPUShare(), row.cpu.DriverShare, row.cpu.MachineBusy, row.cpu.others(r), row.load, mb(row.rssPeak), r.ExitCode)
+				row.cpu.EngineShare, r.CPUShare(), row.cpu.DriverShare, row.cpu.Softirq, row.cpu.MachineBusy, row.cpu.others(r), row.load, mb(row.rssPeak), r.ExitCode)
 			fmt.Fprintf(&notes, "    %s at %g/s: %s\n", e.name, rate, row.canary)
 			if p.Late > 0 {
 				fmt.Fprintf(&notes, "    %s at %g/s: %s\n", e.name, rate, lateLine(p))
@@ -139,7 +139,7 @@ func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRo
 func runConcurrent(ctx context.Context, o options, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nConcurrent playing calls: ramp at %g calls/s, then all play together for %s (SIPp caller-hangs-up.xml, flow long)\n", o.rampRate, o.steady)
-	fmt.Fprintln(tw, "engine\tcalls\tfailed\tstreams\tsetup p99 ms\twindow s\tpackets judged\tpkts >±5ms %\tdev p50 ms\tdev p99 ms\tdev max ms\tgaps >±5ms %\tgap p99 ms\tlost pkts\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\tload avg\t")
+	fmt.Fprintln(tw, "engine\tcalls\tfailed\tstreams\tsetup p99 ms\twindow s\tpackets judged\tpkts >±5ms %\tdev p50 ms\tdev p99 ms\tdev max ms\tgaps >±5ms %\tgap p99 ms\tlost pkts\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tsoftirq %\tmachine busy %\tother load %\tload avg\t")
 	var notes strings.Builder
 	defer func() { _ = tw.Flush(); fmt.Fprint(w, notes.String()) }()
 	for _, n := range o.concurrent {
@@ -218,10 +218,10 @@ func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer,
 		perCall = float64(rssN-s.rssIdle) / float64(n) / 1024
 	}
 	sort.Float64s(res.SetupMs)
-	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.1f\t%d\t%.3f\t%s\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t\n",
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.1f\t%d\t%.3f\t%s\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t\n",
 		o.engineName, n, res.Stat.Failed, p.Streams, ms(percentile(res.SetupMs, 99)), to.Sub(from).Seconds(), p.Packets, p.LateShare(),
 		ms(p.DevP50), ms(p.DevP99), ms(p.DevMax), p.GapLateShare(), ms(p.GapP99), p.Lost, mb(s.rssIdle), mb(rssN), perCall,
-		cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.MachineBusy, cpu.others(res), loadAvg())
+		cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.Softirq, cpu.MachineBusy, cpu.others(res), loadAvg())
 	fmt.Fprintf(w, "    %s, %d calls: %s\n", o.engineName, n, canaryLine(s, from, to, o.tolerance))
 	if p.Late > 0 {
 		fmt.Fprintf(w, "    %s, %d calls: %s\n", o.engineName, n, lateLine(p))

@@ -64,6 +64,9 @@ func (p *Polled) LocalAddr() netip.AddrPort { return netip.AddrPort{} }
 // Close closes the socket.
 func (p *Polled) Close() error { return nil }
 
+// SetGSO is not available on this platform.
+func (p *Polled) SetGSO(size int) error { return errors.New("udpbatch: no polled sockets") }
+
 // Drain is not available on this platform.
 func (io *IO) Drain(p *Polled, ms []Message) (int, error) {
 	return 0, errors.New("udpbatch: no polled sockets")

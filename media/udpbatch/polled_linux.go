@@ -78,6 +78,24 @@ func ListenPolled(addr netip.AddrPort, buf int) (*Polled, error) {
 // LocalAddr is the bound address.
 func (p *Polled) LocalAddr() netip.AddrPort { return p.local }
 
+// SetGSO turns on UDP segmentation offload for sends (UDP_SEGMENT): a
+// datagram longer than size leaves as consecutive datagrams of size bytes
+// (the last one shorter), up to 64 of them, for the cost of one trip
+// through the stack. All go to the one destination: it only helps a
+// sender with many packets for the same address and port.
+func (p *Polled) SetGSO(size int) error {
+	const solUDP, udpSegment = 17, 103
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return net.ErrClosed
+	}
+	if err := syscall.SetsockoptInt(p.fd, solUDP, udpSegment, size); err != nil {
+		return fmt.Errorf("udpbatch: UDP_SEGMENT: %w", err)
+	}
+	return nil
+}
+
 // Close closes the socket once the calls in progress are done.
 func (p *Polled) Close() error {
 	p.mu.Lock()
