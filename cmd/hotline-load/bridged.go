@@ -343,6 +343,13 @@ func bridgedStep(ctx context.Context, o options, cfg string, n, rec, agents int)
 	row.window = until.Sub(from)
 	bm.close()
 	row.delays, row.sent, row.received, row.streams = bm.results()
+	tl, worst := bm.timeline()
+	if err := os.WriteFile(filepath.Join(dir, "delay-timeline.csv"), []byte(tl), 0o644); err != nil {
+		return row, fmt.Errorf("delay timeline: %w", err)
+	}
+	if worst != "" {
+		row.notes = append(row.notes, worst+" (per-second counts in "+filepath.Join(dir, "delay-timeline.csv")+")")
+	}
 	row.rssN = samp.maxBetween(from, until)
 	var setup []float64
 	var sippCPU time.Duration

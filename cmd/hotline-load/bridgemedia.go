@@ -51,6 +51,9 @@ type bridgeMedia struct {
 	mu       sync.Mutex
 	delays   []float64 // ms
 	received uint64
+	// perSecond[unix second of the send] = frames judged, frames over 5 ms
+	// (reader only until close).
+	perSecond map[int64][2]int
 
 	closeOnce, stopOnce sync.Once
 }
@@ -73,7 +76,7 @@ type bstream struct {
 }
 
 func newBridgeMedia(sockets, streams int) (*bridgeMedia, error) {
-	bm := &bridgeMedia{base: rand.Uint32() &^ 0xffff, epoch: time.Now(), streams: make([]bstream, streams),
+	bm := &bridgeMedia{base: rand.Uint32() &^ 0xffff, epoch: time.Now(), streams: make([]bstream, streams), perSecond: map[int64][2]int{},
 		sentAt: make([]atomic.Uint64, streams*stampRing), relayed: make([]atomic.Bool, streams), stopRx: make(chan struct{})}
 	for range sockets {
 		// Polled, as the receiver of the playing scenario (see rxBatch).
@@ -201,6 +204,30 @@ func (bm *bridgeMedia) results() ([]float64, uint64, uint64, int) {
 	return d, bm.sentIn.Load(), bm.received, int(bm.relayedN.Load())
 }
 
+// timeline is the window second by second: "15:04:05 judged late", and
+// the worst second.
+func (bm *bridgeMedia) timeline() (csv, worst string) {
+	secs := make([]int64, 0, len(bm.perSecond))
+	for s := range bm.perSecond {
+		secs = append(secs, s)
+	}
+	slices.Sort(secs)
+	var b strings.Builder
+	b.WriteString("utc,frames,over_5ms\n")
+	var ws int64
+	for _, s := range secs {
+		c := bm.perSecond[s]
+		fmt.Fprintf(&b, "%s,%d,%d\n", time.Unix(s, 0).UTC().Format("15:04:05"), c[0], c[1])
+		if c[1] > bm.perSecond[ws][1] {
+			ws = s
+		}
+	}
+	if c := bm.perSecond[ws]; c[1] > 0 {
+		worst = fmt.Sprintf("worst second %s: %d of %d frames over 5 ms", time.Unix(ws, 0).UTC().Format("15:04:05"), c[1], c[0])
+	}
+	return b.String(), worst
+}
+
 func (bm *bridgeMedia) summary() string {
 	s := bm.sends.Load()
 	late := bm.lateSends.Load()
@@ -310,8 +337,15 @@ func (bm *bridgeMedia) receive(m *udpbatch.Message, delays *[]float64, received 
 		at = time.Now().UnixNano()
 	}
 	if bm.inWindow(sentNs) {
-		*delays = append(*delays, float64(at-sentNs)/1e6)
+		d := float64(at-sentNs) / 1e6
+		*delays = append(*delays, d)
 		*received++
+		c := bm.perSecond[sentNs/1e9]
+		c[0]++
+		if d > 5 {
+			c[1]++
+		}
+		bm.perSecond[sentNs/1e9] = c
 	}
 }
 
