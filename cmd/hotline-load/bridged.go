@@ -196,7 +196,7 @@ func bridgedStep(ctx context.Context, o options, cfg string, n, rec, agents int)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return row, fmt.Errorf("step dir: %w", err)
 	}
-	eng, err := startEngineEnv(ctx, o.engineBin, cfg, dir, o.logLevel, o.nice, nil)
+	eng, err := startEngineEnv(ctx, o.engineBin, cfg, dir, o.logLevel, o.nice, o.engineEnv)
 	if err != nil {
 		return row, err
 	}

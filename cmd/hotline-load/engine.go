@@ -62,12 +62,9 @@ func buildEngine(ctx context.Context, src, bin string) (string, error) {
 	return bin, nil
 }
 
-// startEngine runs bin with config on free ports and waits until /readyz.
-func startEngine(ctx context.Context, bin, config, workDir, logLevel string, nice int) (*engineProc, error) {
-	return startEngineEnv(ctx, bin, config, workDir, logLevel, nice, nil)
-}
-
-// startEngineEnv is startEngine with more HOTLINE_* overrides in env.
+// startEngineEnv runs bin with config on free ports, with env added to the
+// environment (HOTLINE_* overrides, runtime settings), and waits until
+// /readyz.
 func startEngineEnv(ctx context.Context, bin, config, workDir, logLevel string, nice int, env []string) (*engineProc, error) {
 	sipPort, err := freePort()
 	if err != nil {

@@ -64,6 +64,7 @@ type options struct {
 	agents     int
 	talk       time.Duration
 	recorded   int
+	engineEnv  []string
 }
 
 func main() {
@@ -187,6 +188,7 @@ func parseFlags(args []string) (options, error) {
 	rates := fs.String("rates", "50,100,200,300,400", "setup: call rates to step through, calls/s (cluster: default 20,40)")
 	fs.IntVar(&o.agents, "agents", 200, "cluster: agents, half registered through each node (each handles a call every -talk + ~2 s)")
 	fs.DurationVar(&o.talk, "talk", time.Second, "cluster: how long each agent talks before hanging up")
+	envs := fs.String("engine-env", "", "extra environment for the engine only, comma-separated KEY=VALUE (e.g. GOGC=50,GOMAXPROCS=4)")
 	fs.IntVar(&o.recorded, "recorded", 0, "bridged: how many of the -calls go to a queue that records (the rest to one that does not)")
 	rate := fs.Float64("rate", 0, "setup: one call rate instead of -rates; concurrent/ivr: ramp-up rate (default 100)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "setup: how long each rate is offered")
@@ -212,6 +214,15 @@ func parseFlags(args []string) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, kv := range strings.Split(*envs, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return o, fmt.Errorf("-engine-env: %q is not KEY=VALUE", kv)
+		}
+		o.engineEnv = append(o.engineEnv, kv)
 	}
 	if o.scenario == "" {
 		fs.Usage()
@@ -296,7 +307,7 @@ func openSession(ctx context.Context, o options, name string, onPacket func(*str
 		return nil, fmt.Errorf("step dir: %w", err)
 	}
 	var err error
-	if s.eng, err = startEngine(ctx, o.engineBin, o.config, s.dir, o.logLevel, o.nice); err != nil {
+	if s.eng, err = startEngineEnv(ctx, o.engineBin, o.config, s.dir, o.logLevel, o.nice, o.engineEnv); err != nil {
 		return nil, err
 	}
 	if s.rx, err = newReceiver(o.sockets); err != nil {
