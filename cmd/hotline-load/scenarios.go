@@ -334,6 +334,16 @@ func (d *ivrDriver) stop() {
 // presses -digits, one key per prompt, and the driver measures key → first
 // packet of the next prompt, next to the engine's own histogram.
 func runIVR(ctx context.Context, o options, w io.Writer) error {
+	for _, e := range o.engines {
+		if err := ivrStep(ctx, o.with(e), w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ivrStep is runIVR for one engine.
+func ivrStep(ctx context.Context, o options, w io.Writer) error {
 	n := o.calls
 	if n == 0 {
 		n = 500
@@ -402,7 +412,7 @@ func runIVR(ctx context.Context, o options, w io.Writer) error {
 	rssPeak := s.samp.maxBetween(res.Started, time.Now())
 	sort.Float64s(res.SetupMs)
 
-	fmt.Fprintf(w, "\nIVR: %d callers in the demo flow (10010), ramp %g calls/s, each presses %q (one key per prompt, RFC 4733 from the driver's sockets), stays %s\n", n, o.rampRate, o.digits, o.hold)
+	fmt.Fprintf(w, "\nIVR, engine %s: %d callers in the demo flow (10010), ramp %g calls/s, each presses %q (one key per prompt, RFC 4733 from the driver's sockets), stays %s; load average %s\n", o.engineName, n, o.rampRate, o.digits, o.hold, loadAvg())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "callers\tfailed\tstreams\tkeys pressed\tno next prompt\tkey→prompt p50 ms\tp99 ms\tmax ms\tengine hist n\thist p50 ms\thist p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tRSS idle MB\tRSS peak MB\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\t")
 	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
