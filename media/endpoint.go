@@ -37,6 +37,7 @@ type endpoint struct {
 
 	mu    sync.Mutex // the demux tables and legs
 	legs  int
+	legsN atomic.Int32 // legs, for the pool's choice
 	only  *Session // a port of its own: its one leg
 	dm    demux
 	dmSet map[*Session]struct{}
@@ -144,18 +145,17 @@ func (ep *endpoint) close() error {
 	return nil
 }
 
-// load is the number of legs on the socket.
-func (ep *endpoint) load() int {
-	ep.mu.Lock()
-	defer ep.mu.Unlock()
-	return ep.legs
-}
+// load is the number of legs on the socket (read without ep.mu: the
+// pool weighs its sockets while holding its own lock, and must not wait
+// on a reader's).
+func (ep *endpoint) load() int { return int(ep.legsN.Load()) }
 
 // attach adds a leg to the socket.
 func (ep *endpoint) attach(s *Session) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	ep.legs++
+	ep.legsN.Add(1)
 	if !ep.shared {
 		ep.only = s
 		return
@@ -169,6 +169,7 @@ func (ep *endpoint) attach(s *Session) {
 func (ep *endpoint) detach(s *Session) {
 	ep.mu.Lock()
 	ep.legs--
+	ep.legsN.Add(-1)
 	if ep.shared {
 		delete(ep.dmSet, s)
 		ep.dm.unindex(s)
