@@ -38,7 +38,7 @@ type endpoint struct {
 	mu    sync.Mutex // the demux tables and legs
 	legs  int
 	legsN atomic.Int32 // legs, for the pool's choice
-	only  *Session // a port of its own: its one leg
+	only  *Session     // a port of its own: its one leg
 	dm    demux
 	dmSet map[*Session]struct{}
 
