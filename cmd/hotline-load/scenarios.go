@@ -67,6 +67,9 @@ func runSetup(ctx context.Context, o options, w io.Writer) error {
 				ms(percentile(p.Durations, 50)), ms(percentile(p.Durations, 99)), p.LateShare(), ms(p.DevP99), p.Lost,
 				row.cpu.EngineShare, r.CPUShare(), row.cpu.DriverShare, row.cpu.Softirq, row.cpu.MachineBusy, row.cpu.others(r), row.load, mb(row.rssPeak), r.ExitCode)
 			fmt.Fprintf(&notes, "    %s at %g/s: %s\n", e.name, rate, row.canary)
+			if row.engine != "" {
+				fmt.Fprintf(&notes, "    %s at %g/s: engine %s\n", e.name, rate, row.engine)
+			}
 			if p.Late > 0 {
 				fmt.Fprintf(&notes, "    %s at %g/s: %s\n", e.name, rate, lateLine(p))
 			}
@@ -96,6 +99,7 @@ func runSetup(ctx context.Context, o options, w io.Writer) error {
 
 type setupRow struct {
 	load               string // load average at the end of the step
+	engine             string // the engine's GC and clock figures
 	sipp               sippResult
 	setupP50, setupP99 float64
 	pacing             pacing
@@ -111,6 +115,7 @@ func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRo
 		return row, err
 	}
 	defer s.close()
+	mBefore, _ := s.eng.metrics()
 	row.cpu = startCPU(s.eng.pid())
 	res, err := sippRun{
 		Bin: o.sippBin, Scenario: filepath.Join(o.sippDir, "caller-engine-bye.xml"), Target: s.eng.SIPAddr,
@@ -129,6 +134,12 @@ func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRo
 	row.rssPeak = s.samp.maxBetween(res.Started, time.Now())
 	row.canary = canaryLine(s, res.Started, time.Now(), o.tolerance)
 	row.load = loadAvg()
+	if mAfter, err := s.eng.metrics(); err == nil {
+		row.engine = gcLine(mBefore, mAfter)
+		if l := clockLine(mBefore, mAfter); l != "" {
+			row.engine += "; own view: " + l
+		}
+	}
 	return row, nil
 }
 
