@@ -10,5 +10,5 @@ import "embed"
 
 // Demo is the demo configuration tree; testdata/hotline.yaml is its root file.
 //
-//go:embed testdata/hotline.yaml testdata/flows testdata/prompts testdata/crm
+//go:embed testdata/hotline.yaml testdata/flows testdata/prompts testdata/crm testdata/campaigns
 var Demo embed.FS

@@ -23,8 +23,21 @@ type Call struct {
 	// Customer is the CRM record, opaque to the ACD.
 	Customer map[string]string
 	// Trace is the IVR trace, opaque to the ACD.
-	Trace      any
-	EnqueuedAt time.Time // set by Enqueue
+	Trace any
+	// EnqueuedAt is set by Enqueue; a callback restored after a restart
+	// keeps the one it had (its place in the queue).
+	EnqueuedAt time.Time
+	// Callback is the number to call back: the caller left the queue
+	// keeping its place (KeepPlace). Its offer rings the agent, then this
+	// number; it never overflows and never abandons.
+	Callback string
+	// CallbackAttempts counts the tries that did not reach the customer;
+	// CallbackAt is when the next may start (zero: when an agent frees).
+	CallbackAttempts int
+	CallbackAt       time.Time
+	// RingTimeout bounds one offer of this call (0 = Config.RingTimeout):
+	// a callback or an outbound call rings the agent and the customer.
+	RingTimeout time.Duration
 }
 
 // AgentProfile is an agent as configured / logged in.
@@ -66,13 +79,33 @@ var (
 	// longer wanted it (the caller left in the same instant). The agent
 	// is not at fault: it goes back to ready, not to not-ready.
 	ErrWithdrawn = errors.New("offer withdrawn by the caller's side")
+	// ErrCustomerUnreached: a callback's or outbound call's customer did
+	// not answer, was busy or could not be called; the agent goes back to
+	// ready. A callback is tried again later (QueueSettings), a direct
+	// offer ends Unanswered. Wrap it with the reason (CustomerError).
+	ErrCustomerUnreached = errors.New("customer not reached")
 )
+
+// CustomerError says why a customer was not reached: no_answer, busy,
+// failed.
+type CustomerError struct{ Reason string }
+
+func (e *CustomerError) Error() string { return "customer not reached: " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrCustomerUnreached) true.
+func (e *CustomerError) Unwrap() error { return ErrCustomerUnreached }
 
 // QueueSettings are the ACD's per-queue settings.
 type QueueSettings struct {
 	WrapUp  time.Duration // after-call work; 0 = Config.WrapUp
 	MaxWait time.Duration // overflow after this wait; 0 = never
 	MaxSize int           // overflow when this many wait; 0 = unlimited
+	// CallbackAttempts is how many times a callback is tried before it
+	// fails (0 = 3); CallbackRetry spaces the tries (0 = 2 min).
+	CallbackAttempts int
+	CallbackRetry    time.Duration
+	// CallbackRing bounds ringing the customer of a callback (0 = 30 s).
+	CallbackRing time.Duration
 }
 
 // Config configures the ACD.
@@ -120,7 +153,15 @@ const (
 	callRinging
 	callTalking
 	callHeld
+	// callParked: a callback out of routing — being confirmed by the
+	// caller, or between tries — that keeps its enqueue time (its place).
+	callParked
 )
+
+// String is the state's name in snapshots and the store.
+func (s callState) String() string {
+	return [...]string{"queued", "ringing", "talking", "held", "parked"}[s]
+}
 
 type call struct {
 	info        Call
@@ -138,6 +179,9 @@ type call struct {
 	// kind is why the call is offered to one named agent (OfferTo), 0 for
 	// a queue call.
 	kind DirectKind
+	// notBefore is a parked callback's next try (zero: waiting for the
+	// caller to confirm the number).
+	notBefore time.Time
 }
 
 // direct reports whether c was offered to a named agent, outside routing.
@@ -163,6 +207,10 @@ type agent struct {
 	// callNode is the node holding the call a local agent is reserved for
 	// or talking on, when that is not this node.
 	callNode string
+	// leaving: removed from the configuration while busy; it signs out
+	// after its call and wrap-up and is offered nothing meanwhile
+	// (reconfigure.go).
+	leaving bool
 }
 
 // ACD is the automatic call distributor.
@@ -192,6 +240,10 @@ type ACD struct {
 	cluster  Cluster
 	node     string
 	degraded bool
+
+	// samples are the window's answers and abandons, replayed into the
+	// router a reconfiguration builds (reconfigure.go).
+	samples []Sample
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -286,8 +338,9 @@ func (a *ACD) Run(ctx context.Context) error {
 }
 
 // Close stops the ACD: rings are cancelled, waiting callers get an
-// overflow outcome with reason OverflowShutdown, and Close waits for the
-// ring goroutines.
+// overflow outcome with reason OverflowShutdown, every agent's open state
+// spell is written to the state log, and Close waits for the ring
+// goroutines.
 func (a *ACD) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -297,8 +350,20 @@ func (a *ACD) Close() error {
 	a.closed = true
 	now := a.now()
 	for _, c := range a.calls {
-		if c.state == callQueued && c.owner == "" {
+		switch {
+		case c.owner != "":
+		case c.info.Callback != "" && (c.state == callQueued || c.state == callParked):
+			a.shutdownCallback(c, now)
+		case c.state == callQueued:
 			a.overflowLocked(c, OverflowShutdown, now)
+		}
+	}
+	// The spells still open end now: the state log drains like the call
+	// records (a stop would otherwise lose every agent's last spell).
+	for _, ag := range a.sortedAgents() {
+		if ag.home == "" && !ag.since.IsZero() && ag.state != LoggedOut {
+			a.slog.Record(StateRecord{AgentID: ag.profile.ID, Seat: ag.profile.Seat, State: ag.state, Reason: ag.reason,
+				CallID: ag.stateCall, Caller: ag.stateCaller, Start: ag.since, End: now})
 		}
 	}
 	a.cancel()
@@ -334,6 +399,7 @@ func (a *ACD) Tick() {
 	// Map order is fine here: each timer acts on its own agent or call.
 	for _, ag := range a.agents {
 		if ag.home != "" {
+			a.dropIdleMirror(ag, now)
 			continue // its home node runs its timers
 		}
 		switch ag.state {
@@ -353,9 +419,18 @@ func (a *ACD) Tick() {
 				a.publish(Event{Type: EventAdjustWarning, At: now, AgentID: ag.profile.ID, State: Adjust, Wait: now.Sub(ag.since)})
 			}
 		}
+		a.leaveIfDone(ag)
 	}
 	for _, c := range a.calls {
-		if c.state != callQueued || c.owner != "" {
+		if c.owner != "" {
+			continue
+		}
+		if c.state == callParked && !c.notBefore.IsZero() && !now.Before(c.notBefore) {
+			a.unpark(c, "callback retry due", now)
+			continue
+		}
+		if c.state != callQueued || c.info.Callback != "" {
+			// A callback waits for agents however long it takes.
 			continue
 		}
 		qs := a.cfg.Queues[c.info.Queue]

@@ -115,8 +115,8 @@ func (a *ACD) setState(ag *agent, to State, reason string, now time.Time) {
 // makeAvailable gives a Ready agent the best waiting call, or puts it in
 // the idle pool. Manual-mode agents are only available after RequestCall.
 func (a *ACD) makeAvailable(ag *agent, now time.Time) {
-	if ag.state != Ready || a.closed || ag.home != "" {
-		return // a mirror becomes idle on its home's word
+	if ag.state != Ready || a.closed || ag.home != "" || ag.leaving {
+		return // a mirror becomes idle on its home's word; a leaving agent never
 	}
 	id := ag.profile.ID
 	announce := func() {
@@ -278,7 +278,7 @@ func (a *ACD) dropSkills(ag *agent, now time.Time) {
 	}
 	if len(empty) > 0 {
 		for _, c := range a.sortedCalls() {
-			if c.state == callQueued && c.owner == "" && empty[c.info.Queue] {
+			if c.state == callQueued && c.owner == "" && empty[c.info.Queue] && c.info.Callback == "" {
 				a.overflowLocked(c, OverflowNoAgents, now)
 			}
 		}
@@ -509,13 +509,24 @@ func (a *ACD) Agents() []AgentSnapshot {
 	return out
 }
 
+// Call returns one call of the ACD.
+func (a *ACD) Call(id string) (CallSnapshot, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.calls[id]
+	if c == nil {
+		return CallSnapshot{}, false
+	}
+	return CallSnapshot{Call: cloneCall(c.info), State: c.state.String(), AgentID: c.agentID, Offers: c.offers, Node: c.owner}, true
+}
+
 // Calls returns the calls in the ACD by enqueue time.
 func (a *ACD) Calls() []CallSnapshot {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []CallSnapshot
 	for _, c := range a.sortedCalls() {
-		st := [...]string{"queued", "ringing", "talking", "held"}[c.state]
+		st := c.state.String()
 		out = append(out, CallSnapshot{Call: cloneCall(c.info), State: st, AgentID: c.agentID, Offers: c.offers, Node: c.owner})
 	}
 	return out

@@ -24,6 +24,12 @@ const (
 	EventCallEnded     EventType = "call.ended"
 	EventCallHeld      EventType = "call.held"
 	EventCallRetrieved EventType = "call.retrieved"
+	// EventCallUnreached: a callback's or outbound call's customer was not
+	// reached (Reason: no_answer, busy, failed); a callback is tried again.
+	EventCallUnreached EventType = "call.unreached"
+	// EventCallbackRequested: a waiting caller chose a callback and keeps
+	// its place (CallID is the callback's; Reason names the call).
+	EventCallbackRequested EventType = "callback.requested"
 	// EventCallTransferred: a consulted agent took the caller over
 	// (attended transfer completed); AgentID is the new agent.
 	EventCallTransferred EventType = "call.transferred"

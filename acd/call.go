@@ -132,7 +132,10 @@ func (a *ACD) Enqueue(ctx context.Context, req Call) (*Ticket, error) {
 	if _, dup := a.calls[req.ID]; dup {
 		return nil, fmt.Errorf("enqueue %s: %w: duplicate call id", req.ID, ErrInvalidCall)
 	}
-	req.EnqueuedAt = now
+	restored := req.Callback != "" && !req.EnqueuedAt.IsZero()
+	if !restored {
+		req.EnqueuedAt = now
+	}
 	c := &call{info: req}
 	rc := c.routingCall()
 	// Validate queue and tier before anything is published.
@@ -142,12 +145,17 @@ func (a *ACD) Enqueue(ctx context.Context, req Call) (*Ticket, error) {
 	t := &Ticket{id: req.ID, acd: a, done: make(chan Outcome, 1)}
 	c.ticket = t
 	a.calls[req.ID] = c
+	if restored {
+		// A callback back after a restart: offered (and counted) then.
+		a.restoreCallback(c, now)
+		return t, nil
+	}
 	a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: req.Queue, Tier: req.Tier, Offered: 1}))
 	a.publish(Event{Type: EventCallQueued, At: now, CallID: req.ID, Caller: req.Caller, Queue: req.Queue, Tier: req.Tier})
 
 	qs := a.cfg.Queues[req.Queue]
 	switch {
-	case a.loggedIn[req.Queue] == 0:
+	case a.loggedIn[req.Queue] == 0 && req.Callback == "":
 		a.overflowLocked(c, OverflowNoAgents, now)
 		return t, nil
 	case qs.MaxSize > 0 && a.router.Waiting(req.Queue) >= qs.MaxSize:
@@ -252,7 +260,14 @@ func (a *ACD) ringClaimed(ag *agent, c *call, now time.Time) {
 	a.publish(Event{Type: EventCallOffered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
 		Queue: c.info.Queue, Tier: c.info.Tier, Wait: now.Sub(c.info.EnqueuedAt), Direct: c.direct()})
 	a.inflight[ag.profile.ID]++
-	ringCtx, cancel := context.WithTimeout(a.ctx, a.cfg.RingTimeout)
+	ringTimeout := a.cfg.RingTimeout
+	switch {
+	case c.info.RingTimeout > 0:
+		ringTimeout = c.info.RingTimeout
+	case c.info.Callback != "":
+		ringTimeout = a.callbackRing(c)
+	}
+	ringCtx, cancel := context.WithTimeout(a.ctx, ringTimeout)
 	c.ringCancel = cancel
 	o := Offer{AgentID: ag.profile.ID, Seat: ag.profile.Seat, Call: cloneCall(c.info)}
 	a.wg.Add(1)
@@ -353,6 +368,7 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) (orphan bool) {
 		wait := now.Sub(c.info.EnqueuedAt)
 		if !c.direct() {
 			_ = a.router.Answered(c.info.Queue, c.info.Tier, wait, now)
+			a.noteSample(Sample{Kind: slAnswered, Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, At: now})
 			a.shareSample(slAnswered, c, wait)
 			within := 0
 			if tl, ok := a.tierThreshold(c.info.Tier); ok && wait <= tl {
@@ -366,6 +382,20 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) (orphan bool) {
 		a.publish(Event{Type: EventCallAnswered, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
 			Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, Direct: c.direct()})
 		c.ticket.deliver(Outcome{Kind: Connected, CallID: c.info.ID, AgentID: ag.profile.ID, Seat: ag.profile.Seat, Wait: wait})
+	case errors.Is(err, ErrCustomerUnreached):
+		// The agent answered (or waited reserved); the customer did not.
+		release()
+		reason := "no_answer"
+		var ce *CustomerError
+		if errors.As(err, &ce) {
+			reason = ce.Reason
+		}
+		a.publish(Event{Type: EventCallUnreached, At: now, AgentID: ag.profile.ID, CallID: c.info.ID, Caller: c.info.Caller,
+			Queue: c.info.Queue, Tier: c.info.Tier, Reason: reason, Wait: now.Sub(c.info.EnqueuedAt), Direct: c.direct()})
+		ag.callID, ag.caller = "", ""
+		a.setState(ag, Ready, "customer not reached", now)
+		a.makeAvailable(ag, now)
+		a.callbackMissed(c, reason, now)
 	case errors.Is(err, ErrWithdrawn):
 		release()
 		ag.callID, ag.caller = "", ""
@@ -444,7 +474,7 @@ func (a *ACD) abandon(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.calls[id]
-	if c == nil || (c.state != callQueued && c.state != callRinging) {
+	if c == nil || (c.state != callQueued && c.state != callRinging && c.state != callParked) {
 		return
 	}
 	a.abandonLocked(c, a.now())
@@ -453,7 +483,7 @@ func (a *ACD) abandon(id string) {
 func (a *ACD) abandonLocked(c *call, now time.Time) {
 	id := c.info.ID
 	wait := now.Sub(c.info.EnqueuedAt)
-	if c.state == callQueued {
+	if c.state == callQueued || c.state == callParked {
 		if a.router.HasCall(id) {
 			_, _ = a.router.RemoveCall(id)
 		}
@@ -467,6 +497,7 @@ func (a *ACD) abandonLocked(c *call, now time.Time) {
 		c.stopAbandon()
 	}
 	if !c.direct() {
+		a.noteSample(Sample{Kind: slAbandoned, Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, At: now})
 		if counted, _ := a.router.Abandoned(c.info.Queue, c.info.Tier, wait, now); counted {
 			a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Abandoned: 1}))
 		}
@@ -494,7 +525,7 @@ func (a *ACD) Release(callID, releasedBy string) {
 	}
 	now := a.now()
 	switch c.state {
-	case callQueued, callRinging:
+	case callQueued, callRinging, callParked:
 		a.abandonLocked(c, now)
 	default:
 		a.endLocked(c, releasedBy, now)

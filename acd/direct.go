@@ -41,7 +41,7 @@ func (a *ACD) OfferTo(ctx context.Context, req Call, agentID string, kind Direct
 	if req.ID == "" || req.Queue == "" || req.Tier == "" {
 		return nil, fmt.Errorf("offer to %s: %w: id, queue and tier are required", agentID, ErrInvalidCall)
 	}
-	if kind != DirectTransfer && kind != DirectConsult {
+	if kind != DirectTransfer && kind != DirectConsult && kind != DirectOutbound {
 		return nil, fmt.Errorf("offer to %s: %w: kind %d", agentID, ErrInvalidCall, kind)
 	}
 	a.mu.Lock()

@@ -291,6 +291,9 @@ func (c *client) handle(data []byte) {
 		return
 	}
 	h, ok := handlers[req.Type]
+	if x, ext := c.srv.cfg.Extensions[req.Type]; !ok && ext {
+		h, ok = extensionHandler(x, data), true
+	}
 	if !ok {
 		c.refuse(req.ID, errf(CodeUnknownType, "unknown request type %q", req.Type))
 		return

@@ -3,6 +3,7 @@ package agentapi
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -51,7 +52,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 
 // requestType keeps the type label bounded: unknown types share one value.
 func requestType(t string) string {
-	if _, ok := handlers[t]; ok {
+	if _, ok := handlers[t]; ok || strings.HasPrefix(t, "campaign.") {
 		return t
 	}
 	return "unknown"

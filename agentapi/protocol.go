@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/cdr"
 )
 
 // Stable error codes in replies. Clients branch on the code; the message
@@ -108,6 +109,8 @@ type request struct {
 	Mode      string  `json:"mode,omitempty"`
 	Code      string  `json:"code,omitempty"`
 	Seconds   int     `json:"seconds,omitempty"`
+	// Note is the free text with a wrap-up code.
+	Note string `json:"note,omitempty"`
 }
 
 // reply is the single answer to a request. Result fields are merged in.
@@ -137,6 +140,17 @@ type result struct {
 	NotReady []string    `json:"not_ready_reasons,omitempty"`
 	Dispos   []string    `json:"disposition_codes,omitempty"`
 	Now      *time.Time  `json:"now,omitempty"`
+	// Data is an extension's result (Config.Extensions).
+	Data any `json:"data,omitempty"`
+
+	// The desktop's extras (desk.go).
+	QueueCodes    map[string][]string `json:"wrap_up_codes,omitempty"`
+	BreakLimits   map[string]int64    `json:"break_limits_s,omitempty"`
+	CustomerAttrs []string            `json:"customer_attributes,omitempty"`
+	Language      string              `json:"language,omitempty"`
+	HistoryOn     bool                `json:"history,omitempty"`
+	History       *[]cdr.PastCall     `json:"calls_before,omitempty"`
+	Caller        string              `json:"caller,omitempty"`
 }
 
 // Event is a pushed message. Engine code may publish its own with
@@ -200,9 +214,16 @@ type CallView struct {
 	Offers    int                    `json:"offers,omitempty"`
 	Held      bool                   `json:"held,omitempty"`
 	Muted     bool                   `json:"muted,omitempty"`
+	Started   *time.Time             `json:"started,omitempty"` // when the conversation began (answer)
 	Customer  map[string]string      `json:"customer,omitempty"`
 	Trace     any                    `json:"trace,omitempty"`
 	Monitors  map[string]MonitorMode `json:"monitors,omitempty"`
+	// Callback is the number a queued callback calls back; Attempts the
+	// tries that did not reach the customer. Campaign names a campaign's
+	// call (direction outbound).
+	Callback string `json:"callback,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	Campaign string `json:"campaign,omitempty"`
 }
 
 // QueueStats is the periodic queue statistics event (and list_queues reply).
@@ -215,26 +236,36 @@ type QueueStats struct {
 
 // QueueView is one queue's live figures.
 type QueueView struct {
-	Name          string            `json:"name"`
-	Waiting       int               `json:"waiting"`
-	LongestWaitMS int64             `json:"longest_wait_ms"`
+	Name          string `json:"name"`
+	Waiting       int    `json:"waiting"`
+	LongestWaitMS int64  `json:"longest_wait_ms"`
+	// Callbacks are the queued callbacks keeping their place (not on the
+	// line, so not in Waiting).
+	Callbacks     int               `json:"callbacks"`
 	AgentsByState map[acd.State]int `json:"agents_by_state"`
 	// Callers are the waiting callers (supervisors only).
 	Callers []CallView `json:"callers,omitempty"`
 }
 
-// ServiceLevelView is a tier's service level against its target.
+// ServiceLevelView is a tier's service level against its target. A tier
+// with no answered, abandoned or overdue caller in the window has no
+// service level: Actual is null and NoData is true (the wallboard shows
+// "no data", not 100 %).
 type ServiceLevelView struct {
-	Tier           string  `json:"tier"`
-	Queue          string  `json:"queue,omitempty"`
-	Target         float64 `json:"target"`
-	ThresholdS     float64 `json:"threshold_s"`
-	Actual         float64 `json:"actual"`
-	Met            bool    `json:"met"`
-	Answered       int     `json:"answered"`
-	AnsweredWithin int     `json:"answered_within"`
-	Abandoned      int     `json:"abandoned"`
-	OverdueWaiting int     `json:"overdue_waiting"`
+	Tier           string   `json:"tier"`
+	Queue          string   `json:"queue,omitempty"`
+	Target         float64  `json:"target"`
+	ThresholdS     float64  `json:"threshold_s"`
+	Actual         *float64 `json:"actual"`
+	NoData         bool     `json:"no_data,omitempty"`
+	Met            bool     `json:"met"`
+	Answered       int      `json:"answered"`
+	AnsweredWithin int      `json:"answered_within"`
+	Abandoned      int      `json:"abandoned"`
+	OverdueWaiting int      `json:"overdue_waiting"`
+	// ASAS is the mean answer wait in seconds over the window (null when
+	// nothing was answered).
+	ASAS *float64 `json:"asa_s"`
 }
 
 func seatView(s acd.AgentSnapshot, name string) SeatView {
@@ -249,8 +280,15 @@ func seatView(s acd.AgentSnapshot, name string) SeatView {
 
 func callViewACD(c acd.CallSnapshot, now time.Time) CallView {
 	enq := c.Call.EnqueuedAt
-	return CallView{ID: c.Call.ID, Agent: c.AgentID, Direction: "inbound", Caller: c.Call.Caller, Queue: c.Call.Queue, Tier: c.Call.Tier,
+	v := CallView{ID: c.Call.ID, Agent: c.AgentID, Direction: "inbound", Caller: c.Call.Caller, Queue: c.Call.Queue, Tier: c.Call.Tier,
 		State: c.State, WaitMS: now.Sub(enq).Milliseconds(), Enqueued: &enq, Offers: c.Offers, Customer: c.Call.Customer, Trace: safeTrace(c.Call.Trace)}
+	switch {
+	case c.Call.Callback != "":
+		v.Direction, v.Callback, v.Attempts = "callback", c.Call.Callback, c.Call.CallbackAttempts
+	case c.Call.Customer["campaign"] != "":
+		v.Direction, v.Campaign = "outbound", c.Call.Customer["campaign"]
+	}
+	return v
 }
 
 // safeTrace wraps the IVR trace (opaque to the ACD and to us) so that a
@@ -296,6 +334,10 @@ func (v *CallView) merge(ci CallInfo) {
 	}
 	v.Held = v.Held || ci.Held
 	v.Muted = ci.Muted
+	if !ci.Started.IsZero() && v.Started == nil {
+		st := ci.Started
+		v.Started = &st
+	}
 	if v.Customer == nil {
 		v.Customer = ci.Customer
 	}

@@ -22,13 +22,14 @@ const (
 	TypeRecord   NodeType = "record"
 	TypeSurvey   NodeType = "survey"
 	TypeHangup   NodeType = "hangup"
+	TypeCallback NodeType = "callback"
 )
 
 // waitsForInput reports whether a node hands control to the caller (or an
 // agent) so that a cycle through it cannot spin the interpreter.
 func (t NodeType) waitsForInput() bool {
 	switch t {
-	case TypeMenu, TypeCollect, TypeQueue, TypeRecord, TypeSurvey:
+	case TypeMenu, TypeCollect, TypeQueue, TypeRecord, TypeSurvey, TypeCallback:
 		return true
 	}
 	return false
@@ -95,7 +96,10 @@ type Node struct {
 	// say
 	SayDigits string // template, each character spoken as a digit
 	SayNumber string // template, spoken as a number
-	After     []string
+	SayMoney  string // template, an amount in yuan ("12.50")
+	// SayDuration is a template of whole seconds or a Go duration ("2m30s").
+	SayDuration string
+	After       []string
 
 	// queue
 	Queue         string
@@ -110,6 +114,20 @@ type Node struct {
 	LeaveDigit    string
 	Voicemail     string
 	AnnounceAgent string // prompt said before the agent id; "" = silent
+	// Queued callback: from CallbackAfter in queue, or once the expected
+	// wait exceeds CallbackWaitOver, the caller hears CallbackOffer and
+	// may press CallbackDigit to go to the callback node CallbackNode,
+	// keeping its place.
+	CallbackAfter    time.Duration
+	CallbackWaitOver time.Duration
+	CallbackOffer    string
+	CallbackDigit    string
+	CallbackNode     string
+
+	// callback (Prompts: said before the number read back)
+	Confirm []string // "press 1 if right, 2 for another number"
+	Enter   []string // "enter the number, then hash"
+	Done    []string // "you keep your place; we will call you"
 
 	// transfer
 	TransferKind TransferKind

@@ -103,6 +103,28 @@ type QueuedCall interface {
 	Leave(reason LeaveReason)
 }
 
+// PlaceKeeper is a QueuedCall that can become a queued callback: the
+// caller leaves the queue keeping its place and is called back at number
+// when its turn comes. It fails while an agent is being rung for the call
+// (the caller is about to be answered and stays in the queue).
+type PlaceKeeper interface {
+	KeepPlace(number string) (Callback, error)
+}
+
+// CallbackQueuer is a Queuer that also takes callback requests from
+// callers who were not waiting (a menu's "call me back" option).
+type CallbackQueuer interface {
+	EnqueueCallback(ctx context.Context, req QueueRequest) (Callback, error)
+}
+
+// Callback is a callback request waiting for the caller to confirm the
+// number. Confirm routes it at its place; Cancel (a hang-up before
+// confirming) withdraws it. Cancel after Confirm does nothing.
+type Callback interface {
+	Confirm(number string) error
+	Cancel()
+}
+
 // QueueOutcome ends the wait: AgentID set means an agent answered; Overflow
 // means the ACD overflowed the call (no agents, queue full, its own max
 // wait) and the interpreter takes the node's overflow path. Neither set

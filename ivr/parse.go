@@ -2,6 +2,8 @@ package ivr
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotlinecc/hotline/routing/hours"
 	"gopkg.in/yaml.v3"
 )
 
@@ -31,6 +34,33 @@ type LoadOptions struct {
 	// PromptRoot, when set, makes validation check that every prompt a flow
 	// names exists as PromptRoot/<language>/<name>.wav.
 	PromptRoot string
+	// FS, when set, is where flows and prompts are read (paths relative to
+	// it) instead of the operating system's files: `hotline -check` of the
+	// embedded demo reads it in place.
+	FS fs.FS
+}
+
+func (o LoadOptions) stat(name string) error {
+	if o.FS != nil {
+		_, err := fs.Stat(o.FS, name)
+		return err
+	}
+	_, err := os.Stat(name)
+	return err
+}
+
+func (o LoadOptions) readDir(name string) ([]fs.DirEntry, error) {
+	if o.FS != nil {
+		return fs.ReadDir(o.FS, name)
+	}
+	return os.ReadDir(name)
+}
+
+func (o LoadOptions) readFile(name string) ([]byte, error) {
+	if o.FS != nil {
+		return fs.ReadFile(o.FS, name)
+	}
+	return os.ReadFile(name)
 }
 
 // ParseFlow parses and validates one flow file. file names the flow in error
@@ -394,9 +424,11 @@ var schema = map[NodeType]map[string]field{
 	},
 	TypeSay: {
 		"next": fNext, "before": fPrompts,
-		"after":  func(p *parser, nd *Node, v *yaml.Node) { nd.After = p.strs(v, nd.ID) },
-		"digits": func(p *parser, nd *Node, v *yaml.Node) { nd.SayDigits = p.str(v, nd.ID) },
-		"number": func(p *parser, nd *Node, v *yaml.Node) { nd.SayNumber = p.str(v, nd.ID) },
+		"after":    func(p *parser, nd *Node, v *yaml.Node) { nd.After = p.strs(v, nd.ID) },
+		"digits":   func(p *parser, nd *Node, v *yaml.Node) { nd.SayDigits = p.str(v, nd.ID) },
+		"number":   func(p *parser, nd *Node, v *yaml.Node) { nd.SayNumber = p.str(v, nd.ID) },
+		"money":    func(p *parser, nd *Node, v *yaml.Node) { nd.SayMoney = p.str(v, nd.ID) },
+		"duration": func(p *parser, nd *Node, v *yaml.Node) { nd.SayDuration = p.str(v, nd.ID) },
 	},
 	TypeQueue: {
 		"prompt": fPrompts, "prompts": fPrompts, "next": fNext, "failure": fFailure,
@@ -412,6 +444,27 @@ var schema = map[NodeType]map[string]field{
 		"overflow":       func(p *parser, nd *Node, v *yaml.Node) { nd.Overflow = p.ref(nd, "overflow", v) },
 		"leave_digit":    func(p *parser, nd *Node, v *yaml.Node) { nd.LeaveDigit = p.digit(v, nd.ID, false) },
 		"voicemail":      func(p *parser, nd *Node, v *yaml.Node) { nd.Voicemail = p.ref(nd, "voicemail", v) },
+		"callback_after": func(p *parser, nd *Node, v *yaml.Node) { nd.CallbackAfter = p.dur(v, nd.ID) },
+		"callback_wait_over": func(p *parser, nd *Node, v *yaml.Node) {
+			nd.CallbackWaitOver = p.dur(v, nd.ID)
+		},
+		"callback_offer": func(p *parser, nd *Node, v *yaml.Node) { nd.CallbackOffer = p.str(v, nd.ID) },
+		"callback_digit": func(p *parser, nd *Node, v *yaml.Node) { nd.CallbackDigit = p.digit(v, nd.ID, false) },
+		"callback":       func(p *parser, nd *Node, v *yaml.Node) { nd.CallbackNode = p.ref(nd, "callback", v) },
+	},
+	TypeCallback: {
+		"prompt": fPrompts, "prompts": fPrompts, "failure": fFailure, "var": fVar, "timeout": fTimeout,
+		"retries": fRetries, "invalid": fInvalid, "no_input": fNoInput,
+		"confirm":             func(p *parser, nd *Node, v *yaml.Node) { nd.Confirm = p.strs(v, nd.ID) },
+		"enter":               func(p *parser, nd *Node, v *yaml.Node) { nd.Enter = p.strs(v, nd.ID) },
+		"done":                func(p *parser, nd *Node, v *yaml.Node) { nd.Done = p.strs(v, nd.ID) },
+		"min":                 func(p *parser, nd *Node, v *yaml.Node) { nd.MinDigits = p.integer(v, nd.ID, 1, 32) },
+		"max":                 func(p *parser, nd *Node, v *yaml.Node) { nd.MaxDigits = p.integer(v, nd.ID, 1, 32) },
+		"queue":               func(p *parser, nd *Node, v *yaml.Node) { nd.Queue = p.str(v, nd.ID) },
+		"tier":                func(p *parser, nd *Node, v *yaml.Node) { nd.Tier = p.str(v, nd.ID) },
+		"region":              func(p *parser, nd *Node, v *yaml.Node) { nd.Region = p.str(v, nd.ID) },
+		"priority":            func(p *parser, nd *Node, v *yaml.Node) { nd.Priority = p.integer(v, nd.ID, 0, 100) },
+		"inter_digit_timeout": func(p *parser, nd *Node, v *yaml.Node) { nd.InterDigit = p.dur(v, nd.ID) },
 	},
 	TypeTransfer: {
 		"failure":  fFailure,
@@ -567,8 +620,14 @@ func (p *parser) defaults(nd *Node, seen map[string]bool) {
 		need("next", seen["next"])
 	case TypeSay:
 		need("next", seen["next"])
-		if (nd.SayDigits == "") == (nd.SayNumber == "") {
-			p.errorf(nd.Line, nd.ID, "say node needs exactly one of \"digits\" or \"number\"")
+		n := 0
+		for _, v := range []string{nd.SayDigits, nd.SayNumber, nd.SayMoney, nd.SayDuration} {
+			if v != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			p.errorf(nd.Line, nd.ID, "say node needs exactly one of \"digits\", \"number\", \"money\" or \"duration\"")
 		}
 	case TypeQueue:
 		need("queue", nd.Queue != "")
@@ -593,6 +652,57 @@ func (p *parser) defaults(nd *Node, seen map[string]bool) {
 			need("voicemail", seen["voicemail"])
 		} else if seen["voicemail"] {
 			p.errorf(nd.Line, nd.ID, "voicemail is set but leave_digit is not")
+		}
+		switch {
+		case seen["callback_digit"]:
+			need("callback", seen["callback"])
+			if nd.CallbackAfter == 0 && nd.CallbackWaitOver == 0 {
+				p.errorf(nd.Line, nd.ID, "callback_digit is set but neither callback_after nor callback_wait_over says when it is offered")
+			}
+			if nd.CallbackDigit != "" && nd.CallbackDigit == nd.LeaveDigit {
+				p.errorf(nd.Line, nd.ID, "callback_digit and leave_digit are both %q", nd.CallbackDigit)
+			}
+			if !seen["callback_offer"] {
+				nd.CallbackOffer = "callback-offer"
+			}
+		case seen["callback"] || seen["callback_after"] || seen["callback_wait_over"] || seen["callback_offer"]:
+			p.errorf(nd.Line, nd.ID, "callback options are set but callback_digit is not")
+		}
+	case TypeCallback:
+		if !seen["prompt"] && !seen["prompts"] {
+			nd.Prompts = []string{"callback-number"}
+		}
+		if !seen["confirm"] {
+			nd.Confirm = []string{"callback-confirm"}
+		}
+		if !seen["enter"] {
+			nd.Enter = []string{"callback-enter"}
+		}
+		if !seen["done"] {
+			nd.Done = []string{"callback-kept"}
+		}
+		if !seen["min"] {
+			nd.MinDigits = 5
+		}
+		if !seen["max"] {
+			nd.MaxDigits = 15
+		}
+		if nd.MaxDigits < nd.MinDigits {
+			p.errorf(nd.Line, nd.ID, "max (%d) is less than min (%d)", nd.MaxDigits, nd.MinDigits)
+		}
+		if nd.Var == "" {
+			nd.Var = "callback_number"
+		}
+		if !seen["tier"] {
+			nd.Tier = "${tier}"
+		}
+		if !seen["region"] {
+			nd.Region = "${region}"
+		}
+		orDur(&nd.Timeout, 5*time.Second)
+		orDur(&nd.InterDigit, 3*time.Second)
+		if nd.Retries == 0 {
+			nd.Retries = 3
 		}
 	case TypeTransfer:
 		if nd.TransferKind == "" {
@@ -703,12 +813,12 @@ func (p *parser) calendars(v *yaml.Node) map[string]*Calendar {
 				c.Location = loc
 			case "hours":
 				for _, hkv := range p.pairs(val, "") {
-					days, err := parseDays(hkv[0].Value)
+					days, err := hours.ParseDays(hkv[0].Value)
 					if err != nil {
 						p.errorf(hkv[0].Line, "", "calendar %q: %v", c.Name, err)
 						continue
 					}
-					spans, err := parseSpans(p.str(hkv[1], ""))
+					spans, err := hours.ParseSpans(p.str(hkv[1], ""))
 					if err != nil {
 						p.errorf(hkv[1].Line, "", "calendar %q: %v", c.Name, err)
 						continue

@@ -46,6 +46,21 @@ func (r *run) queue(nd *Node) (string, error) {
 		defer t.Stop()
 		announceC = t.C
 	}
+	// The callback offer: at CallbackAfter, or when a check finds the
+	// expected wait over CallbackWaitOver; the digit works once offered.
+	var offerC, waitCheckC <-chan time.Time
+	offered := false
+	queuedAt := time.Now()
+	if nd.CallbackAfter > 0 {
+		t := time.NewTimer(nd.CallbackAfter)
+		defer t.Stop()
+		offerC = t.C
+	}
+	if nd.CallbackWaitOver > 0 {
+		t := time.NewTicker(callbackWaitCheck)
+		defer t.Stop()
+		waitCheckC = t.C
+	}
 	// The ACD's answer arrives on its own goroutine so the caller's keys,
 	// the music and the timers are served meanwhile; waitCtx ends it.
 	waitCtx, stopWait := context.WithCancel(r.ctx)
@@ -91,6 +106,13 @@ func (r *run) queue(nd *Node) (string, error) {
 				r.digits = nil
 				continue
 			}
+			if offered && k == rune(nd.CallbackDigit[0]) {
+				if next, ok := r.offerCallback(nd, qc, k); ok {
+					current.stop()
+					return next, nil
+				}
+				continue
+			}
 			if nd.LeaveDigit != "" && k == rune(nd.LeaveDigit[0]) {
 				current.stop()
 				qc.Leave(LeaveVoicemail)
@@ -105,17 +127,34 @@ func (r *run) queue(nd *Node) (string, error) {
 			r.traceAdd(nd, EvOverflow, "", map[string]string{"after": nd.MaxWait.String(), "goto": nd.Overflow})
 			return nd.Overflow, nil
 
+		case <-offerC:
+			offerC = nil
+			if !offered {
+				offered = true
+				current.stop()
+				r.traceAdd(nd, EvCallbackOffer, "", map[string]string{"after": time.Since(queuedAt).Round(time.Second).String()})
+				current = r.startPlay([]string{nd.CallbackOffer})
+			}
+
+		case <-waitCheckC:
+			if pos := qc.Position(); !offered && callbackOfferDue(nd, time.Since(queuedAt), pos.EstimatedWait) {
+				offered, waitCheckC = true, nil
+				current.stop()
+				r.traceAdd(nd, EvCallbackOffer, "", map[string]string{"expected_wait": pos.EstimatedWait.Round(time.Second).String()})
+				current = r.startPlay([]string{nd.CallbackOffer})
+			}
+
 		case <-announceC:
 			pos := qc.Position()
 			if pos.Place <= 0 {
 				continue
 			}
-			words, _ := sayNumber(strconv.Itoa(pos.Place))
+			words, _ := r.speaker().number(strconv.Itoa(pos.Place))
 			words = concat(concat([]string{promptPosition}, words), []string{promptInQueue})
 			detail := map[string]string{"position": strconv.Itoa(pos.Place)}
 			if nd.AnnounceWait && pos.EstimatedWait > 0 {
 				mins := int((pos.EstimatedWait + time.Minute - 1) / time.Minute)
-				n, _ := sayNumber(strconv.Itoa(mins))
+				n := r.speaker().count(int64(mins))
 				words = concat(concat(concat(words, []string{promptWait}), n), []string{promptMinutes})
 				detail["wait_minutes"] = strconv.Itoa(mins)
 			}
@@ -154,7 +193,7 @@ func (r *run) connect(nd *Node, qc QueuedCall, agent string) (string, error) {
 	r.res.Agent = agent
 	r.traceAdd(nd, EvAgent, "", map[string]string{"agent": agent})
 	if nd.AnnounceAgent != "" {
-		words, _ := sayDigits(agent)
+		words, _ := r.speaker().digits(agent)
 		if err := r.play(concat([]string{nd.AnnounceAgent}, words), ""); err != nil {
 			qc.Leave(LeaveCallerHangup)
 			return "", err

@@ -53,6 +53,12 @@ func Run(t *testing.T, newStore func(t *testing.T) acd.Store) {
 		{"TestDirectOfferAndHandover", su.testDirectOfferAndHandover},
 		{"TestDirectOfferEnds", su.testDirectOfferEnds},
 		{"TestClearStaleCall", su.testClearStaleCall},
+		{"TestReconfigure", su.testReconfigure},
+		{"TestCallbackKeepsPlace", su.testCallbackKeepsPlace},
+		{"TestCallbackRetriesThenFails", su.testCallbackRetriesThenFails},
+		{"TestCallbackRefusalsAndWithdraw", su.testCallbackRefusalsAndWithdraw},
+		{"TestCallbackRestored", su.testCallbackRestored},
+		{"TestDirectOutboundCustomerAway", su.testDirectOutboundCustomerAway},
 	} {
 		t.Run(tc.name, tc.test)
 	}

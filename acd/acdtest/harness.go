@@ -35,11 +35,12 @@ func (c *fakeClock) Advance(d time.Duration) {
 type phoneBehaviour int
 
 const (
-	phoneAnswer     phoneBehaviour = iota // answers at once
-	phoneHold                             // rings until the test answers/rejects or ctx ends
-	phoneNoAnswer                         // returns ErrNoAnswer at once
-	phoneBusy                             // returns ErrBusy at once
-	phoneAnswerLate                       // answers just as the ring is cancelled
+	phoneAnswer       phoneBehaviour = iota // answers at once
+	phoneHold                               // rings until the test answers/rejects or ctx ends
+	phoneNoAnswer                           // returns ErrNoAnswer at once
+	phoneBusy                               // returns ErrBusy at once
+	phoneAnswerLate                         // answers just as the ring is cancelled
+	phoneCustomerAway                       // the agent answers, the customer does not (callback)
 )
 
 type ring struct {
@@ -98,6 +99,8 @@ func (p *fakePhone) Ring(ctx context.Context, o acd.Offer) error {
 		return acd.ErrNoAnswer
 	case phoneBusy:
 		return acd.ErrBusy
+	case phoneCustomerAway:
+		return &acd.CustomerError{Reason: "no_answer"}
 	case phoneAnswerLate:
 		p.ringing <- *r
 		<-ctx.Done()

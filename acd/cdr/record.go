@@ -19,12 +19,24 @@ const (
 	Overflowed     Disposition = "overflowed"      // the queue's overflow action took the call
 	Blacklisted    Disposition = "blacklisted"     // refused because the caller is blacklisted
 	Failed         Disposition = "failed"          // the engine could not handle the call
+	// CallbackRequested: the caller left the queue for a callback that
+	// keeps its place; the callback's own record (direction callback)
+	// carries on from the same arrival.
+	CallbackRequested Disposition = "callback_requested"
+	// Unreached: a callback or an outbound call did not reach the
+	// customer (Reason: no_answer, busy, failed); a callback's record
+	// says so once its last try failed.
+	Unreached Disposition = "unreached"
+	// Withdrawn: a pending callback taken back (the customer called again,
+	// a supervisor cancelled it).
+	Withdrawn Disposition = "withdrawn"
 )
 
 // Valid reports whether d is one of the dispositions above.
 func (d Disposition) Valid() bool {
 	switch d {
-	case Answered, AbandonedIVR, CompletedIVR, AbandonedQueue, Overflowed, Blacklisted, Failed:
+	case Answered, AbandonedIVR, CompletedIVR, AbandonedQueue, Overflowed, Blacklisted, Failed,
+		CallbackRequested, Unreached, Withdrawn:
 		return true
 	}
 	return false
@@ -41,6 +53,9 @@ const (
 	OfferBusy        OfferOutcome = "busy"
 	OfferUnreachable OfferOutcome = "unreachable"
 	OfferCancelled   OfferOutcome = "cancelled" // the caller hung up or the call overflowed while ringing
+	// OfferCustomerUnreached: the agent answered a callback or an outbound
+	// call, the customer did not.
+	OfferCustomerUnreached OfferOutcome = "customer_unreached"
 )
 
 // RONA reports whether the outcome sent the call back to the queue.
@@ -111,7 +126,9 @@ type Recording struct {
 // Record is one call detail record, written once when the call ends.
 // Durations are in milliseconds.
 type Record struct {
-	CallID       string   `json:"call_id"`
+	CallID string `json:"call_id"`
+	// Direction: "" for a call in (inbound), callback, outbound (campaign).
+	Direction    string   `json:"direction,omitempty"`
 	Node         string   `json:"node,omitempty"` // engine node that handled the call (cluster mode)
 	Times        Times    `json:"times"`
 	Caller       string   `json:"caller"`
@@ -139,6 +156,8 @@ type Record struct {
 	SupervisorActions []SupervisorAction `json:"supervisor_actions,omitempty"`
 	// WrapUpCode is the disposition code the agent chose at wrap-up.
 	WrapUpCode string `json:"wrap_up_code,omitempty"`
+	// WrapUpNote is the agent's free-text note with the code.
+	WrapUpNote string `json:"wrap_up_note,omitempty"`
 
 	Disposition Disposition `json:"disposition"`
 	// ShortAbandon: abandoned in the queue sooner than the configured
@@ -159,6 +178,30 @@ type Record struct {
 	// flow hung up), rtp_timeout (the caller's audio stopped without a
 	// BYE), session_expired (no session-timer refresh), shutdown.
 	EndedBy string `json:"ended_by,omitempty"`
+
+	// Callback: a queued callback's record (direction callback).
+	Callback *Callback `json:"callback,omitempty"`
+	// Campaign: an outbound campaign's attempt (direction outbound).
+	Campaign *CampaignAttempt `json:"campaign,omitempty"`
+}
+
+// Callback describes a queued callback. Its record's arrival and enqueue
+// times are the waiting call's, so WaitMS of an answered callback is the
+// time to callback, counted like the wait it replaced.
+type Callback struct {
+	RequestedBy string `json:"requested_by,omitempty"` // the waiting call that asked
+	Number      string `json:"number"`
+	// Attempts counts the tries that did not reach the customer.
+	Attempts int `json:"attempts"`
+}
+
+// CampaignAttempt is one outbound call to one contact of a campaign.
+type CampaignAttempt struct {
+	Name      string            `json:"name"`
+	ContactID string            `json:"contact_id"`
+	Attempt   int               `json:"attempt"` // 1 for the contact's first
+	Outcome   string            `json:"outcome"` // completed, no_answer, busy, failed, abandoned, hung_up, machine…
+	Answers   map[string]string `json:"answers,omitempty"`
 }
 
 // RecordTime is the moment reports file the call under: when it entered a
@@ -202,7 +245,7 @@ func (r Record) Validate() error {
 		errs = append(errs, errors.New("times.arrival is missing"))
 	}
 	if !r.Disposition.Valid() {
-		errs = append(errs, fmt.Errorf("disposition %q is not one of answered, abandoned_ivr, abandoned_queue, overflowed, blacklisted, failed", r.Disposition))
+		errs = append(errs, fmt.Errorf("disposition %q is not one of answered, abandoned_ivr, completed_ivr, abandoned_queue, overflowed, blacklisted, failed, callback_requested, unreached, withdrawn", r.Disposition))
 	}
 	if r.Disposition == Answered && r.Agent == "" {
 		errs = append(errs, errors.New("answered call has no agent"))

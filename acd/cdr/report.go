@@ -21,15 +21,18 @@ const (
 	ByTier         Dimension = "tier"
 	ByAgent        Dimension = "agent"
 	ByAccessNumber Dimension = "access_number"
+	// ByWrapUpCode groups by the code the agent chose at wrap-up ("" for
+	// calls without one: never answered, or the agent chose none).
+	ByWrapUpCode Dimension = "wrap_up_code"
 )
 
 // ParseDimension accepts the names above.
 func ParseDimension(s string) (Dimension, error) {
 	switch d := Dimension(s); d {
-	case ByQueue, ByTier, ByAgent, ByAccessNumber:
+	case ByQueue, ByTier, ByAgent, ByAccessNumber, ByWrapUpCode:
 		return d, nil
 	}
-	return "", fmt.Errorf("cdr: report dimension %q is not one of queue, tier, agent, access_number", s)
+	return "", fmt.Errorf("cdr: report dimension %q is not one of queue, tier, agent, access_number, wrap_up_code", s)
 }
 
 // Target is one tier's service-level goal: Target share of calls answered
@@ -89,7 +92,7 @@ type Row struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	By    Dimension `json:"by"`
-	Key   string    `json:"key"` // queue, tier, agent or access number; "" when the call had none
+	Key   string    `json:"key"` // queue, tier, agent, access number or wrap-up code; "" when the call had none
 
 	// Calls counts every call of the interval, including those that never
 	// reached a queue (ByAgent: calls offered to the agent).
@@ -118,12 +121,22 @@ type Row struct {
 	AvgWrapUp   *float64 `json:"avg_wrap_up_seconds"`
 	SurveyAvg   *float64 `json:"survey_avg"`
 	SurveyCount int      `json:"survey_count"`
+
+	// Queued callbacks: requested (the waiting calls that chose one),
+	// completed (the customer talked to an agent), failed (never
+	// reached); time to callback is the original arrival in the queue →
+	// the customer reached, averaged over the completed.
+	CallbacksRequested int      `json:"callbacks_requested"`
+	CallbacksCompleted int      `json:"callbacks_completed"`
+	CallbacksFailed    int      `json:"callbacks_failed"`
+	AvgTimeToCallback  *float64 `json:"avg_time_to_callback_seconds"`
 }
 
 type acc struct {
 	row                            Row
 	waitMS, talkMS, holdMS, wrapMS int64
 	surveySum                      int64
+	callbackMS                     int64
 }
 
 type rowKey struct {
@@ -153,6 +166,9 @@ func Report(records iter.Seq2[Record, error], opt Options) ([]Row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cdr: report: %w", err)
 		}
+		if rec.Direction == "outbound" {
+			continue // campaigns' calls: their own report (the campaign export)
+		}
 		start := intervalStart(rec.RecordTime(), opt.Interval, opt.Location)
 		c := classify(rec, opt)
 		if opt.Totals {
@@ -166,6 +182,8 @@ func Report(records iter.Seq2[Record, error], opt Options) ([]Row, error) {
 			keys = append(keys, rec.Customer.Tier)
 		case ByAccessNumber:
 			keys = append(keys, rec.AccessNumber)
+		case ByWrapUpCode:
+			keys = append(keys, rec.WrapUpCode)
 		case ByAgent:
 			for _, o := range rec.Offers {
 				if !slices.Contains(keys, o.Agent) {
@@ -233,6 +251,13 @@ func classify(r Record, opt Options) class {
 	case AbandonedQueue:
 		c.short = r.ShortAbandon || wait < opt.ShortAbandon
 		c.abandoned = !c.short
+	case Unreached:
+		// A callback never reached: the caller it replaced was not
+		// served, as the ACD's service level counts it.
+		c.abandoned = true
+	case CallbackRequested, Withdrawn:
+		// The callback's own record carries the offer on.
+		c.queued = false
 	}
 	return c
 }
@@ -298,6 +323,15 @@ func (a *acc) add(c class, r Record, agent string) {
 		row.SurveyCount++
 		a.surveySum += int64(*r.SurveyScore)
 	}
+	switch {
+	case r.Disposition == CallbackRequested:
+		row.CallbacksRequested++
+	case r.Callback != nil && c.answered:
+		row.CallbacksCompleted++
+		a.callbackMS += r.WaitMS
+	case r.Callback != nil && r.Disposition == Unreached:
+		row.CallbacksFailed++
+	}
 }
 
 func (a *acc) answered(c class, r Record) {
@@ -336,6 +370,9 @@ func (a *acc) finish(opt Options) Row {
 	if row.SurveyCount > 0 {
 		row.SurveyAvg = ptr(float64(a.surveySum) / float64(row.SurveyCount))
 	}
+	if n := row.CallbacksCompleted; n > 0 {
+		row.AvgTimeToCallback = ptr(float64(a.callbackMS) / 1000 / float64(n))
+	}
 	return row
 }
 
@@ -354,6 +391,7 @@ var columns = []string{
 	"start", "by", "key", "calls", "offered", "answered", "abandoned", "short_abandoned",
 	"abandoned_ivr", "overflowed", "rona", "answered_within", "within_s", "service_level",
 	"target", "asa_s", "avg_talk_s", "avg_hold_s", "avg_wrap_up_s", "survey_avg", "survey_count",
+	"callbacks_requested", "callbacks_completed", "callbacks_failed", "avg_time_to_callback_s",
 }
 
 func (r Row) fields(text bool, loc *time.Location) []string {
@@ -390,6 +428,7 @@ func (r Row) fields(text bool, loc *time.Location) []string {
 		itoa(r.ShortAbandoned), itoa(r.AbandonedIVR), itoa(r.Overflowed), itoa(r.RONA), itoa(r.AnsweredWithin),
 		within, frac(r.ServiceLevel), frac(r.Target), num(r.ASA, 1), num(r.AvgTalk, 1), num(r.AvgHold, 1),
 		num(r.AvgWrapUp, 1), num(r.SurveyAvg, 2), itoa(r.SurveyCount),
+		itoa(r.CallbacksRequested), itoa(r.CallbacksCompleted), itoa(r.CallbacksFailed), num(r.AvgTimeToCallback, 1),
 	}
 }
 

@@ -250,7 +250,43 @@ func TestReportTextTable(t *testing.T) {
 	check.Contains(t, lines[1], "66.7%") // diamond 09:00 SL 2/3
 	check.Contains(t, lines[1], "90.0%")
 	last := strings.Fields(lines[len(lines)-1])
-	check.Equal(t, []string{"-", "0"}, last[len(last)-2:], "no survey at 11:00")
+	check.Equal(t, []string{"-", "0"}, last[len(last)-6:len(last)-4], "no survey at 11:00")
+}
+
+// A caller who chose a callback is offered once (by the callback's
+// record); the callback's answer counts with its time to callback, a
+// failed one as not served; campaigns' calls are not inbound figures.
+func TestReportCallbacks(t *testing.T) {
+	at := hour(9)
+	enq := at
+	answered := at.Add(90 * time.Second)
+	recs := []Record{
+		{CallID: "c1", Times: Times{Arrival: at, Enqueued: &enq, Ended: at.Add(70 * time.Second)}, Queue: "general",
+			Customer: Customer{Tier: "normal"}, Disposition: CallbackRequested},
+		{CallID: "c1-cb", Direction: "callback", Times: Times{Arrival: at, Enqueued: &enq, Answered: &answered, Ended: answered.Add(time.Minute)},
+			Queue: "general", Customer: Customer{Tier: "normal"}, Agent: "1001", Disposition: Answered, WaitMS: 90_000, TalkMS: 60_000,
+			Callback: &Callback{RequestedBy: "c1", Number: "13900000001", Attempts: 1}},
+		{CallID: "c2", Times: Times{Arrival: at, Enqueued: &enq, Ended: at.Add(30 * time.Second)}, Queue: "general",
+			Customer: Customer{Tier: "normal"}, Disposition: CallbackRequested},
+		{CallID: "c2-cb", Direction: "callback", Times: Times{Arrival: at, Enqueued: &enq, Ended: at.Add(time.Hour)}, Queue: "general",
+			Customer: Customer{Tier: "normal"}, Disposition: Unreached, Reason: "no_answer", WaitMS: 3_600_000,
+			Callback: &Callback{RequestedBy: "c2", Number: "13900000002", Attempts: 3}},
+		{CallID: "o1", Direction: "outbound", Times: Times{Arrival: at, Ended: at.Add(time.Minute)}, Queue: "general", Agent: "1001",
+			Customer: Customer{Tier: "normal"}, Disposition: Answered, TalkMS: 50_000, Campaign: &CampaignAttempt{Name: "x", ContactID: "1", Outcome: "completed"}},
+	}
+	rows, err := Report(Records(recs), Options{Interval: time.Hour, By: ByQueue})
+	must.NoError(t, err)
+	check.Len(t, rows, 1)
+	r := rows[0]
+	check.Equal(t, 2, r.Offered, "offered once per caller")
+	check.Equal(t, 1, r.Answered)
+	check.Equal(t, 1, r.Abandoned, "a callback never reached is a caller not served")
+	check.Equal(t, 2, r.CallbacksRequested)
+	check.Equal(t, 1, r.CallbacksCompleted)
+	check.Equal(t, 1, r.CallbacksFailed)
+	must.True(t, r.AvgTimeToCallback != nil, "time to callback")
+	check.Equal(t, 90.0, *r.AvgTimeToCallback)
+	check.Equal(t, 60.0, *r.AvgTalk, "the campaign's call is not in the inbound talk time")
 }
 
 func TestRecordFinishAndValidate(t *testing.T) {

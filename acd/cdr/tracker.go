@@ -314,6 +314,12 @@ func (t *Tracker) callEventLocked(c *tracked, e acd.Event) {
 			out = OfferUnreachable
 		}
 		closeOffer(r, e, out)
+	case acd.EventCallUnreached:
+		closeOffer(r, e, OfferCustomerUnreached)
+		if r.Callback != nil {
+			r.Callback.Attempts++
+		}
+		r.Reason = e.Reason
 	case acd.EventCallAbandoned:
 		closeOffer(r, e, OfferCancelled)
 		r.WaitMS = e.Wait.Milliseconds()
@@ -444,6 +450,9 @@ func (t *Tracker) Sweep() {
 		switch {
 		case c.ended && now.Sub(c.endedAt) >= t.opt.MaxWrapWait:
 			out = append(out, t.finishLocked(id, c))
+		case !c.ended && c.rec.Callback != nil && !c.answered:
+			// A pending callback may wait longer than any call: its
+			// record stays open until it is served or fails.
 		case !c.ended && now.Sub(c.rec.Times.Arrival) >= t.opt.MaxOpen:
 			t.log.Warn("call never ended; writing its record as dropped", "call", id, "arrival", c.rec.Times.Arrival)
 			c.rec.Dropped = true
@@ -459,10 +468,16 @@ func (t *Tracker) Sweep() {
 
 // Flush writes every open record — on shutdown, after the engine has ended
 // its calls. Calls never ended are marked Dropped with reason "shutdown".
+// A pending callback's record is not written: the callback outlives the
+// process, and the next one opens its record again.
 func (t *Tracker) Flush() {
 	t.mu.Lock()
 	var out []Record
 	for id, c := range t.calls {
+		if !c.ended && c.rec.Callback != nil && !c.answered {
+			delete(t.calls, id)
+			continue
+		}
 		if !c.ended {
 			c.rec.Dropped = true
 			if c.rec.Reason == "" {

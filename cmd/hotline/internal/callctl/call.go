@@ -40,12 +40,14 @@ type event struct {
 	req     *ivr.QueueRequest   // enqueue
 	reason  ivr.LeaveReason     // leave
 	action  agentapi.CallAction // action
+	number  string              // keep-place: the number to call back
 	// Replies. Every event that carries one gets exactly one answer, also
 	// when the call has ended before the event was read.
 	replyErr    chan error
 	replyBool   chan bool
 	replyQueue  chan enqueueReply
 	replyBridge chan ivr.BridgeResult
+	replyKeep   chan keepReply
 }
 
 type enqueueReply struct {
@@ -83,8 +85,10 @@ type Call struct {
 	wg     sync.WaitGroup
 
 	// view is what desktops see, published by the owner after each event.
-	view      viewState
-	transfer  *ivr.Flow // the flow a blind transfer sends the caller to (read by Serve)
+	view     viewState
+	transfer *ivr.Flow // the flow a blind transfer sends the caller to (read by Serve)
+	// preset is an outbound call's wait, taken by its flow's queue node.
+	preset    *queuedCall
 	recording *recording.Meta
 	bridged   time.Time
 	unbridged time.Time
@@ -215,11 +219,13 @@ func (c *Call) unhandled(ev *event) {
 		}
 	case evEnqueue:
 		ev.replyQueue <- enqueueReply{err: fmt.Errorf("enqueue in state %s: %w", c.state, c.stateErr())}
+	case evKeepPlace, evRequestCallback:
+		ev.replyKeep <- keepReply{err: fmt.Errorf("callback in state %s: %w", c.state, c.stateErr())}
 	case evBridge:
 		ev.replyBridge <- ivr.BridgeResult{End: ivr.EndCallerHangup}
 	case evAction:
 		ev.replyErr <- fmt.Errorf("%s on call %s (%s): %w", ev.action.Op, c.id, c.state, c.stateErr())
-	case evLegGone, evPhoneHold, evOutcome, evReleaseAnswered, evInactive, evLeave, evFlowDone, evCallerGone:
+	case evLegGone, evPhoneHold, evOutcome, evReleaseAnswered, evInactive, evLeave, evFlowDone, evCallerGone, evShutdown:
 		// Nothing of ours: a leg already released, an outcome already settled.
 	}
 }

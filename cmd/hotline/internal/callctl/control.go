@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
@@ -44,6 +45,13 @@ type Config struct {
 	Outbound string
 	// RingTimeout bounds ringing a number or a supervisor (default 15 s).
 	RingTimeout time.Duration
+	// CustomerRing bounds ringing a customer for a queued callback
+	// (default 30 s).
+	CustomerRing time.Duration
+	// FreeAgents lists the agents of queues free for an outbound call,
+	// inbound work first (the campaigns' blending rule); a campaign call
+	// dialled ahead of the free agents goes to the first of them.
+	FreeAgents func(queues []string) []string
 	// RTPTimeout ends a leg that sent RTP and then nothing for this long,
 	// hold excepted (default 30 s; negative disables).
 	RTPTimeout time.Duration
@@ -95,12 +103,19 @@ type Control struct {
 	mu     sync.Mutex
 	calls  map[string]*Call
 	direct map[string]*directCall
-	xfer   map[string]*ivr.Flow // queue → its transfer flow
-	rings  rings
-	wg     sync.WaitGroup // leg releases and dials off the owners' goroutines
-	ledger ledger         // ended calls and their records
-	ctx    context.Context
-	cancel context.CancelFunc
+	// attempts are the campaign calls in progress (outbound.go).
+	attempts map[string]*outboundAttempt
+	xfer     map[string]*ivr.Flow // queue → its transfer flow
+	rings    rings
+	// callbacks are the pending queued callbacks (callbacks.go).
+	callbacks callbacks
+	wg        sync.WaitGroup // leg releases and dials off the owners' goroutines
+	ledger    ledger         // ended calls and their records
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	draining atomic.Bool          // shutdown.go
+	live     atomic.Pointer[Live] // reload.go
 }
 
 // New builds call control. interp is the flow interpreter; its Queuer and
@@ -123,8 +138,9 @@ func New(cfg Config, interp *ivr.Interpreter) *Control {
 		cfg.Prompts = NewPromptCache()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ctl := &Control{cfg: cfg, log: cfg.Logger, interp: interp, calls: map[string]*Call{}, direct: map[string]*directCall{},
-		xfer: map[string]*ivr.Flow{}, rings: rings{m: map[string]*ringing{}}, ctx: ctx, cancel: cancel}
+	ctl := &Control{cfg: cfg, log: cfg.Logger, interp: interp, calls: map[string]*Call{}, direct: map[string]*directCall{}, attempts: map[string]*outboundAttempt{},
+		xfer: map[string]*ivr.Flow{}, rings: rings{m: map[string]*ringing{}}, callbacks: callbacks{m: map[string]*pendingCallback{}},
+		ctx: ctx, cancel: cancel}
 	interp.Queuer = queuer{ctl}
 	interp.Transferer = transferer{}
 	return ctl
@@ -160,6 +176,9 @@ func newCallID() string {
 
 // Admit accepts calls to configured access numbers; anything else is 404.
 func (ctl *Control) Admit(info sip.CallInfo) int {
+	if ctl.draining.Load() {
+		return 503
+	}
 	if _, ok := ctl.cfg.Flows.FlowForNumber(info.Dialled); ok {
 		return 0
 	}
@@ -184,6 +203,7 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 		ctl.mu.Unlock()
 	}()
 	ctl.cfg.Records.Start(c.id, cdr.Record{Times: cdr.Times{Arrival: time.Now()}, Caller: leg.Info.Caller, Dialled: leg.Info.Dialled, AccessNumber: leg.Info.Dialled})
+	ctl.withdrawCallbacksOf(leg.Info.Caller)
 	if err := leg.Answer(ctx); err != nil {
 		c.log.Info("answer failed", "err", err)
 		ctl.noteEnded(c.id)
@@ -191,10 +211,26 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 		return
 	}
 	go c.run()
-	cl := newCallerLeg(ctx, leg, ctl.cfg.Prompts, ctl.cfg.RecDir, c.log, ctl.cfg.Hooks.DigitLatency)
-	res, err := ctl.interp.Run(ctx, flow, &ivr.Call{ID: c.id, Leg: cl, Vars: map[string]string{"sip_call_id": leg.ID,
+	// The access number may run its flow in another prompt language (10011:
+	// main in Mandarin); a transfer keeps it.
+	lang := ctl.cfg.Flows.LanguageForNumber(leg.Info.Dialled)
+	vars := map[string]string{"sip_call_id": leg.ID,
 		// Until a lookup says otherwise (or in a flow without one) the caller is unknown.
-		"tier": crm.DefaultTier}})
+		"tier": crm.DefaultTier}
+	if lang != "" {
+		vars["language"] = lang // a callback speaks to the customer in it
+	}
+	ctl.runCall(ctx, c, flow, ivr.Call{ID: c.id, Language: lang, Vars: vars})
+}
+
+// runCall runs the flow of a call whose owner is running, follows blind
+// transfers to other flows, then settles the call: the owner ends, the
+// record is written. ctx ends when the caller's leg does.
+func (ctl *Control) runCall(ctx context.Context, c *Call, flow *ivr.Flow, in ivr.Call) {
+	leg := c.caller
+	cl := newCallerLeg(ctx, leg, ctl.cfg.Prompts, ctl.cfg.RecDir, c.log, ctl.cfg.Hooks.DigitLatency)
+	in.Leg = cl
+	res, err := ctl.interp.Run(ctx, flow, &in)
 	if err != nil {
 		c.log.Error("ivr failed", "err", err)
 	}
@@ -206,7 +242,7 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 			break
 		}
 		c.log.Info("call transferred", "flow", next.Name)
-		if res, err = ctl.interp.Run(ctx, next, &ivr.Call{ID: c.id, Leg: cl, Vars: res.Vars, Trace: res.Trace}); err != nil {
+		if res, err = ctl.interp.Run(ctx, next, &ivr.Call{ID: c.id, Leg: cl, Language: in.Language, Vars: res.Vars, Trace: res.Trace}); err != nil {
 			c.log.Error("ivr failed after transfer", "err", err)
 		}
 	}
@@ -268,7 +304,7 @@ func (ctl *Control) Act(ctx context.Context, a agentapi.CallAction) error {
 	case agentapi.OpAnswer:
 		return ctl.answerFromDesktop(a.Agent, a.Call)
 	case agentapi.OpDisposition:
-		if !ctl.cfg.Records.Update(a.Call, func(r *cdr.Record) { r.WrapUpCode = a.Code }) {
+		if !ctl.cfg.Records.Update(a.Call, func(r *cdr.Record) { r.WrapUpCode, r.WrapUpNote = a.Code, a.Note }) {
 			return fmt.Errorf("disposition for %s: %w", a.Call, agentapi.ErrUnknownCall)
 		}
 		return nil
@@ -367,10 +403,11 @@ func (ctl *Control) agentAvailable(id string) error {
 
 // externalURI is where a number is dialled.
 func (ctl *Control) externalURI(number string) (string, error) {
-	if ctl.cfg.Outbound == "" {
+	outbound := ctl.current().Outbound
+	if outbound == "" {
 		return "", fmt.Errorf("calls to numbers: no trunk with an outbound address: %w", errors.ErrUnsupported)
 	}
-	return "sip:" + number + "@" + ctl.cfg.Outbound, nil
+	return "sip:" + number + "@" + outbound, nil
 }
 
 // transferFlow is where a blind transfer to a queue or a flow sends the
@@ -388,7 +425,7 @@ func (ctl *Control) transferFlow(to agentapi.Target) (*ivr.Flow, error) {
 		return nil, fmt.Errorf("transfer to a %s: %w", to.Kind, errors.ErrUnsupported)
 	}
 	known := false
-	for _, q := range ctl.cfg.Queues {
+	for _, q := range ctl.current().Queues {
 		known = known || q == to.Value
 	}
 	if !known {

@@ -172,6 +172,9 @@ func (q queuer) Enqueue(ctx context.Context, req ivr.QueueRequest) (ivr.QueuedCa
 	if c == nil {
 		return nil, fmt.Errorf("enqueue: unknown call %s: %w", req.CallID, ErrCallEnded)
 	}
+	if qc := c.takePreset(); qc != nil {
+		return qc, nil
+	}
 	ev := &event{kind: evEnqueue, req: &req, replyQueue: make(chan enqueueReply, 1)}
 	if !c.post(ev) {
 		return nil, fmt.Errorf("enqueue %s: %w", req.CallID, ErrCallEnded)

@@ -19,42 +19,67 @@ import (
 // Ring rings the offered agent's phone (acd.Phone). It returns nil only
 // when the call's owner took the answered leg.
 func (ctl *Control) Ring(ctx context.Context, o acd.Offer) error {
+	switch {
+	case o.Call.Callback != "":
+		return ctl.ringCallback(ctx, o)
+	case ctl.attempt(o.Call.ID) != nil:
+		return ctl.ringOutbound(ctx, o)
+	}
 	c := ctl.call(baseCallID(o.Call.ID))
 	if c == nil {
 		return fmt.Errorf("ring %s: call %s gone: %w", o.AgentID, o.Call.ID, acd.ErrUnreachable)
 	}
+	leg, err := ctl.ringAgent(ctx, o, nil)
+	if err != nil {
+		return err
+	}
+	return ctl.handAnswer(c, o, leg)
+}
+
+// handAnswer gives an answered agent leg to the call's owner; nil when
+// the owner took it.
+func (ctl *Control) handAnswer(c *Call, o acd.Offer, leg *sip.Leg) error {
+	ev := &event{kind: evAgentAnswered, offer: o, leg: leg, replyBool: make(chan bool, 1)}
+	if !c.post(ev) {
+		c.releaseLeg(leg, "the call ended while the phone rang")
+		return fmt.Errorf("ring %s: call %s ended: %w", o.AgentID, o.Call.ID, acd.ErrWithdrawn)
+	}
+	if !<-ev.replyBool {
+		return fmt.Errorf("ring %s: call %s no longer wants an agent: %w", o.AgentID, o.Call.ID, acd.ErrWithdrawn)
+	}
+	return nil
+}
+
+// ringAgent rings the offered agent's phone (with extra headers, e.g.
+// auto-answer) and returns the answered leg, or the ACD's reason.
+func (ctl *Control) ringAgent(ctx context.Context, o acd.Offer, headers map[string]string) (*sip.Leg, error) {
 	seat := o.Seat
 	if seat == "" {
 		seat = o.AgentID
 	}
-	req := sip.DialRequest{User: seat, CallerID: o.Call.Caller, CallerName: o.Call.Tier}
+	req := sip.DialRequest{User: seat, CallerID: o.Call.Caller, CallerName: o.Call.Tier, Headers: headers}
+	if o.Call.Callback != "" {
+		req.CallerID, req.CallerName = o.Call.Callback, "callback"
+	}
 	r := ctl.startRinging(o.AgentID, o.Call.ID)
 	defer ctl.stopRinging(o.AgentID, r)
 	leg, err := ctl.dialAgent(ctx, req, r)
-	if err != nil {
-		ctl.log.Info("agent phone did not take the call", "agent", o.AgentID, "seat", seat, "call", o.Call.ID, "err", err)
-		var de *sip.DialError
-		switch {
-		case errors.Is(err, sip.ErrNotRegistered):
-			return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrUnreachable, err)
-		case errors.As(err, &de) && (de.Status == 486 || de.Status == 600 || de.Status == 603):
-			return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrBusy, err)
-		case ctx.Err() != nil:
-			return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrNoAnswer, err)
-		case errors.As(err, &de) && de.Status == 0:
-			return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrUnreachable, err)
-		}
-		return fmt.Errorf("ring %s: %w: %v", seat, acd.ErrNoAnswer, err)
+	if err == nil {
+		return leg, nil
 	}
-	ev := &event{kind: evAgentAnswered, offer: o, leg: leg, replyBool: make(chan bool, 1)}
-	if !c.post(ev) {
-		c.releaseLeg(leg, "the call ended while the phone rang")
-		return fmt.Errorf("ring %s: call %s ended: %w", seat, o.Call.ID, acd.ErrWithdrawn)
+	ctl.log.Info("agent phone did not take the call", "agent", o.AgentID, "seat", seat, "call", o.Call.ID, "err", err)
+	var de *sip.DialError
+	switch {
+	case errors.Is(err, sip.ErrNotRegistered):
+		return nil, fmt.Errorf("ring %s: %w: %v", seat, acd.ErrUnreachable, err)
+	case errors.As(err, &de) && (de.Status == 486 || de.Status == 600 || de.Status == 603):
+		return nil, fmt.Errorf("ring %s: %w: %v", seat, acd.ErrBusy, err)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("ring %s: %w: %v", seat, acd.ErrNoAnswer, err)
+	case errors.As(err, &de) && de.Status == 0:
+		return nil, fmt.Errorf("ring %s: %w: %v", seat, acd.ErrUnreachable, err)
 	}
-	if !<-ev.replyBool {
-		return fmt.Errorf("ring %s: call %s no longer wants an agent: %w", seat, o.Call.ID, acd.ErrWithdrawn)
-	}
-	return nil
+	return nil, fmt.Errorf("ring %s: %w: %v", seat, acd.ErrNoAnswer, err)
 }
 
 // ReleaseAnswered implements acd.AnswerReleaser: the ACD cannot connect an

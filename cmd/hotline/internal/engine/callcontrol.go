@@ -2,13 +2,13 @@ package engine
 
 import (
 	"context"
-	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/hotlinecc/hotline/agentapi"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
-	"github.com/hotlinecc/hotline/recording"
 	"github.com/hotlinecc/hotline/routing/crm"
 )
 
@@ -24,23 +24,7 @@ const (
 // ACD's phone, the flow's queue and the desktop's buttons.
 func (e *Engine) buildCallControl(promptRoot string) error {
 	cfg := e.cfg
-	policy := map[string]recording.Policy{}
-	var queues []string
-	for _, q := range cfg.Queues {
-		p, err := recording.ParsePolicy(orDefault(q.Record, "always"))
-		if err != nil {
-			return fmt.Errorf("engine: queues %s record: %w", q.Name, err)
-		}
-		policy[q.Name] = p
-		queues = append(queues, q.Name)
-	}
-	outbound := ""
-	for _, t := range cfg.Trunks {
-		if t.Outbound != "" {
-			outbound = t.Outbound
-			break
-		}
-	}
+	live := e.plan.Load().live
 	interp := &ivr.Interpreter{
 		Prompts:   ivr.PromptDir(promptRoot),
 		Lookup:    crmLookup{e.crm},
@@ -50,11 +34,13 @@ func (e *Engine) buildCallControl(promptRoot string) error {
 	}
 	m := e.metrics
 	e.ctl = callctl.New(callctl.Config{
-		Logger: e.log, Flows: e.flows, Records: e.records.tracker, Recorder: e.recorder, RecordPolicy: policy,
+		Logger: e.log, Flows: e.flows, Records: e.records.tracker, Recorder: e.recorder, RecordPolicy: live.RecordPolicy,
 		Prompts: e.prompts, PromptRoot: promptRoot, Language: cfg.Language, RecDir: e.recDir,
-		Agents:   func(id string) bool { _, ok := e.agents[id]; return ok },
-		Queues:   queues,
-		Outbound: outbound, RingTimeout: cfg.ACD.RingTimeout.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
+		Agents:   func(id string) bool { _, ok := e.agent(id); return ok },
+		Queues:   live.Queues,
+		Outbound: live.Outbound, RingTimeout: cfg.ACD.RingTimeout.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
+		CustomerRing: live.CustomerRing,
+		FreeAgents:   func(queues []string) []string { return campaignEngine{e}.FreeAgents(queues) },
 		Hooks: callctl.Hooks{
 			DigitLatency: func(d time.Duration) { m.digitLatency.Observe(d.Seconds()) },
 			LegEnded:     m.call.countLeg,
@@ -83,4 +69,23 @@ func (l crmLookup) Lookup(ctx context.Context, key string) (ivr.Customer, error)
 		return cust, ivr.ErrNotFound
 	}
 	return cust, err
+}
+
+// customerRing is how long a callback rings its customer: the longest a
+// queue asks for (a per-queue figure the ACD applies to the whole offer).
+func customerRing(qs []config.Queue) time.Duration {
+	var d time.Duration
+	for _, q := range qs {
+		d = max(d, q.Callback.Ring.D())
+	}
+	return d
+}
+
+// callbackStore persists pending callbacks: this node's Redis hash in
+// cluster mode, else a file in the state directory.
+func (e *Engine) callbackStore() callctl.CallbackStore {
+	if e.cluster != nil {
+		return e.cluster.store.Hash("callbacks")
+	}
+	return callctl.FileCallbacks(filepath.Join(e.stateDir(), "callbacks.json"))
 }

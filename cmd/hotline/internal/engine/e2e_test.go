@@ -65,14 +65,18 @@ func startDemo(t *testing.T, mutate func(*config.Config)) *demo {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 	<-e.Ready()
+	var once sync.Once
 	d.stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("engine run: %v", err)
-		}
-		if n := e.ports.InUse(); n != 0 {
-			t.Errorf("%d RTP ports in use after shutdown", n)
-		}
+		once.Do(func() {
+			cancel()
+			e.Abort() // a test's end does not wait out the drain's grace
+			if err := <-done; err != nil {
+				t.Errorf("engine run: %v", err)
+			}
+			if n := e.ports.InUse(); n != 0 {
+				t.Errorf("%d RTP ports in use after shutdown", n)
+			}
+		})
 	}
 	t.Cleanup(d.stop)
 	return d
