@@ -9,13 +9,15 @@ import (
 
 // Bridge relays audio both ways between two legs whose media is anchored in
 // the engine: a is the caller side, b the agent side. Frames are forwarded
-// on the receiving session's goroutine, so the bridge adds no queueing
-// delay and no goroutine of its own except music on hold.
+// on the receiving socket's reader goroutine into its outgoing batch (one
+// sendmmsg for everything a read brought in), so the bridge adds no
+// queueing delay and no goroutine of its own; music on hold rides the
+// media clock.
 type Bridge struct {
 	a, b *Session
 	// Receivers this bridge installed, nil while not installed (held or
 	// closed); guarded by mu.
-	ra, rb *func(pcm []int16)
+	ra, rb *receiver
 
 	held  atomic.Bool
 	muted atomic.Bool
@@ -46,8 +48,8 @@ func NewBridge(a, b *Session) *Bridge {
 }
 
 func (br *Bridge) attachLocked() {
-	br.ra = br.a.installReceiver(br.fromA)
-	br.rb = br.b.installReceiver(br.fromB)
+	br.ra = br.a.installRelay(br.fromA)
+	br.rb = br.b.installRelay(br.fromB)
 }
 
 func (br *Bridge) detachLocked() {
@@ -59,28 +61,28 @@ func (br *Bridge) detachLocked() {
 // Legs returns the caller-side and agent-side sessions.
 func (br *Bridge) Legs() (a, b *Session) { return br.a, br.b }
 
-func (br *Bridge) fromA(pcm []int16) {
+func (br *Bridge) fromA(pcm []int16, tx *txBatch) {
 	if br.held.Load() {
 		return
 	}
 	if tp := br.tap.Load(); tp != nil {
 		(*tp)(true, pcm)
 	}
-	if err := br.b.WriteFrame(pcm); err != nil {
+	if err := br.b.writeFrameTo(pcm, tx); err != nil {
 		br.sendErrors.Add(1)
 		return
 	}
 	br.forwardedAB.Add(1)
 }
 
-func (br *Bridge) fromB(pcm []int16) {
+func (br *Bridge) fromB(pcm []int16, tx *txBatch) {
 	if br.held.Load() || br.muted.Load() {
 		return
 	}
 	if tp := br.tap.Load(); tp != nil {
 		(*tp)(false, pcm)
 	}
-	if err := br.a.WriteFrame(pcm); err != nil {
+	if err := br.a.writeFrameTo(pcm, tx); err != nil {
 		br.sendErrors.Add(1)
 		return
 	}
@@ -150,8 +152,9 @@ func (br *Bridge) stopMOHLocked() {
 func (br *Bridge) Mute(on bool) { br.muted.Store(on) }
 
 // SetTap installs a recording tap called with every frame relayed (fromA:
-// caller→agent). It runs on the receiving leg's goroutine, so calls for the
-// two directions are concurrent and fn must be safe for that; it must also
+// caller→agent). It runs on the receiving socket's reader goroutine, so
+// calls for the two directions may be concurrent and fn must be safe for
+// that; it must also
 // be quick (it delays the relay) and copy the slice if it keeps it. Frames
 // cut by hold or mute do not flow and are not tapped. nil removes the tap.
 func (br *Bridge) SetTap(fn func(fromA bool, pcm []int16)) {

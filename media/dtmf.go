@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/pion/rtp"
@@ -60,8 +61,9 @@ func (s *Session) handleDTMF(pkt *rtp.Packet) {
 
 // SendDTMF sends one key press as RFC 4733 events on the session's own
 // SSRC and sequence space: a start packet with the marker bit, updates every
-// 20 ms, then three end packets. Audio written meanwhile is dropped, as a
-// phone does while a key is held. It blocks for about 160 ms.
+// 20 ms on the media clock, then three end packets. Audio written meanwhile
+// is dropped, as a phone does while a key is held. It blocks for about
+// 160 ms.
 func (s *Session) SendDTMF(ctx context.Context, digit rune) error {
 	code, ok := dtmfEventCode(digit)
 	if !ok {
@@ -79,6 +81,9 @@ func (s *Session) SendDTMF(ctx context.Context, digit rune) error {
 	if err := ctx.Err(); err != nil {
 		return err // nothing sent: no half key press on the wire
 	}
+	if s.closed.Load() {
+		return dtmfErr(ctx, digit, ErrClosed)
+	}
 
 	s.sendMu.Lock()
 	if s.sentAny {
@@ -86,78 +91,160 @@ func (s *Session) SendDTMF(ctx context.Context, digit rune) error {
 			s.ts += uint32(gap/FrameDuration-1) * FrameSamples
 		}
 	}
-	eventTS := s.ts
+	ev := &dtmfSend{s: s, cfg: cfg, ts: s.ts, done: make(chan struct{})}
+	ev.payload[0] = code
 	s.inEvent = true
 	s.sendMu.Unlock()
 
-	total := dtmfEventPackets + dtmfEndRepeats
 	defer func() {
 		s.sendMu.Lock()
 		s.inEvent = false
-		s.ts = eventTS + uint32(total*FrameSamples)
+		s.ts = ev.ts + uint32(dtmfTotal*FrameSamples)
 		s.needMarker = true
 		s.lastSend = time.Now()
 		s.sentAny = true
 		s.sendMu.Unlock()
 	}()
 
-	pace := newPacer(time.Now())
-	defer pace.stop()
-	var payload [4]byte
-	payload[0] = code
-	for i := range dtmfEventPackets {
-		if err := pace.wait(ctx, s.done); err != nil {
-			if i > 0 {
-				// The key is down at the far end: never leave it with a
-				// stuck tone.
-				for range dtmfEndRepeats {
-					_ = s.sendEvent(cfg, eventTS, payload, uint16(i*FrameSamples), true, false)
-				}
-			}
-			return dtmfErr(ctx, digit, err)
+	s.barge() // a key press goes out at once, not in a prompt's rhythm
+	s.schedule(ev)
+	var err error
+	select {
+	case <-ev.done:
+		s.sendMu.Lock()
+		err = ev.err
+		s.sendMu.Unlock()
+		if err == nil {
+			return nil
 		}
-		if err := s.sendEvent(cfg, eventTS, payload, uint16((i+1)*FrameSamples), false, i == 0); err != nil && !errors.Is(err, ErrSend) {
-			return err
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.done:
+		err = ErrClosed
+	}
+	if sent := ev.stop(); sent > 0 && sent < dtmfTotal {
+		// The key is down at the far end: never leave it with a stuck
+		// tone. Three ends while still in the press, one more if some
+		// already went.
+		ends := dtmfEndRepeats
+		if sent > dtmfEventPackets {
+			ends = 1
+		}
+		for range ends {
+			_ = ev.sendEnd()
 		}
 	}
-	for range dtmfEndRepeats {
-		if err := pace.wait(ctx, s.done); err != nil {
-			// At least one end may be missing: send one more at once.
-			_ = s.sendEvent(cfg, eventTS, payload, dtmfEventPackets*FrameSamples, true, false)
-			return dtmfErr(ctx, digit, err)
-		}
-		if err := s.sendEvent(cfg, eventTS, payload, dtmfEventPackets*FrameSamples, true, false); err != nil && !errors.Is(err, ErrSend) {
-			return err
-		}
-	}
-	return nil
+	return dtmfErr(ctx, digit, err)
 }
 
-func (s *Session) sendEvent(cfg *remoteConfig, ts uint32, payload [4]byte, duration uint16, end, marker bool) error {
+// dtmfTotal is the packets of one key press: the event, then its ends.
+const dtmfTotal = dtmfEventPackets + dtmfEndRepeats
+
+// dtmfSend is one key press on the media clock (state under sendMu).
+type dtmfSend struct {
+	s       *Session
+	cfg     *remoteConfig
+	ts      uint32
+	payload [4]byte
+	sent    int
+	st      emitterState // emitter_fsm.go
+	done    chan struct{}
+	err     error
+}
+
+func (ev *dtmfSend) emit(due time.Time, tx *txBatch) bool {
+	s := ev.s
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if ev.st != emRunning {
+		return false
+	}
+	if s.closed.Load() {
+		ev.finishLocked(ErrClosed)
+		return false
+	}
+	i := ev.sent
+	end := i >= dtmfEventPackets
+	dur := uint16((i + 1) * FrameSamples)
+	if end {
+		dur = dtmfEventPackets * FrameSamples
+	}
+	s.eventLocked(tx, ev.cfg, ev.ts, ev.payload, dur, end, i == 0, due)
+	ev.sent++
+	if ev.sent == dtmfTotal {
+		ev.finishLocked(nil)
+		return false
+	}
+	return true
+}
+
+func (ev *dtmfSend) finishLocked(err error) {
+	if ev.st.to(emEnded) {
+		ev.err = err
+	}
+}
+
+func (ev *dtmfSend) retired() {
+	ev.s.sendMu.Lock()
+	if ev.st.to(emTold) {
+		close(ev.done)
+	}
+	ev.s.sendMu.Unlock()
+}
+
+// stop takes the press off the clock and returns how many packets went.
+func (ev *dtmfSend) stop() int {
+	s := ev.s
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if ev.st.to(emTold) {
+		close(ev.done)
+	}
+	return ev.sent
+}
+
+// sendEnd sends one end packet at once (cancelled press).
+func (ev *dtmfSend) sendEnd() error {
+	s := ev.s
+	tx := directTx.Get().(*txBatch)
+	tx.now = time.Now()
+	s.sendMu.Lock()
+	dst, queued := s.eventLocked(tx, ev.cfg, ev.ts, ev.payload, dtmfEventPackets*FrameSamples, true, false, time.Time{})
+	s.sendMu.Unlock()
+	if !queued {
+		tx.n = 0
+		directTx.Put(tx)
+		return nil
+	}
+	return sendDirect(tx, dst)
+}
+
+// eventLocked queues one RFC 4733 packet (sendMu held); queued is false
+// when nothing may be sent (hold, no address, closed socket).
+func (s *Session) eventLocked(tx *txBatch, cfg *remoteConfig, ts uint32, payload [4]byte, duration uint16, end, marker bool, due time.Time) (dst netip.AddrPort, queued bool) {
 	payload[1] = dtmfVolume
 	if end {
 		payload[1] |= 0x80
 	}
 	binary.BigEndian.PutUint16(payload[2:], duration)
 	dst, ok := s.dest(cfg)
-
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	h := &s.hdr
-	h.Marker = marker
-	h.PayloadType = cfg.dtmfPT
-	h.SequenceNumber = s.seq
-	h.Timestamp = ts
-	n, err := h.MarshalTo(s.sendBuf[:])
-	if err != nil {
-		return fmt.Errorf("rtp dtmf: marshal header: %w", err)
-	}
-	n += copy(s.sendBuf[n:], payload[:])
 	if !ok || !Direction(s.dir.Load()).sends() {
-		return nil
+		return dst, false
 	}
+	seq := s.seq
 	s.seq++
-	return s.sendLocked(s.sendBuf[:n], h, dst)
+	b := tx.slot()
+	putHeader(b[:rtpHeaderLen], marker, cfg.dtmfPT, seq, ts, s.ssrc)
+	n := rtpHeaderLen + copy(b[rtpHeaderLen:rtpHeaderLen+4], payload[:])
+	return dst, s.commitLocked(tx, b[:n], dst, due) == nil
+}
+
+// barge makes the next emitter start at once rather than in the rhythm
+// of the last prompt.
+func (s *Session) barge() {
+	s.sendMu.Lock()
+	s.barged = true
+	s.sendMu.Unlock()
 }
 
 func dtmfErr(ctx context.Context, digit rune, err error) error {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,12 +15,29 @@ import (
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
-// newTestAlloc returns an allocator over a random slice of 10000-19999:
-// below the engine's default RTP range (20000-29999, used by end-to-end
-// runs), the sip tests' range (30000+) and the Linux ephemeral ports, so
-// parallel test binaries rarely meet; busy ports are skipped by design
-// anyway.
+// testShared: the tests run with legs sharing ports (the engine's default
+// layout); TestPortPerLegMode runs them again with a port per leg.
+var testShared = os.Getenv("HOTLINE_MEDIA_PORTS") != "own"
+
+// newTestAlloc returns an allocator over a random slice of 10000-19999
+// in the run's layout (shared ports or a port per leg).
 func newTestAlloc(t testing.TB, size int) *PortAllocator {
+	t.Helper()
+	a := newOwnAlloc(t, size)
+	if testShared {
+		if err := a.ShareSockets(min(4, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a
+}
+
+// newOwnAlloc returns an allocator handing out a port per leg over a
+// random slice of 10000-19999: below the engine's default RTP range
+// (20000-29999, used by end-to-end runs), the sip tests' range (30000+)
+// and the Linux ephemeral ports, so parallel test binaries rarely meet;
+// busy ports are skipped by design anyway.
+func newOwnAlloc(t testing.TB, size int) *PortAllocator {
 	t.Helper()
 	const lo, hi = 10000, 20000
 	if 2*size > hi-lo {

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/pion/rtp"
 )
 
 // newPeerOn is a raw RTP endpoint on another loopback address (127.0.0.2
@@ -220,12 +218,15 @@ func FuzzHandlePacket(f *testing.F) {
 			panic("partial frame delivered")
 		}
 	})
+	s.started.Store(true) // fed directly, no reader
 	from := netip.MustParseAddrPort("127.0.0.1:4000")
+	tx := newTxBatch(4, pktRoom)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var pkt rtp.Packet
+		var rs rxScratch
 		if len(b) > maxPacket {
 			return
 		}
-		s.handlePacket(&pkt, b, from, time.Now())
+		s.handlePacket(&rs, b, from, time.Now(), tx)
+		tx.flush()
 	})
 }

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -154,4 +155,42 @@ func bridgedCalls(b *testing.B, n int, d time.Duration, tap bool) {
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(all[len(all)-1].Microseconds()), "max-µs")
 	b.ReportMetric(100*(1-float64(len(all))/float64(len(dirs)*frames)), "%lost")
+}
+
+// pacer is a drift-free 20 ms clock for the simulated phones (the engine
+// side rides the media clock).
+type pacer struct {
+	start time.Time
+	n     int
+	timer *time.Timer
+}
+
+func newPacer(start time.Time) *pacer { return &pacer{start: start} }
+
+func (p *pacer) wait(ctx context.Context, done <-chan struct{}) error {
+	due := p.start.Add(time.Duration(p.n) * FrameDuration)
+	p.n++
+	d := time.Until(due)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	if p.timer == nil {
+		p.timer = time.NewTimer(d)
+	} else {
+		p.timer.Reset(d)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-done:
+		return ErrClosed
+	case <-p.timer.C:
+		return nil
+	}
+}
+
+func (p *pacer) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
 }

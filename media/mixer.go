@@ -22,9 +22,9 @@ const (
 
 // legPort is what the mixer needs from a leg; *Session implements it.
 type legPort interface {
-	installReceiver(fn func(pcm []int16)) *func(pcm []int16)
-	removeReceiver(token *func(pcm []int16))
-	WriteFrame(pcm []int16) error
+	installReceiver(fn func(pcm []int16)) *receiver
+	removeReceiver(token *receiver)
+	writeFrameTo(pcm []int16, tx *txBatch) error
 }
 
 // Route says that Listener hears Speaker.
@@ -32,7 +32,7 @@ type Route struct{ Listener, Speaker string }
 
 // Mixer sums the audio of several legs for conference, barge, whisper and
 // listen. Each leg's frames wait in a small jitter queue; every 20 ms tick
-// (a drift-free clock in Run) takes one frame per leg — silence if a leg
+// (on the media clock while Run runs) takes one frame per leg — silence if a leg
 // sent nothing — and sends each listener the saturated sum of the legs it
 // hears according to the routing matrix. A listener routed to nobody is
 // sent nothing.
@@ -54,12 +54,16 @@ type Mixer struct {
 	running atomic.Bool
 	prefill int
 	ticks   atomic.Uint64
+
+	// tickMu is held while a tick runs, so Run can stop the ticks for good.
+	tickMu  sync.Mutex
+	stopped bool
 }
 
 type mixLeg struct {
 	id    string
 	port  legPort
-	token *func(pcm []int16) // receiver installed on port
+	token *receiver // receiver installed on port
 
 	mu        sync.Mutex
 	q         [mixQueueFrames][FrameSamples]int16
@@ -184,25 +188,52 @@ func (m *Mixer) SetTap(fn func(leg string, pcm []int16)) {
 	m.tap.Store(&fn)
 }
 
-// Run drives the mix every 20 ms on a drift-free clock until ctx is done,
-// then returns ctx.Err(). Only one Run may be active per mixer.
+// Run drives the mix every 20 ms on the media clock until ctx is done,
+// then returns ctx.Err(); no tick runs after it returned. Only one Run may
+// be active per mixer.
 func (m *Mixer) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return errors.New("mixer: Run already active")
 	}
 	defer m.running.Store(false)
-	pace := newPacer(time.Now())
-	defer pace.stop()
-	for {
-		if err := pace.wait(ctx, nil); err != nil {
-			return err
-		}
-		m.tick()
-	}
+	m.tickMu.Lock()
+	m.stopped = false
+	m.tickMu.Unlock()
+	theClock.pick(-1).add(mixerTicker{m}, time.Now())
+	<-ctx.Done()
+	m.tickMu.Lock()
+	m.stopped = true
+	m.tickMu.Unlock()
+	return ctx.Err()
 }
 
-// tick mixes and sends one aligned 20 ms frame.
+// mixerTicker is the mixer's emitter on the media clock.
+type mixerTicker struct{ m *Mixer }
+
+func (t mixerTicker) emit(_ time.Time, tx *txBatch) bool {
+	m := t.m
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	if m.stopped {
+		return false
+	}
+	m.tickInto(tx)
+	return true
+}
+
+func (mixerTicker) retired() {}
+
+// tick mixes and sends one aligned 20 ms frame at once (tests and
+// benchmarks drive the mixer with it).
 func (m *Mixer) tick() {
+	tx := newTxBatch(txBatchSize, pktRoom)
+	tx.now = time.Now()
+	m.tickInto(tx)
+	tx.flush()
+}
+
+// tickInto mixes one aligned 20 ms frame into tx.
+func (m *Mixer) tickInto(tx *txBatch) {
 	m.ticks.Add(1)
 	m.mu.Lock()
 	for _, l := range m.legs {
@@ -229,15 +260,15 @@ func (m *Mixer) tick() {
 	tapped := m.tapped
 	m.mu.Unlock()
 
-	// Send and tap outside the lock: sessions block on the socket, and
-	// the in/out buffers are only touched by this goroutine.
+	// Tap and send outside the lock (legs may join meanwhile); the in/out
+	// buffers are only touched by the tick.
 	if tp := m.tap.Load(); tp != nil {
 		for _, l := range tapped {
 			(*tp)(l.id, l.in[:])
 		}
 	}
 	for _, l := range sends {
-		if err := l.port.WriteFrame(l.out[:]); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNoRemote) {
+		if err := l.port.writeFrameTo(l.out[:], tx); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNoRemote) {
 			m.log.Warn("mixer send failed", "leg", l.id, "err", err)
 		}
 	}

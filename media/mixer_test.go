@@ -49,16 +49,16 @@ type fakeLeg struct {
 	sent [][]int16
 }
 
-func (f *fakeLeg) installReceiver(fn func([]int16)) *func([]int16) {
+func (f *fakeLeg) installReceiver(fn func([]int16)) *receiver {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.recv = fn
-	return &fn
+	return &receiver{fn: fn}
 }
 
-func (f *fakeLeg) removeReceiver(*func([]int16)) { f.mu.Lock(); f.recv = nil; f.mu.Unlock() }
+func (f *fakeLeg) removeReceiver(*receiver) { f.mu.Lock(); f.recv = nil; f.mu.Unlock() }
 
-func (f *fakeLeg) WriteFrame(pcm []int16) error {
+func (f *fakeLeg) writeFrameTo(pcm []int16, _ *txBatch) error {
 	f.mu.Lock()
 	f.sent = append(f.sent, append([]int16(nil), pcm...))
 	f.mu.Unlock()

@@ -7,128 +7,182 @@ import (
 	"time"
 )
 
-// pacer is a drift-free 20 ms clock: frame n is due at start + n×20 ms, so
-// scheduling delays of one frame do not accumulate into the next.
-type pacer struct {
-	start time.Time
-	n     int
-	timer *time.Timer
-}
-
-// maxLag is how far behind the clock may fall (a stalled machine) before
-// it is re-based instead of bursting every missed frame at once.
-const maxLag = 5 * FrameDuration
-
-func newPacer(start time.Time) *pacer { return &pacer{start: start} }
-
-// wait blocks until the next frame is due; the first call returns at once.
-func (p *pacer) wait(ctx context.Context, done <-chan struct{}) error {
-	due := p.start.Add(time.Duration(p.n) * FrameDuration)
-	p.n++
-	d := time.Until(due)
-	if d <= 0 {
-		if -d > maxLag {
-			p.start = p.start.Add(-d)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-done:
-			return ErrClosed
-		default:
-			return nil
-		}
-	}
-	if p.timer == nil {
-		p.timer = time.NewTimer(d)
-	} else {
-		p.timer.Reset(d)
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-done:
-		return ErrClosed
-	case <-p.timer.C:
-		return nil
-	}
-}
-
-// next is when the frame the next wait is for is due (before any re-basing).
-func (p *pacer) next() time.Time { return p.start.Add(time.Duration(p.n) * FrameDuration) }
-
-func (p *pacer) stop() {
-	if p.timer != nil {
-		p.timer.Stop()
-	}
-}
-
-// player streams samples frame by frame on one pacer.
+// player plays prompts on a leg, one frame per visit of the media clock.
+// Its cursor and state (emitter_fsm.go) are guarded by the session's
+// sendMu, so that once Play has returned no further frame of it is
+// encoded.
 type player struct {
-	s     *Session
-	pace  *pacer
-	first bool
-	frame [FrameSamples]int16
+	s         *Session
+	prompts   []*Prompt
+	loop      bool // PlayLoop: start over at the end
+	pi, off   int  // prompt, frame within it
+	first     bool
+	st        emitterState
+	completed bool // every frame was sent
+	done      chan struct{}
+	err       error
 }
 
-func (pl *player) play(ctx context.Context, samples []int16) error {
-	for off := 0; off < len(samples); off += FrameSamples {
-		frame := samples[off:min(off+FrameSamples, len(samples))]
-		if len(frame) < FrameSamples {
-			// Pad the tail so every packet is a whole 20 ms.
-			n := copy(pl.frame[:], frame)
-			clear(pl.frame[n:])
-			frame = pl.frame[:]
+// emit sends the next frame (on the clock loop).
+func (pl *player) emit(due time.Time, tx *txBatch) bool {
+	s := pl.s
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if pl.st != emRunning {
+		return false
+	}
+	if s.closed.Load() {
+		pl.finishLocked(ErrClosed)
+		return false
+	}
+	cfg, err := s.checkWrite(FrameSamples)
+	if err != nil {
+		pl.finishLocked(err)
+		return false
+	}
+	for pl.off >= pl.prompts[pl.pi].Frames() {
+		pl.pi, pl.off = pl.pi+1, 0
+		if pl.pi == len(pl.prompts) {
+			if !pl.loop {
+				pl.finishLocked(nil)
+				return false
+			}
+			pl.pi = 0
 		}
-		due := pl.pace.next()
-		if err := pl.pace.wait(ctx, pl.s.done); err != nil {
-			return err
-		}
-		// A failed sendto is one lost packet (counted in Stats), not a
+	}
+	enc := pl.prompts[pl.pi].encoded(cfg)
+	frame := enc[pl.off*FrameSamples : (pl.off+1)*FrameSamples]
+	pl.off++
+	s.lastDue = due
+	if fn := dueProbe.Load(); fn != nil {
+		(*fn)(s, due)
+	}
+	b, dst, ok := s.audioLocked(tx, cfg, FrameSamples, pl.first, !pl.first, tx.now)
+	pl.first = false
+	if ok {
+		copy(b[rtpHeaderLen:rtpHeaderLen+FrameSamples], frame)
+		// A failed encryption is one lost packet (counted in Stats), not a
 		// reason to abandon the prompt.
-		if err := pl.s.write(frame, pl.first, !pl.first); err != nil && !errors.Is(err, ErrSend) {
-			return err
-		}
-		if probe := pl.s.paceProbe; probe != nil {
-			probe(time.Since(due))
-		}
-		pl.first = false
+		_ = s.commitLocked(tx, b[:rtpHeaderLen+FrameSamples], dst, due)
 	}
-	return nil
+	if !pl.loop && pl.pi == len(pl.prompts)-1 && pl.off >= pl.prompts[pl.pi].Frames() {
+		pl.finishLocked(nil) // that was the last frame
+		return false
+	}
+	return true
 }
 
-// Play sends the prompts one after another in 20 ms packets on a drift-free
-// clock. The first packet carries the marker bit; timestamps then advance
-// by exactly 160 per packet. It returns nil when everything was sent,
-// ctx.Err() when cancelled and ErrClosed if the session closes.
-func (s *Session) Play(ctx context.Context, prompts ...*Prompt) error {
-	pl := &player{s: s, pace: newPacer(time.Now()), first: true}
-	defer pl.pace.stop()
-	for _, p := range prompts {
-		if p == nil {
-			continue
-		}
-		if err := pl.play(ctx, p.Samples); err != nil {
-			return playErr(ctx, "play", p, err)
-		}
+// finishLocked ends the player; Play hears of it once the last frame
+// has left (retired).
+func (pl *player) finishLocked(err error) {
+	if pl.st.to(emEnded) {
+		pl.err, pl.completed = err, err == nil
 	}
-	return nil
+}
+
+func (pl *player) retired() {
+	pl.s.sendMu.Lock()
+	if pl.st.to(emTold) {
+		close(pl.done)
+	}
+	pl.s.sendMu.Unlock()
+}
+
+// current is the prompt being played, for errors.
+func (pl *player) current() *Prompt {
+	pl.s.sendMu.Lock()
+	defer pl.s.sendMu.Unlock()
+	return pl.prompts[min(pl.pi, len(pl.prompts)-1)]
+}
+
+// cancel stops the player; no frame of it is encoded after cancel returns.
+func (pl *player) cancel() {
+	s := pl.s
+	s.sendMu.Lock()
+	if pl.st == emRunning {
+		s.barged = true
+	}
+	if pl.st.to(emTold) {
+		close(pl.done)
+	}
+	s.sendMu.Unlock()
+}
+
+// schedule puts an emitter of this leg on its clock loop. A prompt that
+// follows another without a pause keeps the 20 ms rhythm (its first frame
+// is due one frame after the last one's); anything else starts at once.
+func (s *Session) schedule(e emitter) {
+	s.sendMu.Lock()
+	first := time.Now()
+	if next := s.lastDue.Add(FrameDuration); !s.barged && next.After(first) {
+		first = next
+	}
+	s.barged = false
+	s.sendMu.Unlock()
+	s.loop.add(e, first)
+}
+
+// Play sends the prompts one after another in 20 ms packets on the media
+// clock (drift-free). The first packet carries the marker bit; timestamps
+// then advance by exactly 160 per packet. It returns nil when everything
+// was sent, ctx.Err() when cancelled and ErrClosed if the session closes.
+func (s *Session) Play(ctx context.Context, prompts ...*Prompt) error {
+	return s.play(ctx, "play", prompts, false)
 }
 
 // PlayLoop repeats p (music on hold) until ctx is done, then returns
-// ctx.Err(). It returns earlier only on a send error or when the session
-// closes.
+// ctx.Err(). It returns earlier only when the session closes or cannot
+// send (no remote, unsupported codec).
 func (s *Session) PlayLoop(ctx context.Context, p *Prompt) error {
 	if p == nil || len(p.Samples) == 0 {
 		return fmt.Errorf("play loop: %w", ErrEmptyPrompt)
 	}
-	pl := &player{s: s, pace: newPacer(time.Now()), first: true}
-	defer pl.pace.stop()
-	for {
-		if err := pl.play(ctx, p.Samples); err != nil {
-			return playErr(ctx, "play loop", p, err)
+	return s.play(ctx, "play loop", []*Prompt{p}, true)
+}
+
+func (s *Session) play(ctx context.Context, op string, prompts []*Prompt, loop bool) error {
+	list := make([]*Prompt, 0, len(prompts))
+	for _, p := range prompts {
+		if p != nil && len(p.Samples) > 0 {
+			list = append(list, p)
 		}
 	}
+	if len(list) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return playErr(ctx, op, list[0], ErrClosed)
+	}
+	pl := &player{s: s, prompts: list, loop: loop, first: true, done: make(chan struct{})}
+	s.schedule(pl)
+	select {
+	case <-pl.done:
+	case <-ctx.Done():
+		pl.cancel()
+	case <-s.done:
+		pl.cancel()
+	}
+	s.sendMu.Lock()
+	err, completed := pl.err, pl.completed
+	s.sendMu.Unlock()
+	if completed {
+		return nil
+	}
+	if err == nil {
+		switch {
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		case s.closed.Load():
+			err = ErrClosed
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	return playErr(ctx, op, pl.current(), err)
 }
 
 // playErr returns a cancellation as ctx.Err() itself so callers may compare

@@ -40,7 +40,7 @@ func TestNewPortAllocatorRejectsBadRanges(t *testing.T) {
 }
 
 func TestPortAllocatorExhaustionAndRelease(t *testing.T) {
-	a := newTestAlloc(t, 6)
+	a := newOwnAlloc(t, 6)
 	var sessions []*Session
 	for {
 		s, err := NewSession(a, loopback, nil)
@@ -94,7 +94,7 @@ func TestPortAllocatorExhaustionAndRelease(t *testing.T) {
 }
 
 func TestPortAllocatorSkipsPortBusyInOS(t *testing.T) {
-	a := newTestAlloc(t, 4)
+	a := newOwnAlloc(t, 4)
 	// Occupy an even port of the range outside the allocator, as another
 	// process would.
 	var busy *net.UDPConn
@@ -134,7 +134,7 @@ func TestPortAllocatorSkipsPortBusyInOS(t *testing.T) {
 // or goroutine behind.
 func TestNoLeakAfterThousandsOfSessions(t *testing.T) {
 	const calls = 5000
-	a := newTestAlloc(t, 50) // 50 ports: any leak exhausts it quickly
+	a := newOwnAlloc(t, 50) // 50 ports: any leak exhausts it quickly
 	fdsBefore := openFDs(t)
 	goroutinesBefore := runtime.NumGoroutine()
 	for i := range calls {
@@ -167,7 +167,7 @@ func openFDs(t *testing.T) int {
 }
 
 func TestCloseConcurrentAndStartAfterClose(t *testing.T) {
-	a := newTestAlloc(t, 4)
+	a := newOwnAlloc(t, 4)
 	s := newTestSession(t, a)
 	s.Start()
 	done := make(chan error, 8)
@@ -191,7 +191,7 @@ func TestCloseConcurrentAndStartAfterClose(t *testing.T) {
 }
 
 func TestNewSessionBadArguments(t *testing.T) {
-	a := newTestAlloc(t, 4)
+	a := newOwnAlloc(t, 4)
 	tests := []struct {
 		name  string
 		alloc *PortAllocator

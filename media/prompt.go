@@ -7,13 +7,40 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
-// Prompt is 8 kHz mono 16-bit linear PCM audio, ready to Play.
+// Prompt is 8 kHz mono 16-bit linear PCM audio, ready to Play. Samples
+// must not change once the prompt has been played: its G.711 encoding is
+// made once per law on first play and reused by every call.
 type Prompt struct {
 	Name    string
 	Samples []int16
+
+	enc [2]atomic.Pointer[[]byte] // µ-law, A-law; whole frames, the tail padded with silence
+}
+
+const (
+	lawU = 0
+	lawA = 1
+)
+
+// encoded returns the prompt in the law of cfg, padded to whole frames,
+// encoding it on first use.
+func (p *Prompt) encoded(cfg *remoteConfig) []byte {
+	if b := p.enc[cfg.law].Load(); b != nil {
+		return *b
+	}
+	out := make([]byte, p.Frames()*FrameSamples)
+	for i, v := range p.Samples {
+		out[i] = cfg.enc[uint16(v)]
+	}
+	for i := len(p.Samples); i < len(out); i++ {
+		out[i] = cfg.enc[0]
+	}
+	p.enc[cfg.law].CompareAndSwap(nil, &out)
+	return *p.enc[cfg.law].Load()
 }
 
 // Duration is the prompt's playing time.

@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/pion/rtp"
 )
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -379,11 +377,13 @@ func TestJitterStat(t *testing.T) {
 			s := newTestSession(t, a)
 			from := netip.MustParseAddrPort("127.0.0.1:4000")
 			s.SetRemote(from, PCMU, 0)
-			var pkt rtp.Packet
-			base := s.epoch.Add(time.Second)
+			s.started.Store(true) // fed directly, no reader
+			var rs rxScratch
+			tx := newTxBatch(4, pktRoom)
+			base := rxEpoch.Add(time.Second)
 			for i := range 200 {
 				b := rtpBytes(t, 0, uint16(i), uint32(i*FrameSamples), 1, i == 0, make([]byte, FrameSamples))
-				s.handlePacket(&pkt, b, from, base.Add(tc.arrival(i)))
+				s.handlePacket(&rs, b, from, base.Add(tc.arrival(i)), tx)
 			}
 			if j := s.Stats().JitterMs; j < tc.wantMin || j > tc.wantMax {
 				t.Fatalf("JitterMs = %.3f, want %.1f..%.1f", j, tc.wantMin, tc.wantMax)

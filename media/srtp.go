@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -98,10 +97,10 @@ func ParseSRTPKey(suite, inline string) (SRTPKey, error) {
 
 // srtpState holds the two contexts; tx is used under sendMu, rx only on
 // the receive goroutine (pion contexts are not safe for concurrent use).
+// Both work in place: packets are encrypted in their batch slot and
+// decrypted in the reader's buffer.
 type srtpState struct {
 	tx, rx *srtp.Context
-	encBuf []byte     // guarded by Session.sendMu
-	decBuf []byte     // receive goroutine only
 	rxHdr  rtp.Header // receive goroutine only: spares pion an allocation per packet
 }
 
@@ -125,7 +124,7 @@ func (s *Session) SetSRTP(send, recv SRTPKey) error {
 	if err != nil {
 		return fmt.Errorf("srtp recv context: %w", err)
 	}
-	s.srtp.Store(&srtpState{tx: tx, rx: rx, encBuf: make([]byte, 0, maxPacket+srtpMaxTag), decBuf: make([]byte, 0, maxPacket+512)})
+	s.srtp.Store(&srtpState{tx: tx, rx: rx})
 	return nil
 }
 
@@ -135,25 +134,6 @@ func (s *Session) ClearSRTP() { s.srtp.Store(nil) }
 // SRTP reports whether the session encrypts its media.
 func (s *Session) SRTP() bool { return s.srtp.Load() != nil }
 
-// sendLocked sends one marshalled packet (header h) to dst, encrypting it
-// when SRTP is on. The caller holds sendMu.
-func (s *Session) sendLocked(b []byte, h *rtp.Header, dst netip.AddrPort) error {
-	if sp := s.srtp.Load(); sp != nil {
-		enc, err := sp.tx.EncryptRTP(sp.encBuf[:0], b, h)
-		if err != nil {
-			s.st.sendErrors.Add(1)
-			return fmt.Errorf("%w: srtp encrypt: %w", ErrSend, err)
-		}
-		b = enc
-	}
-	if _, err := s.conn.WriteToUDPAddrPort(b, dst); err != nil {
-		return s.sendErr(dst, err)
-	}
-	s.st.packetsOut.Add(1)
-	s.st.bytesOut.Add(uint64(len(b)))
-	return nil
-}
-
 // decrypt authenticates and decrypts a received SRTP packet; ok is false
 // (and the packet counted as DroppedAuth) when it fails.
 func (s *Session) decrypt(b []byte) ([]byte, bool) {
@@ -161,7 +141,7 @@ func (s *Session) decrypt(b []byte) ([]byte, bool) {
 	if sp == nil {
 		return b, true
 	}
-	out, err := sp.rx.DecryptRTP(sp.decBuf[:0], b, &sp.rxHdr)
+	out, err := sp.rx.DecryptRTP(b[:0], b, &sp.rxHdr)
 	if err != nil {
 		s.st.dropAuth.Add(1)
 		return nil, false

@@ -29,6 +29,7 @@ func (s *Server) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) (Origin
 					o.Trunk = t.Name
 					o.External = t.Outbound != ""
 					o.srtp = t.SRTP
+					o.ownRTP = t.OwnRTPPort
 					return o, true
 				}
 			}
@@ -130,7 +131,15 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, sipmsg.StatusBadRequest, "Bad Request")
 		return
 	}
-	sess, err := s.newMedia(sourceAddr(req))
+	src := sourceAddr(req)
+	mo := media.Options{Peer: src, SignalSource: src, OwnPort: origin.ownRTP}
+	if origin.Trunk == "" && offer != nil && ans.Remote.Addr().Unmap() != src {
+		// A phone whose SDP names another address than it signals from
+		// (behind NAT): its media is latched by IP only, which a port of
+		// its own keeps unambiguous.
+		mo.OwnPort = true
+	}
+	sess, err := s.newMedia(mo)
 	if err != nil {
 		s.Stats.Rejected.Add(1)
 		s.log.Warn("sip: no media port for call", "call_id", info.CallID, "err", err)
@@ -210,16 +219,12 @@ func reasonPhrase(code int) string {
 	return "Refused"
 }
 
-// newMedia opens a leg's RTP session with the configured latching; src is
-// the IP the call's signalling came from (invalid when not yet known).
-func (s *Server) newMedia(src netip.Addr) (*media.Session, error) {
-	sess, err := media.NewSession(s.cfg.Ports, s.cfg.MediaIP, s.log)
-	if err != nil {
-		return nil, err
-	}
-	sess.SetLatchMode(s.cfg.Latch)
-	sess.SetSignalSource(src)
-	return sess, nil
+// newMedia opens a leg's RTP session with the configured latching (o's
+// SignalSource: the IP the call's signalling came from, invalid when not
+// yet known).
+func (s *Server) newMedia(o media.Options) (*media.Session, error) {
+	o.Latch = s.cfg.Latch
+	return media.OpenSession(s.cfg.Ports, s.cfg.MediaIP, s.log, o)
 }
 
 // srtpPolicyFor is the SRTP policy of whom an outbound leg rings: the

@@ -447,18 +447,21 @@ func (s *Server) Dial(ctx context.Context, dr DialRequest) (*Leg, error) {
 	if !s.running.Load() || s.ctx.Err() != nil {
 		return nil, ErrNotRunning
 	}
-	var targets []sipmsg.Uri
+	var targets []dialTarget
 	if dr.User != "" {
-		var err error
-		if targets, err = s.userTargets(ctx, dr.User); err != nil {
+		uris, err := s.userTargets(ctx, dr.User)
+		if err != nil {
 			return nil, err
+		}
+		for _, u := range uris {
+			targets = append(targets, dialTarget{uri: u, media: s.phoneMedia(dr.User, u)})
 		}
 	} else {
 		var u sipmsg.Uri
 		if err := sipmsg.ParseUri(dr.URI, &u); err != nil {
 			return nil, fmt.Errorf("sip: dial %q: %w", dr.URI, err)
 		}
-		targets = append(targets, u)
+		targets = append(targets, dialTarget{uri: u, media: s.trunkMedia(u)})
 	}
 	s.Stats.DialsOut.Add(1)
 	type result struct {
@@ -506,8 +509,9 @@ func isBetterError(candidate, current error) bool {
 	return errors.As(candidate, &c) && c.Status != 0 && !(errors.As(current, &cur) && cur.Status != 0)
 }
 
-func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest) (*Leg, error) {
-	sess, err := s.newMedia(netip.Addr{})
+func (s *Server) dialOne(ctx context.Context, t dialTarget, dr DialRequest) (*Leg, error) {
+	target := t.uri
+	sess, err := s.newMedia(t.media)
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial: media: %w", err)
 	}

@@ -25,6 +25,9 @@ type testPhone struct {
 	nc         int
 	cseq       int
 	callID     string
+	// contact, if set, is the Contact's host:port instead of the socket's
+	// own address (a phone behind NAT).
+	contact string
 	// Seen401 and SeenStale count challenges met, for assertions.
 	Seen401, SeenStale int
 }
@@ -64,12 +67,16 @@ func (p *testPhone) send(expires int) (int, map[string]string) {
 	p.t.Helper()
 	p.cseq++
 	local := p.conn.LocalAddr().String()
+	contact := local
+	if p.contact != "" {
+		contact = p.contact
+	}
 	uri := "sip:" + p.target
 	var b strings.Builder
 	fmt.Fprintf(&b, "REGISTER %s SIP/2.0\r\n", uri)
 	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK-%d-%d\r\n", local, time.Now().UnixNano(), p.cseq)
 	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=t%s\r\nTo: <sip:%s@%s>\r\n", p.user, p.target, p.user, p.user, p.target)
-	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d REGISTER\r\nContact: <sip:%s@%s>\r\nExpires: %d\r\nMax-Forwards: 70\r\n", p.callID, p.cseq, p.user, local, expires)
+	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d REGISTER\r\nContact: <sip:%s@%s>\r\nExpires: %d\r\nMax-Forwards: 70\r\n", p.callID, p.cseq, p.user, contact, expires)
 	if p.chal != nil {
 		p.nc++
 		cr, err := digest.Digest(p.chal, digest.Options{Method: "REGISTER", URI: uri, Username: p.user, Password: p.pass, Count: p.nc})

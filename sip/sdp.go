@@ -83,6 +83,9 @@ func (l *Leg) applyAnswer(a sdp.Answer, offer *sdp.Description) error {
 		}
 	}
 	l.media.SetRemote(a.Remote, l.Codec(), a.DTMF)
+	if a.HasSSRC {
+		l.media.ExpectSSRC(a.SSRC)
+	}
 	return nil
 }
 

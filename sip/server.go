@@ -35,6 +35,10 @@ type Trunk struct {
 	TLSName string
 	// SRTP is the trunk's media.srtp policy (optional by default).
 	SRTP sdp.SRTPPolicy
+	// OwnRTPPort gives this trunk's calls a port per leg even when the
+	// engine's legs share ports (a peer sending several calls from one
+	// address and port without a=ssrc).
+	OwnRTPPort bool
 }
 
 // Config is what the signalling layer needs to run.
@@ -90,6 +94,7 @@ type Origin struct {
 	// External is true when the origin may reach external destinations.
 	External bool
 	srtp     sdp.SRTPPolicy
+	ownRTP   bool
 }
 
 // CallInfo describes a new inbound call.

@@ -702,7 +702,7 @@ func startMulti(pids []int) *multiCPU {
 		c, _ := procCPU(p)
 		m.cpu0 = append(m.cpu0, c)
 	}
-	m.busy0, m.tot0 = machineCPU()
+	m.busy0, m.tot0, _ = machineCPU()
 	return m
 }
 
@@ -715,7 +715,7 @@ func (m *multiCPU) stop() ([]float64, float64) {
 		c, _ := procCPU(p)
 		out[i] = 100 * (c - m.cpu0[i]).Seconds() / wall
 	}
-	b, t := machineCPU()
+	b, t, _ := machineCPU()
 	busy := 0.0
 	if t > m.tot0 {
 		busy = 100 * float64(b-m.busy0) / float64(t-m.tot0)

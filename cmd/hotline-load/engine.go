@@ -48,22 +48,23 @@ func freePort() (int, error) {
 	return 0, errors.New("free port: none found for UDP and TCP")
 }
 
-// buildEngine compiles ./cmd/hotline (run from the module root) into dir.
-func buildEngine(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "hotline")
+// buildEngine compiles ./cmd/hotline of the module in src into bin.
+func buildEngine(ctx context.Context, src, bin string) (string, error) {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return "", fmt.Errorf("build engine: %w", err)
+	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/hotline")
+	cmd.Dir = src
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build engine (run from the module root or pass -engine): %w\n%s", err, out)
 	}
 	return bin, nil
 }
 
-// startEngine runs bin with config on free ports and waits until /readyz.
-func startEngine(ctx context.Context, bin, config, workDir, logLevel string, nice int) (*engineProc, error) {
-	return startEngineEnv(ctx, bin, config, workDir, logLevel, nice, nil)
-}
-
-// startEngineEnv is startEngine with more HOTLINE_* overrides in env.
+// startEngineEnv runs bin with config on free ports, with env added to the
+// environment (HOTLINE_* overrides, runtime settings), and waits until
+// /readyz.
 func startEngineEnv(ctx context.Context, bin, config, workDir, logLevel string, nice int, env []string) (*engineProc, error) {
 	sipPort, err := freePort()
 	if err != nil {

@@ -48,6 +48,9 @@ type options struct {
 	hold       time.Duration
 	digits     string
 	engineBin  string
+	engineName string
+	baseline   string
+	engines    []engineSpec
 	config     string
 	sippBin    string
 	sippDir    string
@@ -60,6 +63,8 @@ type options struct {
 	nice       int
 	agents     int
 	talk       time.Duration
+	recorded   int
+	engineEnv  []string
 }
 
 func main() {
@@ -96,40 +101,104 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if o.engineBin == "" {
 		slog.Info("building the engine", "dir", o.workDir)
-		if o.engineBin, err = buildEngine(ctx, o.workDir); err != nil {
+		if o.engineBin, err = buildEngine(ctx, ".", filepath.Join(o.workDir, "hotline")); err != nil {
 			return err
 		}
 	}
+	o.engineName = "this"
+	o.engines = []engineSpec{{"this", o.engineBin}}
+	if o.baseline != "" {
+		bin, err := baselineEngine(ctx, o.baseline, o.workDir)
+		if err != nil {
+			return err
+		}
+		// The baseline goes first in every step: the same load, the same
+		// minute, the machine in the same state as far as it can be.
+		o.engines = []engineSpec{{"baseline", bin}, {"this", o.engineBin}}
+	}
 	fmt.Fprintf(stdout, "hotline-load %s: engine %s, config %s, work dir %s%s\n", o.scenario, o.engineBin, o.config, o.workDir,
 		map[bool]string{true: " (kept)", false: " (removed at exit; -keep keeps it)"}[o.keep])
+	if o.baseline != "" {
+		fmt.Fprintf(stdout, "baseline engine: %s (built from %s), run before this one in every step\n", o.engines[0].bin, o.baseline)
+	}
+	fmt.Fprintf(stdout, "machine: %d CPUs, load average at start %s\n", runtime.NumCPU(), loadAvg())
+	defer func() { fmt.Fprintf(stdout, "load average at end: %s\n", loadAvg()) }()
 	switch o.scenario {
 	case "setup":
 		return runSetup(ctx, o, stdout)
 	case "concurrent":
 		return runConcurrent(ctx, o, stdout)
+	case "bridged":
+		return runBridged(ctx, o, stdout)
 	case "ivr":
 		return runIVR(ctx, o, stdout)
 	case "cluster":
 		return runCluster(ctx, o, stdout)
 	}
-	return fmt.Errorf("unknown -scenario %q (setup, concurrent, ivr, cluster)", o.scenario)
+	return fmt.Errorf("unknown -scenario %q (setup, concurrent, bridged, ivr, cluster)", o.scenario)
+}
+
+// engineSpec is one engine binary under test.
+type engineSpec struct{ name, bin string }
+
+// with returns the options for running one engine of the comparison.
+func (o options) with(e engineSpec) options {
+	o.engineBin, o.engineName = e.bin, e.name
+	return o
+}
+
+// baselineEngine is the -baseline engine: a binary, or a git revision
+// built from a clean export of it (git archive), so nobody's working tree
+// leaks in.
+func baselineEngine(ctx context.Context, ref, work string) (string, error) {
+	if st, err := os.Stat(ref); err == nil && !st.IsDir() {
+		return ref, nil
+	}
+	src := filepath.Join(work, "baseline-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", fmt.Errorf("baseline: %w", err)
+	}
+	slog.Info("building the baseline engine", "ref", ref, "dir", src)
+	archive := exec.CommandContext(ctx, "git", "archive", ref)
+	untar := exec.CommandContext(ctx, "tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", fmt.Errorf("baseline: %w", err)
+	}
+	untar.Stdin = pipe
+	var aerr strings.Builder
+	archive.Stderr = &aerr
+	if err := untar.Start(); err != nil {
+		return "", fmt.Errorf("baseline: tar: %w", err)
+	}
+	if err := archive.Run(); err != nil {
+		_ = untar.Wait()
+		return "", fmt.Errorf("baseline: git archive %s: %w: %s", ref, err, aerr.String())
+	}
+	if err := untar.Wait(); err != nil {
+		return "", fmt.Errorf("baseline: tar: %w", err)
+	}
+	return buildEngine(ctx, src, filepath.Join(work, "hotline-baseline"))
 }
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("hotline-load", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "", "setup, concurrent, ivr or cluster (required)")
+	fs.StringVar(&o.scenario, "scenario", "", "setup, concurrent, bridged, ivr or cluster (required)")
 	rates := fs.String("rates", "50,100,200,300,400", "setup: call rates to step through, calls/s (cluster: default 20,40)")
 	fs.IntVar(&o.agents, "agents", 200, "cluster: agents, half registered through each node (each handles a call every -talk + ~2 s)")
 	fs.DurationVar(&o.talk, "talk", time.Second, "cluster: how long each agent talks before hanging up")
+	envs := fs.String("engine-env", "", "extra environment for the engine only, comma-separated KEY=VALUE (e.g. GOGC=50,GOMAXPROCS=4)")
+	fs.IntVar(&o.recorded, "recorded", 0, "bridged: how many of the -calls go to a queue that records (the rest to one that does not)")
 	rate := fs.Float64("rate", 0, "setup: one call rate instead of -rates; concurrent/ivr: ramp-up rate (default 100)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "setup: how long each rate is offered")
-	fs.IntVar(&o.calls, "calls", 0, "setup: calls per rate (default rate × duration); ivr: callers (default 500); concurrent: same as -concurrent N")
+	fs.IntVar(&o.calls, "calls", 0, "setup: calls per rate (default rate × duration); ivr: callers (default 500); bridged: calls (default 500); concurrent: same as -concurrent N")
 	conc := fs.String("concurrent", "500,1000", "concurrent: numbers of simultaneous playing calls to step through")
-	fs.DurationVar(&o.steady, "steady", 20*time.Second, "concurrent: how long all calls play together")
+	fs.DurationVar(&o.steady, "steady", 20*time.Second, "concurrent: how long all calls play together; bridged: how long all talk together")
 	fs.DurationVar(&o.hold, "hold", 20*time.Second, "ivr: how long each caller stays after the answer")
 	fs.StringVar(&o.digits, "digits", "991", "ivr: keys each caller presses, one per prompt (9 is invalid in the demo menu, 1 is billing)")
 	fs.StringVar(&o.engineBin, "engine", "", "engine binary (default: go build ./cmd/hotline into the work dir)")
+	fs.StringVar(&o.baseline, "baseline", "", "also run this engine, before ours, in every step: a binary or a git revision (built from git archive), e.g. -baseline f5e611d")
 	fs.StringVar(&o.config, "config", "testdata/load/hotline-load.yaml", "engine configuration")
 	fs.StringVar(&o.sippBin, "sipp", "sipp", "SIPp binary")
 	fs.StringVar(&o.sippDir, "scenarios", "testdata/sipp", "directory of the SIPp scenarios")
@@ -146,9 +215,18 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	for _, kv := range strings.Split(*envs, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return o, fmt.Errorf("-engine-env: %q is not KEY=VALUE", kv)
+		}
+		o.engineEnv = append(o.engineEnv, kv)
+	}
 	if o.scenario == "" {
 		fs.Usage()
-		return o, errors.New("-scenario is required (setup, concurrent, ivr, cluster)")
+		return o, errors.New("-scenario is required (setup, concurrent, bridged, ivr, cluster)")
 	}
 	var err error
 	ratesSet := false
@@ -224,12 +302,12 @@ type session struct {
 }
 
 func openSession(ctx context.Context, o options, name string, onPacket func(*stream, rtpPacket)) (*session, error) {
-	s := &session{o: o, dir: filepath.Join(o.workDir, name)}
+	s := &session{o: o, dir: filepath.Join(o.workDir, o.engineName+"-"+name)}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("step dir: %w", err)
 	}
 	var err error
-	if s.eng, err = startEngine(ctx, o.engineBin, o.config, s.dir, o.logLevel, o.nice); err != nil {
+	if s.eng, err = startEngineEnv(ctx, o.engineBin, o.config, s.dir, o.logLevel, o.nice, o.engineEnv); err != nil {
 		return nil, err
 	}
 	if s.rx, err = newReceiver(o.sockets); err != nil {
@@ -288,13 +366,18 @@ func niceArgs(nice int, bin string, args ...string) (string, []string) {
 // cpuMeter measures CPU shares of the engine and of this driver, and the
 // machine's busy share, over a load step.
 type cpuMeter struct {
-	enginePID          int
-	t0                 time.Time
-	eng0, self0        time.Duration
-	busy0, total0      int64
-	EngineShare        float64 // % of one core
-	DriverShare        float64
-	MachineBusy        float64 // % of all cores
+	enginePID     int
+	t0            time.Time
+	eng0, self0   time.Duration
+	busy0, total0 int64
+	EngineShare   float64 // % of one core
+	DriverShare   float64
+	MachineBusy   float64 // % of all cores
+	// Softirq is the kernel's softirq time, in % of all cores: on loopback
+	// that is mostly the receive half of every packet's delivery, which
+	// Linux charges to no process.
+	Softirq            float64
+	soft0              int64
 	rcvbuf0, RcvbufErr int64
 }
 
@@ -302,7 +385,7 @@ func startCPU(enginePID int) *cpuMeter {
 	m := &cpuMeter{enginePID: enginePID, t0: time.Now()}
 	m.eng0, _ = procCPU(enginePID)
 	m.self0, _ = procCPU(os.Getpid())
-	m.busy0, m.total0 = machineCPU()
+	m.busy0, m.total0, m.soft0 = machineCPU()
 	m.rcvbuf0 = udpRcvbufErrors()
 	return m
 }
@@ -311,27 +394,29 @@ func (m *cpuMeter) stop() {
 	wall := time.Since(m.t0).Seconds()
 	e, _ := procCPU(m.enginePID)
 	d, _ := procCPU(os.Getpid())
-	b, t := machineCPU()
+	b, t, sq := machineCPU()
 	m.EngineShare = 100 * (e - m.eng0).Seconds() / wall
 	m.DriverShare = 100 * (d - m.self0).Seconds() / wall
 	if t > m.total0 {
 		m.MachineBusy = 100 * float64(b-m.busy0) / float64(t-m.total0)
+		m.Softirq = 100 * float64(sq-m.soft0) / float64(t-m.total0)
 	}
 	m.RcvbufErr = udpRcvbufErrors() - m.rcvbuf0
 }
 
-// others is the machine's busy share not explained by the engine, SIPp
-// and this driver (other work on a shared machine), in % of all cores.
+// others is the machine's busy share not explained by the engine, SIPp,
+// this driver and softirq (other work on a shared machine), in % of all
+// cores.
 func (m *cpuMeter) others(r sippResult) float64 {
 	ours := (m.EngineShare + r.CPUShare() + m.DriverShare) / float64(runtime.NumCPU())
-	return max(m.MachineBusy-ours, 0)
+	return max(m.MachineBusy-ours-m.Softirq, 0)
 }
 
-// machineCPU reads busy and total jiffies from /proc/stat.
-func machineCPU() (busy, total int64) {
+// machineCPU reads busy, total and softirq jiffies from /proc/stat.
+func machineCPU() (busy, total, softirq int64) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
@@ -341,8 +426,11 @@ func machineCPU() (busy, total int64) {
 		if i != 3 && i != 4 { // idle, iowait
 			busy += n
 		}
+		if i == 6 {
+			softirq = n
+		}
 	}
-	return busy, total
+	return busy, total, softirq
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -11,16 +10,20 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hotlinecc/hotline/media/udpbatch"
 )
 
 // receiver owns the UDP sockets the callers' SDP points at. Each socket is
 // shared by many calls; packets are told apart by the engine's source
-// address (one RTP port per leg). Arrival times come from the kernel
-// (SO_TIMESTAMPNS), so the driver's own scheduling does not count as the
-// engine's jitter.
+// address and SSRC (the engine's legs may share ports). Arrival times
+// come from the kernel (SO_TIMESTAMPNS), so the driver's own scheduling
+// does not count as the engine's jitter, and sockets are read with
+// recvmmsg so the driver costs little next to the engine.
 type receiver struct {
-	conns []*net.UDPConn
+	conns []*udpbatch.Polled
 	wg    sync.WaitGroup
+	stop  chan struct{}
 
 	mu           sync.Mutex
 	order        []*stream
@@ -37,7 +40,7 @@ type receiver struct {
 // stream is what one engine leg sent to us.
 type stream struct {
 	from netip.AddrPort
-	conn *net.UDPConn
+	conn *udpbatch.Polled
 	mu   sync.Mutex
 	pk   []rtpPacket
 	// ivr state, guarded by mu
@@ -45,23 +48,14 @@ type stream struct {
 }
 
 func newReceiver(n int) (*receiver, error) {
-	r := &receiver{kernelTS: true}
+	r := &receiver{kernelTS: true, stop: make(chan struct{})}
 	for i := 0; i < n; i++ {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		// Root may exceed rmem_max; a full buffer would be our loss, not
+		// the engine's.
+		c, err := udpbatch.ListenPolled(netip.MustParseAddrPort("127.0.0.1:0"), 16<<20)
 		if err != nil {
 			r.close()
 			return nil, fmt.Errorf("rtp receiver socket: %w", err)
-		}
-		_ = c.SetReadBuffer(4 << 20)
-		raw, err := c.SyscallConn()
-		if err == nil {
-			_ = raw.Control(func(fd uintptr) {
-				// Root may exceed rmem_max; a full buffer would be our loss, not the engine's.
-				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 16<<20)
-				if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
-					r.kernelTS = false
-				}
-			})
 		}
 		r.conns = append(r.conns, c)
 	}
@@ -72,25 +66,45 @@ func newReceiver(n int) (*receiver, error) {
 func (r *receiver) ports() []int {
 	out := make([]int, len(r.conns))
 	for i, c := range r.conns {
-		out[i] = c.LocalAddr().(*net.UDPAddr).Port
+		out[i] = int(c.LocalAddr().Port())
 	}
 	return out
 }
 
-// start reads every socket until close.
+// start drains every socket until close.
 func (r *receiver) start() {
-	for _, c := range r.conns {
-		r.wg.Add(1)
-		go func(c *net.UDPConn) {
-			defer r.wg.Done()
-			r.read(c)
-		}(c)
-	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.read()
+	}()
 }
 
-func (r *receiver) read(c *net.UDPConn) {
-	buf := make([]byte, 2048)
-	oob := make([]byte, 128)
+// rxBatch is how many datagrams one recvmmsg takes. The driver shares the
+// cores with the engine and must stay cheap: its sockets are outside Go's
+// poller and drained every millisecond (udpbatch.Polled), so no arriving
+// packet wakes a thread — on loopback the engine would pay for those
+// wake-ups, which phones on other machines never cost it — and arrival
+// times come from the kernel (SO_TIMESTAMPNS), exact however late the
+// drain.
+const rxBatch = 64
+
+// drainEvery is the pause between two rounds over the sockets; with many
+// sockets (a socket per caller) the rounds are rarer, so that empty reads
+// stay cheap (arrival times come from the kernel either way).
+const drainEvery = time.Millisecond
+
+func drainPause(sockets int) time.Duration {
+	return max(drainEvery, time.Duration(sockets)*10*time.Microsecond)
+}
+
+func (r *receiver) read() {
+	io := udpbatch.NewIO(rxBatch)
+	ms := make([]udpbatch.Message, rxBatch)
+	for i := range ms {
+		ms[i].Buf = make([]byte, 256)
+		ms[i].OOB = make([]byte, 64)
+	}
 	// A leg is its source address and SSRC: a port reused by a later call
 	// starts a new stream.
 	type legKey struct {
@@ -98,48 +112,63 @@ func (r *receiver) read(c *net.UDPConn) {
 		ssrc uint32
 	}
 	local := map[legKey]*stream{}
+	pause := drainPause(len(r.conns))
 	for {
-		n, oobn, _, from, err := c.ReadMsgUDPAddrPort(buf, oob)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
+		for _, c := range r.conns {
+			for {
+				k, err := io.Drain(c, ms)
+				if err != nil || k == 0 {
+					break
+				}
+				for i := range k {
+					m := &ms[i]
+					b := m.Buf[:m.N]
+					at, ok := kernelStamp(m.OOB[:m.NOOB])
+					if !ok {
+						at = time.Now().UnixNano()
+					}
+					if len(b) < 12 || b[0]>>6 != 2 {
+						continue
+					}
+					pt := b[1] & 0x7f
+					if pt == 101 || pt >= 72 && pt <= 76 {
+						continue // telephone-events or RTCP: not prompt audio
+					}
+					p := rtpPacket{
+						At: at, Marker: b[1]&0x80 != 0,
+						Seq: binary.BigEndian.Uint16(b[2:]), TS: binary.BigEndian.Uint32(b[4:]),
+					}
+					key := legKey{m.Addr, binary.BigEndian.Uint32(b[8:])}
+					s := local[key]
+					if s == nil {
+						s = &stream{from: m.Addr, conn: c, pk: make([]rtpPacket, 0, 256)}
+						local[key] = s
+						r.mu.Lock()
+						if m.Addr == r.canary {
+							r.canaryStream = s
+						} else {
+							r.order = append(r.order, s)
+						}
+						r.mu.Unlock()
+					}
+					s.mu.Lock()
+					s.pk = append(s.pk, p)
+					s.mu.Unlock()
+					if r.onPacket != nil && s != r.canaryStreamLocked() {
+						r.onPacket(s, p)
+					}
+				}
+				if k < len(ms) {
+					break
+				}
 			}
-			continue
 		}
-		at, ok := kernelStamp(oob[:oobn])
-		if !ok {
-			at = time.Now().UnixNano()
-		}
-		if n < 12 || buf[0]>>6 != 2 {
-			continue
-		}
-		pt := buf[1] & 0x7f
-		if pt == 101 || pt >= 72 && pt <= 76 {
-			continue // telephone-events or RTCP: not prompt audio
-		}
-		p := rtpPacket{
-			At: at, Marker: buf[1]&0x80 != 0,
-			Seq: binary.BigEndian.Uint16(buf[2:]), TS: binary.BigEndian.Uint32(buf[4:]),
-		}
-		k := legKey{from, binary.BigEndian.Uint32(buf[8:])}
-		s := local[k]
-		if s == nil {
-			s = &stream{from: from, conn: c, pk: make([]rtpPacket, 0, 256)}
-			local[k] = s
-			r.mu.Lock()
-			if from == r.canary {
-				r.canaryStream = s
-			} else {
-				r.order = append(r.order, s)
-			}
-			r.mu.Unlock()
-		}
-		s.mu.Lock()
-		s.pk = append(s.pk, p)
-		s.mu.Unlock()
-		if r.onPacket != nil && s != r.canaryStreamLocked() {
-			r.onPacket(s, p)
-		}
+		time.Sleep(pause)
 	}
 }
 
@@ -163,12 +192,17 @@ func kernelStamp(oob []byte) (int64, bool) {
 	return 0, false
 }
 
-// close stops the socket goroutines.
+// close stops the drain and closes the sockets.
 func (r *receiver) close() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	r.wg.Wait()
 	for _, c := range r.conns {
 		_ = c.Close()
 	}
-	r.wg.Wait()
 }
 
 // snapshot copies every stream's packets (call after close, or accept a
@@ -222,7 +256,7 @@ func startCanary(r *receiver) (*canary, error) {
 	r.mu.Lock()
 	r.canary = c.LocalAddr().(*net.UDPAddr).AddrPort()
 	r.mu.Unlock()
-	to := r.conns[0].LocalAddr().(*net.UDPAddr).AddrPort()
+	to := r.conns[0].LocalAddr()
 	k := &canary{conn: c, done: make(chan struct{}), stop: make(chan struct{})}
 	go func() {
 		defer close(k.done)
@@ -268,6 +302,7 @@ func (r *receiver) streamCount() int {
 // dtmfSender sends RFC 4733 key presses from a receiver socket to the
 // engine leg that sends to it (payload type 101, as the SDP offers).
 type dtmfSender struct {
+	io   *udpbatch.IO // guarded by mu
 	mu   sync.Mutex
 	ssrc uint32
 	seq  uint16
@@ -275,14 +310,14 @@ type dtmfSender struct {
 }
 
 func newDTMFSender() *dtmfSender {
-	return &dtmfSender{ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32()}
+	return &dtmfSender{io: udpbatch.NewIO(1), ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32()}
 }
 
 // press sends one key as a phone does: a start packet with the marker bit,
 // updates every 20 ms for 80 ms, then three end packets. It returns when
 // the first packet left (the engine acts on first sight), and keeps
 // sending the rest in the background until done or ctx ends.
-func (d *dtmfSender) press(ctx context.Context, c *net.UDPConn, to netip.AddrPort, key byte, wg *sync.WaitGroup) (time.Time, error) {
+func (d *dtmfSender) press(ctx context.Context, c *udpbatch.Polled, to netip.AddrPort, key byte, wg *sync.WaitGroup) (time.Time, error) {
 	ev, ok := dtmfEvent(key)
 	if !ok {
 		return time.Time{}, fmt.Errorf("dtmf: %q is not a key", key)
@@ -310,7 +345,7 @@ func (d *dtmfSender) press(ctx context.Context, c *net.UDPConn, to netip.AddrPor
 			b[13] |= 0x80
 		}
 		binary.BigEndian.PutUint16(b[14:], dur)
-		_, err := c.WriteToUDPAddrPort(b[:], to)
+		_, err := d.io.Send(c, []udpbatch.Message{{Buf: b[:], Addr: to}})
 		return err
 	}
 	sent := time.Now()

@@ -37,12 +37,14 @@ func failPct(st sipStat) float64 {
 }
 
 // runSetup offers calls at rising rates; each call is answered, hears the
-// ~3 s prompt and is hung up by the engine.
+// ~3 s prompt and is hung up by the engine. With -baseline both engines
+// run each rate, the baseline first.
 func runSetup(ctx context.Context, o options, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "\nSet-up rate: answer + 2.93 s prompt + engine BYE (SIPp caller-engine-bye.xml), kernel-timestamped RTP")
-	fmt.Fprintln(tw, "rate/s\tattempted\tfailed\tfailed %\tsetup p50 ms\tsetup p99 ms\tprompt p50 ms\tprompt p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\tengine RSS peak MB\tsipp exit\t")
-	best, clean := 0.0, 0.0
+	fmt.Fprintln(tw, "engine\trate/s\tattempted\tfailed\tretrans\tsetup p50 ms\tsetup p99 ms\tprompt p50 ms\tprompt p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tengine CPU %\tSIPp CPU %\tdriver CPU %\tsoftirq %\tmachine busy %\tother load %\tload avg\tengine RSS peak MB\tsipp exit\t")
+	best, clean := map[string]float64{}, map[string]float64{}
+	stopped := map[string]bool{}
 	var notes strings.Builder
 	defer func() { _ = tw.Flush(); fmt.Fprint(w, notes.String()) }()
 	for _, rate := range o.rates {
@@ -50,43 +52,54 @@ func runSetup(ctx context.Context, o options, w io.Writer) error {
 		if calls == 0 {
 			calls = int(rate * o.duration.Seconds())
 		}
-		row, err := setupStep(ctx, o, rate, calls)
-		if err != nil {
-			return err
-		}
-		r := row.sipp
-		p := row.pacing
-		fmt.Fprintf(tw, "%g\t%d\t%d\t%.2f\t%s\t%s\t%s\t%s\t%.3f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%d\t\n",
-			rate, r.Stat.Created, r.Stat.Failed, failPct(r.Stat), ms(row.setupP50), ms(row.setupP99),
-			ms(percentile(p.Durations, 50)), ms(percentile(p.Durations, 99)), p.LateShare(), ms(p.DevP99), p.Lost,
-			row.cpu.EngineShare, r.CPUShare(), row.cpu.DriverShare, row.cpu.MachineBusy, row.cpu.others(r), mb(row.rssPeak), r.ExitCode)
-		fmt.Fprintf(&notes, "    at %g/s: %s\n", rate, row.canary)
-		if p.Late > 0 {
-			fmt.Fprintf(&notes, "    at %g/s: %s\n", rate, lateLine(p))
-		}
-		if r.Stat.Reasons != "" || r.Errors != "" {
-			fmt.Fprintf(&notes, "    SIPp at %g/s: %s %s\n", rate, r.Stat.Reasons, oneLine(r.Errors))
-		}
-		if row.cpu.RcvbufErr > 0 {
-			fmt.Fprintf(&notes, "    at %g/s the kernel dropped %d UDP datagrams on full receive buffers (any process on the machine; the driver's own losses are under lost pkts)\n", rate, row.cpu.RcvbufErr)
-		}
-		if f := failPct(r.Stat); f < 0.1 && r.Stat.Created >= calls*99/100 && rate > best {
-			best = rate
-			if row.setupP99 <= 100 && p.LateShare() < 1 && rate > clean {
-				clean = rate
+		for _, e := range o.engines {
+			if stopped[e.name] {
+				continue
+			}
+			row, err := setupStep(ctx, o.with(e), rate, calls)
+			if err != nil {
+				return err
+			}
+			r := row.sipp
+			p := row.pacing
+			fmt.Fprintf(tw, "%s\t%g\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%.3f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%s\t%d\t\n",
+				e.name, rate, r.Stat.Created, r.Stat.Failed, r.Stat.Retrans, ms(row.setupP50), ms(row.setupP99),
+				ms(percentile(p.Durations, 50)), ms(percentile(p.Durations, 99)), p.LateShare(), ms(p.DevP99), p.Lost,
+				row.cpu.EngineShare, r.CPUShare(), row.cpu.DriverShare, row.cpu.Softirq, row.cpu.MachineBusy, row.cpu.others(r), row.load, mb(row.rssPeak), r.ExitCode)
+			fmt.Fprintf(&notes, "    %s at %g/s: %s\n", e.name, rate, row.canary)
+			if row.engine != "" {
+				fmt.Fprintf(&notes, "    %s at %g/s: engine %s\n", e.name, rate, row.engine)
+			}
+			if p.Late > 0 {
+				fmt.Fprintf(&notes, "    %s at %g/s: %s\n", e.name, rate, lateLine(p))
+			}
+			if r.Stat.Reasons != "" || r.Errors != "" {
+				fmt.Fprintf(&notes, "    SIPp, %s at %g/s: %s %s\n", e.name, rate, r.Stat.Reasons, oneLine(r.Errors))
+			}
+			if row.cpu.RcvbufErr > 0 {
+				fmt.Fprintf(&notes, "    %s at %g/s the kernel dropped %d UDP datagrams on full receive buffers (any process on the machine; the driver's own losses are under lost pkts)\n", e.name, rate, row.cpu.RcvbufErr)
+			}
+			if f := failPct(r.Stat); f < 0.1 && r.Stat.Created >= calls*99/100 && rate > best[e.name] {
+				best[e.name] = rate
+			}
+			if r.Stat.Failed == 0 && r.Stat.Retrans == 0 && r.Stat.Created >= calls && row.setupP99 < 50 && rate > clean[e.name] {
+				clean[e.name] = rate
+			}
+			if failPct(r.Stat) >= 10 {
+				fmt.Fprintf(&notes, "    %s stops: %.1f %% failures at %g calls/s\n", e.name, failPct(r.Stat), rate)
+				stopped[e.name] = true
 			}
 		}
-		if failPct(r.Stat) >= 10 {
-			fmt.Fprintf(&notes, "    stopping: %.1f %% failures at %g calls/s\n", failPct(r.Stat), rate)
-			break
-		}
 	}
-	fmt.Fprintf(&notes, "Highest rate with < 0.1 %% failures: %g calls/s\n", best)
-	fmt.Fprintf(&notes, "Highest rate that is also clean (set-up p99 ≤ 100 ms, < 1 %% of packets beyond ±%s): %g calls/s\n", o.tolerance, clean)
+	for _, e := range o.engines {
+		fmt.Fprintf(&notes, "%s: highest rate with < 0.1 %% failures %g calls/s; highest clean rate (0 failures, 0 retransmissions, set-up p99 < 50 ms) %g calls/s\n", e.name, best[e.name], clean[e.name])
+	}
 	return nil
 }
 
 type setupRow struct {
+	load               string // load average at the end of the step
+	engine             string // the engine's GC and clock figures
 	sipp               sippResult
 	setupP50, setupP99 float64
 	pacing             pacing
@@ -102,6 +115,7 @@ func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRo
 		return row, err
 	}
 	defer s.close()
+	mBefore, _ := s.eng.metrics()
 	row.cpu = startCPU(s.eng.pid())
 	res, err := sippRun{
 		Bin: o.sippBin, Scenario: filepath.Join(o.sippDir, "caller-engine-bye.xml"), Target: s.eng.SIPAddr,
@@ -119,21 +133,31 @@ func setupStep(ctx context.Context, o options, rate float64, calls int) (setupRo
 	row.pacing = pacingOf(s.rx.snapshot(), time.Time{}, time.Time{}, o.tolerance)
 	row.rssPeak = s.samp.maxBetween(res.Started, time.Now())
 	row.canary = canaryLine(s, res.Started, time.Now(), o.tolerance)
+	row.load = loadAvg()
+	if mAfter, err := s.eng.metrics(); err == nil {
+		row.engine = gcLine(mBefore, mAfter)
+		if l := clockLine(mBefore, mAfter); l != "" {
+			row.engine += "; own view: " + l
+		}
+	}
 	return row, nil
 }
 
 // runConcurrent brings N calls up at the ramp rate, lets them all play the
 // long prompt together for -steady, and judges the RTP pacing of that
-// window, plus the engine's memory per active call.
+// window, plus the engine's memory per active call. With -baseline both
+// engines run each N, the baseline first.
 func runConcurrent(ctx context.Context, o options, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nConcurrent playing calls: ramp at %g calls/s, then all play together for %s (SIPp caller-hangs-up.xml, flow long)\n", o.rampRate, o.steady)
-	fmt.Fprintln(tw, "calls\tfailed\tstreams\tsetup p99 ms\twindow s\tpackets judged\tpkts >±5ms %\tdev p50 ms\tdev p99 ms\tdev max ms\tgaps >±5ms %\tgap p99 ms\tlost pkts\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\t")
+	fmt.Fprintln(tw, "engine\tcalls\tfailed\tstreams\tsetup p99 ms\twindow s\tpackets judged\tpkts >±5ms %\tdev p50 ms\tdev p99 ms\tdev max ms\tgaps >±5ms %\tgap p99 ms\tlost pkts\tRSS idle MB\tRSS at N MB\tKiB/call\tengine CPU %\tSIPp CPU %\tdriver CPU %\tsoftirq %\tmachine busy %\tother load %\tload avg\t")
 	var notes strings.Builder
 	defer func() { _ = tw.Flush(); fmt.Fprint(w, notes.String()) }()
 	for _, n := range o.concurrent {
-		if err := concurrentStep(ctx, o, n, tw, &notes); err != nil {
-			return err
+		for _, e := range o.engines {
+			if err := concurrentStep(ctx, o.with(e), n, tw, &notes); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -189,7 +213,10 @@ func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer,
 	}
 	p := pacingOf(s.rx.snapshot(), from, to, o.tolerance)
 	mAfter, _ := s.eng.metrics()
-	fmt.Fprintf(w, "    %d calls: engine %s\n", n, gcLine(mBefore, mAfter))
+	fmt.Fprintf(w, "    %s, %d calls: engine %s\n", o.engineName, n, gcLine(mBefore, mAfter))
+	if l := clockLine(mBefore, mAfter); l != "" {
+		fmt.Fprintf(w, "    %s, %d calls: engine's own view: %s\n", o.engineName, n, l)
+	}
 	if err := writeTimeline(filepath.Join(s.dir, "pacing-timeline.csv"), p, pacingOf(s.rx.canaryPackets(), from, to, o.tolerance)); err != nil {
 		return err
 	}
@@ -202,16 +229,16 @@ func concurrentStep(ctx context.Context, o options, n int, tw *tabwriter.Writer,
 		perCall = float64(rssN-s.rssIdle) / float64(n) / 1024
 	}
 	sort.Float64s(res.SetupMs)
-	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%.1f\t%d\t%.3f\t%s\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
-		n, res.Stat.Failed, p.Streams, ms(percentile(res.SetupMs, 99)), to.Sub(from).Seconds(), p.Packets, p.LateShare(),
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.1f\t%d\t%.3f\t%s\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t\n",
+		o.engineName, n, res.Stat.Failed, p.Streams, ms(percentile(res.SetupMs, 99)), to.Sub(from).Seconds(), p.Packets, p.LateShare(),
 		ms(p.DevP50), ms(p.DevP99), ms(p.DevMax), p.GapLateShare(), ms(p.GapP99), p.Lost, mb(s.rssIdle), mb(rssN), perCall,
-		cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.MachineBusy, cpu.others(res))
-	fmt.Fprintf(w, "    %d calls: %s\n", n, canaryLine(s, from, to, o.tolerance))
+		cpu.EngineShare, res.CPUShare(), cpu.DriverShare, cpu.Softirq, cpu.MachineBusy, cpu.others(res), loadAvg())
+	fmt.Fprintf(w, "    %s, %d calls: %s\n", o.engineName, n, canaryLine(s, from, to, o.tolerance))
 	if p.Late > 0 {
-		fmt.Fprintf(w, "    %d calls: %s\n", n, lateLine(p))
+		fmt.Fprintf(w, "    %s, %d calls: %s\n", o.engineName, n, lateLine(p))
 	}
 	if res.Stat.Reasons != "" || res.ExitCode != 0 {
-		fmt.Fprintf(w, "    sipp exit %d: %s %s\n", res.ExitCode, res.Stat.Reasons, oneLine(res.Errors))
+		fmt.Fprintf(w, "    %s, sipp exit %d: %s %s\n", o.engineName, res.ExitCode, res.Stat.Reasons, oneLine(res.Errors))
 	}
 	if cpu.RcvbufErr > 0 {
 		fmt.Fprintf(w, "    %d calls: the kernel dropped %d UDP datagrams on full receive buffers (any process on the machine; the driver's own losses are under lost pkts)\n", n, cpu.RcvbufErr)
@@ -318,12 +345,26 @@ func (d *ivrDriver) stop() {
 // presses -digits, one key per prompt, and the driver measures key → first
 // packet of the next prompt, next to the engine's own histogram.
 func runIVR(ctx context.Context, o options, w io.Writer) error {
+	for _, e := range o.engines {
+		if err := ivrStep(ctx, o.with(e), w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ivrStep is runIVR for one engine.
+func ivrStep(ctx context.Context, o options, w io.Writer) error {
 	n := o.calls
 	if n == 0 {
 		n = 500
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Every caller sends its keys from a socket of its own, as phones do:
+	// an engine whose legs share ports tells calls apart by the peer's
+	// address (these SDPs announce no a=ssrc).
+	o.sockets = max(o.sockets, n)
 	d := &ivrDriver{ctx: ctx, digits: o.digits, senders: map[*stream]*dtmfSender{}}
 	s, err := openSession(ctx, o, fmt.Sprintf("ivr-%d", n), d.onPacket)
 	if err != nil {
@@ -382,7 +423,7 @@ func runIVR(ctx context.Context, o options, w io.Writer) error {
 	rssPeak := s.samp.maxBetween(res.Started, time.Now())
 	sort.Float64s(res.SetupMs)
 
-	fmt.Fprintf(w, "\nIVR: %d callers in the demo flow (10010), ramp %g calls/s, each presses %q (one key per prompt, RFC 4733 from the driver's sockets), stays %s\n", n, o.rampRate, o.digits, o.hold)
+	fmt.Fprintf(w, "\nIVR, engine %s: %d callers in the demo flow (10010), ramp %g calls/s, each presses %q (one key per prompt, RFC 4733 from the driver's sockets), stays %s; load average %s\n", o.engineName, n, o.rampRate, o.digits, o.hold, loadAvg())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "callers\tfailed\tstreams\tkeys pressed\tno next prompt\tkey→prompt p50 ms\tp99 ms\tmax ms\tengine hist n\thist p50 ms\thist p99 ms\tpkts >±5ms %\tdev p99 ms\tlost pkts\tRSS idle MB\tRSS peak MB\tengine CPU %\tSIPp CPU %\tdriver CPU %\tmachine busy %\tother load %\t")
 	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t%s\t%s\t%.3f\t%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
@@ -444,6 +485,28 @@ func gcLine(before, after string) string {
 		return "GC figures not in /metrics"
 	}
 	return fmt.Sprintf("GC cycles during the step %.0f, longest recent stop-the-world pause %.2f ms, goroutines at the end %.0f", c1-c0, 1000*mx, g)
+}
+
+// clockLine is the engine's media clock figures between two scrapes (an
+// engine with the shared clock: hotline_rtp_send_lateness_seconds and
+// hotline_media_clock_shifts_total); "" for an engine without them.
+func clockLine(before, after string) string {
+	h1, err := parseHistogram(after, "hotline_rtp_send_lateness_seconds")
+	if err != nil || h1.Count == 0 {
+		return ""
+	}
+	h0, _ := parseHistogram(before, "hotline_rtp_send_lateness_seconds")
+	h := h1.Sub(h0)
+	s0, _ := metricValue(before, "hotline_media_clock_shifts_total")
+	s1, _ := metricValue(after, "hotline_media_clock_shifts_total")
+	within := 0.0
+	for i, b := range h.Bounds {
+		if b <= 0.005 && h.Count > 0 {
+			within = 100 * h.Counts[i] / h.Count
+		}
+	}
+	return fmt.Sprintf("paced frames %.0f, left within 5 ms of their due time %.3f %%, p50 %s ms, p99 %s ms (interpolated), schedule shifts after stalls %.0f",
+		h.Count, within, ms(1000*h.Quantile(.5)), ms(1000*h.Quantile(.99)), s1-s0)
 }
 
 // writeTimeline writes per-second judged/late packet counts of the engine

@@ -22,6 +22,8 @@ type sippRun struct {
 	Limit     int           // -l, 0: SIPp's default
 	Pause     time.Duration // -d, for <pause/>
 	RTPPorts  []int         // [field0] per call, round robin
+	Inject    string        // or this injection file
+	TraceLogs bool          // -trace_logs (<log> actions)
 	Dir       string        // working directory: logs and statistics land here
 	Timeout   time.Duration // -timeout for the whole run
 	OnStarted func(pid int)
@@ -58,7 +60,9 @@ func (s sippRun) run(ctx context.Context) (sippResult, error) {
 		fmt.Fprintf(&inf, "%d;\n", p)
 	}
 	infPath := filepath.Join(s.Dir, "rtp-ports.csv")
-	if err := os.WriteFile(infPath, []byte(inf.String()), 0o644); err != nil {
+	if s.Inject != "" {
+		infPath = s.Inject
+	} else if err := os.WriteFile(infPath, []byte(inf.String()), 0o644); err != nil {
 		return res, fmt.Errorf("sipp injection file: %w", err)
 	}
 	scen, err := filepath.Abs(s.Scenario)
@@ -86,6 +90,9 @@ func (s sippRun) run(ctx context.Context) (sippResult, error) {
 	}
 	if s.Limit > 0 {
 		args = append(args, "-l", strconv.Itoa(s.Limit))
+	}
+	if s.TraceLogs {
+		args = append(args, "-trace_logs")
 	}
 	name, args := niceArgs(s.Nice, s.Bin, args...)
 	cmd := exec.Command(name, args...)

@@ -75,6 +75,11 @@ type Stream struct {
 	Direction Direction
 	PTime     int
 	Crypto    []Crypto
+	// SSRC is the first source the stream announced with a=ssrc (RFC
+	// 5576), when HasSSRC: on a shared port it tells this call's packets
+	// from others' sent from the same address.
+	SSRC    uint32
+	HasSSRC bool
 }
 
 // RTP reports whether the stream is RTP over UDP in a profile the engine
@@ -227,6 +232,14 @@ func Parse(body []byte) (*Description, error) {
 					if v, err := strconv.Atoi(strings.TrimSpace(value)); err == nil && v > 0 && v <= 200 {
 						cur.PTime = v
 					}
+				}
+			case "ssrc":
+				if cur == nil || cur.HasSSRC {
+					continue
+				}
+				id, _, _ := strings.Cut(value, " ")
+				if v, err := strconv.ParseUint(id, 10, 32); err == nil {
+					cur.SSRC, cur.HasSSRC = uint32(v), true
 				}
 			case "crypto":
 				if cur == nil {
@@ -430,6 +443,10 @@ type Answer struct {
 	Direction Direction
 	// Crypto is the offered crypto line taken (nil: plain RTP).
 	Crypto *Crypto
+	// SSRC is the peer's announced source for the stream (a=ssrc), when
+	// HasSSRC.
+	SSRC    uint32
+	HasSSRC bool
 }
 
 // Negotiate picks the first audio stream (in offer order) that has a port,
@@ -467,6 +484,7 @@ func Negotiate(d *Description, p Policy) (Answer, error) {
 			continue
 		}
 		a.Index, a.Proto, a.Crypto = i, st.Proto, crypto
+		a.SSRC, a.HasSSRC = st.SSRC, st.HasSSRC
 		a.Remote = netip.AddrPortFrom(st.Addr, uint16(st.Port))
 		a.Direction = st.Direction.Reverse()
 		return a, nil

@@ -242,3 +242,35 @@ func TestLateOffer(t *testing.T) {
 		t.Fatalf("answer read as %+v, %v", a, err)
 	}
 }
+
+// TestSSRCAttribute: the first a=ssrc of the taken stream reaches the
+// answer (RFC 5576); none, or an unreadable one, leaves it unset.
+func TestSSRCAttribute(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want uint32
+		has  bool
+	}{
+		{"announced", sippOffer + "a=ssrc:3735928559 cname:load\r\na=ssrc:12 cname:other\r\n", 3735928559, true},
+		{"none", sippOffer, 0, false},
+		{"not a number", sippOffer + "a=ssrc:x cname:load\r\n", 0, false},
+		{"too large", sippOffer + "a=ssrc:4294967296\r\n", 0, false},
+		{"session level ignored", strings.Replace(sippOffer, "t=0 0\r\n", "t=0 0\r\na=ssrc:5\r\n", 1), 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Parse([]byte(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := Negotiate(d, Policy{Formats: prefs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.SSRC != tc.want || a.HasSSRC != tc.has {
+				t.Fatalf("SSRC %d (%v), want %d (%v)", a.SSRC, a.HasSSRC, tc.want, tc.has)
+			}
+		})
+	}
+}

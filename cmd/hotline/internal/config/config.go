@@ -92,6 +92,13 @@ type Config struct {
 	Media struct {
 		// SRTP: off, optional (default) or required.
 		SRTP string `yaml:"srtp"`
+		// RTPSockets: shared (default: legs share a few ports of
+		// sip.rtp_ports, told apart by address and SSRC) or per_leg (a
+		// port per leg). NATed phones and trunks with rtp_port_per_leg get
+		// a port of their own either way.
+		RTPSockets string `yaml:"rtp_sockets"`
+		// SharedPorts is how many ports the legs share (0: 4 per CPU).
+		SharedPorts int `yaml:"shared_ports"`
 	} `yaml:"media"`
 	// Security tunes the brute-force and flood guard shared by SIP digest,
 	// HTTP basic auth and the desktop login.
@@ -221,6 +228,10 @@ type Trunk struct {
 	// TLSName admits the trunk only over TLS with a client certificate
 	// naming it (verified against sip.tls_client_ca).
 	TLSName string `yaml:"tls_name"`
+	// RTPPortPerLeg gives the trunk's calls a port per leg even when legs
+	// share ports (a peer sending several calls from one address and port
+	// without a=ssrc).
+	RTPPortPerLeg bool `yaml:"rtp_port_per_leg"`
 }
 
 // Tier is a customer class and its service-level target.
@@ -482,6 +493,14 @@ func (c *Config) Validate() error {
 	}
 	if !validSRTP(c.Media.SRTP) {
 		bad("media.srtp", "unknown value %q (off, optional, required)", c.Media.SRTP)
+	}
+	switch c.Media.RTPSockets {
+	case "", "shared", "per_leg":
+	default:
+		bad("media.rtp_sockets", "unknown mode %q (shared, per_leg)", c.Media.RTPSockets)
+	}
+	if c.Media.SharedPorts < 0 || c.Media.SharedPorts > 1024 {
+		bad("media.shared_ports", "%d: want 0 (4 per CPU) to 1024", c.Media.SharedPorts)
 	}
 	if c.Security.MaxFailures < 0 || c.Security.UserMaxFailures < 0 || c.Security.Window < 0 || c.Security.Ban < 0 || c.Security.MaxBan < 0 || c.Security.RequestBurst < 0 {
 		bad("security", "values must not be negative")

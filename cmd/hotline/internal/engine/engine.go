@@ -108,6 +108,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if e.ports, err = media.NewPortAllocator(lo, hi); err != nil {
 		return nil, fmt.Errorf("engine: rtp ports: %w", err)
 	}
+	if err := e.setupMedia(); err != nil {
+		return nil, err
+	}
 
 	// Flows and prompts: validated before anything listens, so a bad flow
 	// stops start-up with file, line and node.

@@ -245,6 +245,7 @@ func (m *callMetrics) countLeg(st media.Stats) (silent bool) {
 	if st.PacketsIn > 0 {
 		m.rtpJitter.Observe(st.JitterMs / 1000)
 	}
+	observeSendPacing(st)
 	if st.PacketsIn == 0 {
 		m.silentLegs.Inc()
 		return true

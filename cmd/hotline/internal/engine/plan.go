@@ -148,7 +148,7 @@ func newPlan(cfg *config.Config) (*plan, error) {
 	p.acd = acd.Settings{Routing: rc, RingTimeout: cfg.ACD.RingTimeout.D(), WrapUp: cfg.ACD.WrapUp.D(), Queues: qs,
 		BreakReasons: breaks, AdjustWarn: cfg.ACD.AdjustWarn.D(), Profiles: profiles, DefaultTier: defaultTier}
 	for i, t := range cfg.Trunks {
-		st := sip.Trunk{Name: t.Name, Sources: t.TrunkPrefixes(), Outbound: t.Outbound, TLSName: t.TLSName, SRTP: def}
+		st := sip.Trunk{Name: t.Name, Sources: t.TrunkPrefixes(), Outbound: t.Outbound, TLSName: t.TLSName, SRTP: def, OwnRTPPort: t.RTPPortPerLeg}
 		if t.SRTP != "" {
 			if st.SRTP, err = sdp.ParseSRTPPolicy(t.SRTP); err != nil {
 				return nil, fmt.Errorf("engine: %s: trunks[%d].srtp: %w", cfg.File, i, err)
