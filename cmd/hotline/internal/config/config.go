@@ -89,6 +89,13 @@ type Config struct {
 	Media struct {
 		// SRTP: off, optional (default) or required.
 		SRTP string `yaml:"srtp"`
+		// WebRTCPort is the UDP port every browser phone's media shares
+		// (ICE-lite on sip.media_ip); 0 picks a free one at start (logged).
+		WebRTCPort int `yaml:"webrtc_port"`
+		// WebRTCGrace is how long a browser call whose page went (reload,
+		// lost connection) waits for the agent's page to re-attach
+		// (default 10s).
+		WebRTCGrace Duration `yaml:"webrtc_grace"`
 	} `yaml:"media"`
 	// Security tunes the brute-force and flood guard shared by SIP digest,
 	// HTTP basic auth and the desktop login.
@@ -252,6 +259,10 @@ type Agent struct {
 	Region string         `yaml:"region"`
 	Groups []string       `yaml:"groups"`
 	Mode   string         `yaml:"answer_mode"`
+	// Phone is where calls ring: sip (the registered phone), browser (the
+	// desktop page) or auto (default: the page when it has registered as
+	// the phone, else the SIP phone).
+	Phone string `yaml:"phone"`
 }
 
 // Error is one configuration problem.
@@ -569,6 +580,14 @@ func (c *Config) Validate() error {
 		default:
 			bad(key+".answer_mode", "unknown mode %q (auto, manual)", a.Mode)
 		}
+		switch a.Phone {
+		case "", "auto", "sip", "browser":
+		default:
+			bad(key+".phone", "unknown phone %q (sip, browser, auto)", a.Phone)
+		}
+	}
+	if p := c.Media.WebRTCPort; p < 0 || p > 65535 {
+		bad("media.webrtc_port", "port %d out of range", p)
 	}
 	return errors.Join(errs...)
 }

@@ -51,6 +51,8 @@ func TestErrorsNameFileAndKey(t *testing.T) {
 		{"redis without address", "language: en", "language: en\nstore: redis", []string{"redis.addr"}},
 		{"tls without certificate", "udp: 127.0.0.1:5060", "udp: 127.0.0.1:5060\n  tls: 127.0.0.1:5061", []string{"sip.tls", "tls_cert"}},
 		{"bad srtp", "language: en", "language: en\nmedia: {srtp: sometimes}", []string{"media.srtp", "sometimes"}},
+		{"bad phone", "role: supervisor", "role: supervisor, phone: desk", []string{"agents[3].phone", "desk"}},
+		{"bad webrtc port", "language: en", "language: en\nmedia: {webrtc_port: 70000}", []string{"media.webrtc_port"}},
 		{"bad latch", "udp: 127.0.0.1:5060", "udp: 127.0.0.1:5060\n  rtp_latch: anyone", []string{"sip.rtp_latch", "anyone"}},
 		{"hash without ha1", "password: pass1002, ", "password_hash: $2b$10$abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzab, ", []string{"agents[1].sip_ha1"}},
 		{"bad hash", "password: pass1002, ", "password: x, password_hash: md5-abc, ", []string{"agents[1].password_hash"}},

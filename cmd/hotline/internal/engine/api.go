@@ -40,7 +40,7 @@ func (e *Engine) buildAPI() error {
 		// other phone does: allow for the whole ring.
 		CallTimeout: e.cfg.ACD.RingTimeout.D() + 5*time.Second,
 		Queues:      queues, BreakReasons: breaks, NotReadyReasons: []string{"meeting", "training", "paperwork", "no answer"},
-		Logger: e.log, Metrics: e.metrics.reg, Guard: e.guard, Extensions: e.campaignExtensions(),
+		Logger: e.log, Metrics: e.metrics.reg, Guard: e.guard, Extensions: e.extensions(),
 	})
 	if err != nil {
 		return fmt.Errorf("engine: agent API: %w", err)

@@ -59,6 +59,7 @@ func (e *Engine) buildCallControl(promptRoot string) error {
 		Outbound: outbound, RingTimeout: cfg.ACD.RingTimeout.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
 		CustomerRing: customerRing(cfg.Queues),
 		FreeAgents:   func(queues []string) []string { return campaignEngine{e}.FreeAgents(queues) },
+		Browsers:     browserPhones{e},
 		Hooks: callctl.Hooks{
 			DigitLatency: func(d time.Duration) { m.digitLatency.Observe(d.Seconds()) },
 			LegEnded:     m.call.countLeg,
