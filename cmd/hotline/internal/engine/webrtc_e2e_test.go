@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/agentapi/apitest"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
+	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
+	"github.com/hotlinecc/hotline/sip/webrtc"
+	"github.com/hotlinecc/hotline/sip/webrtc/webrtctest"
+)
+
+// pagePhone is a desktop connection registered as its user's phone, with
+// pion peer connections standing in for the browser's.
+type pagePhone struct {
+	t    *testing.T
+	id   string
+	desk *apitest.Client
+}
+
+func (d *demo) pagePhone(t *testing.T, ctx context.Context, id string) *pagePhone {
+	t.Helper()
+	desk := d.desk(t, ctx, id)
+	if _, err := desk.Must(ctx, "webrtc.register", nil); err != nil {
+		t.Fatal(err)
+	}
+	return &pagePhone{t: t, id: id, desk: desk}
+}
+
+// signal waits for the next webrtc.<kind> event.
+func (p *pagePhone) signal(ctx context.Context, kind string) webrtc.Signal {
+	p.t.Helper()
+	ev, err := p.desk.WaitEvent(ctx, apitest.Is("webrtc."+kind, p.id, ""))
+	if err != nil {
+		p.t.Fatalf("%s: no webrtc.%s: %v", p.id, kind, err)
+	}
+	var s webrtc.Signal
+	b, _ := json.Marshal(ev.Data)
+	if err := json.Unmarshal(b, &s); err != nil {
+		p.t.Fatal(err)
+	}
+	return s
+}
+
+// answer answers the next offer with a new peer connection.
+func (p *pagePhone) answer(ctx context.Context) (*webrtctest.Client, webrtc.Signal) {
+	p.t.Helper()
+	off := p.signal(ctx, "offer")
+	c, err := webrtctest.NewClient()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(c.Close)
+	sdp, err := c.Answer(off.SDP)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := p.desk.Must(ctx, "webrtc.answer", map[string]any{"leg": off.Leg, "sdp": sdp}); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := c.Connected(10 * time.Second); err != nil {
+		p.t.Fatal(err)
+	}
+	return c, off
+}
+
+// talk has the caller send a 2 kHz tone and the page 1 kHz for a second;
+// it returns what each heard meanwhile.
+func talk(t *testing.T, c *caller, page *webrtctest.Client) (callerHeard, pageHeard []int16) {
+	cm, pm := c.mediaEar.mark(), len(page.Heard())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = page.SendTone(1000, time.Second) }()
+	sendTone(t, c.media, c.engineMedia(), 2000, time.Second, 0xc1)
+	<-done
+	time.Sleep(150 * time.Millisecond)
+	return c.mediaEar.since(cm), page.Heard()[pm:]
+}
+
+func settledOK(t *testing.T, d *demo, ctx context.Context, step string) {
+	t.Helper()
+	if v := d.e.ctl.CheckSettled(ctx, 3*time.Second); len(v) > 0 {
+		t.Fatalf("%s: invariants: %v", step, v)
+	}
+}
+
+// Agent 1001 has only the page: its desktop registers as the phone, a
+// caller's offer rings there and the page answers; caller and page hear
+// each other, hold gives the caller music and the page nothing, and the
+// recording has the caller left and the page right.
+func TestBrowserPhoneTakesCallHoldsAndIsRecorded(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p := d.pagePhone(t, ctx, "1001")
+	d.waitAgent(t, "1001", acd.Ready)
+
+	c := d.call(t, "13800000002", ctx)
+	c.waitAudio(greetingFrames + 25)
+	c.press('1')
+	pc, off := p.answer(ctx)
+	if off.Caller != "13800000002" || off.Reattach {
+		t.Fatalf("offer %+v", off)
+	}
+	v := d.bridged(t, ctx, "1001")
+	settledOK(t, d, ctx, "bridged")
+	callerHeard, pageHeard := talk(t, c, pc)
+	if goertzel(callerHeard, 1000) < 20*goertzel(callerHeard, 2000) {
+		t.Fatal("the caller does not hear the page")
+	}
+	if goertzel(pageHeard, 2000) < 20*goertzel(pageHeard, 1000) {
+		t.Fatal("the page does not hear the caller")
+	}
+
+	if _, err := p.desk.Must(ctx, "hold", nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := c.heardIn(500 * time.Millisecond); n < 20 {
+		t.Fatalf("caller on hold heard %d packets of music in 0.5 s", n)
+	}
+	_, pageHeard = talk(t, c, pc)
+	if goertzel(pageHeard, 2000) > 1 {
+		t.Fatalf("the page hears the caller on hold (%v)", goertzel(pageHeard, 2000))
+	}
+	if _, err := p.desk.Must(ctx, "unhold", nil); err != nil {
+		t.Fatal(err)
+	}
+	settledOK(t, d, ctx, "after hold")
+
+	// The agent hangs up in the page: the caller goes to the survey.
+	if _, err := p.desk.Must(ctx, "webrtc.hangup", map[string]any{"leg": off.Leg}); err != nil {
+		t.Fatal(err)
+	}
+	d.waitAgent(t, "1001", acd.WrapUp)
+	c.waitAudio(c.packets() + 25)
+	c.press('5')
+	c.finished(ctx)
+	end := d.end(t, ctx)
+	if end.CallID != v.ID || end.Recording == nil || end.Recording.Agent != "1001" {
+		t.Fatalf("call end %+v", end)
+	}
+	path := end.Recording.File
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(d.e.recDir, path)
+	}
+	if out, err := exec.Command("sox", "--i", path).CombinedOutput(); err != nil {
+		t.Fatalf("sox --i rejects %s: %v\n%s", path, err, out)
+	}
+	left, right := readStereoWAV(t, path)
+	if goertzel(left, 2000) < 50*goertzel(left, 1000) {
+		t.Fatal("left (caller) channel lacks the caller's 2 kHz tone")
+	}
+	if goertzel(right, 1000) < 50*goertzel(right, 2000) {
+		t.Fatal("right (agent) channel lacks the page's 1 kHz tone")
+	}
+	settledOK(t, d, ctx, "after the call")
+}
+
+// The page reloads mid-call: the call stays, the new page re-attaches
+// within the grace and audio flows again. Then the page's connection
+// fails and no page comes back: after the grace the agent's leg ends as a
+// phone that vanished (the agent wraps up, the caller goes on to the
+// survey), and nobody is left talking without audio.
+func TestBrowserPhoneReloadReattachesAndICELossEndsAfterGrace(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, func(c *config.Config) { c.Media.WebRTCGrace = config.Duration(3 * time.Second) })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p := d.pagePhone(t, ctx, "1001")
+	d.waitAgent(t, "1001", acd.Ready)
+	c := d.call(t, "13800000002", ctx)
+	c.waitAudio(greetingFrames + 25)
+	c.press('1')
+	pc, off := p.answer(ctx)
+	v := d.bridged(t, ctx, "1001")
+
+	// Reload: the desktop's connection and the peer connection go.
+	p.desk.Close()
+	pc.Close()
+	p2 := d.pagePhone(t, ctx, "1001")
+	pc2, off2 := p2.answer(ctx)
+	if !off2.Reattach || off2.Leg != off.Leg {
+		t.Fatalf("re-attach offer %+v (first leg %s)", off2, off.Leg)
+	}
+	callerHeard, pageHeard := talk(t, c, pc2)
+	if goertzel(callerHeard, 1000) < 20*goertzel(callerHeard, 2000) || goertzel(pageHeard, 2000) < 20*goertzel(pageHeard, 1000) {
+		t.Fatal("no two-way audio after the re-attach")
+	}
+	if cur := d.bridged(t, ctx, "1001"); cur.ID != v.ID || cur.State != callctl.Talking {
+		t.Fatalf("call after reload %+v", cur)
+	}
+	settledOK(t, d, ctx, "re-attached")
+
+	// ICE lost: the page stays but its packets stop and it does not re-register.
+	pc2.Close()
+	d.waitAgent(t, "1001", acd.WrapUp)
+	if h := p2.signal(ctx, "hangup"); h.Leg != off.Leg {
+		t.Fatalf("hangup %+v", h)
+	}
+	c.waitAudio(c.packets() + 25) // the caller is in the survey
+	c.press('5')
+	c.finished(ctx)
+	settledOK(t, d, ctx, "after the grace")
+}
