@@ -61,6 +61,7 @@ async function act(type, fields) {
 
 // ---- sign-in --------------------------------------------------------------
 function showLogin() {
+  if (window.HotlinePhone) HotlinePhone.signedOut(); // phone.js
   $("login-view").hidden = false;
   $("agent-view").hidden = $("sup-view").hidden = $("logout").hidden = true;
   $("who").textContent = "";
@@ -84,6 +85,7 @@ function onSignedIn(r) {
     return;
   }
   S.token = r.token; sessionStorage.setItem("hotline.token", r.token);
+  if (window.HotlinePhone) HotlinePhone.signedIn(r, req); // phone.js
   S.me = r.agent; S.role = r.role;
   if (r.now) S.skew = Date.now() - Date.parse(r.now);
   $("who").textContent = (r.name || r.agent) + " (" + r.role + ")";
@@ -121,6 +123,7 @@ $("shift-form").onsubmit = async (ev) => {
 
 // ---- events ---------------------------------------------------------------
 function onEvent(e) {
+  if (/^webrtc\./.test(e.event)) { if (window.HotlinePhone) HotlinePhone.event(e); return; } // phone.js
   switch (e.event) {
     case "agent.state":
       if (S.seat && e.agent === S.me) {
@@ -226,7 +229,7 @@ $("wrap-end").onclick = () => {
 for (const d of "123456789*0#") {
   const b = document.createElement("button");
   b.textContent = d; b.setAttribute("aria-label", "DTMF " + d);
-  b.onclick = () => act("dtmf", { ...callArg(), digits: d });
+  b.onclick = () => (window.HotlinePhone && HotlinePhone.dtmf(d)) || act("dtmf", { ...callArg(), digits: d }); // phone.js
   $("dtmf-pad").append(b);
 }
 
@@ -392,7 +395,7 @@ setInterval(tick, 1000);
 // Digits typed while a call is up go to the DTMF pad (not while typing in a field).
 document.addEventListener("keydown", (e) => {
   if (e.altKey || e.ctrlKey || e.metaKey || /INPUT|SELECT|TEXTAREA/.test(document.activeElement.tagName)) return;
-  if ("0123456789*#".includes(e.key) && e.key.length === 1 && myCall()) act("dtmf", { ...callArg(), digits: e.key });
+  if ("0123456789*#".includes(e.key) && e.key.length === 1 && myCall() && !(window.HotlinePhone && HotlinePhone.dtmf(e.key))) act("dtmf", { ...callArg(), digits: e.key }); // phone.js
 });
 
 setConn(false);

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/hotlinecc/hotline/media"
@@ -150,6 +151,14 @@ func New(cfg Config) (*Endpoint, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("webrtc: telephone-event: %w", err)
 	}
+	// Only RTCP sender and receiver reports (the browser's getStats then
+	// has round-trip time and our loss and jitter); pion's defaults (NACK,
+	// TWCC, stats) cost per packet and mean nothing for G.711 audio.
+	ir := &interceptor.Registry{}
+	if err := pion.ConfigureRTCPReports(ir); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("webrtc: rtcp reports: %w", err)
+	}
 	mux := pion.NewICEUDPMux(nil, conn)
 	var se pion.SettingEngine
 	se.SetLite(true)
@@ -168,7 +177,7 @@ func New(cfg Config) (*Endpoint, error) {
 	e := &Endpoint{
 		cfg: cfg, log: cfg.Logger, conn: conn, mux: mux,
 		addr: netip.AddrPortFrom(ip, uint16(conn.LocalAddr().(*net.UDPAddr).Port)),
-		api:  pion.NewAPI(pion.WithMediaEngine(me), pion.WithSettingEngine(se)),
+		api:  pion.NewAPI(pion.WithMediaEngine(me), pion.WithSettingEngine(se), pion.WithInterceptorRegistry(ir)),
 		ctx:  ctx, cancel: cancel,
 		pages: map[string]Page{}, legs: map[string]*browserLeg{}, byUser: map[string][]*browserLeg{},
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
@@ -54,7 +55,11 @@ var api = func() *pion.API {
 	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
 	// Only the loopback interface: tests send nothing elsewhere.
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	return pion.NewAPI(pion.WithMediaEngine(me), pion.WithSettingEngine(se))
+	ir := &interceptor.Registry{}
+	if err := pion.ConfigureRTCPReports(ir); err != nil {
+		panic(err) // no options: cannot fail
+	}
+	return pion.NewAPI(pion.WithMediaEngine(me), pion.WithSettingEngine(se), pion.WithInterceptorRegistry(ir))
 }()
 
 // NewClient makes a peer connection ready to answer one offer.
