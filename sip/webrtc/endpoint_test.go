@@ -24,15 +24,17 @@ func (nopHandler) Serve(ctx context.Context, leg *sip.Leg) {}
 
 // rig is a running SIP server (it makes the legs) and an endpoint.
 type rig struct {
-	t   *testing.T
+	t   testing.TB
 	srv *sip.Server
 	ep  *webrtc.Endpoint
 }
 
-func newRig(t *testing.T, grace time.Duration) *rig {
+func newRig(t testing.TB, grace time.Duration) *rig { return newRigPorts(t, grace, 600) }
+
+func newRigPorts(t testing.TB, grace time.Duration, nports int) *rig {
 	t.Helper()
 	base := 36000 + 2*(os.Getpid()%500)
-	ports, err := media.NewPortAllocator(base, base+600)
+	ports, err := media.NewPortAllocator(base, base+nports)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,20 +78,25 @@ type page struct {
 	gone chan struct{}
 }
 
-func newPage() *page { return &page{sigs: make(chan webrtc.Signal, 16), gone: make(chan struct{})} }
+func newPage() *page { return &page{sigs: make(chan webrtc.Signal, 64), gone: make(chan struct{})} }
 
 func (p *page) Page() webrtc.Page {
 	return webrtc.Page{Gone: p.gone, Push: func(s webrtc.Signal) bool {
 		select {
 		case <-p.gone:
 			return false
+		default:
+		}
+		select {
 		case p.sigs <- s:
 			return true
+		default: // as a desktop connection: never blocks, a full queue loses
+			return false
 		}
 	}}
 }
 
-func (p *page) next(t *testing.T, kind string) webrtc.Signal {
+func (p *page) next(t testing.TB, kind string) webrtc.Signal {
 	t.Helper()
 	for {
 		select {
