@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -96,6 +97,9 @@ type Endpoint struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// Counters is what the endpoint did (metrics).
+	Counters Counters
+
 	mu     sync.Mutex
 	closed bool
 	pages  map[string]Page          // user → the page that is its phone
@@ -159,8 +163,10 @@ func New(cfg Config) (*Endpoint, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("webrtc: rtcp reports: %w", err)
 	}
-	mux := pion.NewICEUDPMux(nil, conn)
+	logs := pionLogs{cfg.Logger}
+	mux := pion.NewICEUDPMux(logs.NewLogger("ice-mux"), conn)
 	var se pion.SettingEngine
+	se.LoggerFactory = logs
 	se.SetLite(true)
 	se.SetICEUDPMux(mux)
 	se.SetIncludeLoopbackCandidate(ip.IsLoopback())
@@ -185,6 +191,30 @@ func New(cfg Config) (*Endpoint, error) {
 }
 
 const mimeTelephoneEvent = "audio/telephone-event"
+
+// Counters count browser legs' fates since start.
+type Counters struct {
+	Answered   atomic.Uint64 // legs answered in a page
+	Failed     atomic.Uint64 // rings that ended unanswered (declined, cancelled, page gone, ICE/DTLS not up)
+	Detached   atomic.Uint64 // connected legs whose page or connection went
+	Reattached atomic.Uint64 // detached legs a page took back within the grace
+	Vanished   atomic.Uint64 // detached legs ended when the grace ran out
+}
+
+// Pages and Legs are how many pages are phones and how many legs are up
+// (any state but ended).
+func (e *Endpoint) Pages() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.pages)
+}
+
+// Legs is the number of browser legs not yet ended.
+func (e *Endpoint) Legs() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.legs)
+}
 
 // Addr is the shared ICE address (the host candidate in every offer).
 func (e *Endpoint) Addr() netip.AddrPort { return e.addr }

@@ -119,6 +119,19 @@ func (l *browserLeg) fireAtt(att *attachment, ev legEvent, why string) {
 	}
 	l.state = to
 	cur := l.att
+	c := &l.e.Counters
+	switch {
+	case to == stDetached && from == stConnected:
+		c.Detached.Add(1)
+	case to == stConnected && from == stConnecting:
+		c.Answered.Add(1)
+	case to == stConnected:
+		c.Reattached.Add(1)
+	case to == stEnded && (from == stRinging || from == stConnecting):
+		c.Failed.Add(1)
+	case to == stEnded && ev == evGrace:
+		c.Vanished.Add(1)
+	}
 	var closePC *attachment
 	switch {
 	case to == stEnded:

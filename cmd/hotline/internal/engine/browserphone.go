@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotlinecc/hotline/agentapi"
 	"github.com/hotlinecc/hotline/media"
@@ -30,6 +33,19 @@ func (e *Engine) buildWebRTC(ip netip.Addr, codecs []media.Codec) error {
 		return fmt.Errorf("engine: media.webrtc_port: %w", err)
 	}
 	e.webrtc = ep
+	cs := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_webrtc_pages", Help: "Desktop connections registered as their user's phone."},
+			func() float64 { return float64(ep.Pages()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_webrtc_legs", Help: "Browser legs not yet ended (ringing, connected, or waiting to re-attach)."},
+			func() float64 { return float64(ep.Legs()) }),
+	}
+	for event, c := range map[string]*atomic.Uint64{"answered": &ep.Counters.Answered, "failed": &ep.Counters.Failed,
+		"detached": &ep.Counters.Detached, "reattached": &ep.Counters.Reattached, "vanished": &ep.Counters.Vanished} {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hotline_webrtc_leg_events_total",
+			Help:        "Browser legs answered, failed to connect, detached (page or connection gone), re-attached within the grace, or ended when it ran out.",
+			ConstLabels: prometheus.Labels{"event": event}}, func() float64 { return float64(c.Load()) }))
+	}
+	e.metrics.reg.MustRegister(cs...)
 	return nil
 }
 

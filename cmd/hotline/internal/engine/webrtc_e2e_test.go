@@ -208,4 +208,13 @@ func TestBrowserPhoneReloadReattachesAndICELossEndsAfterGrace(t *testing.T) {
 	c.press('5')
 	c.finished(ctx)
 	settledOK(t, d, ctx, "after the grace")
+	m := scrape(t, d)
+	for event, want := range map[string]float64{"answered": 1, "detached": 2, "reattached": 1, "vanished": 1} {
+		if got := m[`hotline_webrtc_leg_events_total{event="`+event+`"}`]; got != want {
+			t.Errorf("hotline_webrtc_leg_events_total{event=%q} = %v, want %v", event, got, want)
+		}
+	}
+	if m["hotline_webrtc_legs"] != 0 || m["hotline_webrtc_pages"] != 1 {
+		t.Errorf("legs %v, pages %v after the call (the second page is still a phone)", m["hotline_webrtc_legs"], m["hotline_webrtc_pages"])
+	}
 }
