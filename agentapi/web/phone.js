@@ -7,7 +7,10 @@
 //   HotlinePhone.signedOut()           on log-out or a session lost
 //   HotlinePhone.event(ev)             every event whose name starts with "webrtc."
 //   HotlinePhone.dtmf(digit) -> bool   true if the digit went out on the browser call (RFC 4733)
-// HotlinePhone.state() describes the phone (diagnostics and tests).
+// A page with extensions (extend(fn), pseudo-events "page.signed_in" and
+// "page.signed_out") gets the first three by itself when phone.js loads
+// after app.js. HotlinePhone.state() describes the phone (diagnostics and
+// tests).
 "use strict";
 window.HotlinePhone = (() => {
   const P = {
@@ -231,7 +234,7 @@ window.HotlinePhone = (() => {
   }, 2000);
 
   // ---- the page's interface -----------------------------------------------
-  return {
+  const api = {
     signedIn(reply, req) {
       P.req = req; P.me = reply.agent;
       panel.hidden = false;
@@ -266,4 +269,13 @@ window.HotlinePhone = (() => {
     // Tests: drop a call's connection as lost network would, without telling the engine.
     _loseNetwork() { for (const leg of P.legs.values()) if (leg.pc) { leg.pc.close(); leg.pc = null; leg.state = "lost"; } show(); },
   };
+  if (typeof extend === "function") { // a page with extensions (app.js's extend)
+    extend((e) => {
+      if (e.event === "page.signed_in") api.signedIn(e.reply, req);
+      else if (e.event === "page.signed_out") api.signedOut();
+      else if (/^webrtc\./.test(e.event)) { api.event(e); return true; }
+      return false;
+    });
+  }
+  return api;
 })();
