@@ -229,7 +229,7 @@ $("wrap-end").onclick = () => {
 for (const d of "123456789*0#") {
   const b = document.createElement("button");
   b.textContent = d; b.setAttribute("aria-label", "DTMF " + d);
-  b.onclick = () => (window.HotlinePhone && HotlinePhone.dtmf(d)) || act("dtmf", { ...callArg(), digits: d }); // phone.js
+  b.onclick = () => act("dtmf", { ...callArg(), digits: d });
   $("dtmf-pad").append(b);
 }
 
@@ -395,7 +395,7 @@ setInterval(tick, 1000);
 // Digits typed while a call is up go to the DTMF pad (not while typing in a field).
 document.addEventListener("keydown", (e) => {
   if (e.altKey || e.ctrlKey || e.metaKey || /INPUT|SELECT|TEXTAREA/.test(document.activeElement.tagName)) return;
-  if ("0123456789*#".includes(e.key) && e.key.length === 1 && myCall() && !(window.HotlinePhone && HotlinePhone.dtmf(e.key))) act("dtmf", { ...callArg(), digits: e.key }); // phone.js
+  if ("0123456789*#".includes(e.key) && e.key.length === 1 && myCall()) act("dtmf", { ...callArg(), digits: e.key });
 });
 
 setConn(false);

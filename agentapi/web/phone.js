@@ -2,15 +2,15 @@
 // (WebRTC; signalling over the desktop's WebSocket, PROTOCOL.md "Browser
 // phone"). Plain JS, no build step, its own panel and styles.
 //
-// The page (app.js) reaches it through four calls, and nothing else:
+// The page (app.js) reaches it through three calls, and nothing else:
 //   HotlinePhone.signedIn(reply, req)  after every sign-in or resume; req(type, fields) -> Promise is the page's request function
 //   HotlinePhone.signedOut()           on log-out or a session lost
 //   HotlinePhone.event(ev)             every event whose name starts with "webrtc."
-//   HotlinePhone.dtmf(digit) -> bool   true if the digit went out on the browser call (RFC 4733)
 // A page with extensions (extend(fn), pseudo-events "page.signed_in" and
-// "page.signed_out") gets the first three by itself when phone.js loads
-// after app.js. HotlinePhone.state() describes the phone (diagnostics and
-// tests).
+// "page.signed_out") gets them by itself when phone.js loads after app.js.
+// The page's keypad stays the desktop's dtmf request (the engine sends the
+// digits to the caller, as for SIP phones). HotlinePhone.state() describes
+// the phone (diagnostics and tests).
 "use strict";
 window.HotlinePhone = (() => {
   const P = {
@@ -251,13 +251,6 @@ window.HotlinePhone = (() => {
         case "webrtc.offer": offered(sig); break;
         case "webrtc.hangup": { const leg = P.legs.get(sig.leg); if (leg) drop(leg); show(); break; }
       }
-    },
-    dtmf(d) {
-      for (const leg of P.legs.values()) {
-        const s = leg.state === "up" && leg.pc && leg.pc.getSenders().find((x) => x.dtmf);
-        if (s && s.dtmf.canInsertDTMF) { s.dtmf.insertDTMF(d, 120, 70); return true; }
-      }
-      return false;
     },
     state() {
       return {

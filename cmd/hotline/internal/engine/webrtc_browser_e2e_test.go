@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -95,6 +96,21 @@ func TestBrowserPhoneInChromium(t *testing.T) {
 	agent.Eval(`document.getElementById("hold").click(); true`)
 	d.view(t, ctx, "retrieved", func(x callctl.View) bool { return x.ID == v.ID && x.State == callctl.Talking })
 	settledOK(t, d, ctx, "after hold")
+
+	// A key on the page's keypad reaches the caller as RFC 4733 (the
+	// desktop's dtmf request, as with a SIP phone).
+	agent.Eval(`document.querySelector('#dtmf-pad [aria-label="DTMF 5"]').click(); true`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c.mu.Lock()
+		got := slices.Contains(c.events, 5)
+		c.mu.Unlock()
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the caller never received the page's digit 5")
+		}
+	}
 
 	// The supervisor whispers from the wallboard with the page as phone.
 	sup := phonePage(t, d, "9001", 3000)
