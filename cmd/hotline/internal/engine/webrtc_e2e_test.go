@@ -218,3 +218,98 @@ func TestBrowserPhoneReloadReattachesAndICELossEndsAfterGrace(t *testing.T) {
 		t.Errorf("legs %v, pages %v after the call (the second page is still a phone)", m["hotline_webrtc_legs"], m["hotline_webrtc_pages"])
 	}
 }
+
+// Three pages and no SIP phone: 1001 consults 1002 and completes the
+// transfer (1001's page is hung up, the caller talks with 1002's page);
+// supervisor 9001 barges in from its page, then takes the call over
+// (1002 released), and hangs up from the page.
+func TestBrowserPhonesConsultTransferAndTakeover(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	p1001, p1002, p9001 := d.pagePhone(t, ctx, "1001"), d.pagePhone(t, ctx, "1002"), d.pagePhone(t, ctx, "9001")
+	d.waitAgent(t, "1002", acd.Ready)
+	if err := d.e.ACD().SetNotReady("1002", "meeting"); err != nil {
+		t.Fatal(err)
+	}
+	d.waitAgent(t, "1001", acd.Ready)
+	c := d.call(t, "13800000002", ctx)
+	c.waitAudio(greetingFrames + 25)
+	c.press('1')
+	_, off1 := p1001.answer(ctx)
+	d.bridged(t, ctx, "1001")
+	if err := d.e.ACD().SetReady("1002"); err != nil {
+		t.Fatal(err)
+	}
+	consulted := make(chan error, 1) // answered once 1002's page answers
+	go func() {
+		_, err := p1001.desk.Must(ctx, "consult", map[string]any{"target": map[string]string{"kind": "agent", "value": "1002"}})
+		consulted <- err
+	}()
+	pc2, _ := p1002.answer(ctx)
+	if err := <-consulted; err != nil {
+		t.Fatal(err)
+	}
+	d.view(t, ctx, "consulting", func(v callctl.View) bool { return v.Agent == "1001" && v.State == callctl.Consulting })
+	if _, err := p1001.desk.Must(ctx, "complete_transfer", nil); err != nil {
+		t.Fatal(err)
+	}
+	if h := p1001.signal(ctx, "hangup"); h.Leg != off1.Leg {
+		t.Fatalf("1001's hangup %+v", h)
+	}
+	d.bridged(t, ctx, "1002")
+	callerHeard, pageHeard := talk(t, c, pc2)
+	if goertzel(callerHeard, 1000) < 20*goertzel(callerHeard, 2000) || goertzel(pageHeard, 2000) < 20*goertzel(pageHeard, 1000) {
+		t.Fatal("caller and 1002's page do not hear each other after the transfer")
+	}
+	settledOK(t, d, ctx, "transferred")
+
+	// The supervisor barges in: its page answers by itself.
+	monitor := func(mode string) chan error {
+		out := make(chan error, 1)
+		go func() {
+			_, err := p9001.desk.Must(ctx, "monitor", map[string]any{"agent": "1002", "mode": mode})
+			out <- err
+		}()
+		return out
+	}
+	res := monitor("barge")
+	pc9, off9 := p9001.answer(ctx)
+	if !off9.AutoAnswer || off9.CallerName != "monitor" {
+		t.Fatalf("supervisor's offer %+v", off9)
+	}
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	mark := c.mediaEar.mark()
+	if err := pc9.SendTone(3000, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if heard := c.mediaEar.since(mark); goertzel(heard, 3000) < 1 {
+		t.Fatal("barge: the caller does not hear the supervisor")
+	}
+	off2 := d.view(t, ctx, "monitored", func(v callctl.View) bool { return v.Agent == "1002" && v.State == callctl.Monitored })
+	if err := <-monitor("takeover"); err != nil {
+		t.Fatal(err)
+	}
+	if h := p1002.signal(ctx, "hangup"); h.Leg == "" {
+		t.Fatalf("1002's hangup %+v", h)
+	}
+	d.waitAgent(t, "1002", acd.WrapUp)
+	callerHeard, pageHeard = talk(t, c, pc9)
+	if goertzel(callerHeard, 1000) < 20*goertzel(callerHeard, 2000) || goertzel(pageHeard, 2000) < 20*goertzel(pageHeard, 1000) {
+		t.Fatal("caller and the supervisor's page do not hear each other after the take-over")
+	}
+	if v := d.view(t, ctx, "taken over", func(v callctl.View) bool { return v.ID == off2.ID }); v.State != callctl.Talking {
+		t.Fatalf("after take-over %+v", v)
+	}
+	settledOK(t, d, ctx, "taken over")
+	if _, err := p9001.desk.Must(ctx, "webrtc.hangup", map[string]any{"leg": off9.Leg}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAudio(c.packets() + 25)
+	c.press('5')
+	c.finished(ctx)
+	settledOK(t, d, ctx, "after the call")
+}
