@@ -19,6 +19,42 @@ window.HotlinePhone = (() => {
     registered: false, mic: null, problem: "", legs: new Map(), ctx: null,
     micMeter: null, spkMeter: null, ringing: null, lastRegister: 0,
   };
+  // Strings: into the page's catalogue when it has one (i18n.js), else English.
+  const M = {
+    en: {
+      "ph.label": "Phone:", "ph.sip": "SIP phone", "ph.browser": "This browser", "ph.auto": "answer automatically",
+      "ph.mic": "mic", "ph.spk": "speaker", "ph.answer": "Answer", "ph.decline": "Decline", "ph.hangup": "Hang up",
+      "ph.st.sip": "calls ring on your SIP phone", "ph.st.ready": "this browser is your phone", "ph.st.connecting": "connecting the browser phone…",
+      "ph.ring": "Incoming call from {caller}", "ph.unknown": "unknown", "ph.lost": "Connection lost — reconnecting…",
+      "ph.q": "Call quality: {word}", "ph.q.detail": "Call quality: {word} ({loss} % lost, jitter {jitter} ms)",
+      "ph.q.good": "good", "ph.q.fair": "fair", "ph.q.poor": "poor", "ph.q.none": "no audio arriving",
+      "ph.e.insecure": "This browser gives the microphone only to secure pages: open the desktop over https:// (or on localhost).",
+      "ph.e.blocked": "Microphone blocked: allow the microphone for this site (the icon in the address bar), then choose \"This browser\" again.",
+      "ph.e.nomic": "No microphone found: plug in a headset, then choose \"This browser\" again.",
+      "ph.e.busy": "The microphone is in use by another program or could not be opened.",
+      "ph.e.security": "This page may not use the microphone (open it over https:// or on localhost).",
+      "ph.e.other": "Microphone unavailable: {msg}", "ph.e.unavailable": "The browser phone is not available: {msg}",
+      "ph.e.answer": "Could not answer: {msg}",
+    },
+    "zh-CN": {
+      "ph.label": "电话：", "ph.sip": "SIP 话机", "ph.browser": "本浏览器", "ph.auto": "自动接听",
+      "ph.mic": "麦克风", "ph.spk": "听筒", "ph.answer": "接听", "ph.decline": "拒接", "ph.hangup": "挂断",
+      "ph.st.sip": "来电在您的 SIP 话机上响铃", "ph.st.ready": "本浏览器就是您的电话", "ph.st.connecting": "正在连接浏览器电话…",
+      "ph.ring": "来电：{caller}", "ph.unknown": "未知号码", "ph.lost": "连接中断，正在重连…",
+      "ph.q": "通话质量：{word}", "ph.q.detail": "通话质量：{word}（丢包 {loss} %，抖动 {jitter} 毫秒）",
+      "ph.q.good": "良好", "ph.q.fair": "一般", "ph.q.poor": "差", "ph.q.none": "没有收到声音",
+      "ph.e.insecure": "浏览器只允许安全页面使用麦克风：请通过 https:// 打开坐席页面（或在本机 localhost 上）。",
+      "ph.e.blocked": "麦克风被阻止：请在地址栏的图标中允许本站使用麦克风，然后重新选择“本浏览器”。",
+      "ph.e.nomic": "未找到麦克风：请插入耳麦，然后重新选择“本浏览器”。",
+      "ph.e.busy": "麦克风正被其他程序使用，或无法打开。",
+      "ph.e.security": "此页面不能使用麦克风（请通过 https:// 或在 localhost 上打开）。",
+      "ph.e.other": "麦克风不可用：{msg}", "ph.e.unavailable": "浏览器电话不可用：{msg}",
+      "ph.e.answer": "无法接听：{msg}",
+    },
+  };
+  const catalogue = typeof MESSAGES === "object" && typeof t === "function";
+  if (catalogue) for (const [lang, m] of Object.entries(M)) if (MESSAGES[lang]) Object.assign(MESSAGES[lang], m);
+  const tr = (k, p) => catalogue ? t(k, p) : M.en[k].replace(/\{(\w+)\}/g, (x, n) => (p && p[n] != null ? p[n] : x));
   const el = (tag, attrs = {}, ...kids) => {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) if (k.startsWith("on")) e[k] = v; else e.setAttribute(k, v);
@@ -29,21 +65,21 @@ window.HotlinePhone = (() => {
   // ---- panel --------------------------------------------------------------
   // Its own style sheet: the page's CSP allows no inline styles.
   document.head.append(el("link", { rel: "stylesheet", href: "phone.css" }));
-  const sel = el("select", { id: "phone-mode", "aria-label": "Phone" },
-    new Option("SIP phone", "sip"), new Option("This browser", "browser"));
+  const sel = el("select", { id: "phone-mode", "aria-label": "Phone" }, new Option("", "sip"), new Option("", "browser"));
   const autoBox = el("input", { type: "checkbox", id: "phone-auto" });
   const status = el("span", { id: "phone-status", role: "status", "aria-live": "polite" });
   const micBar = el("i"), spkBar = el("i");
-  const levels = el("span", { id: "phone-levels", hidden: "" }, "mic ", el("span", { class: "meter", title: "microphone level" }, micBar),
-    " speaker ", el("span", { class: "meter", title: "what you hear" }, spkBar));
+  const micLabel = el("span"), spkLabel = el("span"), modeLabel = el("span"), autoLabel = el("span");
+  const levels = el("span", { id: "phone-levels", hidden: "" }, micLabel, " ", el("span", { class: "meter" }, micBar),
+    " ", spkLabel, " ", el("span", { class: "meter" }, spkBar));
   const quality = el("span", { id: "phone-quality", "aria-live": "polite" });
   const ringBox = el("span", { id: "phone-ring", class: "ring", hidden: "" });
-  const answerBtn = el("button", { id: "phone-answer", class: "answer", hidden: "", onclick: () => P.ringing && answer(P.ringing) }, "Answer");
-  const declineBtn = el("button", { id: "phone-decline", class: "decline", hidden: "", onclick: () => P.ringing && decline(P.ringing) }, "Decline");
-  const hangBtn = el("button", { id: "phone-hangup", class: "decline", hidden: "", onclick: hangupAll }, "Hang up");
+  const answerBtn = el("button", { id: "phone-answer", class: "answer", hidden: "", onclick: () => P.ringing && answer(P.ringing) });
+  const declineBtn = el("button", { id: "phone-decline", class: "decline", hidden: "", onclick: () => P.ringing && decline(P.ringing) });
+  const hangBtn = el("button", { id: "phone-hangup", class: "decline", hidden: "", onclick: hangupAll });
   const audio = el("audio", { id: "phone-audio", autoplay: "" });
   const panel = el("section", { id: "phone", hidden: "", "aria-label": "Phone" },
-    el("label", {}, "Phone: ", sel), el("label", {}, autoBox, " answer automatically"), status, levels, quality,
+    el("label", {}, modeLabel, " ", sel), el("label", {}, autoBox, " ", autoLabel), status, levels, quality,
     ringBox, answerBtn, declineBtn, hangBtn, audio);
   document.body.insertBefore(panel, document.querySelector("main"));
   sel.value = P.mode;
@@ -51,16 +87,24 @@ window.HotlinePhone = (() => {
   sel.onchange = () => { P.mode = sel.value; localStorage.setItem("hotline.phone", P.mode); apply(); };
   autoBox.onchange = () => { P.auto = autoBox.checked; localStorage.setItem("hotline.autoanswer", P.auto ? "1" : "0"); };
 
+  // relabel writes the panel's fixed texts in the page's language.
+  function relabel() {
+    modeLabel.textContent = tr("ph.label"); autoLabel.textContent = tr("ph.auto");
+    sel.options[0].text = tr("ph.sip"); sel.options[1].text = tr("ph.browser"); sel.setAttribute("aria-label", tr("ph.label"));
+    micLabel.textContent = tr("ph.mic"); spkLabel.textContent = tr("ph.spk");
+    answerBtn.textContent = tr("ph.answer"); declineBtn.textContent = tr("ph.decline"); hangBtn.textContent = tr("ph.hangup");
+  }
+  relabel();
+
   function show() {
     status.className = P.problem ? "problem" : "";
-    status.textContent = P.problem ? P.problem : P.mode === "sip" ? "calls ring on your SIP phone"
-      : P.registered ? "this browser is your phone" : "connecting the browser phone…";
+    status.textContent = P.problem ? P.problem : tr(P.mode === "sip" ? "ph.st.sip" : P.registered ? "ph.st.ready" : "ph.st.connecting");
     const up = [...P.legs.values()].some((l) => l.state === "up");
     levels.hidden = !P.mic;
     hangBtn.hidden = !up;
     const r = P.ringing;
     ringBox.hidden = answerBtn.hidden = declineBtn.hidden = !r;
-    ringBox.textContent = r ? "Incoming call from " + (r.sig.caller || "unknown") + (r.sig.caller_name ? " (" + r.sig.caller_name + ")" : "") : "";
+    ringBox.textContent = r ? tr("ph.ring", { caller: (r.sig.caller || tr("ph.unknown")) + (r.sig.caller_name ? " (" + r.sig.caller_name + ")" : "") }) : "";
     if (!up) quality.textContent = "";
   }
 
@@ -78,7 +122,7 @@ window.HotlinePhone = (() => {
       if (r.data && r.data.reattached) status.title = r.data.reattached + " call(s) re-attached";
     } catch (e) {
       P.registered = false;
-      P.problem = "The browser phone is not available: " + (e.message || e.code);
+      P.problem = tr("ph.e.unavailable", { msg: e.message || e.code });
     }
     show();
   }
@@ -87,18 +131,14 @@ window.HotlinePhone = (() => {
   async function microphone() {
     if (P.mic && P.mic.getAudioTracks().some((t) => t.readyState === "live")) return true;
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      P.problem = "This browser gives the microphone only to secure pages: open the desktop over https:// (or on localhost).";
+      P.problem = tr("ph.e.insecure");
       return false;
     }
     try {
       P.mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
     } catch (e) {
-      P.problem = {
-        NotAllowedError: "Microphone blocked: allow the microphone for this site (the icon in the address bar), then choose \"This browser\" again.",
-        NotFoundError: "No microphone found: plug in a headset, then choose \"This browser\" again.",
-        NotReadableError: "The microphone is in use by another program or could not be opened.",
-        SecurityError: "This page may not use the microphone (open it over https:// or on localhost).",
-      }[e.name] || "Microphone unavailable: " + e.message;
+      const k = { NotAllowedError: "ph.e.blocked", NotFoundError: "ph.e.nomic", NotReadableError: "ph.e.busy", SecurityError: "ph.e.security" }[e.name];
+      P.problem = k ? tr(k) : tr("ph.e.other", { msg: e.message });
       P.mic = null;
       return false;
     }
@@ -178,7 +218,7 @@ window.HotlinePhone = (() => {
         if (pc.connectionState === "failed" && P.legs.get(leg.id) === leg) {
           // Lost the network: the engine keeps the call for its grace;
           // registering again asks it to re-attach (not more than every 3 s).
-          leg.state = "reconnecting"; quality.textContent = "Connection lost — reconnecting…"; show();
+          leg.state = "reconnecting"; quality.textContent = tr("ph.lost"); show();
           if (Date.now() - P.lastRegister > 3000) apply();
         }
       };
@@ -186,7 +226,7 @@ window.HotlinePhone = (() => {
       await pc.setLocalDescription(await pc.createAnswer());
       await P.req("webrtc.answer", { leg: leg.id, sdp: pc.localDescription.sdp });
     } catch (e) {
-      P.problem = "Could not answer: " + (e.message || e.code);
+      P.problem = tr("ph.e.answer", { msg: e.message || e.code });
       drop(leg);
       try { await P.req("webrtc.hangup", { leg: leg.id, reason: "answer failed" }); } catch (x) { /* gone */ }
     }
@@ -227,9 +267,9 @@ window.HotlinePhone = (() => {
       const dGot = got - prev.got, dLost = Math.max(0, lost - prev.lost);
       leg.prev = { got, lost };
       const loss = dGot + dLost > 0 ? (100 * dLost) / (dGot + dLost) : 0, jms = Math.round(jitter * 1000);
-      const word = dGot === 0 ? "no audio arriving" : loss < 1 && jms < 30 ? "good" : loss < 5 && jms < 60 ? "fair" : "poor";
+      const word = dGot === 0 ? "none" : loss < 1 && jms < 30 ? "good" : loss < 5 && jms < 60 ? "fair" : "poor";
       leg.quality = { word, loss, jitterMs: jms };
-      quality.textContent = "Call quality: " + word + (dGot ? " (" + loss.toFixed(1) + " % lost, jitter " + jms + " ms)" : "");
+      quality.textContent = dGot ? tr("ph.q.detail", { word: tr("ph.q." + word), loss: loss.toFixed(1), jitter: jms }) : tr("ph.q", { word: tr("ph.q." + word) });
     }
   }, 2000);
 
@@ -265,6 +305,7 @@ window.HotlinePhone = (() => {
   if (typeof extend === "function") { // a page with extensions (app.js's extend)
     extend((e) => {
       if (e.event === "page.signed_in") api.signedIn(e.reply, req);
+      else if (e.event === "page.render") { relabel(); show(); }
       else if (e.event === "page.signed_out") api.signedOut();
       else if (/^webrtc\./.test(e.event)) { api.event(e); return true; }
       return false;
