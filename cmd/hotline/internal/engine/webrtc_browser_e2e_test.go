@@ -61,6 +61,7 @@ func TestBrowserPhoneInChromium(t *testing.T) {
 	c.waitAudio(greetingFrames + 25)
 	c.press('1')
 	agent.Until("the page rings", `HotlinePhone.state().ringing !== "" && !document.getElementById("phone-answer").hidden && document.getElementById("phone-ring").textContent.includes("13800000002")`)
+	agent.Shot("browser-phone-ringing")
 	agent.Eval(`document.getElementById("phone-answer").click(); true`)
 	agent.Until("call up", `HotlinePhone.state().legs.some((l) => l.state === "up")`)
 	v := d.bridged(t, ctx, "1001")
@@ -77,6 +78,7 @@ func TestBrowserPhoneInChromium(t *testing.T) {
 		t.Fatalf("the caller does not hear the page's 1 kHz (1k %.1f, 2k %.1f)", goertzel(heard, 1000), goertzel(heard, 2000))
 	}
 	agent.Until("call quality in words", `document.getElementById("phone-quality").textContent.startsWith("Call quality: good")`)
+	agent.Shot("browser-phone-call")
 
 	// Hold: music for the caller, nothing for the page.
 	agent.Eval(`document.getElementById("hold").click(); true`)
