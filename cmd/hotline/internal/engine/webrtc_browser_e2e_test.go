@@ -27,7 +27,7 @@ func phonePage(t *testing.T, d *demo, id string, hz int) *browsertest.Page {
 		"--use-file-for-fake-audio-capture="+wav, "--allow-loopback-in-peer-connection",
 		"--autoplay-policy=no-user-gesture-required", "--disable-features=WebRtcHideLocalIpsWithMdns")
 	b.Navigate("http://" + d.e.HTTPAddr() + "/")
-	b.Until("login form", `!document.getElementById("login-view").hidden && document.getElementById("conn").textContent === "online"`)
+	b.Until("login form", `!document.getElementById("login-view").hidden && document.getElementById("conn").classList.contains("on")`)
 	b.Eval(`document.getElementById("login-agent").value = "` + id + `";
 		document.getElementById("login-password").value = "pass` + id + `";
 		document.getElementById("login-form").requestSubmit(); true`)
@@ -116,7 +116,7 @@ func TestBrowserPhoneInChromium(t *testing.T) {
 
 	// The supervisor whispers from the wallboard with the page as phone.
 	sup := phonePage(t, d, "9001", 3000)
-	sup.Until("seat row", `!!document.querySelector('[aria-label="Whisper agent 1001"]')`)
+	sup.Until("seat row", `(() => { const b = document.querySelector('[aria-label="Whisper agent 1001"]'); return !!b && !b.disabled; })()`)
 	sup.Eval(`document.querySelector('[aria-label="Whisper agent 1001"]').click(); true`)
 	t.Cleanup(func() {
 		if t.Failed() {
