@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,8 @@ import (
 // 5 s: the agent leg is a plain RTP leg with an RTP phone (rtp), or a
 // browser leg with a pion client as the browser (webrtc: ICE-lite,
 // DTLS-SRTP, the relay). It reports the forwarding delay phone to phone
-// through the engine and the process's CPU per call. The phones and
+// through the engine, the process's CPU per call and the heap each call
+// holds (with its phones or pion browser). The phones and
 // browsers run in the same process: the CPU figure includes them (for
 // webrtc, the browser side's SRTP as much as the engine's). Run with
 // -benchtime=1x.
@@ -118,6 +120,9 @@ func bridgedBrowserCalls(b *testing.B, n int, browser bool, d time.Duration) {
 		}
 	}
 	var dirs []*direction
+	var ms0 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
 	for range n {
 		callerPhone, a := newSess(), newSess()
 		callerPhone.SetRemote(a.LocalAddr(), media.PCMU, 0)
@@ -173,6 +178,9 @@ func bridgedBrowserCalls(b *testing.B, n int, browser bool, d time.Duration) {
 		dirs = append(dirs, toAgent, toCaller)
 	}
 	time.Sleep(300 * time.Millisecond)
+	var ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
 	cpu0, wall0 := cpuTime(), time.Now()
 	var wg sync.WaitGroup
 	for i, dir := range dirs {
@@ -206,4 +214,5 @@ func bridgedBrowserCalls(b *testing.B, n int, browser bool, d time.Duration) {
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(100*(1-float64(len(all))/float64(len(dirs)*frames)), "%lost")
 	b.ReportMetric(100*cpu.Seconds()/wall.Seconds()/float64(n), "%cpu/call")
+	b.ReportMetric(float64(int64(ms1.HeapInuse)-int64(ms0.HeapInuse))/1024/float64(n), "heap-KiB/call")
 }
