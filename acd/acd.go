@@ -207,6 +207,10 @@ type agent struct {
 	// callNode is the node holding the call a local agent is reserved for
 	// or talking on, when that is not this node.
 	callNode string
+	// leaving: removed from the configuration while busy; it signs out
+	// after its call and wrap-up and is offered nothing meanwhile
+	// (reconfigure.go).
+	leaving bool
 }
 
 // ACD is the automatic call distributor.
@@ -236,6 +240,10 @@ type ACD struct {
 	cluster  Cluster
 	node     string
 	degraded bool
+
+	// samples are the window's answers and abandons, replayed into the
+	// router a reconfiguration builds (reconfigure.go).
+	samples []Sample
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -330,8 +338,9 @@ func (a *ACD) Run(ctx context.Context) error {
 }
 
 // Close stops the ACD: rings are cancelled, waiting callers get an
-// overflow outcome with reason OverflowShutdown, and Close waits for the
-// ring goroutines.
+// overflow outcome with reason OverflowShutdown, every agent's open state
+// spell is written to the state log, and Close waits for the ring
+// goroutines.
 func (a *ACD) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -347,6 +356,14 @@ func (a *ACD) Close() error {
 			a.shutdownCallback(c, now)
 		case c.state == callQueued:
 			a.overflowLocked(c, OverflowShutdown, now)
+		}
+	}
+	// The spells still open end now: the state log drains like the call
+	// records (a stop would otherwise lose every agent's last spell).
+	for _, ag := range a.sortedAgents() {
+		if ag.home == "" && !ag.since.IsZero() && ag.state != LoggedOut {
+			a.slog.Record(StateRecord{AgentID: ag.profile.ID, Seat: ag.profile.Seat, State: ag.state, Reason: ag.reason,
+				CallID: ag.stateCall, Caller: ag.stateCaller, Start: ag.since, End: now})
 		}
 	}
 	a.cancel()
@@ -382,6 +399,7 @@ func (a *ACD) Tick() {
 	// Map order is fine here: each timer acts on its own agent or call.
 	for _, ag := range a.agents {
 		if ag.home != "" {
+			a.dropIdleMirror(ag, now)
 			continue // its home node runs its timers
 		}
 		switch ag.state {
@@ -401,6 +419,7 @@ func (a *ACD) Tick() {
 				a.publish(Event{Type: EventAdjustWarning, At: now, AgentID: ag.profile.ID, State: Adjust, Wait: now.Sub(ag.since)})
 			}
 		}
+		a.leaveIfDone(ag)
 	}
 	for _, c := range a.calls {
 		if c.owner != "" {

@@ -115,8 +115,8 @@ func (a *ACD) setState(ag *agent, to State, reason string, now time.Time) {
 // makeAvailable gives a Ready agent the best waiting call, or puts it in
 // the idle pool. Manual-mode agents are only available after RequestCall.
 func (a *ACD) makeAvailable(ag *agent, now time.Time) {
-	if ag.state != Ready || a.closed || ag.home != "" {
-		return // a mirror becomes idle on its home's word
+	if ag.state != Ready || a.closed || ag.home != "" || ag.leaving {
+		return // a mirror becomes idle on its home's word; a leaving agent never
 	}
 	id := ag.profile.ID
 	announce := func() {

@@ -368,6 +368,7 @@ func (a *ACD) ringDone(ag *agent, c *call, err error) (orphan bool) {
 		wait := now.Sub(c.info.EnqueuedAt)
 		if !c.direct() {
 			_ = a.router.Answered(c.info.Queue, c.info.Tier, wait, now)
+			a.noteSample(Sample{Kind: slAnswered, Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, At: now})
 			a.shareSample(slAnswered, c, wait)
 			within := 0
 			if tl, ok := a.tierThreshold(c.info.Tier); ok && wait <= tl {
@@ -496,6 +497,7 @@ func (a *ACD) abandonLocked(c *call, now time.Time) {
 		c.stopAbandon()
 	}
 	if !c.direct() {
+		a.noteSample(Sample{Kind: slAbandoned, Queue: c.info.Queue, Tier: c.info.Tier, Wait: wait, At: now})
 		if counted, _ := a.router.Abandoned(c.info.Queue, c.info.Tier, wait, now); counted {
 			a.storeErr("add sl", a.store.AddSL(a.ctx, SLDelta{Queue: c.info.Queue, Tier: c.info.Tier, Abandoned: 1}))
 		}

@@ -315,6 +315,7 @@ func (a *ACD) Receive(m ClusterMsg) {
 		a.refused(m)
 	case MsgSample:
 		if s := m.Sample; s != nil {
+			a.noteSample(*s)
 			switch s.Kind {
 			case slAnswered:
 				_ = a.router.Answered(s.Queue, s.Tier, s.Wait, s.At)
@@ -624,16 +625,23 @@ func (a *ACD) applySnapshot(node string, agents []AgentRecord, calls []CallRecor
 		case ok && ag.state == Reserved && now.Sub(ag.since) < 2*SnapshotEvery:
 			continue // the offer may still be on its way to node
 		}
-		a.storeErr("release", a.store.Release(a.ctx, ag.callID, ag.profile.ID))
-		switch ag.state {
-		case Reserved:
-			a.freeAgent(ag, "call gone", now)
-		case Talking, Held:
-			a.publish(Event{Type: EventCallEnded, At: now, AgentID: ag.profile.ID, CallID: ag.callID, Reason: "node", Node: node})
-			ag.wrapUntil, ag.wrapExtended = now.Add(a.cfg.WrapUp), 0
-			a.setState(ag, WrapUp, "call's node gone", now)
-			ag.callID, ag.caller, ag.callNode = "", "", ""
-		}
+		a.releaseRemote(ag, "call's node gone", now)
+	}
+}
+
+// releaseRemote frees a local agent whose call on another node is gone:
+// reserved, it is ready again; talking or held, its call ended and it goes
+// to wrap-up.
+func (a *ACD) releaseRemote(ag *agent, why string, now time.Time) {
+	a.storeErr("release", a.store.Release(a.ctx, ag.callID, ag.profile.ID))
+	switch ag.state {
+	case Reserved:
+		a.freeAgent(ag, "call gone", now)
+	case Talking, Held:
+		a.publish(Event{Type: EventCallEnded, At: now, AgentID: ag.profile.ID, CallID: ag.callID, Reason: "node", Node: ag.callNode})
+		ag.wrapUntil, ag.wrapExtended = now.Add(a.cfg.WrapUp), 0
+		a.setState(ag, WrapUp, why, now)
+		ag.callID, ag.caller, ag.callNode = "", "", ""
 	}
 }
 

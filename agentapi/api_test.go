@@ -724,7 +724,7 @@ func TestSupervisorRequests(t *testing.T) {
 		t.Errorf("9002 sees calls outside its groups: %v", c)
 	}
 	q := sup.must("list_queues").obj("queues")
-	if len(q["service_levels"].([]any)) != 2 || len(q["queues"].([]any)) < 3 {
+	if tierRows(q) != 2 || len(q["queues"].([]any)) < 3 {
 		t.Errorf("list_queues = %v", q)
 	}
 
@@ -864,7 +864,7 @@ func TestQueueStatsArePushed(t *testing.T) {
 	}
 	ev := sup.event("stats with a waiting caller", hasWaiting)
 	st := ev.obj("stats")
-	if len(st["service_levels"].([]any)) != 2 || st.obj("agents_by_state")["not-ready"] != float64(1) {
+	if tierRows(st) != 2 || st.obj("agents_by_state")["not-ready"] != float64(1) {
 		t.Errorf("stats = %v", st)
 	}
 	var billing msg
@@ -1218,4 +1218,16 @@ func TestDroppedBusSubscriptionResynchronises(t *testing.T) {
 	// And events flow again on the new subscription.
 	c.must("set_state", "state", "ready")
 	c.event("ready", isEvent("agent.state", "state", "ready"))
+}
+
+// tierRows counts the service-level rows of whole tiers (the others are
+// per queue and tier).
+func tierRows(stats msg) int {
+	n := 0
+	for _, sl := range stats["service_levels"].([]any) {
+		if msg(sl.(map[string]any)).str("queue") == "" {
+			n++
+		}
+	}
+	return n
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +43,8 @@ func init() {
 		"extend_wrap_up": {needSeat, extendWrapUp},
 		"request_call":   {needSeat, requestCall},
 		"wrap_up_end":    {needSeat, wrapUpEnd},
+
+		"customer_history": {needSession, customerHistory},
 
 		"answer":            {needSeat, callOp},
 		"hangup":            {needSeat, callOp},
@@ -94,7 +95,7 @@ func (s *Server) authenticate(c *client, id, password string) (*account, error) 
 		c.abuse = "too many failed logins from this address"
 		return nil, errf(CodeTooManyFailures, "too many failed logins from this address; try again later")
 	}
-	acct := s.accounts[id]
+	acct := s.account(id)
 	ok := false
 	if acct == nil {
 		checkPassword(dummyHash, password)
@@ -164,6 +165,7 @@ func (s *Server) openSession(c *client, acct *account) (*result, error) {
 	if old != nil {
 		old.kick("taken_over", "agent "+acct.ID+" logged in on another desktop")
 	}
+	s.sessionOpened(sess)
 	s.bind(c, sess)
 	s.log.Info("agentapi: login", "agent", acct.ID, "role", acct.Role, "remote", c.remote)
 	return s.snapshot(sess), nil
@@ -189,13 +191,18 @@ func resume(c *client, _ *session, r *request) (*result, error) {
 	}
 	sess, prev, ok := c.srv.sessions.resume(r.Token, c)
 	if !ok {
-		if g := c.srv.cfg.Guard; g != nil {
-			if src, ok := remoteIP(c.remote); ok {
-				g.Fail(SurfaceWSLogin, src, "")
+		// A token from before a restart (tokens.go).
+		restored, err := c.srv.restoreSession(r.Token, c)
+		if err != nil {
+			if g := c.srv.cfg.Guard; g != nil {
+				if src, ok := remoteIP(c.remote); ok {
+					g.Fail(SurfaceWSLogin, src, "")
+				}
 			}
+			c.failedLogin()
+			return nil, errf(CodeInvalidToken, "session unknown, expired or replaced; log in again")
 		}
-		c.failedLogin()
-		return nil, errf(CodeInvalidToken, "session unknown, expired or replaced; log in again")
+		sess = restored
 	}
 	if prev != nil {
 		prev.kick("taken_over", "session resumed on another connection")
@@ -213,6 +220,7 @@ func logout(c *client, sess *session, _ *request) (*result, error) {
 		}
 	}
 	c.srv.sessions.close(sess)
+	c.srv.sessionClosed(sess)
 	c.srv.unbind(c)
 	return &result{}, nil
 }
@@ -245,6 +253,7 @@ func shiftChange(c *client, sess *session, r *request) (*result, error) {
 		return nil, fmt.Errorf("shift change %s → %s: %w", sess.acct.ID, in.ID, err)
 	}
 	c.srv.sessions.close(sess)
+	c.srv.sessionClosed(sess)
 	c.srv.unbind(c)
 	return c.srv.openSession(c, in)
 }
@@ -317,8 +326,8 @@ func wrapUpEnd(c *client, sess *session, r *request) (*result, error) {
 	if r.Code == "" {
 		return nil, errf(CodeBadRequest, "wrap_up_end needs code")
 	}
-	if len(s.cfg.DispositionCodes) > 0 && !slices.Contains(s.cfg.DispositionCodes, r.Code) {
-		return nil, errf(CodeBadRequest, "unknown disposition code %q (%s)", r.Code, strings.Join(s.cfg.DispositionCodes, ", "))
+	if err := s.checkWrapUp(id, r.Call, r.Code, r.Note); err != nil {
+		return nil, err
 	}
 	snap, err := s.acd.Agent(id)
 	if err != nil {
@@ -339,16 +348,14 @@ func wrapUpEnd(c *client, sess *session, r *request) (*result, error) {
 		if callID != last && !s.ownsCall(id, callID) {
 			return nil, errf(CodeUnknownCall, "call %s is not agent %s's", callID, id)
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
-		err := s.calls.Act(ctx, CallAction{Op: OpDisposition, Agent: id, Call: callID, Code: r.Code})
-		cancel()
+		err := s.storeWrapUp(id, callID, r.Code, r.Note)
 		switch {
 		case err == nil:
 			stored = true
 		case errors.Is(err, errors.ErrUnsupported):
 			s.log.Warn("agentapi: disposition not stored, engine does not support it", "agent", id, "call", callID, "code", r.Code)
 		default:
-			return nil, fmt.Errorf("disposition %s: %w", callID, err)
+			return nil, err
 		}
 	}
 	if err := s.acd.SetReady(id); err != nil {

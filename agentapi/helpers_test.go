@@ -118,6 +118,9 @@ func (f *fakeCalls) Act(_ context.Context, x CallAction) error {
 	case OpMonitor:
 		return f.record("monitor", x.Supervisor, a, x.Mode)
 	case OpDisposition:
+		if x.Note != "" {
+			_ = f.record("note", a, c, x.Note)
+		}
 		return f.record("disposition", a, c, x.Code)
 	}
 	return f.record(string(x.Op), a, c)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
+	"github.com/hotlinecc/hotline/acd/cdr"
 )
 
 // Stable error codes in replies. Clients branch on the code; the message
@@ -108,6 +109,8 @@ type request struct {
 	Mode      string  `json:"mode,omitempty"`
 	Code      string  `json:"code,omitempty"`
 	Seconds   int     `json:"seconds,omitempty"`
+	// Note is the free text with a wrap-up code.
+	Note string `json:"note,omitempty"`
 }
 
 // reply is the single answer to a request. Result fields are merged in.
@@ -139,6 +142,15 @@ type result struct {
 	Now      *time.Time  `json:"now,omitempty"`
 	// Data is an extension's result (Config.Extensions).
 	Data any `json:"data,omitempty"`
+
+	// The desktop's extras (desk.go).
+	QueueCodes    map[string][]string `json:"wrap_up_codes,omitempty"`
+	BreakLimits   map[string]int64    `json:"break_limits_s,omitempty"`
+	CustomerAttrs []string            `json:"customer_attributes,omitempty"`
+	Language      string              `json:"language,omitempty"`
+	HistoryOn     bool                `json:"history,omitempty"`
+	History       *[]cdr.PastCall     `json:"calls_before,omitempty"`
+	Caller        string              `json:"caller,omitempty"`
 }
 
 // Event is a pushed message. Engine code may publish its own with
@@ -202,6 +214,7 @@ type CallView struct {
 	Offers    int                    `json:"offers,omitempty"`
 	Held      bool                   `json:"held,omitempty"`
 	Muted     bool                   `json:"muted,omitempty"`
+	Started   *time.Time             `json:"started,omitempty"` // when the conversation began (answer)
 	Customer  map[string]string      `json:"customer,omitempty"`
 	Trace     any                    `json:"trace,omitempty"`
 	Monitors  map[string]MonitorMode `json:"monitors,omitempty"`
@@ -234,18 +247,25 @@ type QueueView struct {
 	Callers []CallView `json:"callers,omitempty"`
 }
 
-// ServiceLevelView is a tier's service level against its target.
+// ServiceLevelView is a tier's service level against its target. A tier
+// with no answered, abandoned or overdue caller in the window has no
+// service level: Actual is null and NoData is true (the wallboard shows
+// "no data", not 100 %).
 type ServiceLevelView struct {
-	Tier           string  `json:"tier"`
-	Queue          string  `json:"queue,omitempty"`
-	Target         float64 `json:"target"`
-	ThresholdS     float64 `json:"threshold_s"`
-	Actual         float64 `json:"actual"`
-	Met            bool    `json:"met"`
-	Answered       int     `json:"answered"`
-	AnsweredWithin int     `json:"answered_within"`
-	Abandoned      int     `json:"abandoned"`
-	OverdueWaiting int     `json:"overdue_waiting"`
+	Tier           string   `json:"tier"`
+	Queue          string   `json:"queue,omitempty"`
+	Target         float64  `json:"target"`
+	ThresholdS     float64  `json:"threshold_s"`
+	Actual         *float64 `json:"actual"`
+	NoData         bool     `json:"no_data,omitempty"`
+	Met            bool     `json:"met"`
+	Answered       int      `json:"answered"`
+	AnsweredWithin int      `json:"answered_within"`
+	Abandoned      int      `json:"abandoned"`
+	OverdueWaiting int      `json:"overdue_waiting"`
+	// ASAS is the mean answer wait in seconds over the window (null when
+	// nothing was answered).
+	ASAS *float64 `json:"asa_s"`
 }
 
 func seatView(s acd.AgentSnapshot, name string) SeatView {
@@ -314,6 +334,10 @@ func (v *CallView) merge(ci CallInfo) {
 	}
 	v.Held = v.Held || ci.Held
 	v.Muted = ci.Muted
+	if !ci.Started.IsZero() && v.Started == nil {
+		st := ci.Started
+		v.Started = &st
+	}
 	if v.Customer == nil {
 		v.Customer = ci.Customer
 	}

@@ -54,6 +54,25 @@ type Config struct {
 	NotReadyReasons []string
 	// DispositionCodes, if set, are the only wrap-up codes accepted.
 	DispositionCodes []string
+	// QueueCodes are the wrap-up codes per queue: after a call of a queue
+	// listed here only its codes are accepted (desk.go).
+	QueueCodes map[string][]string
+	// BreakLimits are the break reasons' time limits, shown to the agent
+	// as time left.
+	BreakLimits map[string]time.Duration
+	// CustomerAttributes are the CRM attributes (attr_<name> call
+	// variables) the customer card shows, in order.
+	CustomerAttributes []string
+	// History, if set, answers customer_history with the caller's earlier
+	// calls; HistorySize of them (default 5).
+	History     CallHistory
+	HistorySize int
+	// Window is the service-level window over which the live answer
+	// speed (ASA) is averaged (default 60 m, as the router's).
+	Window time.Duration
+	// Languages are the agents' desktop languages (agent → "en", "zh-CN");
+	// the page falls back to the user's own choice, then the browser's.
+	Languages map[string]string
 	// MaxFrame is the largest request accepted (default 64 KiB). Larger
 	// frames get a too_large reply and the connection stays; frames over
 	// 16 × MaxFrame close it (status 1009).
@@ -91,6 +110,15 @@ type Config struct {
 	// Metrics, if set, gets the API's Prometheus metrics
 	// (hotline_agentapi_*).
 	Metrics prometheus.Registerer
+
+	// SessionKey signs session tokens so that they survive a restart
+	// (tokens.go); empty: a random key, tokens die with the process.
+	SessionKey []byte
+	// SessionMaxAge bounds a token's life across restarts (default 30 days).
+	SessionMaxAge time.Duration
+	// SessionState, if set, is the file that keeps token revocations
+	// (logouts, replaced logins) across restarts.
+	SessionState string
 	// Guard, if set, counts failed logins (and resumes with bad tokens) per
 	// source address and agent id, shared with the engine's other
 	// surfaces: a banned source gets 429 on /ws and its logins refused.
@@ -130,7 +158,9 @@ type Server struct {
 	audit    Auditor
 	log      *slog.Logger
 	accounts map[string]*account
+	live     reloadable // reload.go: accounts and lists after a reload
 	sessions *sessions
+	tokens   *tokens // tokens.go
 	now      func() time.Time
 	mux      *http.ServeMux
 
@@ -150,6 +180,7 @@ type Server struct {
 	internal map[string]internalCall
 
 	metrics *metrics
+	desk    *desk
 	runOnce sync.Once
 	// sub is taken in New so that no event between New and Run is lost.
 	sub *acd.Subscription
@@ -221,7 +252,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, acd: cfg.ACD, calls: cfg.Calls, audit: cfg.Auditor, log: cfg.Logger, now: cfg.Now,
 		accounts: map[string]*account{},
 		clients:  map[*client]struct{}{}, byAgent: map[string]map[*client]struct{}{}, watchers: map[*client]struct{}{},
-		lastCall: map[string]string{}, internal: map[string]internalCall{},
+		lastCall: map[string]string{}, internal: map[string]internalCall{}, desk: newDesk(cfg.Window),
 	}
 	for _, a := range cfg.Accounts {
 		acc, err := newAccount(a, cfg.PasswordCost)
@@ -234,6 +265,14 @@ func New(cfg Config) (*Server, error) {
 		s.accounts[acc.ID] = acc
 	}
 	s.sessions = newSessions(cfg.SessionTTL, cfg.Now)
+	tk, err := newTokens(cfg.SessionKey, cfg.SessionMaxAge, cfg.SessionState)
+	if tk == nil {
+		return nil, err
+	}
+	if err != nil {
+		cfg.Logger.Warn("agentapi: session revocations not restored", "err", err)
+	}
+	s.tokens, s.sessions.mint = tk, s.mintToken
 	m, err := newMetrics(s, cfg.Metrics)
 	if err != nil {
 		return nil, err
@@ -342,6 +381,10 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-janitor.C:
 			s.sessions.expire()
 			s.pruneInternal()
+		case <-s.tokens.kick:
+			if err := s.tokens.save(s.now()); err != nil {
+				s.log.Warn("agentapi: session revocations not saved", "err", err)
+			}
 		}
 	}
 }
@@ -378,6 +421,9 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.sub.Close()
 	<-done
+	if err := s.tokens.save(s.now()); err != nil {
+		s.log.Warn("agentapi: session revocations not saved", "err", err)
+	}
 	return nil
 }
 
@@ -481,7 +527,7 @@ func (s *Server) profileOf(agentID string) (*acd.AgentProfile, bool) {
 		p := snap.Profile
 		return &p, true
 	}
-	if a := s.accounts[agentID]; a != nil && a.hasSeat() {
+	if a := s.account(agentID); a != nil && a.hasSeat() {
 		p := a.Profile
 		return &p, true
 	}
@@ -491,7 +537,7 @@ func (s *Server) profileOf(agentID string) (*acd.AgentProfile, bool) {
 // staticProfile is what scope checks on the fan-out path use: configured
 // profiles only, so no ACD lock is taken per recipient.
 func (s *Server) staticProfile(agentID string) *acd.AgentProfile {
-	if a := s.accounts[agentID]; a != nil {
+	if a := s.account(agentID); a != nil {
 		return &a.Profile
 	}
 	return nil
@@ -563,6 +609,7 @@ func (s *Server) dispatch(e acd.Event) {
 		s.mu.Lock()
 		s.lastCall[e.AgentID] = e.CallID
 		s.mu.Unlock()
+		s.desk.observe(e)
 	case acd.EventCallQueued:
 		s.cutInternal(e.Queue)
 	}
@@ -576,7 +623,7 @@ func (s *Server) dispatch(e acd.Event) {
 }
 
 func (s *Server) nameOf(id string) string {
-	if a := s.accounts[id]; a != nil {
+	if a := s.account(id); a != nil {
 		return a.Name
 	}
 	return ""
@@ -648,14 +695,14 @@ type floor struct {
 	now    time.Time
 	agents []acd.AgentSnapshot
 	calls  []acd.CallSnapshot
-	sls    []routing.ServiceLevel
+	sls    []routing.ServiceLevel // per tier, then per queue and tier
 	// skills and keys (groups + skills) per agent, flattened once so that
 	// each supervisor scope is a plain slice scan.
 	skills, keys [][]string
 }
 
 func (s *Server) floor() *floor {
-	f := &floor{now: s.now(), agents: s.acd.Agents(), calls: s.acd.Calls(), sls: s.acd.ServiceLevels()}
+	f := &floor{now: s.now(), agents: s.acd.Agents(), calls: s.acd.Calls(), sls: append(s.acd.ServiceLevels(), s.acd.QueueServiceLevels()...)}
 	f.skills = make([][]string, len(f.agents))
 	f.keys = make([][]string, len(f.agents))
 	for i := range f.agents {
@@ -703,7 +750,7 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 		}
 		return q
 	}
-	for _, name := range s.cfg.Queues {
+	for _, name := range s.queueNames() {
 		get(name)
 	}
 	for i := range f.agents {
@@ -753,9 +800,14 @@ func (s *Server) statsOf(f *floor, acct *account, withCallers bool) *QueueStats 
 	}
 	sort.Slice(st.Queues, func(i, j int) bool { return st.Queues[i].Name < st.Queues[j].Name })
 	for _, sl := range f.sls {
-		st.ServiceLevels = append(st.ServiceLevels, ServiceLevelView{Tier: sl.Tier, Queue: sl.Queue, Target: sl.Target,
-			ThresholdS: sl.Threshold.Seconds(), Actual: sl.Actual, Met: sl.Actual >= sl.Target, Answered: sl.Answered,
-			AnsweredWithin: sl.AnsweredWithin, Abandoned: sl.Abandoned, OverdueWaiting: sl.OverdueWaiting})
+		// Per-queue rows only for supervisors, and only for the queues they
+		// see: agents share one small summary (there may be many queues).
+		if sl.Queue != "" && (!withCallers || queues[sl.Queue] == nil || !visible(sl.Queue, queues[sl.Queue])) {
+			continue
+		}
+		v := LevelView(sl)
+		v.ASAS = s.desk.asa.asa(now, sl.Queue, sl.Tier)
+		st.ServiceLevels = append(st.ServiceLevels, v)
 	}
 	return st
 }
@@ -836,7 +888,8 @@ func (s *Server) snapshot(sess *session) *result {
 	acct := sess.acct
 	now := s.now()
 	res := &result{Protocol: ProtocolVersion, Token: sess.token, Role: acct.Role, Agent: acct.ID, Name: acct.Name,
-		States: acd.AllStates, Reasons: s.cfg.BreakReasons, NotReady: s.cfg.NotReadyReasons, Dispos: s.cfg.DispositionCodes, Now: &now}
+		States: acd.AllStates, Reasons: s.breakReasons(), NotReady: s.cfg.NotReadyReasons, Dispos: s.cfg.DispositionCodes, Now: &now}
+	s.deskSnapshot(res, acct)
 	if acct.hasSeat() {
 		if snap, err := s.acd.Agent(acct.ID); err == nil {
 			v := seatView(snap, acct.Name)

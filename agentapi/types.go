@@ -98,6 +98,8 @@ type CallAction struct {
 	Mode       MonitorMode `json:"mode,omitempty"`
 	Supervisor string      `json:"supervisor,omitempty"`
 	Code       string      `json:"code,omitempty"`
+	// Note is the agent's free text with a wrap-up code (OpDisposition).
+	Note string `json:"note,omitempty"`
 }
 
 // CallControl is what the API needs from the engine to act on calls.

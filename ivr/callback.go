@@ -39,7 +39,7 @@ func (r *run) callback(nd *Node) (string, error) {
 	var lead []string // what the caller hears first next round (invalid, no input)
 	for tries := 1; ; tries++ {
 		if len(number) >= nd.MinDigits && len(number) <= nd.MaxDigits {
-			words, _ := sayDigits(number)
+			words, _ := r.speaker().digits(number)
 			d, res := r.ask(concat(concat(concat(lead, nd.Prompts), words), nd.Confirm), nd.Timeout)
 			switch {
 			case res == gotHangup:

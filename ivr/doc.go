@@ -12,7 +12,9 @@
 // One flow per file (testdata/flows/main.yaml is the demo):
 //
 //	name: main            # default: file name without extension
-//	language: en          # prompt directory: <prompts>/<language>/<name>.wav
+//	language: en          # prompt directory: <prompts>/<language>/<name>.wav;
+//	                      # an access number may run the flow in another
+//	                      # (Registry.LoadDirLanguages, config access_languages)
 //	start: greeting       # default: the first node
 //	calendars:            # for branch rules open:/closed:
 //	  office: {timezone: Asia/Shanghai, hours: {mon-fri: "09:00-18:00"}, holidays: [2026-10-01]}
@@ -35,7 +37,11 @@
 //	branch    rules [{tier: [..], vars: {k: v}, caller: re, dialled: re,
 //	          open: cal, closed: cal, goto: node}], default. First match wins.
 //	set       vars {k: template}, next
-//	say       digits: template | number: template, before, after, next
+//	say       digits: template | number: template | money: template (yuan,
+//	          "12.05") | duration: template (seconds or 2m30s), before, after,
+//	          next. Read in the call's prompt language: English, or Mandarin
+//	          for zh/cmn (十二元零五分, 两分钟五秒, digits with 幺 for 1);
+//	          the fragments (num/*, money/*, time/*) must be in its prompt set.
 //	queue     queue, tier "${tier}", region "${region}", priority, prompt(s) (intro),
 //	          moh moh, announce_every, announce_wait, max_wait + overflow,
 //	          leave_digit + voicemail, announce_agent agent, failure,

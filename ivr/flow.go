@@ -96,7 +96,10 @@ type Node struct {
 	// say
 	SayDigits string // template, each character spoken as a digit
 	SayNumber string // template, spoken as a number
-	After     []string
+	SayMoney  string // template, an amount in yuan ("12.50")
+	// SayDuration is a template of whole seconds or a Go duration ("2m30s").
+	SayDuration string
+	After       []string
 
 	// queue
 	Queue         string

@@ -309,10 +309,7 @@ func (pb *playback) stop() {
 
 func (r *run) resolve(names []string) []string {
 	files := make([]string, 0, len(names))
-	lang := r.call.Language
-	if lang == "" {
-		lang = r.flow.Language
-	}
+	lang := r.language()
 	for _, n := range names {
 		if n == "" { // e.g. beep: "" — no beep
 			continue
@@ -708,16 +705,33 @@ func (r *run) matches(rule Rule) bool {
 func (r *run) say(nd *Node) error {
 	var words []string
 	var ok bool
-	if nd.SayDigits != "" {
-		words, ok = sayDigits(r.expand(nd.SayDigits))
-	} else {
-		words, ok = sayNumber(r.expand(nd.SayNumber))
+	sp := r.speaker()
+	switch {
+	case nd.SayDigits != "":
+		words, ok = sp.digits(r.expand(nd.SayDigits))
+	case nd.SayNumber != "":
+		words, ok = sp.number(r.expand(nd.SayNumber))
+	case nd.SayMoney != "":
+		words, ok = sp.money(r.expand(nd.SayMoney))
+	default:
+		words, ok = sp.duration(r.expand(nd.SayDuration))
 	}
 	if !ok {
-		r.log.Warn("ivr: nothing to say", "node", nd.ID, "digits", nd.SayDigits, "number", nd.SayNumber)
+		r.log.Warn("ivr: nothing to say", "node", nd.ID, "digits", nd.SayDigits, "number", nd.SayNumber, "money", nd.SayMoney, "duration", nd.SayDuration)
 	}
 	return r.play(concat(concat(nd.Prompts, words), nd.After), "")
 }
+
+// language is the call's prompt language.
+func (r *run) language() string {
+	if r.call.Language != "" {
+		return r.call.Language
+	}
+	return r.flow.Language
+}
+
+// speaker reads numbers in the call's prompt language.
+func (r *run) speaker() speaker { return speakerFor(r.language()) }
 
 func (r *run) record(nd *Node) error {
 	if err := r.play(concat(nd.Prompts, []string{nd.Beep}), ""); err != nil {

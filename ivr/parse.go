@@ -2,6 +2,8 @@ package ivr
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotlinecc/hotline/routing/hours"
 	"gopkg.in/yaml.v3"
 )
 
@@ -31,6 +34,33 @@ type LoadOptions struct {
 	// PromptRoot, when set, makes validation check that every prompt a flow
 	// names exists as PromptRoot/<language>/<name>.wav.
 	PromptRoot string
+	// FS, when set, is where flows and prompts are read (paths relative to
+	// it) instead of the operating system's files: `hotline -check` of the
+	// embedded demo reads it in place.
+	FS fs.FS
+}
+
+func (o LoadOptions) stat(name string) error {
+	if o.FS != nil {
+		_, err := fs.Stat(o.FS, name)
+		return err
+	}
+	_, err := os.Stat(name)
+	return err
+}
+
+func (o LoadOptions) readDir(name string) ([]fs.DirEntry, error) {
+	if o.FS != nil {
+		return fs.ReadDir(o.FS, name)
+	}
+	return os.ReadDir(name)
+}
+
+func (o LoadOptions) readFile(name string) ([]byte, error) {
+	if o.FS != nil {
+		return fs.ReadFile(o.FS, name)
+	}
+	return os.ReadFile(name)
 }
 
 // ParseFlow parses and validates one flow file. file names the flow in error
@@ -394,9 +424,11 @@ var schema = map[NodeType]map[string]field{
 	},
 	TypeSay: {
 		"next": fNext, "before": fPrompts,
-		"after":  func(p *parser, nd *Node, v *yaml.Node) { nd.After = p.strs(v, nd.ID) },
-		"digits": func(p *parser, nd *Node, v *yaml.Node) { nd.SayDigits = p.str(v, nd.ID) },
-		"number": func(p *parser, nd *Node, v *yaml.Node) { nd.SayNumber = p.str(v, nd.ID) },
+		"after":    func(p *parser, nd *Node, v *yaml.Node) { nd.After = p.strs(v, nd.ID) },
+		"digits":   func(p *parser, nd *Node, v *yaml.Node) { nd.SayDigits = p.str(v, nd.ID) },
+		"number":   func(p *parser, nd *Node, v *yaml.Node) { nd.SayNumber = p.str(v, nd.ID) },
+		"money":    func(p *parser, nd *Node, v *yaml.Node) { nd.SayMoney = p.str(v, nd.ID) },
+		"duration": func(p *parser, nd *Node, v *yaml.Node) { nd.SayDuration = p.str(v, nd.ID) },
 	},
 	TypeQueue: {
 		"prompt": fPrompts, "prompts": fPrompts, "next": fNext, "failure": fFailure,
@@ -588,8 +620,14 @@ func (p *parser) defaults(nd *Node, seen map[string]bool) {
 		need("next", seen["next"])
 	case TypeSay:
 		need("next", seen["next"])
-		if (nd.SayDigits == "") == (nd.SayNumber == "") {
-			p.errorf(nd.Line, nd.ID, "say node needs exactly one of \"digits\" or \"number\"")
+		n := 0
+		for _, v := range []string{nd.SayDigits, nd.SayNumber, nd.SayMoney, nd.SayDuration} {
+			if v != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			p.errorf(nd.Line, nd.ID, "say node needs exactly one of \"digits\", \"number\", \"money\" or \"duration\"")
 		}
 	case TypeQueue:
 		need("queue", nd.Queue != "")
@@ -775,12 +813,12 @@ func (p *parser) calendars(v *yaml.Node) map[string]*Calendar {
 				c.Location = loc
 			case "hours":
 				for _, hkv := range p.pairs(val, "") {
-					days, err := parseDays(hkv[0].Value)
+					days, err := hours.ParseDays(hkv[0].Value)
 					if err != nil {
 						p.errorf(hkv[0].Line, "", "calendar %q: %v", c.Name, err)
 						continue
 					}
-					spans, err := parseSpans(p.str(hkv[1], ""))
+					spans, err := hours.ParseSpans(p.str(hkv[1], ""))
 					if err != nil {
 						p.errorf(hkv[1].Line, "", "calendar %q: %v", c.Name, err)
 						continue

@@ -193,7 +193,7 @@ nodes:
 nodes:
   s: {type: say, next: b}
   b: {type: hangup}
-`, 3, "s", `exactly one of "digits" or "number"`},
+`, 3, "s", `exactly one of "digits", "number", "money" or "duration"`},
 		{"unknown start node", `
 start: begin
 nodes:

@@ -149,12 +149,12 @@ func (r *run) queue(nd *Node) (string, error) {
 			if pos.Place <= 0 {
 				continue
 			}
-			words, _ := sayNumber(strconv.Itoa(pos.Place))
+			words, _ := r.speaker().number(strconv.Itoa(pos.Place))
 			words = concat(concat([]string{promptPosition}, words), []string{promptInQueue})
 			detail := map[string]string{"position": strconv.Itoa(pos.Place)}
 			if nd.AnnounceWait && pos.EstimatedWait > 0 {
 				mins := int((pos.EstimatedWait + time.Minute - 1) / time.Minute)
-				n, _ := sayNumber(strconv.Itoa(mins))
+				n := r.speaker().count(int64(mins))
 				words = concat(concat(concat(words, []string{promptWait}), n), []string{promptMinutes})
 				detail["wait_minutes"] = strconv.Itoa(mins)
 			}
@@ -193,7 +193,7 @@ func (r *run) connect(nd *Node, qc QueuedCall, agent string) (string, error) {
 	r.res.Agent = agent
 	r.traceAdd(nd, EvAgent, "", map[string]string{"agent": agent})
 	if nd.AnnounceAgent != "" {
-		words, _ := sayDigits(agent)
+		words, _ := r.speaker().digits(agent)
 		if err := r.play(concat([]string{nd.AnnounceAgent}, words), ""); err != nil {
 			qc.Leave(LeaveCallerHangup)
 			return "", err

@@ -2,7 +2,6 @@ package ivr
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -22,13 +21,16 @@ type Registry struct {
 type flowSet struct {
 	flows   map[string]*Flow
 	numbers map[string]string // access number → flow name
-	version int64
+	// languages: access number → prompt language, where the number runs
+	// its flow in another language than the flow's own (10011: main in zh).
+	languages map[string]string
+	version   int64
 }
 
 // NewRegistry returns an empty registry; LoadDir fills it.
 func NewRegistry(opts LoadOptions) *Registry {
 	r := &Registry{opts: opts}
-	r.cur.Store(&flowSet{flows: map[string]*Flow{}, numbers: map[string]string{}})
+	r.cur.Store(&flowSet{flows: map[string]*Flow{}, numbers: map[string]string{}, languages: map[string]string{}})
 	return r
 }
 
@@ -37,13 +39,24 @@ func NewRegistry(opts LoadOptions) *Registry {
 // error the previous flows stay in service and the returned ErrorList names
 // every problem. numbers nil keeps the current bindings.
 func (r *Registry) LoadDir(dir string, numbers map[string]string) error {
+	return r.LoadDirLanguages(dir, numbers, nil)
+}
+
+// LoadDirLanguages is LoadDir with a prompt language per access number
+// (number → language; numbers not listed use their flow's language). The
+// prompt set of every such language is checked for everything the flow
+// plays. languages nil keeps the current ones.
+func (r *Registry) LoadDirLanguages(dir string, numbers, languages map[string]string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.cur.Load()
 	if numbers == nil {
 		numbers = old.numbers
 	}
-	set, err := loadDir(dir, numbers, r.opts)
+	if languages == nil {
+		languages = old.languages
+	}
+	set, err := loadDir(dir, numbers, languages, r.opts)
 	if err != nil {
 		return err
 	}
@@ -62,7 +75,7 @@ func (r *Registry) Reload() error {
 	if dir == "" {
 		return fmt.Errorf("ivr: reload: no flow directory loaded yet")
 	}
-	return r.LoadDir(dir, nil)
+	return r.LoadDirLanguages(dir, nil, nil)
 }
 
 // Flow returns the current version of a flow.
@@ -76,6 +89,12 @@ func (r *Registry) FlowForNumber(number string) (*Flow, bool) {
 	s := r.cur.Load()
 	f, ok := s.flows[s.numbers[number]]
 	return f, ok
+}
+
+// LanguageForNumber is the prompt language configured for an access
+// number, "" when it runs in its flow's own language.
+func (r *Registry) LanguageForNumber(number string) string {
+	return r.cur.Load().languages[number]
 }
 
 // Names lists the loaded flows, sorted.
@@ -92,13 +111,13 @@ func (r *Registry) Names() []string {
 // Version counts successful loads (0 = nothing loaded).
 func (r *Registry) Version() int64 { return r.cur.Load().version }
 
-func loadDir(dir string, numbers map[string]string, opts LoadOptions) (*flowSet, error) {
-	entries, err := os.ReadDir(dir)
+func loadDir(dir string, numbers, languages map[string]string, opts LoadOptions) (*flowSet, error) {
+	entries, err := opts.readDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("ivr: read flow directory: %w", err)
 	}
 	var errs ErrorList
-	set := &flowSet{flows: map[string]*Flow{}, numbers: map[string]string{}}
+	set := &flowSet{flows: map[string]*Flow{}, numbers: map[string]string{}, languages: map[string]string{}}
 	for _, e := range entries {
 		name := e.Name()
 		ext := filepath.Ext(name)
@@ -106,7 +125,7 @@ func loadDir(dir string, numbers map[string]string, opts LoadOptions) (*flowSet,
 			continue
 		}
 		path := filepath.Join(dir, name)
-		data, err := os.ReadFile(path)
+		data, err := opts.readFile(path)
 		if err != nil {
 			errs = append(errs, &FlowError{File: path, Msg: err.Error()})
 			continue
@@ -149,6 +168,29 @@ func loadDir(dir string, numbers map[string]string, opts LoadOptions) (*flowSet,
 		}
 		set.numbers[num] = flow
 	}
+	for _, num := range sortedKeys(languages) {
+		lang := languages[num]
+		f := set.flows[set.numbers[num]]
+		switch {
+		case set.numbers[num] == "":
+			errs = append(errs, &FlowError{File: dir, Msg: fmt.Sprintf("language %q set for access number %s, which is not bound to a flow", lang, num)})
+			continue
+		case !nodeIDRe.MatchString(lang):
+			errs = append(errs, &FlowError{File: dir, Msg: fmt.Sprintf("access number %s: language %q must be a plain directory name", num, lang)})
+			continue
+		case f == nil:
+			continue // reported above
+		}
+		if lang != f.Language && opts.PromptRoot != "" {
+			p := &parser{file: f.File}
+			p.checkPrompts(f, sortedIDs(f), opts, lang)
+			for _, e := range p.errs {
+				e.Msg = "access number " + num + " (" + lang + "): " + e.Msg
+			}
+			errs = append(errs, p.errs...)
+		}
+		set.languages[num] = lang
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -156,6 +198,15 @@ func loadDir(dir string, numbers map[string]string, opts LoadOptions) (*flowSet,
 		return nil, fmt.Errorf("ivr: no flows (*.yaml) in %s", dir)
 	}
 	return set, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func sortedNames(m map[string]*Flow) []string {

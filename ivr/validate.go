@@ -1,7 +1,6 @@
 package ivr
 
 import (
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -79,7 +78,7 @@ func (p *parser) validate(f *Flow, opts LoadOptions) {
 
 	p.checkSpin(f, ids)
 	if opts.PromptRoot != "" {
-		p.checkPrompts(f, ids, opts.PromptRoot)
+		p.checkPrompts(f, ids, opts, f.Language)
 	}
 }
 
@@ -117,8 +116,13 @@ func (p *parser) checkSpin(f *Flow, ids []string) {
 	}
 }
 
-func (p *parser) checkPrompts(f *Flow, ids []string, root string) {
-	dir := filepath.Join(root, f.Language)
+// checkPrompts checks that the prompt set of lang holds every prompt and
+// every number fragment the flow may play (the flow's own language at
+// load, other languages for access numbers that run it in them).
+func (p *parser) checkPrompts(f *Flow, ids []string, opts LoadOptions, lang string) {
+	dir := filepath.Join(opts.PromptRoot, lang)
+	sp := speakerFor(lang)
+	numbers := sp.fragments(sayNumberKind)
 	// A missing prompt is reported once per flow: the first node that needs
 	// it is enough to find the gap, and twenty-eight lines per say node
 	// would bury the other errors.
@@ -135,7 +139,7 @@ func (p *parser) checkPrompts(f *Flow, ids []string, root string) {
 			if missing[name] {
 				continue
 			}
-			if _, err := os.Stat(filepath.Join(dir, name+".wav")); err != nil {
+			if err := opts.stat(filepath.Join(dir, name+".wav")); err != nil {
 				p.errorf(nd.Line, nd.ID, "prompt %q not found (%s)", name, filepath.Join(dir, name+".wav"))
 				missing[name] = true
 			}
@@ -153,14 +157,18 @@ func (p *parser) checkPrompts(f *Flow, ids []string, root string) {
 		check(nd, nd.Enter...)
 		check(nd, nd.Done...)
 		switch {
+		case nd.Type == TypeSay && nd.SayMoney != "":
+			check(nd, sp.fragments(sayMoneyKind)...)
+		case nd.Type == TypeSay && nd.SayDuration != "":
+			check(nd, sp.fragments(sayDurationKind)...)
 		case nd.Type == TypeSay, nd.Type == TypeCallback:
-			check(nd, numberFragments...)
+			check(nd, numbers...)
 		case nd.Type == TypeQueue:
 			if nd.AnnounceAgent != "" {
-				check(nd, numberFragments...)
+				check(nd, numbers...)
 			}
 			if nd.AnnounceEvery > 0 {
-				check(nd, numberFragments...)
+				check(nd, numbers...)
 				check(nd, promptPosition, promptInQueue)
 				if nd.AnnounceWait {
 					check(nd, promptWait, promptMinutes)

@@ -26,7 +26,7 @@ var ErrUnauthenticated = errors.New("recording: unauthenticated")
 
 // Handler serves recordings to supervisors:
 //
-//	GET <prefix>?date=YYYY-MM-DD&agent=&queue=&caller=  JSON listing
+//	GET <prefix>?date=YYYY-MM-DD&agent=&queue=&caller=&tier=  JSON listing
 //	GET <prefix><callid>.wav                           audio, with Range
 //	GET <prefix><callid>.json                          sidecar
 //
@@ -155,7 +155,7 @@ func (h *Handler) find(id string) (entry, Meta, bool) {
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request, scope Scope) {
 	q := r.URL.Query()
-	agent, queue, caller := q.Get("agent"), q.Get("queue"), q.Get("caller")
+	agent, queue, caller, tier := q.Get("agent"), q.Get("queue"), q.Get("caller"), q.Get("tier")
 	var days []string
 	if d := q.Get("date"); d != "" {
 		t, err := time.Parse("2006-01-02", d)
@@ -189,7 +189,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, scope Scope) {
 				continue
 			}
 			if (agent != "" && m.Agent != agent) || (queue != "" && m.Queue != queue) ||
-				(caller != "" && m.Caller != caller) || !scope(m) {
+				(caller != "" && m.Caller != caller) || (tier != "" && m.Tier != tier) || !scope(m) {
 				continue
 			}
 			out.Recordings = append(out.Recordings, m)

@@ -30,7 +30,11 @@ func httpFixture(t *testing.T) string {
 	for _, c := range calls {
 		clk := newFakeClock()
 		clk.t = time.Date(2026, 11, c.day, 10, 0, 0, 0, time.UTC)
-		rec, err := Open(root, Meta{CallID: c.id, Agent: c.agent, Queue: c.queue, Caller: c.caller}, Options{Now: clk.Now})
+		tier := "gold"
+		if c.id == "c3" {
+			tier = "diamond"
+		}
+		rec, err := Open(root, Meta{CallID: c.id, Agent: c.agent, Queue: c.queue, Caller: c.caller, Tier: tier}, Options{Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,6 +92,7 @@ func TestHTTPListing(t *testing.T) {
 		{"by agent", "admin", "date=2026-11-21&agent=1001", []string{"c1", "c3"}},
 		{"by queue", "admin", "queue=sales", []string{"c1", "c2", "c4"}},
 		{"by caller", "admin", "caller=%2B862222", []string{"c2"}},
+		{"by tier", "admin", "tier=diamond", []string{"c3"}},
 		{"scope hides other queues", "sup", "date=2026-11-21", []string{"c1", "c2"}},
 		{"empty day", "admin", "date=2026-01-01", nil},
 	}

@@ -121,11 +121,38 @@ func writeSidecar(path string, m Meta) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o640); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write sidecar %s: %w", tmp, err)
+		return rewriteSidecar(path, b, fmt.Errorf("write sidecar %s: %w", tmp, err))
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("rename sidecar %s: %w", path, err)
+		return rewriteSidecar(path, b, fmt.Errorf("rename sidecar %s: %w", path, err))
+	}
+	return nil
+}
+
+// rewriteSidecar is the fallback when a new sidecar cannot be created (a
+// full disk, usually the very reason a recording failed): the existing
+// file is overwritten in place, which needs no new block for a file this
+// small. Not atomic, but the alternative is a sidecar that still says
+// "recording", which the next start's repair would call "repaired" — a
+// failed recording must stay failed.
+func rewriteSidecar(path string, b []byte, cause error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return cause
+	}
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(b)))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return errors.Join(cause, fmt.Errorf("rewrite sidecar %s in place: %w", path, err))
 	}
 	return nil
 }

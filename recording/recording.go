@@ -498,11 +498,20 @@ func (r *Recording) fail(err error) error {
 	r.mu.Lock()
 	r.meta.Failed = true
 	r.meta.Error = err.Error()
+	r.meta.State = StateFailed
+	m := r.meta.clone()
 	r.mu.Unlock()
 	if r.f != nil {
 		// The header still describes what was flushed before the error, so
 		// the file plays up to there; Close rewrites the sidecar.
 		_ = r.f.Close()
+	}
+	if r.metaPath != "" {
+		// Said on disk now: if the engine stops before Close, the next
+		// start's repair must find "failed", not a recording to repair.
+		if serr := writeSidecar(r.metaPath, m); serr != nil {
+			r.opts.Logger.Warn("recording: failed state not written to the sidecar", "call_id", r.meta.CallID, "err", serr)
+		}
 	}
 	r.opts.Logger.Error("recording failed; call continues", "call_id", r.meta.CallID, "err", err)
 	if r.opts.OnFailure != nil {

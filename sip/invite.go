@@ -20,7 +20,7 @@ func (s *Server) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) (Origin
 	src := req.Source()
 	o := Origin{Source: src}
 	if ap, err := netip.ParseAddrPort(src); err == nil {
-		for _, t := range s.cfg.Trunks {
+		for _, t := range s.trunkList() {
 			if t.TLSName != "" && !s.trunkCertOK(req, t.TLSName) {
 				continue
 			}
@@ -62,6 +62,10 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	if !s.screen(req, tx) {
+		s.Stats.Rejected.Add(1)
+		return
+	}
+	if s.refuseDraining(req, tx) {
 		s.Stats.Rejected.Add(1)
 		return
 	}
@@ -229,7 +233,7 @@ func (s *Server) srtpPolicyFor(dr DialRequest) sdp.SRTPPolicy {
 	}
 	var u sipmsg.Uri
 	if err := sipmsg.ParseUri(dr.URI, &u); err == nil {
-		for _, t := range s.cfg.Trunks {
+		for _, t := range s.trunkList() {
 			hostPort, _, _ := strings.Cut(t.Outbound, ";") // "host:port;transport=tls"
 			if t.Outbound != "" && strings.EqualFold(hostPort, u.HostPort()) {
 				return t.SRTP

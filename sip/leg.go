@@ -39,6 +39,7 @@ type Leg struct {
 	answered   bool
 	ended      bool
 	cause      string
+	byeSent    bool // Hangup sent our BYE: the dialog ending under it is our hang-up
 	codec      media.Codec
 	dtmfPT     uint8
 	remote     netip.AddrPort
@@ -221,6 +222,9 @@ func (l *Leg) Hangup(ctx context.Context) error {
 		return nil
 	}
 	answered := l.answered
+	// The dialog ends as soon as the BYE is answered, before Bye returns:
+	// the leg's end is still our hang-up, not the dialog's.
+	l.byeSent = true
 	l.mu.Unlock()
 	// The cause first: when the BYE is answered the dialog's own "ended"
 	// callback fires, and it must not pass for the peer hanging up.
@@ -365,6 +369,9 @@ func (l *Leg) end(cause string) bool {
 	if l.ended {
 		l.mu.Unlock()
 		return false
+	}
+	if l.byeSent {
+		cause = LocalHangup
 	}
 	l.ended, l.cause = true, cause
 	l.mu.Unlock()

@@ -33,6 +33,8 @@ type Registrar struct {
 	node        string
 	// publishing serialises a user's directory publishes (see Server.publish).
 	publishing userLocks
+	// version counts changes of the bindings (persist.go).
+	version uint64
 }
 
 // NewRegistrar returns an empty registrar.
@@ -147,6 +149,7 @@ func (r *Registrar) update(user string, req *sipmsg.Request, source string) ([]B
 	} else {
 		r.bindings[user] = live
 	}
+	r.version++
 	out := append([]Binding(nil), live...)
 	r.mu.Unlock()
 	return out, defExpires

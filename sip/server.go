@@ -142,6 +142,12 @@ type Server struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
+	// drainRetry is the Retry-After (s) of drain mode, 0 when serving
+	// (drain.go); responses counts the responses sent (responses.go).
+	drainRetry atomic.Int64
+	responses  responseCounts
+	trunks     atomic.Pointer[[]Trunk] // reload.go
+
 	// Counters for tests and metrics.
 	Stats Stats
 }
@@ -346,13 +352,13 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.running.Store(false)
 	errc := make(chan error, 3)
 	if s.udp != nil {
-		go func() { errc <- s.srv.ServeUDP(s.udp) }()
+		go func() { errc <- s.srv.ServeUDP(countingPacketConn{s.udp, &s.responses}) }()
 	}
 	if s.tcp != nil {
-		go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+		go func() { errc <- s.srv.ServeTCP(countingListener{s.tcp, &s.responses}) }()
 	}
 	if s.tlsLn != nil {
-		go func() { errc <- s.srv.ServeTLS(s.tlsLn) }()
+		go func() { errc <- s.srv.ServeTLS(countingListener{s.tlsLn, &s.responses}) }()
 	}
 	var err error
 	select {

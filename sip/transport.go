@@ -222,7 +222,7 @@ func (s *Server) admitConn(raw net.Conn, tlsConf *tls.Config) (net.Conn, bool) {
 }
 
 func (s *Server) isTrunkSource(a netip.Addr) bool {
-	for _, t := range s.cfg.Trunks {
+	for _, t := range s.trunkList() {
 		for _, p := range t.Sources {
 			if p.Contains(a) {
 				return true

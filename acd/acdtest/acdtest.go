@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) acd.Store) {
 		{"TestDirectOfferAndHandover", su.testDirectOfferAndHandover},
 		{"TestDirectOfferEnds", su.testDirectOfferEnds},
 		{"TestClearStaleCall", su.testClearStaleCall},
+		{"TestReconfigure", su.testReconfigure},
 		{"TestCallbackKeepsPlace", su.testCallbackKeepsPlace},
 		{"TestCallbackRetriesThenFails", su.testCallbackRetriesThenFails},
 		{"TestCallbackRefusalsAndWithdraw", su.testCallbackRefusalsAndWithdraw},

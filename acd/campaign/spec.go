@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hotlinecc/hotline/routing/crm"
+	"github.com/hotlinecc/hotline/routing/hours"
 )
 
 // Spec is one campaign file, validated, with defaults filled in.
@@ -736,7 +737,7 @@ func (p *specParser) windows(v *yaml.Node, s *Spec, holidays map[string]bool) {
 					w.Location, ownZone = loc, true
 					continue
 				}
-				days, err := parseDays(wk.Value)
+				days, err := hours.ParseDays(wk.Value)
 				if err != nil {
 					p.errorf(wk.Line, f+"."+wk.Value, "%v (or timezone)", err)
 					continue
@@ -745,7 +746,7 @@ func (p *specParser) windows(v *yaml.Node, s *Spec, holidays map[string]bool) {
 				if !ok {
 					continue
 				}
-				spans, err := parseSpans(hs)
+				spans, err := hours.ParseSpans(hs)
 				if err != nil {
 					p.errorf(wv.Line, f+"."+wk.Value, "%v", err)
 					continue
@@ -777,7 +778,7 @@ func (p *specParser) windows(v *yaml.Node, s *Spec, holidays map[string]bool) {
 		}
 	}
 	if !defaultGiven {
-		spans, _ := parseSpans(DefaultHours)
+		spans, _ := hours.ParseSpans(DefaultHours)
 		for d := range def.Hours {
 			def.Hours[d] = spans
 		}

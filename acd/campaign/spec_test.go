@@ -47,7 +47,7 @@ func TestSpecDefaults(t *testing.T) {
 	}
 	// Default window: every day 09:00-21:00 in the campaign's zone.
 	for d := range s.Windows.Default.Hours {
-		if got := s.Windows.Default.Hours[d]; len(got) != 1 || got[0] != (Span{9 * 60, 21 * 60}) {
+		if got := s.Windows.Default.Hours[d]; len(got) != 1 || got[0] != (Span{From: 9 * 60, To: 21 * 60}) {
 			t.Errorf("default hours of day %d: %v", d, got)
 		}
 	}
@@ -176,7 +176,7 @@ script:
 		t.Errorf("busy rule %+v", got)
 	}
 	// Overlapping spans merge.
-	if got := s.Windows.Default.Hours[time.Monday]; len(got) != 2 || got[0] != (Span{540, 780}) || got[1] != (Span{840, 1200}) {
+	if got := s.Windows.Default.Hours[time.Monday]; len(got) != 2 || got[0] != (Span{From: 540, To: 780}) || got[1] != (Span{From: 840, To: 1200}) {
 		t.Errorf("monday spans %v", got)
 	}
 	if got := s.Windows.Default.Hours[time.Saturday]; len(got) != 0 {

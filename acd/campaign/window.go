@@ -1,11 +1,10 @@
 package campaign
 
 import (
-	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/hotlinecc/hotline/routing/hours"
 )
 
 // Window is when contacts of one region may be called: open spans per
@@ -22,7 +21,7 @@ type Window struct {
 }
 
 // Span is an open interval [From, To) in minutes after midnight.
-type Span struct{ From, To int }
+type Span = hours.Span
 
 // Open reports whether t is inside the window.
 func (w *Window) Open(t time.Time) bool {
@@ -95,73 +94,6 @@ func (ws *Windows) For(region string) *Window {
 // DefaultHours is the calling window of a campaign that names none: every
 // day 09:00-21:00.
 const DefaultHours = "09:00-21:00"
-
-var weekdayNames = map[string]time.Weekday{
-	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
-	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
-}
-
-// parseDays reads "mon", "mon-fri", "sat-sun" or "daily".
-func parseDays(s string) ([]time.Weekday, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "daily" {
-		return []time.Weekday{0, 1, 2, 3, 4, 5, 6}, nil
-	}
-	from, to, isRange := strings.Cut(s, "-")
-	a, ok := weekdayNames[from]
-	if !ok {
-		return nil, fmt.Errorf("unknown day %q (want mon..sun, a range like mon-fri, or daily)", from)
-	}
-	if !isRange {
-		return []time.Weekday{a}, nil
-	}
-	b, ok := weekdayNames[to]
-	if !ok {
-		return nil, fmt.Errorf("unknown day %q (want mon..sun)", to)
-	}
-	var days []time.Weekday
-	for d := a; ; d = (d + 1) % 7 {
-		days = append(days, d)
-		if d == b {
-			return days, nil
-		}
-	}
-}
-
-// parseSpans reads "09:00-12:00, 13:30-20:00"; "24:00" ends a day.
-func parseSpans(s string) ([]Span, error) {
-	var out []Span
-	for _, part := range strings.Split(s, ",") {
-		from, to, ok := strings.Cut(strings.TrimSpace(part), "-")
-		if !ok {
-			return nil, fmt.Errorf("hours %q: want HH:MM-HH:MM", strings.TrimSpace(part))
-		}
-		a, err := parseClock(from)
-		if err != nil {
-			return nil, err
-		}
-		b, err := parseClock(to)
-		if err != nil {
-			return nil, err
-		}
-		if b <= a {
-			return nil, fmt.Errorf("hours %q: end must be after start (a span cannot cross midnight; write two)", strings.TrimSpace(part))
-		}
-		out = append(out, Span{a, b})
-	}
-	return out, nil
-}
-
-func parseClock(s string) (int, error) {
-	s = strings.TrimSpace(s)
-	hs, ms, ok := strings.Cut(s, ":")
-	h, err1 := strconv.Atoi(hs)
-	m, err2 := strconv.Atoi(ms)
-	if !ok || err1 != nil || err2 != nil || len(ms) != 2 || h < 0 || h > 24 || m < 0 || m > 59 || (h == 24 && m != 0) {
-		return 0, fmt.Errorf("time %q: want HH:MM (00:00 to 24:00)", s)
-	}
-	return h*60 + m, nil
-}
 
 // mergeSpans sorts spans and joins overlapping or touching ones.
 func mergeSpans(in []Span) []Span {

@@ -149,3 +149,29 @@ func BenchmarkReadReport(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "records/s")
 }
+
+// BenchmarkHistory: filing a finished call under its caller and reading a
+// caller's last calls for the customer card, 200,000 callers held.
+func BenchmarkHistory(b *testing.B) {
+	h := NewHistory(HistoryOptions{})
+	t0 := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	rec := func(i int) Record {
+		return Record{CallID: strconv.Itoa(i), Caller: "138" + strconv.Itoa(10_000_000+i%200_000), Times: Times{Arrival: t0.Add(time.Duration(i) * time.Second)},
+			Queue: "billing", Agent: "1001", Disposition: Answered, WrapUpCode: "resolved"}
+	}
+	for i := 0; i < 1_000_000; i++ {
+		h.Add(rec(i))
+	}
+	b.Run("add", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			h.Add(rec(1_000_000 + i))
+		}
+	})
+	b.Run("last5", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if len(h.Last("138"+strconv.Itoa(10_000_000+i%200_000), 5)) != 5 {
+				b.Fatal("history lost calls")
+			}
+		}
+	})
+}

@@ -8,24 +8,38 @@ import (
 	"time"
 )
 
+// ReportSetup is what a report takes from the engine's configuration: the
+// record directory and the defaults (Targets, ShortAbandon, Location).
+type ReportSetup struct {
+	Dir  string
+	Base Options
+}
+
 // ReportCommand is the `hotline report` subcommand: it parses args, reads
-// the records in the directory and prints the report to stdout. base holds
-// what comes from the configuration (Targets, ShortAbandon, Location);
-// defaultDir is the configured record directory.
+// the records and prints the report to stdout. setup loads the
+// configuration named by -config ("" = the default one, which is what
+// `hotline` with no -config runs); -dir overrides only its record
+// directory, so the configured tiers' thresholds and targets still apply.
 //
-//	hotline report [-dir D] [-from T] [-to T] [-interval 15m|1h|24h]
-//	               [-by queue|tier|agent|access_number|agent_states] [-totals] [-csv]
+//	hotline report [-config F] [-dir D] [-from T] [-to T] [-interval 15m|1h|24h]
+//	               [-by queue|tier|agent|access_number|wrap_up_code|agent_states]
+//	               [-totals] [-csv]
 //
 // -from/-to take RFC 3339 times or dates (2026-11-21); the default is today
-// so far (in base.Location).
-func ReportCommand(args []string, stdout, stderr io.Writer, defaultDir string, base Options, now time.Time) error {
+// so far (in the setup's Location).
+func ReportCommand(args []string, stdout, stderr io.Writer, setup func(configPath string) (ReportSetup, error), now time.Time) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", defaultDir, "record directory")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: hotline report [flags]\n\nService figures per interval from the call records (or agent state durations).\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	cfgPath := fs.String("config", "", "configuration file: record directory, tier targets and thresholds, short-abandon time (default: the embedded demo's)")
+	dirFlag := fs.String("dir", "", "record directory (default: the configuration's records)")
 	fromS := fs.String("from", "", "start, RFC 3339 or YYYY-MM-DD (default: today 00:00)")
 	toS := fs.String("to", "", "end (exclusive), RFC 3339 or YYYY-MM-DD (default: now)")
 	interval := fs.Duration("interval", time.Hour, "row length: 15m, 1h or 24h")
-	by := fs.String("by", string(ByQueue), "queue, tier, agent, access_number or agent_states")
+	by := fs.String("by", string(ByQueue), "queue, tier, agent, access_number, wrap_up_code or agent_states")
 	totals := fs.Bool("totals", false, "add a total row per interval")
 	asCSV := fs.Bool("csv", false, "CSV instead of a table")
 	if err := fs.Parse(args); err != nil {
@@ -34,6 +48,15 @@ func ReportCommand(args []string, stdout, stderr io.Writer, defaultDir string, b
 	if fs.NArg() > 0 {
 		return fmt.Errorf("report: unexpected argument %q", fs.Arg(0))
 	}
+	su, err := setup(*cfgPath)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	dir := su.Dir
+	if *dirFlag != "" {
+		dir = *dirFlag
+	}
+	base := su.Base
 	loc := base.Location
 	if loc == nil {
 		loc = time.UTC
@@ -41,7 +64,6 @@ func ReportCommand(args []string, stdout, stderr io.Writer, defaultDir string, b
 	now = now.In(loc)
 	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
 	to := now
-	var err error
 	if *fromS != "" {
 		if from, err = parseWhen(*fromS, loc); err != nil {
 			return fmt.Errorf("report: -from: %w", err)
@@ -58,18 +80,21 @@ func ReportCommand(args []string, stdout, stderr io.Writer, defaultDir string, b
 	opt := base
 	opt.Interval, opt.Totals, opt.Location = *interval, *totals, loc
 	if *by == "agent_states" {
-		rows, err := StateReport(ReadLog[AgentStateRecord](*dir, AgentStatesPrefix, from, to, nil), opt)
+		rows, err := StateReport(ReadLog[AgentStateRecord](dir, AgentStatesPrefix, from, to, nil), opt)
 		if err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
-		return WriteStateCSV(stdout, rows, loc)
+		if *asCSV {
+			return WriteStateCSV(stdout, rows, loc)
+		}
+		return WriteStateText(stdout, rows, loc)
 	}
 	d, err := ParseDimension(*by)
 	if err != nil {
 		return fmt.Errorf("report: -by: %w", err)
 	}
 	opt.By = d
-	rows, err := Report(Read(*dir, from, to), opt)
+	rows, err := Report(Read(dir, from, to), opt)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}

@@ -2,6 +2,7 @@ package cdr
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,8 +34,20 @@ func TestReportCommand(t *testing.T) {
 			func(t *testing.T, out string) {
 				check.Contains(t, out, "2026-11-21T00:00:00Z,access_number,4001,10,8,7,1,0,1,0,3,4,-,0.5000,")
 			}, ""},
-		{"agent state durations", []string{"-by", "agent_states"},
+		{"agent state durations as CSV", []string{"-by", "agent_states", "-csv"},
 			func(t *testing.T, out string) { check.Contains(t, out, "2026-11-21T09:00:00Z,a1,talking,1,130.0,") }, ""},
+		{"agent state durations as a table", []string{"-by", "agent_states"},
+			func(t *testing.T, out string) {
+				check.NotContains(t, out, ",")
+				check.Contains(t, out, "2026-11-21 09:00")
+				check.Contains(t, out, "0:02:10") // a1 talking 130 s
+			}, ""},
+		{"by wrap-up code", []string{"-by", "wrap_up_code", "-interval", "24h", "-csv"},
+			func(t *testing.T, out string) {
+				check.Contains(t, out, "2026-11-21T00:00:00Z,wrap_up_code,resolved,")
+				check.Contains(t, out, "2026-11-21T00:00:00Z,wrap_up_code,callback,")
+			}, ""},
+		{"config the setup cannot load", []string{"-config", "nope.yaml"}, nil, "no such configuration nope.yaml"},
 		{"bad dimension", []string{"-by", "skill"}, nil, "not one of queue"},
 		{"bad date", []string{"-from", "monday"}, nil, "neither RFC 3339"},
 		{"reversed range", []string{"-from", "2026-11-22", "-to", "2026-11-21"}, nil, "before -to"},
@@ -44,7 +57,13 @@ func TestReportCommand(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := ReportCommand(tc.args, &out, &errOut, fixtureDir, base, now)
+			setup := func(path string) (ReportSetup, error) {
+				if path != "" {
+					return ReportSetup{}, errors.New("no such configuration " + path)
+				}
+				return ReportSetup{Dir: "/nonexistent", Base: base}, nil
+			}
+			err := ReportCommand(append([]string{"-dir", fixtureDir}, tc.args...), &out, &errOut, setup, now)
 			if tc.wantErr != "" {
 				check.ErrorContains(t, err, tc.wantErr)
 				return

@@ -1,6 +1,7 @@
 package cdr
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,10 +34,12 @@ type StateResponse struct {
 const DefaultReportCacheTTL = 5 * time.Second
 
 // ReportHandler serves reports over the call records in dir for the
-// wallboard: GET ?interval=15m|1h|24h&by=queue|tier|agent|access_number
-// &from=RFC3339&to=RFC3339[&totals=1]. Defaults: 1h, queue, the last 24 h.
-// With report=agent_states it returns the agent state durations (States)
-// per interval, agent and state instead, from the agent state log.
+// wallboard: GET ?interval=15m|1h|24h&by=queue|tier|agent|access_number|
+// wrap_up_code&from=RFC3339&to=RFC3339[&totals=1][&format=csv]. Defaults:
+// 1h, queue, the last 24 h. With report=agent_states it returns the agent
+// state durations (States) per interval, agent and state instead, from the
+// agent state log. format=csv answers the CSV of `hotline report -csv`,
+// byte for byte, as a download.
 // targets give tier thresholds and targets. Answers are cached for
 // DefaultReportCacheTTL.
 func ReportHandler(dir string, targets map[string]Target) http.Handler {
@@ -75,10 +78,11 @@ func NewReportHandler(dir string, opt ReportHandlerOptions) http.Handler {
 		now := opt.Now()
 		key := r.URL.Query().Encode() // sorted, so equal queries share an entry
 		body, ok := cache.get(key, now)
+		csvOut := r.URL.Query().Get("format") == "csv"
 		if !ok {
 			var code int
 			var err error
-			body, code, err = buildReport(dir, r, opt.Base, now)
+			body, code, err = buildReport(dir, r, opt.Base, now, csvOut)
 			if err != nil {
 				if code == http.StatusInternalServerError {
 					opt.Logger.Error("wallboard report failed", "err", err, "dir", dir)
@@ -89,33 +93,54 @@ func NewReportHandler(dir string, opt ReportHandlerOptions) http.Handler {
 			}
 			cache.put(key, body, now)
 		}
-		w.Header().Set("Content-Type", "application/json")
+		if csvOut {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Content-Disposition", `attachment; filename="hotline-report.csv"`)
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write(body)
 	})
 }
 
-// buildReport answers one query as JSON, or an error with its HTTP status.
-func buildReport(dir string, r *http.Request, base Options, now time.Time) ([]byte, int, error) {
+// buildReport answers one query as JSON (or CSV), or an error with its
+// HTTP status.
+func buildReport(dir string, r *http.Request, base Options, now time.Time, asCSV bool) ([]byte, int, error) {
 	opt, from, to, err := parseReportQuery(r, base, now)
 	if err != nil {
 		return nil, http.StatusBadRequest, err
 	}
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json", "csv":
+	default:
+		return nil, http.StatusBadRequest, fmt.Errorf("format %q: json or csv", f)
+	}
 	var resp any
+	var buf bytes.Buffer
 	switch r.URL.Query().Get("report") {
 	case "", "calls":
 		var rows []Row
 		rows, err = Report(Read(dir, from, to), opt)
 		resp = ReportResponse{Interval: opt.Interval.String(), By: opt.By, From: from, To: to, Rows: orEmpty(rows)}
+		if err == nil && asCSV {
+			err = WriteCSV(&buf, rows, opt.Location)
+		}
 	case "agent_states":
 		var rows []StateRow
 		rows, err = StateReport(ReadLog[AgentStateRecord](dir, AgentStatesPrefix, from, to, nil), opt)
 		resp = StateResponse{Interval: opt.Interval.String(), From: from, To: to, States: orEmpty(rows)}
+		if err == nil && asCSV {
+			err = WriteStateCSV(&buf, rows, opt.Location)
+		}
 	default:
 		return nil, http.StatusBadRequest, errors.New("report must be calls or agent_states")
 	}
 	if err != nil {
 		return nil, http.StatusInternalServerError, err
+	}
+	if asCSV {
+		return buf.Bytes(), http.StatusOK, nil
 	}
 	body, err := json.Marshal(resp)
 	if err != nil {

@@ -155,3 +155,28 @@ func TestReportHandlerCachesBriefly(t *testing.T) {
 	clock.Set(clock.Now().Add(time.Second))
 	check.Equal(t, 1, calls("?by=tier&interval=24h"), "after the TTL the files are read again")
 }
+
+// format=csv is the CLI's CSV, byte for byte, for the same query.
+func TestReportHandlerCSVEqualsCommand(t *testing.T) {
+	srv := httptest.NewServer(ReportHandler(fixtureDir, fixtureTargets))
+	defer srv.Close()
+	for _, by := range []string{"tier", "queue", "agent", "access_number", "wrap_up_code"} {
+		res, err := srv.Client().Get(srv.URL + "?format=csv&totals=1&interval=1h&by=" + by + "&from=2026-11-21T00:00:00Z&to=2026-11-22T00:00:00Z")
+		must.NoError(t, err)
+		var got bytes.Buffer
+		_, _ = got.ReadFrom(res.Body)
+		res.Body.Close()
+		check.Equal(t, http.StatusOK, res.StatusCode)
+		check.Equal(t, "text/csv; charset=utf-8", res.Header.Get("Content-Type"))
+		var want, errOut bytes.Buffer
+		setup := func(string) (ReportSetup, error) {
+			return ReportSetup{Dir: fixtureDir, Base: Options{Targets: fixtureTargets}}, nil
+		}
+		must.NoError(t, ReportCommand([]string{"-by", by, "-totals", "-csv", "-from", "2026-11-21", "-to", "2026-11-22"}, &want, &errOut, setup, time.Now()))
+		check.Equal(t, want.String(), got.String(), "by "+by)
+	}
+	res, err := srv.Client().Get(srv.URL + "?format=xml")
+	must.NoError(t, err)
+	res.Body.Close()
+	check.Equal(t, http.StatusBadRequest, res.StatusCode)
+}

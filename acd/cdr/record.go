@@ -156,6 +156,8 @@ type Record struct {
 	SupervisorActions []SupervisorAction `json:"supervisor_actions,omitempty"`
 	// WrapUpCode is the disposition code the agent chose at wrap-up.
 	WrapUpCode string `json:"wrap_up_code,omitempty"`
+	// WrapUpNote is the agent's free-text note with the code.
+	WrapUpNote string `json:"wrap_up_note,omitempty"`
 
 	Disposition Disposition `json:"disposition"`
 	// ShortAbandon: abandoned in the queue sooner than the configured

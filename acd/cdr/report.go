@@ -21,15 +21,18 @@ const (
 	ByTier         Dimension = "tier"
 	ByAgent        Dimension = "agent"
 	ByAccessNumber Dimension = "access_number"
+	// ByWrapUpCode groups by the code the agent chose at wrap-up ("" for
+	// calls without one: never answered, or the agent chose none).
+	ByWrapUpCode Dimension = "wrap_up_code"
 )
 
 // ParseDimension accepts the names above.
 func ParseDimension(s string) (Dimension, error) {
 	switch d := Dimension(s); d {
-	case ByQueue, ByTier, ByAgent, ByAccessNumber:
+	case ByQueue, ByTier, ByAgent, ByAccessNumber, ByWrapUpCode:
 		return d, nil
 	}
-	return "", fmt.Errorf("cdr: report dimension %q is not one of queue, tier, agent, access_number", s)
+	return "", fmt.Errorf("cdr: report dimension %q is not one of queue, tier, agent, access_number, wrap_up_code", s)
 }
 
 // Target is one tier's service-level goal: Target share of calls answered
@@ -89,7 +92,7 @@ type Row struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	By    Dimension `json:"by"`
-	Key   string    `json:"key"` // queue, tier, agent or access number; "" when the call had none
+	Key   string    `json:"key"` // queue, tier, agent, access number or wrap-up code; "" when the call had none
 
 	// Calls counts every call of the interval, including those that never
 	// reached a queue (ByAgent: calls offered to the agent).
@@ -179,6 +182,8 @@ func Report(records iter.Seq2[Record, error], opt Options) ([]Row, error) {
 			keys = append(keys, rec.Customer.Tier)
 		case ByAccessNumber:
 			keys = append(keys, rec.AccessNumber)
+		case ByWrapUpCode:
+			keys = append(keys, rec.WrapUpCode)
 		case ByAgent:
 			for _, o := range rec.Offers {
 				if !slices.Contains(keys, o.Agent) {

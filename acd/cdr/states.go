@@ -8,6 +8,7 @@ import (
 	"iter"
 	"slices"
 	"strconv"
+	"text/tabwriter"
 	"time"
 )
 
@@ -102,6 +103,25 @@ func WriteStateCSV(w io.Writer, rows []StateRow, loc *time.Location) error {
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return fmt.Errorf("cdr: write state report CSV: %w", err)
+	}
+	return nil
+}
+
+// WriteStateText writes state rows as an aligned table for a terminal:
+// times as h:mm:ss, shares as percentages.
+func WriteStateText(w io.Writer, rows []StateRow, loc *time.Location) error {
+	if loc == nil {
+		loc = time.UTC
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	io.WriteString(tw, "start\tagent\tstate\tspells\ttime\tshare\t\n")
+	for _, r := range rows {
+		secs := int64(r.Seconds + 0.5)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d:%02d:%02d\t%s\t\n", r.Start.In(loc).Format("2006-01-02 15:04"), r.Agent, r.State, r.Spells,
+			secs/3600, secs%3600/60, secs%60, strconv.FormatFloat(r.Share*100, 'f', 1, 64)+"%")
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("cdr: write state report table: %w", err)
 	}
 	return nil
 }

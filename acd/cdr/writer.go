@@ -78,6 +78,10 @@ type WriterOptions struct {
 	Location *time.Location
 	Logger   *slog.Logger
 	Sinks    []Sink
+	// OnLost, if set, gets every line that will never reach a file (queue
+	// full, file error, written after Close) with the reason, so that the
+	// engine can count them and name the calls. It must not block.
+	OnLost func(lines [][]byte, why string)
 }
 
 // Stats are the writer's counters, for metrics.
@@ -202,6 +206,7 @@ func (w *Writer[T]) enqueue(rec T, wait bool) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
+		w.lostLines([][]byte{line}, "log closed")
 		return ErrClosed
 	}
 	select {
@@ -219,12 +224,19 @@ func (w *Writer[T]) enqueue(rec T, wait bool) error {
 		}
 	}
 	n := w.dropped.Add(1)
+	w.lostLines([][]byte{line}, "queue full")
 	// One line per drop would flood the log exactly when the disk is
 	// already too slow; log the first and then every 100th.
 	if n == 1 || n%100 == 0 {
 		w.log.Warn("record queue full, record dropped", "dropped_total", n, "queue_size", w.opt.QueueSize)
 	}
 	return ErrQueueFull
+}
+
+func (w *Writer[T]) lostLines(lines [][]byte, why string) {
+	if w.opt.OnLost != nil && len(lines) > 0 {
+		w.opt.OnLost(lines, why)
+	}
 }
 
 // Stats returns the counters.
@@ -341,6 +353,7 @@ func (w *Writer[T]) writeLines(batch [][]byte) error {
 			if w.f != nil {
 				if err := w.closeFile(); err != nil {
 					w.lost.Add(uint64(len(batch) - i + pending))
+					w.lostLines(batch[i-pending:], "file error")
 					return err
 				}
 				w.written.Add(uint64(pending))
@@ -348,6 +361,7 @@ func (w *Writer[T]) writeLines(batch [][]byte) error {
 			}
 			if err := w.rotate(day); err != nil {
 				w.lost.Add(uint64(len(batch) - i))
+				w.lostLines(batch[i:], "file error")
 				return err
 			}
 		}
@@ -358,6 +372,7 @@ func (w *Writer[T]) writeLines(batch [][]byte) error {
 	}
 	if err := w.bw.Flush(); err != nil {
 		w.lost.Add(uint64(pending))
+		w.lostLines(batch[len(batch)-pending:], "file error")
 		return fmt.Errorf("cdr: write %s: %w", w.fileName.Load(), err)
 	}
 	w.written.Add(uint64(pending))

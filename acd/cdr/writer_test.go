@@ -466,7 +466,18 @@ func TestWriterCountsLostLinesWhenTheDirectoryVanishes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cdr")
 	clock := &fakeClock{t: day1}
 	var logs bytes.Buffer
-	w, err := NewCallWriter(WriterOptions{Dir: dir, Clock: clock.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var lostMu sync.Mutex
+	var lost []string
+	w, err := NewCallWriter(WriterOptions{Dir: dir, Clock: clock.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		OnLost: func(lines [][]byte, why string) {
+			lostMu.Lock()
+			defer lostMu.Unlock()
+			for _, l := range lines {
+				var r Record
+				_ = json.Unmarshal(l, &r)
+				lost = append(lost, r.CallID+" "+why)
+			}
+		}})
 	must.NoError(t, err)
 	wait := startRun(t, w)
 	must.NoError(t, w.Write(sampleRecord(1, day1)))
@@ -485,4 +496,8 @@ func TestWriterCountsLostLinesWhenTheDirectoryVanishes(t *testing.T) {
 	check.Equal(t, "call-000003", got[0].CallID)
 	check.Equal(t, Stats{Written: 2, Lost: 1}, w.Stats())
 	check.Contains(t, logs.String(), "records not written") // read after Run ended: no race
+	// The engine is told which record was lost, and why.
+	check.Equal(t, []string{"call-000002 file error"}, lost)
+	must.Equal(t, ErrClosed, w.Write(sampleRecord(4, day1)))
+	check.Equal(t, []string{"call-000002 file error", "call-000004 log closed"}, lost)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,9 @@ type Link struct {
 	mu      sync.Mutex
 	pending map[string]chan envelope
 	handler Handler
+	member  Member // set by Run (direct requests answer for it)
+
+	peers peers // peers.go
 }
 
 // Probe is how often Run checks Redis; two failed checks in a row make the
@@ -61,7 +65,8 @@ func NewLink(s *Store, log *slog.Logger) *Link {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Link{s: s, guard: newGuard(s), channel: s.key("bus"), out: make(chan []byte, 8192), log: log, pending: map[string]chan envelope{}}
+	return &Link{s: s, guard: newGuard(s), channel: s.key("bus"), out: make(chan []byte, 8192), log: log, pending: map[string]chan envelope{},
+		peers: peers{hc: &http.Client{Timeout: 2 * time.Second}}}
 }
 
 // Store is the acd.Store the node's ACD must use.
@@ -162,13 +167,17 @@ func (l *Link) Call(ctx context.Context, node, op string, body, reply any) error
 
 // Run joins the cluster and serves until ctx ends: it publishes the
 // outgoing queue, delivers the bus to m, renews the lease, reaps dead nodes
-// every LeaseTTL and switches m between degraded and joined as Redis comes
+// every LeaseTTL/3 and switches m between degraded and joined as Redis comes
 // and goes. Start it before the ACD routes calls.
 func (l *Link) Run(ctx context.Context, m Member) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	l.mu.Lock()
+	l.member = m
+	l.mu.Unlock()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); l.watchRemote(ctx, m) }()
 	go func() { defer wg.Done(); l.guard.runWrites(ctx, l.log) }()
 	go func() { defer wg.Done(); l.publish(ctx) }()
 	go func() { defer wg.Done(); l.subscribe(ctx, m, &wg) }()
@@ -267,7 +276,7 @@ func (l *Link) watch(ctx context.Context, m Member) {
 	t := time.NewTicker(Probe)
 	defer t.Stop()
 	var failures int
-	var lastRenew, lastReap time.Time
+	var lastRenew, lastReap, lastPeers time.Time
 	joined, had := false, false
 	for {
 		if ctx.Err() != nil {
@@ -328,7 +337,16 @@ func (l *Link) watch(ctx context.Context, m Member) {
 					}
 				}
 			}
-			if now.Sub(lastReap) >= l.s.ttl && joined {
+			if now.Sub(lastPeers) >= l.s.ttl/3 && joined {
+				if perr := l.sharePeers(ctx); perr != nil && ctx.Err() == nil {
+					l.log.Warn("cluster: sharing this node's direct address", "err", perr)
+				} else {
+					lastPeers = now
+				}
+			}
+			// A node that stops renewing is reaped at most a third of a
+			// lease after its lease runs out.
+			if now.Sub(lastReap) >= l.s.ttl/3 && joined {
 				lastReap = now
 				rs, rerr := l.s.Reap(ctx)
 				if rerr != nil && ctx.Err() == nil {
@@ -337,6 +355,7 @@ func (l *Link) watch(ctx context.Context, m Member) {
 				for _, r := range rs {
 					l.log.Warn("cluster: node lease ran out; its agents and callers are released", "dead", r.Node,
 						"claims", len(r.Claims), "calls", len(r.Calls), "agents", len(r.Agents))
+					l.forgetPeer(ctx, r.Node)
 					m.NodeGone(r.Node)
 				}
 			}

@@ -29,6 +29,8 @@
 //	                         Redis lost its data and replays all its counters
 //	reg:<user>        string JSON list of a phone user's bindings from every
 //	                         node (Registrations), expiring with the latest
+//	peers             hash   node → host:port of its direct requests (Link.Advertise)
+//	peer-key          string the key that signs direct requests between nodes
 //	bus               pub/sub channel of the cluster messages (Link)
 //	records           stream of call records (the engine's cdr sink)
 //
@@ -49,8 +51,8 @@
 // that any live node may run) releases, in one script per dead node and only
 // while its lease is still absent, every claim it held, deletes the calls and
 // agent records it last saved (its queued callers and the agents whose desktop
-// it served) and forgets the node. So nothing stays reserved longer than
-// LeaseTTL plus one reaper interval. A node that claims without running
+// it served) and forgets the node. The Link reaps every LeaseTTL/3, so
+// nothing stays reserved longer than LeaseTTL plus a third of it. A node that claims without running
 // RunLease has no lease and is reaped as dead: start RunLease first. A node
 // that was cut off from Redis for longer than LeaseTTL learns on its next
 // renewal (Options.OnLeaseLost) that it may have been reaped, and should

@@ -214,11 +214,11 @@ func (s *Store) Reap(ctx context.Context) ([]Reaped, error) {
 	return out, nil
 }
 
-// RunReaper reaps dead nodes every interval (LeaseTTL if 0) until ctx ends,
+// RunReaper reaps dead nodes every interval (LeaseTTL/3 if 0) until ctx ends,
 // passing each reaped node to onReap (may be nil), and returns ctx's error.
 func (s *Store) RunReaper(ctx context.Context, interval time.Duration, onReap func(Reaped)) error {
 	if interval <= 0 {
-		interval = s.ttl
+		interval = s.ttl / 3
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()

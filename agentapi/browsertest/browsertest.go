@@ -28,6 +28,15 @@ type Page struct {
 	seq  int
 	wait map[int]chan json.RawMessage
 	errs []string // page exceptions
+	// responses are the HTTP responses the page received (Network events).
+	responses []Response
+}
+
+// Response is one HTTP response the page received.
+type Response struct {
+	URL    string
+	Status int
+	Type   string // Document, Media, XHR, Fetch, WebSocket…
 }
 
 func Chromium(t testing.TB) *Page {
@@ -49,7 +58,7 @@ func ChromiumWith(t testing.TB, flags ...string) *Page {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	args := []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--autoplay-policy=no-user-gesture-required",
 		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir=" + profile}
 	args = append(append(args, flags...), "about:blank")
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -111,7 +120,54 @@ func ChromiumWith(t testing.TB, flags ...string) *Page {
 	c.Call("Runtime.enable", nil)
 	c.Call("Page.enable", nil)
 	c.Call("Log.enable", nil)
+	c.Call("Network.enable", nil)
 	return c
+}
+
+// Responses returns the HTTP responses the page has received so far.
+func (c *Page) Responses() []Response {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Response(nil), c.responses...)
+}
+
+// Viewport sets the page's size in CSS pixels (a phone below 500 px wide
+// is emulated as a mobile device).
+func (c *Page) Viewport(width, height int) {
+	c.t.Helper()
+	c.Call("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500})
+}
+
+// Overflow reports how many CSS pixels the page is wider than its
+// viewport (0: no horizontal scrolling).
+func (c *Page) Overflow() int {
+	c.t.Helper()
+	var n int
+	fmt.Sscan(c.Eval(`Math.max(0, document.documentElement.scrollWidth - window.innerWidth, document.body.scrollWidth - window.innerWidth)`), &n)
+	return n
+}
+
+// ScreenshotTo saves a PNG of the viewport to path (the directory must exist).
+func (c *Page) ScreenshotTo(path string) {
+	c.t.Helper()
+	r := c.Call("Page.captureScreenshot", map[string]any{"format": "png"})
+	var out struct {
+		Data []byte `json:"data"`
+	}
+	if err := json.Unmarshal(r, &out); err != nil || len(out.Data) == 0 {
+		c.t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, out.Data, 0o644); err != nil {
+		c.t.Fatalf("screenshot: %v", err)
+	}
+}
+
+// SetLanguages makes the browser prefer these languages (navigator.languages
+// and Accept-Language), e.g. "zh-CN,zh".
+func (c *Page) SetLanguages(langs string) {
+	c.t.Helper()
+	c.Call("Emulation.setUserAgentOverride", map[string]any{"userAgent": "Mozilla/5.0 HeadlessChrome hotline-test", "acceptLanguage": langs})
+	c.Call("Emulation.setLocaleOverride", map[string]any{"locale": strings.Split(langs, ",")[0]})
 }
 
 func (c *Page) read() {
@@ -139,6 +195,17 @@ func (c *Page) read() {
 					ch <- m.Result
 				}
 				delete(c.wait, m.ID)
+			}
+		} else if m.Method == "Network.responseReceived" {
+			var p struct {
+				Type     string `json:"type"`
+				Response struct {
+					URL    string `json:"url"`
+					Status int    `json:"status"`
+				} `json:"response"`
+			}
+			if json.Unmarshal(m.Params, &p) == nil {
+				c.responses = append(c.responses, Response{URL: p.Response.URL, Status: p.Response.Status, Type: p.Type})
 			}
 		} else if m.Method == "Runtime.exceptionThrown" {
 			c.errs = append(c.errs, string(m.Params))
@@ -214,7 +281,13 @@ func (c *Page) Shot(name string) {
 // Until polls a JS condition.
 func (c *Page) Until(what, js string) {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	c.UntilWithin(10*time.Second, what, js)
+}
+
+// UntilWithin is Until with its own time limit.
+func (c *Page) UntilWithin(limit time.Duration, what, js string) {
+	c.t.Helper()
+	deadline := time.Now().Add(limit)
 	guarded := "(() => { try { return !!(" + js + ") } catch (e) { return false } })()"
 	for c.Eval(guarded) != "true" {
 		if time.Now().After(deadline) {

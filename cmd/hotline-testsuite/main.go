@@ -1,6 +1,6 @@
 // Command hotline-testsuite runs Hotline's whole test suite the way CI does:
 // it installs the real peers the tests drive (SIPp, sox, redis-server,
-// chromium, baresip) when they are
+// chromium, promtool, baresip) when they are
 // missing, then runs go vet and go test -race over every package.
 //
 //	go run ./cmd/hotline-testsuite            # everything
@@ -23,6 +23,7 @@ var tools = []struct{ bin, pkg string }{
 	{"sox", "sox"},                   // checks recordings
 	{"redis-server", "redis-server"}, // the Redis stream sink of the call records
 	{"chromium", "chromium"},         // the desktop page test (driven over the DevTools protocol)
+	{"promtool", "prometheus"},       // checks and unit-tests the shipped alert rules (cmd/hotline/ops)
 	{"baresip", "baresip"},           // a softphone over SIP/TLS with SRTP (Debian's SIPp has neither)
 }
 

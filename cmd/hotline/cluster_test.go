@@ -61,6 +61,7 @@ func clusterConfig(t *testing.T, redisAddr string, extra ...string) string {
 	for from, to := range map[string]string{
 		"flows: flows":                             "flows: " + filepath.Join(dir, "flows"),
 		"prompts: prompts":                         "prompts: " + filepath.Join(testdata, "prompts"),
+		"campaigns: campaigns":                     "campaigns: " + filepath.Join(testdata, "campaigns"),
 		"file: crm/customers.csv":                  "file: " + filepath.Join(testdata, "crm", "customers.csv"),
 		"wrap_up: 5s":                              "wrap_up: 1s",
 		"{name: diamond, target: 95, within: 10s}": "{name: diamond, target: 80, within: 1s}",

@@ -4,7 +4,7 @@
 //	hotline                      # the embedded demo (see README)
 //	hotline -config hotline.yaml # your configuration
 //	hotline -check -config f     # validate a configuration and its flows, then exit
-//	hotline report -config f [-by tier] [-interval 1h] [-csv]  # service figures from call records
+//	hotline report [-config f] [-by tier|wrap_up_code|…] [-interval 1h] [-csv]  # service figures from call records
 package main
 
 import (
@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +50,18 @@ func run(args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	slog.SetDefault(log)
 
+	if *check && *cfgPath == "" {
+		// The embedded demo is checked in place: not even a temporary copy.
+		cfg, err := config.LoadFS(hotline.Demo, "testdata/hotline.yaml", "embedded demo (testdata/hotline.yaml)")
+		if err != nil {
+			return err
+		}
+		if err := engine.CheckFS(cfg, hotline.Demo); err != nil {
+			return err
+		}
+		fmt.Println("configuration and flows are valid")
+		return nil
+	}
 	path := *cfgPath
 	if path == "" {
 		dir, err := engine.ExtractDemo(hotline.Demo)
@@ -68,27 +79,45 @@ func run(args []string) error {
 	if *cfgPath == "" {
 		cfg.File = "embedded demo (testdata/hotline.yaml)"
 	}
+	if *check {
+		// No side effect at all: no port, no directory, no Redis, no import.
+		if err := engine.Check(cfg); err != nil {
+			return err
+		}
+		fmt.Println("configuration and flows are valid")
+		return nil
+	}
 	eng, err := engine.New(cfg, log)
 	if err != nil {
 		return err
 	}
-	if *check {
-		fmt.Println("configuration and flows are valid")
-		return nil
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	eng.ConfigPath = path
+	// The first SIGTERM (or SIGINT) drains: new calls are refused, calls in
+	// progress get shutdown.grace to end; a second one ends them at once.
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	go func() {
+		stopping := false
 		for {
 			select {
-			case <-ctx.Done():
+			case <-eng.Done():
 				return
-			case <-hup:
-				_ = eng.ReloadFlows()        // errors are logged; the old flows stay
-				_ = eng.ReloadCertificates() // likewise the certificates in use
+			case sig := <-sigs:
+				switch {
+				case sig == syscall.SIGHUP:
+					_, _ = eng.Reload()          // errors are logged; the running configuration stays
+					_ = eng.ReloadCertificates() // likewise the certificates in use
+				case !stopping:
+					stopping = true
+					log.Warn("stop requested: draining (a second signal ends the calls at once)", "signal", sig.String())
+					stop()
+				default:
+					log.Warn("second stop signal: ending the calls still up now", "signal", sig.String())
+					eng.Abort()
+				}
 			}
 		}
 	}()
@@ -100,36 +129,40 @@ func run(args []string) error {
 }
 
 // report is `hotline report [-config F] [report flags]`: service figures
-// from the call records of the configured record directory.
+// from the call records, with the configuration's record directory, tier
+// targets and thresholds (the embedded demo's without -config, as
+// `hotline` itself runs).
 func report(args []string) error {
-	cfgPath := ""
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		switch {
-		case args[i] == "-config" && i+1 < len(args):
-			cfgPath = args[i+1]
-			i++
-		case strings.HasPrefix(args[i], "-config="):
-			cfgPath = strings.TrimPrefix(args[i], "-config=")
-		default:
-			rest = append(rest, args[i])
+	err := cdr.ReportCommand(args, os.Stdout, os.Stderr, reportSetup, time.Now())
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func reportSetup(path string) (cdr.ReportSetup, error) {
+	var cfg *config.Config
+	var err error
+	if path == "" {
+		data, rerr := hotline.Demo.ReadFile("testdata/hotline.yaml")
+		if rerr != nil {
+			return cdr.ReportSetup{}, fmt.Errorf("embedded demo: %w", rerr)
 		}
+		if cfg, err = config.Parse("embedded demo (testdata/hotline.yaml)", data); err != nil {
+			return cdr.ReportSetup{}, err
+		}
+		cfg.Dir = "."
+		cfg.ApplyEnv(os.Getenv)
+	} else if cfg, err = config.Load(path); err != nil {
+		return cdr.ReportSetup{}, err
 	}
 	targets := map[string]cdr.Target{}
-	dir := filepath.Join(os.TempDir(), "hotline-records")
-	var shortAbandon time.Duration
-	if cfgPath != "" {
-		cfg, err := config.Load(cfgPath)
-		if err != nil {
-			return err
-		}
-		for _, t := range cfg.Tiers {
-			targets[t.Name] = cdr.Target{Target: t.Target / 100, Within: t.Within.D()}
-		}
-		if cfg.Records != "" {
-			dir = cfg.Resolve(cfg.Records)
-		}
-		shortAbandon = cfg.ACD.ShortAbandon.D()
+	for _, t := range cfg.Tiers {
+		targets[t.Name] = cdr.Target{Target: t.Target / 100, Within: t.Within.D()}
 	}
-	return cdr.ReportCommand(rest, os.Stdout, os.Stderr, dir, cdr.Options{Targets: targets, ShortAbandon: shortAbandon}, time.Now())
+	dir := filepath.Join(os.TempDir(), "hotline-records") // the engine's default
+	if cfg.Records != "" {
+		dir = cfg.Resolve(cfg.Records)
+	}
+	return cdr.ReportSetup{Dir: dir, Base: cdr.Options{Targets: targets, ShortAbandon: cfg.ACD.ShortAbandon.D()}}, nil
 }

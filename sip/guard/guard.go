@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -80,6 +81,8 @@ const (
 type Guard struct {
 	cfg Config
 	log *slog.Logger
+	// exempt is cfg.Exempt, replaced by SetExempt (the trunks changed).
+	exempt atomic.Pointer[[]netip.Prefix]
 
 	mu        sync.Mutex
 	sources   map[netip.Addr]*sourceState
@@ -138,11 +141,20 @@ func New(cfg Config) *Guard {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Guard{
+	g := &Guard{
 		cfg: cfg, log: cfg.Logger,
 		sources: map[netip.Addr]*sourceState{}, users: map[string]*userState{},
 		limiters: map[netip.Addr]*limiter{}, failures: map[string]uint64{},
 	}
+	g.SetExempt(cfg.Exempt)
+	return g
+}
+
+// SetExempt replaces the sources exempt from the rate cap (a
+// configuration reload changed the trunks). Bans and counts stay.
+func (g *Guard) SetExempt(exempt []netip.Prefix) {
+	cp := append([]netip.Prefix(nil), exempt...)
+	g.exempt.Store(&cp)
 }
 
 // Allowed reports whether src may try to sign in as user now: false while
@@ -258,7 +270,7 @@ func (g *Guard) AllowRequest(src netip.Addr) bool {
 		return true
 	}
 	src = src.Unmap()
-	for _, p := range g.cfg.Exempt {
+	for _, p := range *g.exempt.Load() {
 		if p.Contains(src) {
 			return true
 		}

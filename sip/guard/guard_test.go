@@ -130,6 +130,27 @@ func TestRateCap(t *testing.T) {
 	}
 }
 
+// A reload that changes the trunks changes who is exempt from the cap.
+func TestSetExemptFollowsTrunks(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	g := newTest(c, Config{RequestRate: 10, RequestBurst: 5, Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	g.SetExempt([]netip.Prefix{netip.PrefixFrom(attacker, 32)})
+	for i := 0; i < 100; i++ {
+		if !g.AllowRequest(attacker) {
+			t.Fatal("a source made exempt was rate-capped")
+		}
+	}
+	ok := 0
+	for i := 0; i < 100; i++ {
+		if g.AllowRequest(phone) {
+			ok++
+		}
+	}
+	if ok != 5 {
+		t.Fatalf("a source no longer exempt: %d of 100 allowed, want the burst of 5", ok)
+	}
+}
+
 func TestSweepForgetsIdleSources(t *testing.T) {
 	c := &clock{t: time.Unix(1e9, 0)}
 	g := newTest(c, Config{})

@@ -219,80 +219,22 @@ const AgentTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
       [last_To:];tag=[pid]SIPpTag01[call_number]
       [last_Call-ID:]
       [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port];transport=[transport]>
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
       Content-Length: 0
     ]]>
   </send>
 {{if .Busy}}
   <recv request="ACK"/>
 {{else if or .NoAnswer .AutoAnswerOnly}}
-  <recv request="CANCEL"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: [cseq] INVITE
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK"{{if .AutoAnswerOnly}} next="done"{{end}}/>
+` + uasCancelled + `  <recv request="ACK"{{if .AutoAnswerOnly}} next="done"{{end}}/>
 {{end}}
 {{if not (or .Busy .NoAnswer)}}{{if .AutoAnswerOnly}}
   <label id="answer"/>{{end}}
   <pause milliseconds="{{.RingMs}}"/>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=agent 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [rtp_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv request="ACK" rtd="true" crlf="true"/>
+` + uasAnswer + `  <recv request="ACK" rtd="true" crlf="true"/>
 {{if .TalkMs}}
   <pause milliseconds="{{.TalkMs}}"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:agent@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-      To:[$remote_from]
-      [last_Call-ID:]
-      CSeq: 1 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="200"/>
-{{else}}
+` + uasBye + `{{else}}
 ` + answerBye + `{{end}}
 {{end}}{{if .AutoAnswerOnly}}
   <label id="done"/>{{end}}
@@ -342,65 +284,30 @@ const CustomersTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
       SIP/2.0 180 Ringing
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
       [last_Call-ID:]
       [last_CSeq:]
-      Contact: <sip:customer@[local_ip]:[local_port];transport=[transport]>
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
       Content-Length: 0
     ]]>
   </send>
   <nop test="noanswer" next="noanswer"/>
   <pause milliseconds="{{.RingMs}}"/>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag02[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:customer@[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=customer 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [rtp_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
+` + uasAnswer + `  <recv request="ACK" crlf="true"/>
   <nop test="quick" next="hangup"/>
   <nop test="later" next="talk"/>
 ` + answerBye + `  <nop next="end"/>
   <label id="talk"/>
   <pause milliseconds="{{if .HangupMs}}{{.HangupMs}}{{else}}1500{{end}}"/>
   <label id="hangup"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:customer@[local_ip]:[local_port]>;tag=[pid]SIPpTag02[call_number]
-      To:[$remote_from]
-      [last_Call-ID:]
-      CSeq: 1 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="200"/>
-  <nop next="end"/>
+` + uasBye + `  <nop next="end"/>
   <label id="busy"/>
   <send>
     <![CDATA[
       SIP/2.0 486 Busy Here
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
       [last_Call-ID:]
       [last_CSeq:]
       Content-Length: 0
@@ -409,13 +316,45 @@ const CustomersTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv request="ACK"/>
   <nop next="end"/>
   <label id="noanswer"/>
-  <recv request="CANCEL"/>
+` + uasCancelled + `  <recv request="ACK"/>
+  <label id="end"/>
+</scenario>
+`
+
+// The UAS scenarios' common steps: answer with SDP (PCMU and RFC 4733),
+// a ringing INVITE cancelled (200 to the CANCEL, 487 to the INVITE), and a
+// BYE of our own (the From captured into remote_from at the INVITE).
+const uasAnswer = `  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [rtp_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+`
+
+const uasCancelled = `  <recv request="CANCEL"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
       [last_Call-ID:]
       [last_CSeq:]
       Content-Length: 0
@@ -426,13 +365,25 @@ const CustomersTemplate = `<?xml version="1.0" encoding="ISO-8859-1" ?>
       SIP/2.0 487 Request Terminated
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
       [last_Call-ID:]
       CSeq: [cseq] INVITE
       Content-Length: 0
     ]]>
   </send>
-  <recv request="ACK"/>
-  <label id="end"/>
-</scenario>
+`
+
+const uasBye = `  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To:[$remote_from]
+      [last_Call-ID:]
+      CSeq: 1 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
 `

@@ -225,7 +225,7 @@ func (c *Call) unhandled(ev *event) {
 		ev.replyBridge <- ivr.BridgeResult{End: ivr.EndCallerHangup}
 	case evAction:
 		ev.replyErr <- fmt.Errorf("%s on call %s (%s): %w", ev.action.Op, c.id, c.state, c.stateErr())
-	case evLegGone, evPhoneHold, evOutcome, evReleaseAnswered, evInactive, evLeave, evFlowDone, evCallerGone:
+	case evLegGone, evPhoneHold, evOutcome, evReleaseAnswered, evInactive, evLeave, evFlowDone, evCallerGone, evShutdown:
 		// Nothing of ours: a leg already released, an outcome already settled.
 	}
 }

@@ -122,12 +122,14 @@ const (
 	evDialed                           // a dial the call started (number, supervisor) ended
 	evInactive                         // a leg sent no RTP for the inactivity timeout
 	evAction                           // a desktop or supervisor action
+	evShutdown                         // the engine stops: end the call now (shutdown.go)
 	evKeepPlace                        // the flow's callback digit: keep the place as a callback
 	evRequestCallback                  // the flow's callback node, reached outside a queue
 )
 
 var eventNames = [...]string{"caller-gone", "flow-done", "enqueue", "leave", "bridge", "agent-answered",
-	"release-answered", "outcome", "leg-gone", "phone-hold", "dialed", "inactive", "action", "keep-place", "request-callback"}
+	"release-answered", "outcome", "leg-gone", "phone-hold", "dialed", "inactive", "action", "shutdown",
+	"keep-place", "request-callback"}
 
 func (k eventKind) String() string {
 	if int(k) < len(eventNames) {
@@ -151,6 +153,7 @@ var table = map[State]map[eventKind]handler{
 		evRequestCallback: (*Call).requestCallback,
 		evLeave:           (*Call).leaveIgnored,
 		evInactive:        (*Call).inactive,
+		evShutdown:        (*Call).shutdown,
 	},
 	Queued: {
 		evCallerGone:    (*Call).end,
@@ -159,6 +162,7 @@ var table = map[State]map[eventKind]handler{
 		evAgentAnswered: (*Call).agentAnswered,
 		evOutcome:       (*Call).queueOutcome,
 		evInactive:      (*Call).inactive,
+		evShutdown:      (*Call).shutdown,
 		evKeepPlace:     (*Call).keepPlace,
 	},
 	Answered: {
@@ -169,6 +173,7 @@ var table = map[State]map[eventKind]handler{
 		evReleaseAnswered: (*Call).answerWithdrawn,
 		evLegGone:         (*Call).answeredAgentGone,
 		evInactive:        (*Call).inactive,
+		evShutdown:        (*Call).shutdown,
 	},
 	Announcing: {
 		evCallerGone: (*Call).end,
@@ -179,6 +184,7 @@ var table = map[State]map[eventKind]handler{
 		evPhoneHold:  (*Call).phoneHold,
 		evAction:     (*Call).act,
 		evInactive:   (*Call).inactive,
+		evShutdown:   (*Call).shutdown,
 	},
 	Talking:      conversationEvents,
 	Held:         conversationEvents,
@@ -194,6 +200,7 @@ var table = map[State]map[eventKind]handler{
 		evLeave:           (*Call).leaveIgnored,
 		evBridge:          (*Call).bridgeAfterAgent,
 		evInactive:        (*Call).inactive,
+		evShutdown:        (*Call).shutdown,
 	},
 	Ended: {},
 }
@@ -210,4 +217,5 @@ var conversationEvents = map[eventKind]handler{
 	evDialed:        (*Call).dialed,
 	evAction:        (*Call).act,
 	evInactive:      (*Call).inactive,
+	evShutdown:      (*Call).shutdown,
 }

@@ -52,14 +52,15 @@ func TestTransitionTableIsWhole(t *testing.T) {
 	}
 }
 
-// A caller hanging up is handled in every live state, and so is the flow
-// ending: no state can leave a call (and its agent) hanging.
+// A caller hanging up is handled in every live state, and so are the flow
+// ending and the engine's shutdown: no state can leave a call (and its
+// agent) hanging.
 func TestEveryLiveStateHandlesTheEnd(t *testing.T) {
 	for _, s := range allStates {
 		if s == Ended {
 			continue
 		}
-		for _, k := range []eventKind{evCallerGone, evFlowDone} {
+		for _, k := range []eventKind{evCallerGone, evFlowDone, evShutdown} {
 			if table[s][k] == nil {
 				t.Errorf("state %s does not handle %s", s, k)
 			}

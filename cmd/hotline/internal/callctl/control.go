@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
@@ -114,6 +115,9 @@ type Control struct {
 	ledger    ledger         // ended calls and their records
 	ctx       context.Context
 	cancel    context.CancelFunc
+
+	draining atomic.Bool          // shutdown.go
+	live     atomic.Pointer[Live] // reload.go
 }
 
 // New builds call control. interp is the flow interpreter; its Queuer and
@@ -174,6 +178,9 @@ func newCallID() string {
 
 // Admit accepts calls to configured access numbers; anything else is 404.
 func (ctl *Control) Admit(info sip.CallInfo) int {
+	if ctl.draining.Load() {
+		return 503
+	}
 	if _, ok := ctl.cfg.Flows.FlowForNumber(info.Dialled); ok {
 		return 0
 	}
@@ -206,9 +213,16 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 		return
 	}
 	go c.run()
-	ctl.runCall(ctx, c, flow, ivr.Call{ID: c.id, Vars: map[string]string{"sip_call_id": leg.ID,
+	// The access number may run its flow in another prompt language (10011:
+	// main in Mandarin); a transfer keeps it.
+	lang := ctl.cfg.Flows.LanguageForNumber(leg.Info.Dialled)
+	vars := map[string]string{"sip_call_id": leg.ID,
 		// Until a lookup says otherwise (or in a flow without one) the caller is unknown.
-		"tier": crm.DefaultTier}})
+		"tier": crm.DefaultTier}
+	if lang != "" {
+		vars["language"] = lang // a callback speaks to the customer in it
+	}
+	ctl.runCall(ctx, c, flow, ivr.Call{ID: c.id, Language: lang, Vars: vars})
 }
 
 // runCall runs the flow of a call whose owner is running, follows blind
@@ -292,7 +306,7 @@ func (ctl *Control) Act(ctx context.Context, a agentapi.CallAction) error {
 	case agentapi.OpAnswer:
 		return ctl.answerFromDesktop(a.Agent, a.Call)
 	case agentapi.OpDisposition:
-		if !ctl.cfg.Records.Update(a.Call, func(r *cdr.Record) { r.WrapUpCode = a.Code }) {
+		if !ctl.cfg.Records.Update(a.Call, func(r *cdr.Record) { r.WrapUpCode, r.WrapUpNote = a.Code, a.Note }) {
 			return fmt.Errorf("disposition for %s: %w", a.Call, agentapi.ErrUnknownCall)
 		}
 		return nil
@@ -391,10 +405,11 @@ func (ctl *Control) agentAvailable(id string) error {
 
 // externalURI is where a number is dialled.
 func (ctl *Control) externalURI(number string) (string, error) {
-	if ctl.cfg.Outbound == "" {
+	outbound := ctl.current().Outbound
+	if outbound == "" {
 		return "", fmt.Errorf("calls to numbers: no trunk with an outbound address: %w", errors.ErrUnsupported)
 	}
-	return "sip:" + number + "@" + ctl.cfg.Outbound, nil
+	return "sip:" + number + "@" + outbound, nil
 }
 
 // transferFlow is where a blind transfer to a queue or a flow sends the
@@ -412,7 +427,7 @@ func (ctl *Control) transferFlow(to agentapi.Target) (*ivr.Flow, error) {
 		return nil, fmt.Errorf("transfer to a %s: %w", to.Kind, errors.ErrUnsupported)
 	}
 	known := false
-	for _, q := range ctl.cfg.Queues {
+	for _, q := range ctl.current().Queues {
 		known = known || q == to.Value
 	}
 	if !known {

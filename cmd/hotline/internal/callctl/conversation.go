@@ -186,7 +186,7 @@ func (c *Call) stopMusic() {
 // (already failed): the call goes on and the failure is counted.
 func (c *Call) startRecording(agentID string, agentLeg *sip.Leg) *recording.Recording {
 	cv := c.conv
-	if p, ok := c.ctl.cfg.RecordPolicy[cv.queue]; ok && !p.Record(c.id) {
+	if p, ok := c.ctl.current().RecordPolicy[cv.queue]; ok && !p.Record(c.id) {
 		return nil
 	}
 	// A caller may talk to agents more than once (a transfer to a queue):

@@ -42,6 +42,9 @@ func (dc *directCall) move(to directState) {
 // phone (internal call) or a number through the outbound trunk
 // (agentapi.CallControl). It returns once the agent's phone rings.
 func (ctl *Control) Place(ctx context.Context, agentID string, to agentapi.Target) (string, error) {
+	if err := ctl.refuseDraining("place a call"); err != nil {
+		return "", err
+	}
 	var far sip.DialRequest
 	direction := "outbound"
 	switch to.Kind {

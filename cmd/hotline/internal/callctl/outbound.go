@@ -40,7 +40,7 @@ func (ctl *Control) ringCallback(ctx context.Context, o acd.Offer) error {
 		return err
 	}
 	callerID := o.Call.Customer["dialled"]
-	cust, err := ctl.dialCustomer(ctx, agent, o.Call.Callback, callerID, ctl.cfg.CustomerRing)
+	cust, err := ctl.dialCustomer(ctx, agent, o.Call.Callback, callerID, ctl.current().CustomerRing)
 	if err != nil {
 		ctl.releaseAgent(agent, "customer not reached")
 		return err
@@ -126,9 +126,6 @@ func (ctl *Control) startOutbound(o acd.Offer, cust, agent *sip.Leg, t *acd.Tick
 		c.watchLeg(agent)
 		c.state = Answered
 	}
-	ctl.mu.Lock()
-	ctl.calls[c.id] = c
-	ctl.mu.Unlock()
 	vars["queue"] = o.Call.Queue
 	if vars["tier"] == "" {
 		vars["tier"] = o.Call.Tier
@@ -137,6 +134,16 @@ func (ctl *Control) startOutbound(o acd.Offer, cust, agent *sip.Leg, t *acd.Tick
 	if tr, ok := o.Call.Trace.([]ivr.TraceEntry); ok {
 		in.Trace = tr
 	}
+	ctl.serveCustomer(c, ctl.connectFlow, in)
+	return c
+}
+
+// serveCustomer runs the call of a customer's answered leg (its owner and
+// its flow) until it ends; the leg is the call's caller and is freed after.
+func (ctl *Control) serveCustomer(c *Call, flow func() (*ivr.Flow, error), in ivr.Call) {
+	ctl.mu.Lock()
+	ctl.calls[c.id] = c
+	ctl.mu.Unlock()
 	go c.run()
 	ctl.wg.Add(1)
 	go func() {
@@ -145,18 +152,17 @@ func (ctl *Control) startOutbound(o acd.Offer, cust, agent *sip.Leg, t *acd.Tick
 			ctl.mu.Lock()
 			delete(ctl.calls, c.id)
 			ctl.mu.Unlock()
-			cust.Close()
+			c.caller.Close()
 		}()
-		flow, err := ctl.connectFlow()
+		f, err := flow()
 		if err != nil {
-			c.log.Error("no flow to connect the customer", "err", err)
+			c.log.Error("no flow for the customer's call", "err", err)
 			c.post(&event{kind: evFlowDone})
 			<-c.done
 			return
 		}
-		ctl.runCall(cust.Context(), c, flow, in)
+		ctl.runCall(c.caller.Context(), c, f, in)
 	}()
-	return c
 }
 
 // takePreset hands the flow the wait an outbound call starts with: its
@@ -247,6 +253,11 @@ func (ctl *Control) attempt(id string) *outboundAttempt {
 // customer was not reached, or once the conversation's record is written
 // (after wrap-up: the code and the script's answers are in it).
 func (ctl *Control) Dial(ctx context.Context, a campaign.Attempt) campaign.Result {
+	if ctl.draining.Load() {
+		// A new call while the engine drains: the contact goes back to the
+		// list uncounted, like an agent that could not be reserved.
+		return campaign.Result{Outcome: campaign.NoAgent, Cause: "draining"}
+	}
 	if a.ID == "" {
 		a.ID = "o-" + newCallID()
 	}
@@ -383,31 +394,9 @@ func (ctl *Control) dialAhead(ctx context.Context, att *outboundAttempt, call ac
 		}
 	}
 	// Nobody: the apology, and the call ends.
-	o := acd.Offer{Call: call}
 	c := newCall(ctl, a.ID, cust)
 	att.setCall(c)
-	ctl.mu.Lock()
-	ctl.calls[c.id] = c
-	ctl.mu.Unlock()
-	go c.run()
-	ctl.wg.Add(1)
-	go func() {
-		defer ctl.wg.Done()
-		defer func() {
-			ctl.mu.Lock()
-			delete(ctl.calls, c.id)
-			ctl.mu.Unlock()
-			cust.Close()
-		}()
-		flow, err := ctl.apologyFlow()
-		if err != nil {
-			c.log.Error("no apology flow", "err", err)
-			c.post(&event{kind: evFlowDone})
-			<-c.done
-			return
-		}
-		ctl.runCall(cust.Context(), c, flow, ivr.Call{ID: c.id, Language: o.Call.Customer["language"], Vars: maps.Clone(o.Call.Customer)})
-	}()
+	ctl.serveCustomer(c, ctl.apologyFlow, ivr.Call{ID: c.id, Language: call.Customer["language"], Vars: maps.Clone(call.Customer)})
 	return nil, nil
 }
 

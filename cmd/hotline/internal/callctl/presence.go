@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hotlinecc/hotline/acd"
@@ -38,6 +39,9 @@ type Presence struct {
 
 	byPhone    map[string]bool // signed in by its phone (until it unregisters)
 	registered map[string]bool // last seen registration
+
+	mu     sync.Mutex         // guards agents (reload.go)
+	agents []acd.AgentProfile // set by SetAgents; nil: Agents
 }
 
 // Run applies the rules every 200 ms until ctx ends.
@@ -59,7 +63,7 @@ func (p *Presence) Step() {
 	if p.byPhone == nil {
 		p.byPhone, p.registered = map[string]bool{}, map[string]bool{}
 	}
-	for _, prof := range p.Agents {
+	for _, prof := range p.candidates() {
 		id := prof.ID
 		reg := p.Registered(id)
 		was := p.registered[id]

@@ -42,7 +42,7 @@ func (ctl *Control) finishRecord(c *Call, end End, answered bool) {
 		}
 		r.OneWayAudio = !end.Bridged.IsZero() && (end.CallerSilent || end.AgentSilent)
 		r.EndedBy = end.EndedBy
-		if end.EndedBy == "rtp_timeout" || end.EndedBy == "session_expired" {
+		if end.EndedBy == "rtp_timeout" || end.EndedBy == "session_expired" || end.EndedBy == "shutdown" {
 			r.Dropped = true
 			if r.Reason == "" {
 				r.Reason = end.EndedBy
@@ -55,6 +55,9 @@ func (ctl *Control) finishRecord(c *Call, end End, answered bool) {
 		d = cdr.Failed
 	case res != nil && res.Vars["blacklisted"] == "true" && res.Queue == "":
 		d = cdr.Blacklisted
+	case end.EndedBy == "shutdown" && (res == nil || res.Queue == ""):
+		// Cut in the IVR by the engine's stop: not the caller's abandon.
+		d = cdr.Failed
 	case res != nil && res.Queue == "" && res.Outcome == ivr.OutcomeHangup && end.EndedBy == "ivr":
 		// The flow ended it (a message left, information given): not an
 		// abandon.

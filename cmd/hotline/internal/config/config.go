@@ -75,6 +75,9 @@ type Config struct {
 	} `yaml:"sip"`
 	HTTP struct {
 		Listen string `yaml:"listen"`
+		// SessionKey signs desktop session tokens (they survive restarts);
+		// empty: a key kept in the state directory.
+		SessionKey string `yaml:"session_key"`
 		// TLSCert and TLSKey serve HTTPS (and WSS) instead of HTTP; re-read
 		// on SIGHUP.
 		TLSCert string `yaml:"tls_cert"`
@@ -144,8 +147,9 @@ type Config struct {
 		Mono      bool     `yaml:"mono"`
 	} `yaml:"recording"`
 	Records string `yaml:"records"`
-	// StateDir keeps what outlives a restart on a single node (pending
-	// callbacks…); default <records>/state.
+	// StateDir keeps what outlives a restart (default <records>/state):
+	// phone registrations, agent states, the desktop session key and its
+	// revocations, and on a single node the pending callbacks.
 	StateDir string `yaml:"state_dir"`
 	// Store is where the ACD's shared state lives: "memory" (default, one
 	// node) or "redis" (several nodes sharing agents, queues,
@@ -164,6 +168,18 @@ type Config struct {
 	Tiers  []Tier  `yaml:"tiers"`
 	Queues []Queue `yaml:"queues"`
 	Agents []Agent `yaml:"agents"`
+
+	// Shutdown is the graceful stop (SIGTERM, POST /admin/drain): new
+	// calls are refused, calls in progress get Grace to finish.
+	Shutdown struct {
+		Grace Duration `yaml:"grace"`
+	} `yaml:"shutdown"`
+
+	// AccessLanguages runs an access number's flow with another prompt
+	// language (number → language, e.g. "10011": zh).
+	AccessLanguages map[string]string `yaml:"access_languages"`
+	// Desktop shapes the agent desktop's customer card.
+	Desktop Desktop `yaml:"desktop"`
 
 	// File is where the configuration came from ("embedded demo" for the default).
 	File string `yaml:"-"`
@@ -196,6 +212,10 @@ type Redis struct {
 	LeaseTTL Duration `yaml:"lease_ttl"`
 	// Timeout bounds one Redis command (default 1s).
 	Timeout Duration `yaml:"timeout"`
+	// Advertise is host:port where the other nodes reach this node's HTTP
+	// server directly while Redis is down (default: http.listen, with
+	// sip.media_ip for an unspecified address).
+	Advertise string `yaml:"advertise"`
 }
 
 // Trunk is a carrier or PBX trusted by source address.
@@ -231,6 +251,9 @@ type Queue struct {
 	Record string `yaml:"record"`
 	// Callback is the queued-callback policy of the queue.
 	Callback QueueCallback `yaml:"callback"`
+	// WrapUpCodes are the disposition codes agents pick from after this
+	// queue's calls (none: any code).
+	WrapUpCodes []string `yaml:"wrap_up_codes"`
 }
 
 // QueueCallback says how a queue's callbacks are tried: Attempts tries
@@ -240,6 +263,19 @@ type QueueCallback struct {
 	Attempts int      `yaml:"attempts"`
 	Retry    Duration `yaml:"retry"`
 	Ring     Duration `yaml:"ring"`
+}
+
+// Desktop configures what the agent desktop shows.
+type Desktop struct {
+	// CustomerAttributes are the CRM attributes (attr:<name> columns)
+	// shown on the customer card, in this order.
+	CustomerAttributes []string `yaml:"customer_attributes"`
+	// History is how many of the customer's last calls the card lists
+	// (default 5).
+	History int `yaml:"history"`
+	// Languages sets agents' desktop languages (agent id → en or zh-CN);
+	// others use their own choice or their browser's.
+	Languages map[string]string `yaml:"languages"`
 }
 
 // Agent is an agent or supervisor seat.
@@ -292,9 +328,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			return nil, &Error{File: file, Msg: strings.Join(te.Errors, "; ")}
+			return nil, typeErrors(file, te.Errors)
 		}
-		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, typeErrors(file, []string{strings.TrimPrefix(err.Error(), "yaml: ")})
 	}
 	c.File = file
 	c.setDefaults()
@@ -363,6 +399,12 @@ func (c *Config) setDefaults() {
 	if c.ACD.Policy == "" {
 		c.ACD.Policy = "gap-saveable"
 	}
+	if c.Shutdown.Grace == 0 {
+		c.Shutdown.Grace = Duration(10 * time.Minute)
+	}
+	if c.Desktop.History == 0 {
+		c.Desktop.History = 5
+	}
 }
 
 // ApplyEnv overrides addresses and secrets from the environment:
@@ -390,6 +432,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.Redis.Password, "HOTLINE_REDIS_PASSWORD")
 	set(&c.Redis.Prefix, "HOTLINE_REDIS_PREFIX")
 	set(&c.Redis.Node, "HOTLINE_NODE")
+	set(&c.HTTP.SessionKey, "HOTLINE_SESSION_KEY")
+	set(&c.Redis.Advertise, "HOTLINE_ADVERTISE")
 	set(&c.SIP.TLS, "HOTLINE_SIP_TLS")
 	set(&c.SIP.NonceSecret, "HOTLINE_SIP_NONCE_SECRET")
 	for i := range c.Agents {
@@ -478,6 +522,11 @@ func (c *Config) Validate() error {
 	if len(c.AccessNumbers) == 0 {
 		bad("access_numbers", "no access number: nothing could be called")
 	}
+	for _, num := range sortedKeys(c.AccessLanguages) {
+		if _, ok := c.AccessNumbers[num]; !ok {
+			bad("access_languages."+num, "no access number %s in access_numbers", num)
+		}
+	}
 	tiers := map[string]bool{}
 	for i, t := range c.Tiers {
 		key := fmt.Sprintf("tiers[%d]", i)
@@ -507,6 +556,16 @@ func (c *Config) Validate() error {
 			bad(key+".name", "duplicate queue %q", q.Name)
 		}
 		queues[q.Name] = true
+		seenCodes := map[string]bool{}
+		for j, code := range q.WrapUpCodes {
+			switch {
+			case strings.TrimSpace(code) == "" || len(code) > 64:
+				bad(fmt.Sprintf("%s.wrap_up_codes[%d]", key, j), "%q must be 1-64 characters", code)
+			case seenCodes[code]:
+				bad(fmt.Sprintf("%s.wrap_up_codes[%d]", key, j), "duplicate code %q", code)
+			}
+			seenCodes[code] = true
+		}
 		if _, err := recordPolicy(q.Record); err != nil {
 			bad(key+".record", "%v", err)
 		}
@@ -517,6 +576,16 @@ func (c *Config) Validate() error {
 		}
 		if cb := q.Callback; cb.Attempts < 0 || cb.Attempts > 20 || cb.Retry < 0 || cb.Ring < 0 {
 			bad(key+".callback", "attempts must be 0..20 (0: the default, 3), retry and ring not negative")
+		}
+	}
+	if c.Desktop.History < 0 || c.Desktop.History > 50 {
+		bad("desktop.history", "%d must be between 0 and 50", c.Desktop.History)
+	}
+	for _, id := range sortedKeys(c.Desktop.Languages) {
+		switch c.Desktop.Languages[id] {
+		case "en", "zh-CN":
+		default:
+			bad("desktop.languages."+id, "%q: en or zh-CN", c.Desktop.Languages[id])
 		}
 	}
 	switch c.Store {
@@ -530,6 +599,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("store", "unknown store %q (memory, redis)", c.Store)
+	}
+	if c.Shutdown.Grace < 0 {
+		bad("shutdown.grace", "must not be negative (0s: the default, 10m)")
 	}
 	switch c.ACD.Policy {
 	case "gap-saveable", "gap-relative", "gap-absolute", "fifo", "strict":
@@ -590,6 +662,15 @@ func (c *Config) Validate() error {
 		bad("media.webrtc_port", "port %d out of range", p)
 	}
 	return errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

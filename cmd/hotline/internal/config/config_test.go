@@ -40,8 +40,11 @@ func TestErrorsNameFileAndKey(t *testing.T) {
 		{"bad codec", "codecs: [PCMU, PCMA]", "codecs: [PCMU, OPUS]", []string{"sip.codecs[1]", "OPUS"}},
 		{"bad trunk source", "sources: [127.0.0.0/8]", "sources: [not-an-ip]", []string{"trunks[0].sources[0]"}},
 		{"bad tier target", "{name: gold, target: 90, within: 15s}", "{name: gold, target: 190, within: 15s}", []string{"tiers[1].target"}},
-		{"bad strategy", "{name: general, wrap_up: 5s}", "{name: general, wrap_up: 5s, strategy: loudest}", []string{"queues[0].strategy", "loudest"}},
-		{"bad record policy", "{name: billing, wrap_up: 5s}", "{name: billing, wrap_up: 5s, record: sometimes}", []string{"queues[1].record"}},
+		{"bad strategy", "{name: general, wrap_up: 5s,", "{name: general, wrap_up: 5s, strategy: loudest,", []string{"queues[0].strategy", "loudest"}},
+		{"bad record policy", "{name: billing, wrap_up: 5s,", "{name: billing, wrap_up: 5s, record: sometimes,", []string{"queues[1].record"}},
+		{"duplicate wrap-up code", "[resolved, refund,", "[resolved, resolved, refund,", []string{"queues[1].wrap_up_codes[1]", "duplicate"}},
+		{"language for an unknown access number", `"10011": zh`, `"10012": zh`, []string{"access_languages.10012"}},
+		{"bad desktop language", "history: 5", "history: 5\n  languages: {\"1001\": fr}", []string{"desktop.languages.1001", "zh-CN"}},
 		{"skill of no queue", "skills: {billing: 1, general: 2}", "skills: {billing: 1, sales: 2}", []string{"agents[0].skills.sales"}},
 		{"skill level zero", "skills: {billing: 1, general: 2}", "skills: {billing: 0, general: 2}", []string{"agents[0].skills.billing"}},
 		{"bad role", "role: supervisor", "role: boss", []string{"agents[3].role", "boss"}},
@@ -100,5 +103,17 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Unknown keys and syntax errors name the file and the line.
+func TestParseErrorsNameFileAndLine(t *testing.T) {
+	_, err := Parse("my.yaml", []byte("sip:\n  udp: 127.0.0.1:5060\nacd:\n  ring_timeout: 15s\n  no_such_key: 1\n"))
+	if err == nil || err.Error() != "my.yaml:5: no_such_key: unknown key" {
+		t.Fatalf("unknown key: %v", err)
+	}
+	_, err = Parse("my.yaml", []byte("sip:\n  udp: [\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "my.yaml:") {
+		t.Fatalf("syntax error: %v", err)
 	}
 }

@@ -3,10 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
-	"sort"
+	"path/filepath"
 	"time"
 
-	"github.com/hotlinecc/hotline/acd"
 	"github.com/hotlinecc/hotline/acd/cdr"
 	"github.com/hotlinecc/hotline/agentapi"
 )
@@ -14,34 +13,26 @@ import (
 // buildAPI makes the agent desktop's WebSocket API over the ACD, with the
 // engine as its call control.
 func (e *Engine) buildAPI() error {
-	var accounts []agentapi.Account
-	for _, a := range e.cfg.Agents {
-		accounts = append(accounts, agentapi.Account{
-			ID: a.ID, Name: a.Name, Role: agentapi.Role(a.Role), PasswordHash: a.PasswordHash, // hashed at load (edge.go)
-			Profile:    acd.AgentProfile{ID: a.ID, Skills: a.Skills, Groups: a.Groups, Region: a.Region, Mode: acd.AnswerMode(a.Mode)},
-			Supervises: nil, // supervisors watch every agent until groups are configured
-		})
+	p := e.plan.Load()
+	key, err := e.sessionKey()
+	if err != nil {
+		e.log.Error("desktop sessions will not survive a restart", "err", err)
 	}
-	var queues, breaks []string
-	for _, q := range e.cfg.Queues {
-		queues = append(queues, q.Name)
-	}
-	for r := range e.cfg.ACD.BreakReasons {
-		breaks = append(breaks, r)
-	}
-	sort.Strings(breaks)
 	var calls agentapi.CallControl = e.ctl
 	if e.cluster != nil {
 		calls = clusterControl{e.ctl, e}
 	}
-	api, err := agentapi.New(agentapi.Config{
-		ACD: e.acd, Calls: calls, Accounts: accounts, Auditor: auditor{e},
+	cfg := agentapi.Config{
+		ACD: e.acd, Calls: calls, Accounts: p.accounts(), Auditor: auditor{e},
 		// A consultation or a supervisor's monitoring answers once the
 		// other phone does: allow for the whole ring.
 		CallTimeout: e.cfg.ACD.RingTimeout.D() + 5*time.Second,
-		Queues:      queues, BreakReasons: breaks, NotReadyReasons: []string{"meeting", "training", "paperwork", "no answer"},
+		Queues:      p.queues, BreakReasons: p.breaks, NotReadyReasons: []string{"meeting", "training", "paperwork", "no answer"},
 		Logger: e.log, Metrics: e.metrics.reg, Guard: e.guard, Extensions: e.extensions(),
-	})
+		SessionKey: key, SessionState: filepath.Join(e.stateDir(), "sessions.json"),
+	}
+	e.desktopConfig(&cfg)
+	api, err := agentapi.New(cfg)
 	if err != nil {
 		return fmt.Errorf("engine: agent API: %w", err)
 	}

@@ -60,7 +60,9 @@ func (b browserPhones) Dial(ctx context.Context, req sip.DialRequest, auto bool)
 	if ep == nil {
 		return nil, false, nil
 	}
-	switch b.e.agents[req.User].Phone {
+	// The plan in service: a reload changes where the next call rings.
+	a, _ := b.e.agent(req.User)
+	switch a.Phone {
 	case "sip":
 		return nil, false, nil
 	case "browser":
@@ -114,7 +116,7 @@ func (e *Engine) webrtcExtensions() map[string]agentapi.Extension {
 	}
 	return map[string]agentapi.Extension{
 		"webrtc.register": ext(func(who agentapi.Caller, _ webrtcRequest) (any, error) {
-			if e.agents[who.ID].Phone == "sip" {
+			if a, _ := e.agent(who.ID); a.Phone == "sip" {
 				return nil, fmt.Errorf("agent %s: phone is sip in the configuration: %w", who.ID, agentapi.ErrBadRequest)
 			}
 			n, err := e.webrtc.Register(who.ID, page(who))

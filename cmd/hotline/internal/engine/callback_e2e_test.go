@@ -205,8 +205,20 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 	if !ok || !restored.Call.EnqueuedAt.Equal(before.Call.EnqueuedAt) || restored.Call.Callback != "13922220001" || restored.Call.Queue != "general" {
 		t.Fatalf("after the restart: %+v (found %v), want %+v", restored, ok, before)
 	}
+	// The agent comes back as it left (state_dir/agents.json): not ready,
+	// in its meeting; the callback waits for it to be ready again.
+	if a, err := d2.e.ACD().Agent("1003"); err != nil || a.State != acd.NotReady || a.Reason != "meeting" {
+		t.Fatalf("agent 1003 after the restart: %s %q (%v), want not ready for its meeting", a.State, a.Reason, err)
+	}
 	cust := customer(t, custPort, sipptest.Agent{RingMs: 100}, 1)
-	agent := d2.agentPhone(t, "1003", sipptest.Agent{RingMs: 100, TalkMs: 1000}, 1)
+	port := sipptest.FreeUDPPort(t)
+	agent := sipptest.Start(t, sipptest.Options{
+		Scenario: sipptest.Render(t, sipptest.AgentTemplate, sipptest.Agent{RingMs: 100, TalkMs: 1000}), LocalPort: port, Calls: 1, Timeout: 60 * time.Second,
+	})
+	sipptest.RegisterPhone(t, d2.e.SIPAddr(), "1003", "pass1003", port, 300)
+	if err := d2.e.ACD().SetReady("1003"); err != nil {
+		t.Fatal(err)
+	}
 	if code, err := cust.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("customer: exit %d (%v)\n%s", code, err, cust.Output())
 	}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/ivr"
-	"github.com/hotlinecc/hotline/recording"
 	"github.com/hotlinecc/hotline/routing/crm"
 )
 
@@ -26,23 +24,7 @@ const (
 // ACD's phone, the flow's queue and the desktop's buttons.
 func (e *Engine) buildCallControl(promptRoot string) error {
 	cfg := e.cfg
-	policy := map[string]recording.Policy{}
-	var queues []string
-	for _, q := range cfg.Queues {
-		p, err := recording.ParsePolicy(orDefault(q.Record, "always"))
-		if err != nil {
-			return fmt.Errorf("engine: queues %s record: %w", q.Name, err)
-		}
-		policy[q.Name] = p
-		queues = append(queues, q.Name)
-	}
-	outbound := ""
-	for _, t := range cfg.Trunks {
-		if t.Outbound != "" {
-			outbound = t.Outbound
-			break
-		}
-	}
+	live := e.plan.Load().live
 	interp := &ivr.Interpreter{
 		Prompts:   ivr.PromptDir(promptRoot),
 		Lookup:    crmLookup{e.crm},
@@ -52,12 +34,12 @@ func (e *Engine) buildCallControl(promptRoot string) error {
 	}
 	m := e.metrics
 	e.ctl = callctl.New(callctl.Config{
-		Logger: e.log, Flows: e.flows, Records: e.records.tracker, Recorder: e.recorder, RecordPolicy: policy,
+		Logger: e.log, Flows: e.flows, Records: e.records.tracker, Recorder: e.recorder, RecordPolicy: live.RecordPolicy,
 		Prompts: e.prompts, PromptRoot: promptRoot, Language: cfg.Language, RecDir: e.recDir,
-		Agents:   func(id string) bool { _, ok := e.agents[id]; return ok },
-		Queues:   queues,
-		Outbound: outbound, RingTimeout: cfg.ACD.RingTimeout.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
-		CustomerRing: customerRing(cfg.Queues),
+		Agents:   func(id string) bool { _, ok := e.agent(id); return ok },
+		Queues:   live.Queues,
+		Outbound: live.Outbound, RingTimeout: cfg.ACD.RingTimeout.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
+		CustomerRing: live.CustomerRing,
 		FreeAgents:   func(queues []string) []string { return campaignEngine{e}.FreeAgents(queues) },
 		Browsers:     browserPhones{e},
 		Hooks: callctl.Hooks{
@@ -98,14 +80,6 @@ func customerRing(qs []config.Queue) time.Duration {
 		d = max(d, q.Callback.Ring.D())
 	}
 	return d
-}
-
-// stateDir keeps what outlives a restart on one node.
-func (e *Engine) stateDir() string {
-	if e.cfg.StateDir != "" {
-		return e.cfg.Resolve(e.cfg.StateDir)
-	}
-	return filepath.Join(e.cfg.Resolve(e.cfg.Records), "state")
 }
 
 // callbackStore persists pending callbacks: this node's Redis hash in

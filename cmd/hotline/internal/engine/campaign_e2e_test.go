@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/hotlinecc/hotline/acd/campaign"
 	"github.com/hotlinecc/hotline/acd/cdr"
+	"github.com/hotlinecc/hotline/agentapi/browsertest"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
 	"github.com/hotlinecc/hotline/sip/sipptest"
 )
@@ -263,5 +266,175 @@ max_attempts: 3
 	}
 	if lines := strings.Count(b.String(), "\n"); lines != len(contacts)+1 {
 		t.Errorf("results export: %d lines, want %d", lines, len(contacts)+1)
+	}
+}
+
+// A preview campaign on the desktop (headless Chromium): the agent sees
+// the contact's record, dials, the customer (SIPp) answers, the agent
+// fills the script, the call ends and the agent wraps up with a code; the
+// attempt's record and the campaign's results hold the answers and code.
+func TestBrowserCampaignPreview(t *testing.T) {
+	t.Parallel()
+	custPort := sipptest.FreeUDPPort(t)
+	spec := `name: renew
+enabled: true
+mode: preview
+queue: general
+list: list.csv
+dnc: dnc.txt
+timezone: UTC
+windows:
+  default:
+    daily: "00:00-24:00"
+script:
+  - {id: renew, text: "Will the customer renew?", kind: yesno, required: true}
+  - {id: plan, text: "Which plan?", kind: choice, options: [basic, premium]}
+  - {id: notes, text: "Notes", kind: text}
+`
+	dir := campaignDir(t, spec, [][4]string{{"r1", "13900001110", "Ms Preview", "north"}}, nil)
+	d := startDemo(t, func(c *config.Config) {
+		c.Campaigns = dir
+		c.Trunks[0].Outbound = "127.0.0.1:" + strconv.Itoa(custPort)
+		for i := range c.Queues {
+			c.Queues[i].WrapUp = config.Duration(time.Minute) // the test ends it from the page
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cust := sipptest.Start(t, sipptest.Options{Scenario: sipptest.Render(t, sipptest.CustomersTemplate, sipptest.Customers{RingMs: 300}),
+		LocalPort: custPort, Calls: 1, Timeout: 90 * time.Second})
+	d.agentPhone(t, "1003", sipptest.Agent{RingMs: 100, TalkMs: 4000}, 1)
+
+	b := browsertest.Chromium(t)
+	b.Viewport(1400, 900)
+	b.Navigate("http://" + d.e.HTTPAddr() + "/")
+	b.Until("login form", `!document.getElementById("login-view").hidden && document.getElementById("conn").classList.contains("on")`)
+	b.Eval(`document.getElementById("login-agent").value = "1003";
+		document.getElementById("login-password").value = "pass1003";
+		document.getElementById("login-form").requestSubmit(); true`)
+	// The preview was offered when the phone signed the agent in: the
+	// page asks for it (campaign.current) once signed in.
+	b.Until("the contact's record", `!document.getElementById("campaign-preview").hidden &&
+		document.getElementById("campaign-contact").innerText.includes("Ms Preview") &&
+		document.getElementById("campaign-contact").innerText.includes("13900001110")`)
+	b.Eval(`document.getElementById("campaign-dial").click(); true`)
+	b.Until("the script", `!document.getElementById("campaign-script").hidden && document.getElementById("cpq-renew") !== null`)
+	b.Until("talking to the customer", `document.getElementById("call-state").dataset.state === "talking"`)
+	b.Eval(`document.getElementById("cpq-renew").value = "yes"; document.getElementById("cpq-renew").dispatchEvent(new Event("input"));
+		document.getElementById("cpq-plan").value = "premium"; document.getElementById("cpq-plan").dispatchEvent(new Event("input"));
+		document.getElementById("cpq-notes").value = "wants a paper invoice"; document.getElementById("cpq-notes").dispatchEvent(new Event("input"));
+		true`)
+	b.Until("save enabled", `!document.getElementById("campaign-save").disabled`)
+	b.Eval(`document.getElementById("campaign-save").click(); true`)
+	b.Until("saved", `document.getElementById("campaign-saved").textContent !== ""`)
+	// The agent's phone hangs up after 4 s of talk: wrap-up.
+	b.Until("wrap-up card with general's codes", `!document.getElementById("wrap-card").hidden &&
+		[...document.getElementById("dispo").options].map(o => o.value).includes("resolved")`)
+	b.Eval(`const d = document.getElementById("dispo"); d.value = "resolved"; d.dispatchEvent(new Event("change"));
+		document.getElementById("wrap-end").click(); true`)
+	b.Until("ready again", `document.getElementById("state").dataset.state === "ready"`)
+	if code, err := cust.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer: exit %d (%v)\n%s", code, err, cust.Output())
+	}
+
+	run, err := d.e.campaigns.m.Campaign("renew")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cv campaign.ContactView
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		cv = run.Contacts()[0]
+		if cv.Progress.State == campaign.Done || time.Now().After(deadline) {
+			break
+		}
+	}
+	if cv.Progress.State != campaign.Done || cv.Progress.LastOutcome != campaign.Completed {
+		t.Fatalf("contact after the call: %+v", cv.Progress)
+	}
+	rec := d.record(t, cv.Progress.History[len(cv.Progress.History)-1].CallID)
+	if rec.Direction != "outbound" || rec.Agent != "1003" || rec.WrapUpCode != "resolved" || rec.Campaign == nil ||
+		rec.Campaign.Outcome != "completed" || rec.Campaign.Answers["renew"] != "yes" || rec.Campaign.Answers["plan"] != "premium" ||
+		rec.Campaign.Answers["notes"] != "wants a paper invoice" || rec.TalkMS <= 0 {
+		t.Fatalf("attempt record %+v (campaign %+v)", rec, rec.Campaign)
+	}
+	var csv strings.Builder
+	if err := d.e.campaigns.m.ExportResults("renew", &csv); err != nil {
+		t.Fatal(err)
+	}
+	if out := csv.String(); !strings.Contains(out, "resolved") || !strings.Contains(out, "premium") || !strings.Contains(out, "wants a paper invoice") {
+		t.Fatalf("results export lacks the wrap-up code or the answers:\n%s", out)
+	}
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Fatalf("page errors: %v", errs)
+	}
+}
+
+// Supervisors run campaigns from the wallboard (start, pause, stop, the
+// export) and from the HTTP API.
+func TestCampaignControl(t *testing.T) {
+	t.Parallel()
+	spec := "name: spring\nenabled: false\nmode: progressive\nqueue: general\nlist: list.csv\n"
+	dir := campaignDir(t, spec, [][4]string{{"a", "13900002220", "A", "north"}, {"b", "13900002221", "B", "south"}}, nil)
+	d := startDemo(t, func(c *config.Config) { c.Campaigns = dir })
+
+	b := browsertest.Chromium(t)
+	b.Viewport(1400, 900)
+	b.Navigate("http://" + d.e.HTTPAddr() + "/")
+	b.Until("login form", `!document.getElementById("login-view").hidden && document.getElementById("conn").classList.contains("on")`)
+	b.Eval(`document.getElementById("login-agent").value = "9001";
+		document.getElementById("login-password").value = "pass9001";
+		document.getElementById("login-form").requestSubmit(); true`)
+	row := `document.querySelector('#campaigns tr[data-campaign="spring"]')`
+	b.Until("the campaign on the wallboard", row+` && `+row+`.dataset.state === "stopped"`)
+	for _, step := range []struct{ op, want string }{{"start", "running"}, {"pause", "paused"}, {"start", "running"}, {"stop", "stopped"}} {
+		b.Until(step.op+" enabled", `!`+row+`.querySelector('button[data-op="`+step.op+`"]').disabled`)
+		b.Eval(row + `.querySelector('button[data-op="` + step.op + `"]').click(); true`)
+		b.Until(step.want, row+`.dataset.state === "`+step.want+`"`)
+		if p, _ := d.e.campaigns.m.Progress("spring"); string(p.State) != step.want {
+			t.Fatalf("after %s the dialler says %s", step.op, p.State)
+		}
+	}
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Fatalf("page errors: %v", errs)
+	}
+
+	// The HTTP API, with a supervisor's credentials; agents are refused.
+	do := func(method, path, user string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+d.e.HTTPAddr()+path, nil)
+		req.SetBasicAuth(user, "pass"+user)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := do("GET", "/api/campaigns", "1001"); code != http.StatusForbidden {
+		t.Fatalf("an agent listed campaigns: %d", code)
+	}
+	if code, body := do("POST", "/api/campaigns/spring/pause", "9001"); code != http.StatusBadRequest {
+		t.Fatalf("pausing a stopped campaign: %d %s", code, body)
+	}
+	if code, body := do("POST", "/api/campaigns/spring/start", "9001"); code != http.StatusOK || !strings.Contains(body, `"state":"running"`) {
+		t.Fatalf("start: %d %s", code, body)
+	}
+	if code, body := do("GET", "/api/campaigns", "9001"); code != http.StatusOK || !strings.Contains(body, `"campaign":"spring"`) || !strings.Contains(body, `"total":2`) {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if code, _ := do("GET", "/api/campaigns/nope", "9001"); code != http.StatusNotFound {
+		t.Fatalf("unknown campaign: %d", code)
+	}
+	code, body := do("GET", "/api/campaigns/spring/results.csv", "9001")
+	if lines := strings.Split(strings.TrimSpace(body), "\n"); code != http.StatusOK || len(lines) != 3 || !strings.HasPrefix(lines[0], "id,number") {
+		t.Fatalf("results export: %d\n%s", code, body)
+	}
+	audit := ""
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !strings.Contains(audit, "campaign_start"); time.Sleep(100 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(d.e.records.dir, "audit-"+time.Now().UTC().Format("2006-01-02")+".jsonl"))
+		audit = string(b)
+	}
+	if !strings.Contains(audit, "campaign_start") {
+		t.Fatalf("the API's start is not audited:\n%s", audit)
 	}
 }

@@ -28,6 +28,9 @@ import (
 type campaigns struct {
 	m     *campaign.Manager
 	store *campaign.FileStore
+	// specs are the campaigns loaded at start: a reload may not take
+	// their queues, tiers or agents away.
+	specs []*campaign.Spec
 }
 
 // buildCampaigns loads the campaign files and their lists.
@@ -39,16 +42,7 @@ func (e *Engine) buildCampaigns() error {
 	if err != nil {
 		return fmt.Errorf("engine: campaigns: %w", err)
 	}
-	names := campaign.Names{}
-	for _, q := range e.cfg.Queues {
-		names.Queues = append(names.Queues, q.Name)
-	}
-	for _, t := range e.cfg.Tiers {
-		names.Tiers = append(names.Tiers, t.Name)
-	}
-	for _, a := range e.cfg.Agents {
-		names.Agents = append(names.Agents, a.ID)
-	}
+	names := e.plan.Load().names
 	var errs []error
 	for _, s := range specs {
 		if err := s.CheckNames(names); err != nil {
@@ -87,7 +81,7 @@ func (e *Engine) buildCampaigns() error {
 		_ = store.Close()
 		return fmt.Errorf("engine: campaigns: %w", err)
 	}
-	e.campaigns = &campaigns{m: m, store: store}
+	e.campaigns = &campaigns{m: m, store: store, specs: specs}
 	return nil
 }
 
@@ -146,8 +140,12 @@ type campaignEngine struct{ e *Engine }
 // FreeAgents are the ready agents of queues with no call, longest idle
 // first, leaving out — blending — any agent one of whose queues has an
 // inbound caller (or a callback) waiting, or a tier behind its
-// service-level target: inbound work always wins a free agent.
+// service-level target: inbound work always wins a free agent. None while
+// the engine drains.
 func (ce campaignEngine) FreeAgents(queues []string) []string {
+	if ce.e.Draining() {
+		return nil // no new calls while the engine drains
+	}
 	a := ce.e.acd
 	busyQueue := map[string]bool{}
 	for _, c := range a.Calls() {
@@ -273,13 +271,18 @@ func (e *Engine) campaignExtensions() map[string]agentapi.Extension {
 			return fn(r)
 		}}
 	}
-	control := func(op func(string) error) agentapi.Extension {
-		return supervisor(func(r campaignRequest) (any, error) {
+	control := func(name string, op func(string) error) agentapi.Extension {
+		return agentapi.Extension{Supervisor: true, Fn: func(_ context.Context, who agentapi.Caller, body json.RawMessage) (any, error) {
+			r, err := decode(body)
+			if err != nil {
+				return nil, err
+			}
 			if err := op(r.Campaign); err != nil {
 				return nil, bad(err)
 			}
+			e.records.audit.Write(cdr.AuditRecord{At: time.Now(), Supervisor: who.ID, Action: "campaign_" + name, Target: r.Campaign, Detail: "desktop"})
 			return m.Progress(r.Campaign)
-		})
+		}}
 	}
 	return map[string]agentapi.Extension{
 		"campaign.dial": agent(func(who agentapi.Caller, r campaignRequest) (any, error) {
@@ -291,10 +294,34 @@ func (e *Engine) campaignExtensions() map[string]agentapi.Extension {
 		"campaign.answers": agent(func(who agentapi.Caller, r campaignRequest) (any, error) {
 			return nil, e.campaignAnswers(who.ID, r)
 		}),
+		"campaign.script": agent(func(_ agentapi.Caller, r campaignRequest) (any, error) {
+			run, err := m.Campaign(r.Campaign)
+			if err != nil {
+				return nil, bad(err)
+			}
+			return run.Spec().Script, nil
+		}),
+		// The preview on this agent's desktop, for a page (re)loaded after
+		// it was offered.
+		"campaign.current": agent(func(who agentapi.Caller, _ campaignRequest) (any, error) {
+			for _, name := range m.Names() {
+				run, err := m.Campaign(name)
+				if err != nil {
+					continue
+				}
+				for _, cv := range run.Contacts() {
+					if cv.Progress.State == campaign.Previewing && cv.Progress.Agent == who.ID {
+						return campaign.PreviewOffer{Campaign: name, Contact: cv.Contact, Script: run.Spec().Script,
+							Attempt: cv.Progress.Attempts + 1}, nil
+					}
+				}
+			}
+			return nil, nil
+		}),
 		"campaign.list":  supervisor(func(campaignRequest) (any, error) { return m.All(), nil }),
-		"campaign.start": control(m.Start),
-		"campaign.pause": control(m.Pause),
-		"campaign.stop":  control(m.Stop),
+		"campaign.start": control("start", m.Start),
+		"campaign.pause": control("pause", m.Pause),
+		"campaign.stop":  control("stop", m.Stop),
 	}
 }
 

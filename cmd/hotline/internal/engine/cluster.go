@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -147,6 +149,11 @@ func (e *Engine) runCluster(ctx context.Context) {
 		return
 	}
 	e.cluster.link.Handle(e.serveRemote)
+	if a := e.advertise(); a != "" {
+		e.cluster.link.Advertise(a)
+	} else {
+		e.log.Warn("cluster: no HTTP address (http.listen) for direct requests; agents on other nodes' calls stay busy while Redis is down until it returns")
+	}
 	if err := e.cluster.link.Run(ctx, member{e.acd, e}); err != nil && !errors.Is(err, context.Canceled) {
 		e.log.Error("cluster link", "err", err)
 	}
@@ -259,9 +266,44 @@ func (cc clusterControl) Act(ctx context.Context, a agentapi.CallAction) error {
 		call = ""
 	}
 	if n := cc.remoteNode(a.Agent, call); n != "" {
-		return cc.e.cluster.link.Call(ctx, n, "act", a, nil)
+		err := cc.e.cluster.link.Call(ctx, n, "act", a, nil)
+		if errors.Is(err, acd.ErrStoreUnavailable) {
+			// Redis is down: straight to the node holding the call.
+			err = cc.e.cluster.link.Direct(ctx, n, "act", a, nil)
+		}
+		return err
 	}
 	return cc.Control.Act(ctx, a)
 }
 
 var _ agentapi.CallControl = clusterControl{}
+
+// clusterRoutes serves the other nodes' direct requests (used while Redis
+// is down) and tells them where to send them.
+func (e *Engine) clusterRoutes(mux *http.ServeMux) {
+	if e.cluster == nil {
+		return
+	}
+	mux.Handle(redisstore.DirectPath, e.cluster.link.DirectHandler(e.serveRemote))
+}
+
+// advertise is the address other nodes reach this node's HTTP server at.
+func (e *Engine) advertise() string {
+	if a := e.cfg.Redis.Advertise; a != "" {
+		return a
+	}
+	addr := e.HTTPAddr()
+	if addr == "" {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ap.Addr().IsUnspecified() {
+		if ip, err := netip.ParseAddr(e.cfg.SIP.MediaIP); err == nil {
+			return netip.AddrPortFrom(ip, ap.Port()).String()
+		}
+	}
+	return addr
+}

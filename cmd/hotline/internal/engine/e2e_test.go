@@ -69,6 +69,7 @@ func startDemo(t *testing.T, mutate func(*config.Config)) *demo {
 	d.stop = func() {
 		once.Do(func() {
 			cancel()
+			e.Abort() // a test's end does not wait out the drain's grace
 			if err := <-done; err != nil {
 				t.Errorf("engine run: %v", err)
 			}
@@ -124,8 +125,8 @@ type caller struct {
 	mediaEar ear
 	// events are the RFC 4733 event codes the caller received (every packet).
 	events []byte
-	seq      uint16
-	ts       uint32
+	seq    uint16
+	ts     uint32
 }
 
 func (d *demo) call(t *testing.T, number string, ctx context.Context) *caller {

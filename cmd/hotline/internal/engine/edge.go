@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
@@ -31,25 +33,59 @@ type credential struct {
 	hash string // bcrypt or argon2id: desktop and HTTP basic auth
 	ha1  string // digest HA1: the phone
 	srtp sdp.SRTPPolicy
+	// clear fingerprints the configured clear password (keyed with a
+	// secret of this process, so it is no credential itself): a reload
+	// whose password is the same keeps the hash instead of paying bcrypt
+	// again. Zero when the configuration gave a hash.
+	clear [sha256.Size]byte
 }
 
-// buildEdge makes the guard and the credential store, and forgets the
-// configured clear passwords (they are in e.cfg.Agents and e.agents).
-func (e *Engine) buildEdge() error {
-	cfg := e.cfg
-	var exempt []netip.Prefix
-	for _, t := range cfg.Trunks {
-		exempt = append(exempt, t.TrunkPrefixes()...)
+// fingerprintKey keys clear-password fingerprints; it never leaves the
+// process.
+var fingerprintKey = func() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
 	}
-	rate := cfg.Security.RequestRate
-	e.guard = guard.New(guard.Config{
-		MaxFailures: cfg.Security.MaxFailures, UserMaxFailures: cfg.Security.UserMaxFailures,
-		Window: cfg.Security.Window.D(), BanFor: cfg.Security.Ban.D(), MaxBan: cfg.Security.MaxBan.D(),
-		RequestRate: rate, RequestBurst: cfg.Security.RequestBurst, Exempt: exempt, Logger: e.log,
-	})
-	def, _ := sdp.ParseSRTPPolicy(cfg.Media.SRTP) // validated
-	e.creds = map[string]credential{}
-	// bcrypt costs ~60 ms a password: hash on every core.
+	return k
+}()
+
+func fingerprint(id, password string) [sha256.Size]byte {
+	m := hmac.New(sha256.New, fingerprintKey)
+	m.Write([]byte(id))
+	m.Write([]byte{0})
+	m.Write([]byte(password))
+	var out [sha256.Size]byte
+	copy(out[:], m.Sum(nil))
+	return out
+}
+
+// hashPasswords completes the plan's credentials: every clear password is
+// hashed (bcrypt, ~60 ms each, on every core) unless prev, the plan in
+// service, already holds the hash of the same password. Then the clear
+// passwords are forgotten: the plan's configuration and agents keep the
+// hash (and the phone's HA1, so that a copy of the configuration plans the
+// same credentials again).
+func (p *plan) hashPasswords(prev *plan) (hashed int, err error) {
+	if p.hashed {
+		return 0, nil
+	}
+	cfg := p.cfg
+	var todo []int
+	for i, a := range cfg.Agents {
+		c := p.creds[a.ID]
+		if c.hash != "" {
+			continue
+		}
+		if prev != nil {
+			if old, ok := prev.creds[a.ID]; ok && old.hash != "" && old.clear == c.clear {
+				c.hash = old.hash // same password: its hash stays
+				p.creds[a.ID] = c
+				continue
+			}
+		}
+		todo = append(todo, i)
+	}
 	type job struct {
 		i    int
 		hash string
@@ -58,22 +94,18 @@ func (e *Engine) buildEdge() error {
 	jobs := make(chan int)
 	done := make(chan job)
 	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
+	for w := 0; w < min(4, len(todo)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				a := cfg.Agents[i]
-				j := job{i: i, hash: a.PasswordHash}
-				if j.hash == "" {
-					j.hash, j.err = agentapi.HashPassword(a.Password)
-				}
-				done <- j
+				h, err := agentapi.HashPassword(cfg.Agents[i].Password)
+				done <- job{i: i, hash: h, err: err}
 			}
 		}()
 	}
 	go func() {
-		for i := range cfg.Agents {
+		for _, i := range todo {
 			jobs <- i
 		}
 		close(jobs)
@@ -82,30 +114,44 @@ func (e *Engine) buildEdge() error {
 	}()
 	var firstErr error
 	for j := range done {
-		a := &cfg.Agents[j.i]
+		a := cfg.Agents[j.i]
 		if j.err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("engine: agent %s: %w", a.ID, j.err)
 			}
 			continue
 		}
-		c := credential{hash: j.hash, ha1: a.SIPHA1, srtp: def}
-		if c.ha1 == "" {
-			c.ha1 = sip.HA1(a.ID, cfg.SIP.Realm, a.Password)
-		}
-		if a.SRTP != "" {
-			c.srtp, _ = sdp.ParseSRTPPolicy(a.SRTP)
-		}
-		e.creds[a.ID] = c
-		a.PasswordHash, a.Password = j.hash, ""
+		c := p.creds[a.ID]
+		c.hash = j.hash
+		p.creds[a.ID] = c
 	}
 	if firstErr != nil {
-		return firstErr
+		return 0, firstErr
 	}
-	for id, a := range e.agents {
-		a.Password, a.PasswordHash = "", e.creds[id].hash
-		e.agents[id] = a
+	for i := range cfg.Agents {
+		a := &cfg.Agents[i]
+		c := p.creds[a.ID]
+		a.PasswordHash, a.SIPHA1, a.Password = c.hash, c.ha1, ""
+		p.agents[a.ID] = *a
 	}
+	p.hashed = true
+	return len(todo), nil
+}
+
+// buildEdge hashes the start-up plan's passwords (and forgets the clear
+// ones) and makes the guard shared by SIP digest, HTTP basic auth and the
+// desktop login, trunks exempt from its rate cap.
+func (e *Engine) buildEdge() error {
+	cfg := e.cfg
+	if _, err := e.plan.Load().hashPasswords(nil); err != nil {
+		return err
+	}
+	rate := cfg.Security.RequestRate
+	e.guard = guard.New(guard.Config{
+		MaxFailures: cfg.Security.MaxFailures, UserMaxFailures: cfg.Security.UserMaxFailures,
+		Window: cfg.Security.Window.D(), BanFor: cfg.Security.Ban.D(), MaxBan: cfg.Security.MaxBan.D(),
+		RequestRate: rate, RequestBurst: cfg.Security.RequestBurst, Exempt: e.plan.Load().exempt, Logger: e.log,
+	})
 	e.basicCache = newVerifyCache()
 	e.metrics.reg.MustRegister(newEdgeCollector(e))
 	return nil
@@ -123,17 +169,12 @@ func (e *Engine) sipSecurity(c *sip.Config) {
 	if cfg.SIP.RTPLatch == "loose" {
 		c.Latch = media.LatchLoose
 	}
-	def, _ := sdp.ParseSRTPPolicy(cfg.Media.SRTP)
-	for i := range c.Trunks {
-		t := cfg.Trunks[i]
-		c.Trunks[i].SRTP = def
-		if t.SRTP != "" {
-			c.Trunks[i].SRTP, _ = sdp.ParseSRTPPolicy(t.SRTP)
-		}
-		c.Trunks[i].TLSName = t.TLSName
-	}
+	// Trunks (with their SRTP policy and TLS name) and credentials come
+	// from the plan in service: a reload replaces both (Server.SetTrunks,
+	// and this function reads the plan of the moment).
+	c.Trunks = e.plan.Load().trunks
 	c.Credentials = func(user string) (sip.Credential, bool) {
-		cr, ok := e.creds[user]
+		cr, ok := e.plan.Load().creds[user]
 		if !ok {
 			return sip.Credential{}, false
 		}
@@ -185,7 +226,7 @@ func (e *Engine) basicAuth(w http.ResponseWriter, r *http.Request) (config.Agent
 		http.Error(w, "too many failed logins from this address; try again later", http.StatusTooManyRequests)
 		return config.Agent{}, false
 	}
-	a, known := e.agents[user]
+	a, known := e.agent(user)
 	if !given || !known || !e.basicCache.check(user, pass, a.PasswordHash) {
 		if given && srcOK {
 			e.guard.Fail(guard.SurfaceHTTPBasic, src, user)

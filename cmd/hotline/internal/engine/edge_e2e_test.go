@@ -319,9 +319,15 @@ func TestHashedCredentials(t *testing.T) {
 		t.Fatal("phone not registered with sip_ha1")
 	}
 	// Nothing kept in memory holds the clear password of the others either.
-	for id, a := range d.e.agents {
+	p := d.e.plan.Load()
+	for id, a := range p.agents {
 		if a.Password != "" || !agentapi.ValidHash(a.PasswordHash) {
 			t.Fatalf("agent %s: clear password kept or no hash", id)
+		}
+	}
+	for _, a := range p.cfg.Agents {
+		if a.Password != "" {
+			t.Fatalf("agent %s: clear password kept in the configuration", a.ID)
 		}
 	}
 }

@@ -30,7 +30,6 @@ import (
 	"github.com/hotlinecc/hotline/ivr"
 	"github.com/hotlinecc/hotline/media"
 	"github.com/hotlinecc/hotline/recording"
-	"github.com/hotlinecc/hotline/routing"
 	"github.com/hotlinecc/hotline/routing/crm"
 	"github.com/hotlinecc/hotline/sip"
 	"github.com/hotlinecc/hotline/sip/guard"
@@ -52,7 +51,10 @@ type Engine struct {
 	metrics *metrics
 	httpLn  net.Listener
 	httpSrv *http.Server
-	agents  map[string]config.Agent
+	// plan is the current configuration's derived settings; a reload
+	// swaps it (reload.go). cfg stays the start-up configuration.
+	plan atomic.Pointer[plan]
+	pres *callctl.Presence
 
 	records  *records
 	crmJobs  []func(context.Context) error
@@ -73,10 +75,16 @@ type Engine struct {
 	httpRefused atomic.Int64
 
 	ready chan struct{}
+	done  chan struct{} // closed when Run returns
+	drain *drain
 
 	// OnCallEnd, if set before Run, receives every finished call
 	// (tests). It must not block.
 	OnCallEnd func(CallEnd)
+	// ConfigPath is the file Reload reads; empty (an engine built from a
+	// configuration in memory) reloads the flows only.
+	ConfigPath string
+	reloadMu   sync.Mutex
 }
 
 // CallEnd describes a finished call.
@@ -88,10 +96,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{cfg: cfg, log: log, agents: map[string]config.Agent{}, ready: make(chan struct{})}
-	for _, a := range cfg.Agents {
-		e.agents[a.ID] = a
+	e := &Engine{cfg: cfg, log: log, ready: make(chan struct{}), done: make(chan struct{}), drain: newDrain()}
+	p, err := newPlan(cfg)
+	if err != nil {
+		return nil, err
 	}
+	e.plan.Store(p)
 	e.metrics = newMetrics()
 
 	lo, hi, err := cfg.RTPRange()
@@ -106,8 +116,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	// stops start-up with file, line and node.
 	promptRoot := cfg.Resolve(cfg.Prompts)
 	e.prompts = callctl.NewPromptCache()
-	e.flows = ivr.NewRegistry(ivr.LoadOptions{PromptRoot: promptRoot})
-	if err := e.flows.LoadDir(cfg.Resolve(cfg.Flows), cfg.AccessNumbers); err != nil {
+	e.flows = ivr.NewRegistry(p.flowOpts)
+	if err := e.flows.LoadDirLanguages(cfg.Resolve(cfg.Flows), cfg.AccessNumbers, cfg.AccessLanguages); err != nil {
 		return nil, fmt.Errorf("engine: flows: %w", err)
 	}
 
@@ -122,6 +132,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	}
 	if err := e.buildRecords(); err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(e.stateDir(), 0o700); err != nil {
+		// Not fatal: nothing survives the next restart, and the log says so.
+		log.Error("state directory unusable; registrations and sessions will not survive a restart", "dir", e.stateDir(), "err", err)
 	}
 	recDir := cfg.Resolve(cfg.Recording.Dir)
 	if recDir == "" {
@@ -173,10 +187,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 			codecs = append(codecs, c)
 		}
 	}
-	var trunks []sip.Trunk
-	for _, t := range cfg.Trunks {
-		trunks = append(trunks, sip.Trunk{Name: t.Name, Sources: t.TrunkPrefixes(), Outbound: t.Outbound})
-	}
 	var dir sip.Directory
 	var node string
 	if e.cluster != nil {
@@ -184,15 +194,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	}
 	sipCfg := sip.Config{
 		UDPAddr: cfg.SIP.UDP, TCPAddr: cfg.SIP.TCP, Realm: cfg.SIP.Realm, MediaIP: mediaIP, Ports: e.ports,
-		Trunks: trunks, Codecs: codecs, Logger: log, Node: node, Directory: dir, MinSE: cfg.SIP.MinSessionExpires.D(),
+		Codecs: codecs, Logger: log, Node: node, Directory: dir, MinSE: cfg.SIP.MinSessionExpires.D(),
 	}
-	e.sipSecurity(&sipCfg) // guard, TLS, latching, SRTP, credentials (edge.go)
+	e.sipSecurity(&sipCfg) // guard, TLS, latching, SRTP, trunks and credentials of the plan (edge.go)
 	e.sip, err = sip.NewServer(sipCfg, e.ctl)
-
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e.ctl.Wire(e.sip, e.acd)
+	e.metrics.registerHealth(e)
+	e.metrics.zeroLabels(p)
+	e.zeroFlows()
+	e.pres = &callctl.Presence{ACD: e.acd, Registered: e.sip.Registrar().Registered, Desktop: e.api.HasDesktop, Agents: p.phone, Log: e.log}
+	e.restoreState()
 	if cfg.HTTP.Listen != "" {
 		if e.httpLn, err = e.listenHTTP(); err != nil {
 			return nil, err
@@ -292,23 +306,10 @@ func (e *Engine) buildCRM() error {
 }
 
 func (e *Engine) buildACD() error {
-	rc := routing.Config{Policy: routing.TierPolicy(e.cfg.ACD.Policy), Window: e.cfg.ACD.Window.D(), ShortAbandon: e.cfg.ACD.ShortAbandon.D()}
-	for _, t := range e.cfg.Tiers {
-		rc.Tiers = append(rc.Tiers, routing.Tier{Name: t.Name, Target: t.Target / 100, Threshold: t.Within.D(), PreferredGroups: t.PreferredGroups, WidenAfter: t.WidenAfter.D()})
-	}
-	qs := map[string]acd.QueueSettings{}
-	for _, q := range e.cfg.Queues {
-		rc.Queues = append(rc.Queues, routing.Queue{Name: q.Name, Strategy: routing.Strategy(q.Strategy), RegionWiden: q.RegionWiden.D()})
-		qs[q.Name] = acd.QueueSettings{WrapUp: q.WrapUp.D(), MaxWait: q.MaxWait.D(), MaxSize: q.MaxSize,
-			CallbackAttempts: q.Callback.Attempts, CallbackRetry: q.Callback.Retry.D(), CallbackRing: q.Callback.Ring.D()}
-	}
-	breaks := map[string]time.Duration{}
-	for k, v := range e.cfg.ACD.BreakReasons {
-		breaks[k] = v.D()
-	}
+	st := e.plan.Load().acd
 	a, err := acd.New(acd.Config{
-		Routing: rc, RingTimeout: e.cfg.ACD.RingTimeout.D(), WrapUp: e.cfg.ACD.WrapUp.D(), Queues: qs,
-		BreakReasons: breaks, AdjustWarn: e.cfg.ACD.AdjustWarn.D(), Logger: e.log,
+		Routing: st.Routing, RingTimeout: st.RingTimeout, WrapUp: st.WrapUp, Queues: st.Queues,
+		BreakReasons: st.BreakReasons, AdjustWarn: st.AdjustWarn, Logger: e.log,
 		ObserveDecision: e.metrics.call.observeDecision(),
 	}, e.acdDeps())
 	if err != nil {
@@ -350,21 +351,19 @@ func (e *Engine) ACD() *acd.ACD { return e.acd }
 // Ready is closed once every listener serves.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
-// ReloadFlows re-reads the flow directory; on error the old flows stay.
-func (e *Engine) ReloadFlows() error {
-	if err := e.flows.Reload(); err != nil {
-		e.log.Error("flow reload refused; previous flows stay in service", "err", err)
-		return err
-	}
-	e.log.Info("flows reloaded", "version", e.flows.Version())
-	return nil
-}
+// Done is closed when Run has returned.
+func (e *Engine) Done() <-chan struct{} { return e.done }
 
-// Run serves until ctx ends, then drains: calls are hung up, the ACD and
-// HTTP stop, and Run returns.
-func (e *Engine) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+// Run serves until ctx ends (or Stop), then stops gracefully: new calls
+// are refused, the calls in progress get shutdown.grace to end (Abort cuts
+// it short), the rest are ended, the ACD and HTTP stop, the records drain,
+// and Run returns.
+func (e *Engine) Run(parent context.Context) error {
+	// The parts run until the calls are gone, not until parent ends: parent
+	// only starts the stop.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
+	defer close(e.done)
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	wg.Add(1)
@@ -387,7 +386,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		e.presence().Run(ctx)
+		e.pres.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.runState(ctx)
 	}()
 	wg.Add(1)
 	go func() {
@@ -446,10 +450,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	close(e.ready)
 	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "sip_tls", e.sip.TLSAddr(), "http", e.HTTPAddr(), "https", e.httpCerts != nil, "webrtc", e.webrtc.Addr().String())
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+	err := e.waitStop(parent, errc)
+	acdClosed := false
+	if err == nil {
+		err = e.shutdownCalls(errc)
+		// No call is left: the ACD's rings stop (and are waited for)
+		// before the SIP server waits for its last legs. Pending callbacks
+		// stay in its store (and their journal) for the next start.
+		acdClosed = true
+		if cerr := e.acd.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("acd close: %w", cerr)
+		}
 	}
 	cancel()
 	if e.httpSrv != nil {
@@ -458,6 +469,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		stop()
 	}
 	wg.Wait()
+	e.saveState()
 	e.ctl.Close()
 	e.webrtc.Close()
 	_ = e.api.Close()
@@ -465,25 +477,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.recorder.Close()
 	stopRec()
 	<-recDone
-	if cerr := e.acd.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("acd close: %w", cerr)
+	if !acdClosed {
+		if cerr := e.acd.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("acd close: %w", cerr)
+		}
 	}
 	// Every call has ended: write the open records, then drain the logs.
 	stopRecords()
 	e.closeCluster()
 	return err
-}
-
-// presence signs phone-only agents in and out with their phones'
-// registrations (callctl.Presence has the rules).
-func (e *Engine) presence() *callctl.Presence {
-	var agents []acd.AgentProfile
-	for _, a := range e.cfg.Agents {
-		if a.Role == "agent" {
-			agents = append(agents, acd.AgentProfile{ID: a.ID, Skills: a.Skills, Groups: a.Groups, Region: a.Region, Mode: acd.AnswerMode(a.Mode)})
-		}
-	}
-	return &callctl.Presence{ACD: e.acd, Registered: e.sip.Registrar().Registered, Desktop: e.api.HasDesktop, Agents: agents, Log: e.log}
 }
 
 // ExtractDemo writes the embedded demo tree to a temporary directory so the
@@ -525,6 +527,7 @@ type metrics struct {
 	crmFailures  prometheus.Counter
 
 	recordingFailures prometheus.Counter
+	recordsLost       *prometheus.CounterVec // health.go
 	integrity         *prometheus.CounterVec
 	rtpTimeouts       prometheus.Counter
 
@@ -551,6 +554,7 @@ func newMetrics() *metrics {
 	m.rtpTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_rtp_timeouts_total",
 		Help: "Legs hung up because their phone stopped sending RTP (vanished without a BYE)."})
 	m.call = newCallMetrics(m.reg)
+	m.recordsLost = newRecordsLost()
 	m.reg.MustRegister(m.integrity, m.rtpTimeouts, m.recordingFailures, m.calls, m.digitLatency, m.crmLatency, m.crmFailures,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m

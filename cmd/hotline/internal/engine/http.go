@@ -23,23 +23,11 @@ func (e *Engine) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-e.ready:
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{"ready": true, "active_legs": e.sip.ActiveLegs(), "flows": e.flows.Names()})
-		default:
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-		}
-	})
+	mux.HandleFunc("GET /readyz", e.readiness)
+	e.drainRoutes(mux)
+	e.clusterRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("POST /admin/reload", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
-		if err := e.ReloadFlows(); err != nil {
-			http.Error(w, "reload refused, previous flows stay in service:\n"+err.Error(), http.StatusUnprocessableEntity)
-			return
-		}
-		fmt.Fprintf(w, "flows reloaded (version %d)\n", e.flows.Version())
-	}))
+	mux.HandleFunc("POST /admin/reload", e.requireRole("supervisor", "admin")(e.reloadHandler))
 	// The call-integrity check on demand: stuck agents, legs without a
 	// call, double bookings, missing or duplicate records.
 	mux.HandleFunc("GET /admin/integrity", e.requireRole("supervisor", "admin")(func(w http.ResponseWriter, r *http.Request) {
@@ -59,17 +47,12 @@ func (e *Engine) httpHandler() http.Handler {
 	}))
 	// Service levels and reports carry per-agent figures: supervisors only,
 	// by desktop session token or basic auth.
-	mux.HandleFunc("GET /api/service-levels", e.requireSupervisor(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(e.acd.ServiceLevels())
-	}))
-	targets := map[string]cdr.Target{}
-	for _, t := range e.cfg.Tiers {
-		targets[t.Name] = cdr.Target{Target: t.Target / 100, Within: t.Within.D()}
-	}
+	mux.HandleFunc("GET /api/service-levels", e.requireSupervisor(e.serviceLevels))
 	mux.HandleFunc("/api/campaigns", e.requireSupervisor(e.campaignsHandler))
 	mux.HandleFunc("/api/campaigns/", e.requireSupervisor(e.campaignsHandler))
-	mux.HandleFunc("GET /api/reports", e.requireSupervisor(cdr.ReportHandler(e.records.dir, targets).ServeHTTP))
+	mux.HandleFunc("GET /api/reports", e.requireSupervisor(func(w http.ResponseWriter, r *http.Request) {
+		cdr.ReportHandler(e.records.dir, e.plan.Load().targets).ServeHTTP(w, r) // the targets of the moment
+	}))
 	mux.Handle("/recordings/", e.refuseBanned(recording.NewHandler(e.recDir, "/recordings/", e.recordingScope, e.log)))
 	// Profiles for operators chasing a latency knee (admin and supervisors only).
 	mux.HandleFunc("/debug/pprof/", e.requireRole("admin", "supervisor")(pprof.Index))
@@ -115,7 +98,7 @@ func (e *Engine) recordingScope(r *http.Request) (recording.Scope, error) {
 		id, role = uid, string(urole)
 	} else {
 		user, pass, ok := r.BasicAuth()
-		a, known := e.agents[user]
+		a, known := e.agent(user)
 		src, srcOK := httpSource(r)
 		if srcOK && !e.guard.Allowed(src, user) {
 			return nil, recording.ErrUnauthenticated

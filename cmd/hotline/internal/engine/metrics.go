@@ -29,12 +29,13 @@ type acdCollector struct {
 
 func newACDCollector(e *Engine) *acdCollector {
 	return &acdCollector{
-		e:          e,
-		agents:     prometheus.NewDesc("hotline_agents", "Logged-in agents by state.", []string{"state"}, nil),
-		waiting:    prometheus.NewDesc("hotline_queue_waiting_calls", "Callers waiting in a queue.", []string{"queue"}, nil),
-		longest:    prometheus.NewDesc("hotline_queue_longest_wait_seconds", "Longest current wait in a queue.", []string{"queue"}, nil),
-		sl:         prometheus.NewDesc("hotline_service_level_ratio", "Actual service level per tier (queue \"\" = all queues), over the router's window.", []string{"tier", "queue"}, nil),
-		slTarget:   prometheus.NewDesc("hotline_service_level_target_ratio", "Target service level per tier.", []string{"tier"}, nil),
+		e:       e,
+		agents:  prometheus.NewDesc("hotline_agents", "Logged-in agents by state.", []string{"state"}, nil),
+		waiting: prometheus.NewDesc("hotline_queue_waiting_calls", "Callers waiting in a queue.", []string{"queue"}, nil),
+		longest: prometheus.NewDesc("hotline_queue_longest_wait_seconds", "Longest current wait in a queue.", []string{"queue"}, nil),
+		sl: prometheus.NewDesc("hotline_service_level_ratio", "Actual service level per tier (queue \"\" = all queues), over the router's window; absent while the tier has no call in the window.",
+			[]string{"tier", "queue"}, nil),
+		slTarget:   prometheus.NewDesc("hotline_service_level_target_ratio", "Target service level per tier, with the same labels as hotline_service_level_ratio.", []string{"tier", "queue"}, nil),
 		activeLegs: prometheus.NewDesc("hotline_sip_legs", "SIP legs up (callers, agents, supervisors).", nil, nil),
 		calls:      prometheus.NewDesc("hotline_active_calls", "Calls in the engine by phase.", []string{"phase"}, nil),
 	}
@@ -65,7 +66,7 @@ func (c *acdCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.agents, prometheus.GaugeValue, float64(n), string(s))
 	}
 	waiting, longest := map[string]int{}, map[string]time.Duration{}
-	for _, q := range e.cfg.Queues {
+	for _, q := range e.conf().Queues {
 		waiting[q.Name], longest[q.Name] = 0, 0
 	}
 	now := time.Now()
@@ -89,11 +90,12 @@ func (c *acdCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(n), q)
 		ch <- prometheus.MustNewConstMetric(c.longest, prometheus.GaugeValue, longest[q].Seconds(), q)
 	}
-	for _, sl := range e.acd.ServiceLevels() {
-		ch <- prometheus.MustNewConstMetric(c.sl, prometheus.GaugeValue, sl.Actual, sl.Tier, sl.Queue)
-		if sl.Queue == "" {
-			ch <- prometheus.MustNewConstMetric(c.slTarget, prometheus.GaugeValue, sl.Target, sl.Tier)
+	for _, sl := range append(e.acd.ServiceLevels(), e.acd.QueueServiceLevels()...) {
+		// No call in the window: no sample (an alert must not see 100 %).
+		if acd.HasSample(sl) {
+			ch <- prometheus.MustNewConstMetric(c.sl, prometheus.GaugeValue, sl.Actual, sl.Tier, sl.Queue)
 		}
+		ch <- prometheus.MustNewConstMetric(c.slTarget, prometheus.GaugeValue, sl.Target, sl.Tier, sl.Queue)
 	}
 	ch <- prometheus.MustNewConstMetric(c.activeLegs, prometheus.GaugeValue, float64(e.sip.ActiveLegs()))
 	total := e.ctl.Count()
@@ -204,7 +206,7 @@ func (e *Engine) watchACD(ctx context.Context) {
 				m.waitAnswer.WithLabelValues(ev.Queue, ev.Tier).Observe(ev.Wait.Seconds())
 			case acd.EventCallAbandoned:
 				event := "abandoned"
-				if ev.Wait < e.cfg.ACD.ShortAbandon.D() {
+				if ev.Wait < e.conf().ACD.ShortAbandon.D() {
 					event = "abandoned_short"
 				}
 				m.queueEvents.WithLabelValues(ev.Queue, ev.Tier, event).Inc()

@@ -22,6 +22,7 @@ type records struct {
 	states  *cdr.Writer[cdr.AgentStateRecord]
 	audit   *cdr.Writer[cdr.AuditRecord]
 	tracker *cdr.Tracker
+	history *cdr.History // the customer card's past calls (desktop.go)
 }
 
 func (e *Engine) buildRecords() error {
@@ -34,12 +35,15 @@ func (e *Engine) buildRecords() error {
 	r := &records{dir: dir}
 	callOpt := opt
 	callOpt.Sinks = e.recordSinks()
+	callOpt.OnLost = e.onLost("calls")
 	if r.calls, err = cdr.NewCallWriter(callOpt); err != nil {
 		return fmt.Errorf("engine: records %s: %w", dir, err)
 	}
+	opt.OnLost = e.onLost("agent_states")
 	if r.states, err = cdr.NewAgentStateWriter(opt); err != nil {
 		return fmt.Errorf("engine: records %s: %w", dir, err)
 	}
+	opt.OnLost = e.onLost("audit")
 	if r.audit, err = cdr.NewAuditWriter(opt); err != nil {
 		return fmt.Errorf("engine: records %s: %w", dir, err)
 	}
@@ -54,11 +58,11 @@ func (e *Engine) startTracker() {
 	if e.cluster != nil {
 		opt.Node = e.cluster.store.Node()
 	}
-	e.records.tracker = cdr.NewTracker(countingWriter{e.records.calls, e.metrics.calls, func(r cdr.Record) {
+	e.records.tracker = cdr.NewTracker(historyWriter{countingWriter{e.records.calls, e.metrics.calls, func(r cdr.Record) {
 		if e.ctl != nil {
 			e.ctl.RecordWritten(r)
 		}
-	}}, sub.C, opt)
+	}}, e.callHistory()}, sub.C, opt)
 }
 
 // countingWriter counts calls by the disposition their record ends with, so
