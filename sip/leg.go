@@ -563,7 +563,7 @@ func (s *Server) dialOne(ctx context.Context, target sipmsg.Uri, dr DialRequest)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		errc <- dcs.WaitAnswer(waitCtx, sipgo.AnswerOptions{})
+		errc <- waitAnswer(waitCtx, dcs)
 	}()
 	select {
 	case err = <-errc:
@@ -674,4 +674,18 @@ func (s *Server) Legs() []LegInfo {
 		return true
 	})
 	return out
+}
+
+// waitAnswer is sipgo's WaitAnswer made safe against its cancel path: when
+// ctx ends before any response and the INVITE transaction then terminates
+// (its peer never answered, or we are shutting down), sipgo reads a nil
+// response from the closed channel and dereferences it. That is one dial
+// failing, never a reason to take the whole engine down.
+func waitAnswer(ctx context.Context, dcs *sipgo.DialogClientSession) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sip: INVITE transaction ended while cancelling: %v", r)
+		}
+	}()
+	return dcs.WaitAnswer(ctx, sipgo.AnswerOptions{})
 }

@@ -33,6 +33,7 @@ func opsConfig(t *testing.T, appendYAML string, replace ...string) string {
 		"flows: flows", "flows: " + filepath.Join(testdata, "flows"),
 		"prompts: prompts", "prompts: " + filepath.Join(testdata, "prompts"),
 		"file: crm/customers.csv", "file: " + filepath.Join(testdata, "crm", "customers.csv"),
+		"campaigns: campaigns", "campaigns: " + filepath.Join(testdata, "campaigns"),
 	}, replace...)
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if !strings.Contains(cfg, pairs[i]) {

@@ -62,9 +62,9 @@ func TestRestartKeepsPhonesAndDesktops(t *testing.T) {
 	b.Eval(`document.getElementById("login-agent").value = "1001";
 		document.getElementById("login-password").value = "pass1001";
 		document.getElementById("login-form").requestSubmit(); true`)
-	until(t, b, "agent view", `!document.getElementById("agent-view").hidden && document.getElementById("state").textContent === "ready"`, 20*time.Second)
+	until(t, b, "agent view", `!document.getElementById("agent-view").hidden && document.getElementById("state").dataset.state === "ready"`, 20*time.Second)
 	b.Eval(`document.getElementById("nr-reason").value = "meeting"; document.querySelector('[data-state="not_ready"]').click(); true`)
-	until(t, b, "not ready shown", `document.getElementById("state").textContent === "not-ready"`, 20*time.Second)
+	until(t, b, "not ready shown", `document.getElementById("state").dataset.state === "not-ready"`, 20*time.Second)
 	token := b.Eval(`sessionStorage.getItem("hotline.token")`)
 
 	// The restart.
@@ -78,7 +78,7 @@ func TestRestartKeepsPhonesAndDesktops(t *testing.T) {
 
 	// The page comes back by itself, signed in, in its true state.
 	until(t, b, "resumed after the restart", `document.getElementById("conn").textContent === "online" && !document.getElementById("agent-view").hidden && document.getElementById("login-view").hidden`, 40*time.Second)
-	until(t, b, "true state after the restart", `document.getElementById("state").textContent === "not-ready"`, 20*time.Second)
+	until(t, b, "true state after the restart", `document.getElementById("state").dataset.state === "not-ready"`, 20*time.Second)
 	if now := b.Eval(`sessionStorage.getItem("hotline.token")`); now == token || now == "" {
 		t.Fatalf("token after the restart %q (before %q): want a fresh one", now, token)
 	}
