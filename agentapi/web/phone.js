@@ -2,12 +2,14 @@
 // (WebRTC; signalling over the desktop's WebSocket, PROTOCOL.md "Browser
 // phone"). Plain JS, no build step, its own panel and styles.
 //
-// The page (app.js) reaches it through three calls, and nothing else:
+// The desktop page (app.js) reaches it through its extensions: loaded after
+// app.js, phone.js hooks itself in with extend(fn) and takes the
+// pseudo-events "page.signed_in", "page.signed_out", "page.render" and
+// every event whose name starts with "webrtc.". A page without extend()
+// makes the same three calls itself:
 //   HotlinePhone.signedIn(reply, req)  after every sign-in or resume; req(type, fields) -> Promise is the page's request function
 //   HotlinePhone.signedOut()           on log-out or a session lost
 //   HotlinePhone.event(ev)             every event whose name starts with "webrtc."
-// A page with extensions (extend(fn), pseudo-events "page.signed_in" and
-// "page.signed_out") gets them by itself when phone.js loads after app.js.
 // The page's keypad stays the desktop's dtmf request (the engine sends the
 // digits to the caller, as for SIP phones). HotlinePhone.state() describes
 // the phone (diagnostics and tests).
