@@ -99,6 +99,9 @@ type Endpoint struct {
 
 	// Counters is what the endpoint did (metrics).
 	Counters Counters
+	// grace is Config.Grace, changed by SetGrace (a configuration reload)
+	// while legs run: read when a leg's grace starts.
+	grace atomic.Int64
 
 	mu     sync.Mutex
 	closed bool
@@ -187,8 +190,22 @@ func New(cfg Config) (*Endpoint, error) {
 		ctx:  ctx, cancel: cancel,
 		pages: map[string]Page{}, legs: map[string]*browserLeg{}, byUser: map[string][]*browserLeg{},
 	}
+	e.grace.Store(int64(cfg.Grace))
 	return e, nil
 }
+
+// SetGrace changes the re-attach grace (0: the default 10 s; negative: end
+// at once) for legs whose page goes from now on; a grace already running
+// keeps its length.
+func (e *Endpoint) SetGrace(d time.Duration) {
+	if d == 0 {
+		d = 10 * time.Second
+	}
+	e.grace.Store(int64(d))
+}
+
+// Grace is the re-attach grace in force.
+func (e *Endpoint) Grace() time.Duration { return time.Duration(e.grace.Load()) }
 
 const mimeTelephoneEvent = "audio/telephone-event"
 

@@ -211,7 +211,7 @@ func (l *browserLeg) armGraceLocked() {
 	if l.grace != nil {
 		return
 	}
-	g := l.e.cfg.Grace
+	g := l.e.Grace()
 	if g < 0 {
 		g = 0
 	}

@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/hotlinecc/hotline/agentapi/apitest"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/callctl"
 	"github.com/hotlinecc/hotline/cmd/hotline/internal/config"
+	"github.com/hotlinecc/hotline/sip/uatest"
 	"github.com/hotlinecc/hotline/sip/webrtc"
 	"github.com/hotlinecc/hotline/sip/webrtc/webrtctest"
 )
@@ -324,4 +327,92 @@ func TestBrowserPhonesConsultTransferAndTakeover(t *testing.T) {
 	c.press('5')
 	c.finished(ctx)
 	settledOK(t, d, ctx, "after the call")
+}
+
+// A reload carries the browser phone's settings: agent 1001, whose page
+// is registered as the phone, is set to phone: sip — its SIP phone rings
+// for the next call and the page may not register again; set back to
+// auto, the next call rings the page. media.webrtc_grace changes at once,
+// media.webrtc_port is reported as needing a restart.
+func TestBrowserPhoneFollowsReload(t *testing.T) {
+	t.Parallel()
+	file, _, text := demoFile(t)
+	d := startDemo(t, nil)
+	d.e.ConfigPath = file
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	phone1 := uatest.New(t, d.e.SIPAddr())
+	if err := phone1.Register("1001", "pass1001", 300); err != nil {
+		t.Fatal(err)
+	}
+	p := d.pagePhone(t, ctx, "1001")
+	d.waitAgent(t, "1001", acd.Ready)
+
+	sipOnly := replaceAll(t, text, `{id: "1001", name: Agent 1001, password: pass1001,`, `{id: "1001", name: Agent 1001, password: pass1001, phone: sip,`) +
+		"\nmedia: {webrtc_grace: 3s, webrtc_port: 40999}\n"
+	if err := os.WriteFile(file, []byte(sipOnly), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.e.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(res.Restart, "media.webrtc_port") || slices.Contains(res.Restart, "media.webrtc_grace") {
+		t.Fatalf("needs_restart %v: want media.webrtc_port (a bound socket), not media.webrtc_grace", res.Restart)
+	}
+	if g := d.e.webrtc.Grace(); g != 3*time.Second {
+		t.Fatalf("re-attach grace after the reload: %v, want 3s", g)
+	}
+	if r, err := p.desk.Do(ctx, "webrtc.register", nil); err != nil || r.OK || r.Code() != "bad_request" {
+		t.Fatalf("webrtc.register with phone: sip: ok %v code %q (err %v), want bad_request", r.OK, r.Code(), err)
+	}
+
+	trunk := uatest.New(t, d.e.SIPAddr())
+	c1, err := trunk.Call("10010", uatest.CallOptions{From: "13800000001"}) // diamond → general → 1001
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := phone1.NextInvite(20 * time.Second)
+	if err != nil {
+		t.Fatalf("1001's SIP phone did not ring with phone: sip: %v", err)
+	}
+	if err := in.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	d.bridged(t, ctx, "1001")
+	if n := d.e.webrtc.Legs(); n != 0 {
+		t.Fatalf("%d browser legs while the SIP phone has the call", n)
+	}
+	if _, err := c1.Bye(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitAgent(t, "1001", acd.WrapUp)
+	if _, err := p.desk.Must(ctx, "set_state", map[string]any{"state": "ready"}); err != nil {
+		t.Fatal(err)
+	}
+	d.waitAgent(t, "1001", acd.Ready)
+
+	// Back to auto: the page (still registered) is the phone again.
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.e.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.desk.Must(ctx, "webrtc.register", nil); err != nil {
+		t.Fatalf("webrtc.register with phone: auto: %v", err)
+	}
+	c2, err := trunk.Call("10010", uatest.CallOptions{From: "13800000001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.answer(ctx)
+	if v := d.bridged(t, ctx, "1001"); v.State != callctl.Talking {
+		t.Fatalf("call in the page after the reload: %+v", v)
+	}
+	if _, err := c2.Bye(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitAgent(t, "1001", acd.WrapUp)
+	settledOK(t, d, ctx, "after the page's call")
 }
