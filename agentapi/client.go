@@ -315,6 +315,15 @@ func (c *client) handle(data []byte) {
 	case h.need == needSupervisor && !sess.acct.supervisor():
 		err = errf(CodeForbidden, "%q needs a supervisor or admin", req.Type)
 	}
+	if err == nil && asyncRequests[req.Type] {
+		c.srv.wg.Add(1)
+		go func() {
+			defer c.srv.wg.Done()
+			res, err := h.fn(c, sess, &req)
+			c.finish(&req, res, err)
+		}()
+		return
+	}
 	var res *result
 	if err == nil {
 		res, err = h.fn(c, sess, &req)
@@ -322,6 +331,17 @@ func (c *client) handle(data []byte) {
 	if c.abuse != "" {
 		defer c.shutdown(CloseAbuse, c.abuse, true)
 	}
+	c.finish(&req, res, err)
+}
+
+// asyncRequests are handled off the reader, their reply sent when done:
+// a monitor waits for the supervisor's phone to answer, and when that
+// phone is this very page (the browser phone) its answer comes on this
+// connection, which must go on being read.
+var asyncRequests = map[string]bool{"monitor": true}
+
+// finish replies to req and counts it.
+func (c *client) finish(req *request, res *result, err error) {
 	if err != nil {
 		ae := toAPIError(err)
 		c.srv.metrics.requests.WithLabelValues(requestType(req.Type), ae.Code).Inc()

@@ -46,7 +46,7 @@ func (s *Server) legFor(req *sipmsg.Request) *Leg {
 		return nil
 	}
 	leg := v.(*Leg)
-	if !leg.matches(req) {
+	if leg.external || !leg.matches(req) {
 		return nil
 	}
 	return leg

@@ -60,6 +60,7 @@ type Leg struct {
 	lateOffer bool
 	ackSDP    []byte
 	secure    bool // signalling over TLS (sips: / transport=tls)
+	external  bool // signalled outside SIP (external.go)
 }
 
 func (s *Server) newLeg(id string, inbound bool, info CallInfo, sess *media.Session) *Leg {

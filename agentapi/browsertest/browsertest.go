@@ -41,6 +41,13 @@ type Response struct {
 
 func Chromium(t testing.TB) *Page {
 	t.Helper()
+	return ChromiumWith(t)
+}
+
+// ChromiumWith starts Chromium with extra command-line flags (e.g. fake
+// media devices for the browser phone).
+func ChromiumWith(t testing.TB, flags ...string) *Page {
+	t.Helper()
 	bin := os.Getenv("HOTLINE_CHROMIUM")
 	if bin == "" {
 		bin = "chromium"
@@ -50,9 +57,11 @@ func Chromium(t testing.TB) *Page {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+	args := []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--autoplay-policy=no-user-gesture-required",
-		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir="+profile, "about:blank")
+		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir=" + profile}
+	args = append(append(args, flags...), "about:blank")
+	cmd := exec.CommandContext(ctx, bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

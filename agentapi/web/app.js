@@ -16,7 +16,8 @@ const S = {
 const isSup = () => S.role === "supervisor" || S.role === "admin";
 
 // Page extensions (campaign.js): each gets every event first (true: handled)
-// and a "page.signed_in" / "page.render" / "page.view" pseudo-event.
+// and a "page.signed_in" / "page.signed_out" / "page.render" / "page.view"
+// pseudo-event.
 const pageExtensions = [];
 function extend(fn) { pageExtensions.push(fn); }
 function toExtensions(e) { let done = false; for (const fn of pageExtensions) done = fn(e) || done; return done; }
@@ -153,6 +154,7 @@ function setLanguage(lang, save) {
 
 // ---- sign-in and views --------------------------------------------------
 function showLogin() {
+  if (S.me) toExtensions({ event: "page.signed_out" }); // phone.js (the browser phone) lets go
   S.me = null; S.seat = null; S.role = null;
   $("login-view").hidden = false;
   for (const id of ["agent-view", "sup-view", "rec-view", "rep-view", "logout", "nav", "tv"]) $(id).hidden = true;

@@ -637,7 +637,7 @@ func (c *Call) dial(purpose dialPurpose, to string) {
 	ctx, stop := context.WithTimeout(c.ctx, c.ctl.cfg.RingTimeout)
 	c.goOwned(func() {
 		defer stop()
-		leg, err := c.ctl.sip.Dial(ctx, req)
+		leg, err := c.ctl.dialPhone(ctx, req, purpose == dialSupervisor)
 		if !c.post(&event{kind: evDialed, purpose: purpose, leg: leg, err: err}) && leg != nil {
 			c.releaseLeg(leg, "call ended while dialling")
 		}

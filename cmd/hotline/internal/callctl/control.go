@@ -55,7 +55,9 @@ type Config struct {
 	// RTPTimeout ends a leg that sent RTP and then nothing for this long,
 	// hold excepted (default 30 s; negative disables).
 	RTPTimeout time.Duration
-	Hooks      Hooks
+	// Browsers, if set, rings users whose phone is their page (browser.go).
+	Browsers Browsers
+	Hooks    Hooks
 }
 
 // Hooks let the engine count what call control sees; every one is optional

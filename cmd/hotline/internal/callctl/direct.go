@@ -102,7 +102,7 @@ func (dc *directCall) run(ctx context.Context, far sip.DialRequest) {
 		}
 	}()
 	ringCtx, stop := context.WithTimeout(ctx, ctl.cfg.RingTimeout)
-	a, err := ctl.sip.Dial(ringCtx, sip.DialRequest{User: dc.agent, CallerID: dc.callee, CallerName: dc.direction})
+	a, err := ctl.dialPhone(ringCtx, sip.DialRequest{User: dc.agent, CallerID: dc.callee, CallerName: dc.direction}, true)
 	stop()
 	if err != nil {
 		log.Info("agent's phone did not answer", "err", err)
@@ -114,7 +114,7 @@ func (dc *directCall) run(ctx context.Context, far sip.DialRequest) {
 	dc.mu.Unlock()
 	farCtx, stopFar := context.WithCancel(ctx)
 	stopWatch := context.AfterFunc(a.Context(), stopFar) // the agent giving up stops the far end ringing
-	b, err := ctl.sip.Dial(farCtx, far)
+	b, err := ctl.dialPhone(farCtx, far, false)
 	stopWatch()
 	stopFar()
 	if err != nil {

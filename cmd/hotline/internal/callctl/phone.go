@@ -115,7 +115,7 @@ func (ctl *Control) dialAgent(ctx context.Context, req sip.DialRequest, r *ringi
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res := make(chan result, 1)
-	go func() { l, err := ctl.sip.Dial(dctx, req); res <- result{l, err} }()
+	go func() { l, err := ctl.dialPhone(dctx, req, false); res <- result{l, err} }()
 	select {
 	case out := <-res:
 		return out.leg, out.err
@@ -126,7 +126,7 @@ func (ctl *Control) dialAgent(ctx context.Context, req sip.DialRequest, r *ringi
 		return out.leg, nil // it answered in the same instant
 	}
 	req.Headers = autoAnswer
-	return ctl.sip.Dial(ctx, req)
+	return ctl.dialPhone(ctx, req, true)
 }
 
 // ringing is an offer ringing an agent's phone.

@@ -92,6 +92,13 @@ type Config struct {
 	Media struct {
 		// SRTP: off, optional (default) or required.
 		SRTP string `yaml:"srtp"`
+		// WebRTCPort is the UDP port every browser phone's media shares
+		// (ICE-lite on sip.media_ip); 0 picks a free one at start (logged).
+		WebRTCPort int `yaml:"webrtc_port"`
+		// WebRTCGrace is how long a browser call whose page went (reload,
+		// lost connection) waits for the agent's page to re-attach
+		// (default 10s).
+		WebRTCGrace Duration `yaml:"webrtc_grace"`
 		// RTPSockets: shared (default: legs share a few ports of
 		// sip.rtp_ports, told apart by address and SSRC) or per_leg (a
 		// port per leg). NATed phones and trunks with rtp_port_per_leg get
@@ -299,6 +306,10 @@ type Agent struct {
 	Region string         `yaml:"region"`
 	Groups []string       `yaml:"groups"`
 	Mode   string         `yaml:"answer_mode"`
+	// Phone is where calls ring: sip (the registered phone), browser (the
+	// desktop page) or auto (default: the page when it has registered as
+	// the phone, else the SIP phone).
+	Phone string `yaml:"phone"`
 }
 
 // Error is one configuration problem.
@@ -660,6 +671,14 @@ func (c *Config) Validate() error {
 		default:
 			bad(key+".answer_mode", "unknown mode %q (auto, manual)", a.Mode)
 		}
+		switch a.Phone {
+		case "", "auto", "sip", "browser":
+		default:
+			bad(key+".phone", "unknown phone %q (sip, browser, auto)", a.Phone)
+		}
+	}
+	if p := c.Media.WebRTCPort; p < 0 || p > 65535 {
+		bad("media.webrtc_port", "port %d out of range", p)
 	}
 	return errors.Join(errs...)
 }

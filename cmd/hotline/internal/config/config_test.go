@@ -54,6 +54,8 @@ func TestErrorsNameFileAndKey(t *testing.T) {
 		{"redis without address", "language: en", "language: en\nstore: redis", []string{"redis.addr"}},
 		{"tls without certificate", "udp: 127.0.0.1:5060", "udp: 127.0.0.1:5060\n  tls: 127.0.0.1:5061", []string{"sip.tls", "tls_cert"}},
 		{"bad srtp", "language: en", "language: en\nmedia: {srtp: sometimes}", []string{"media.srtp", "sometimes"}},
+		{"bad phone", "role: supervisor", "role: supervisor, phone: desk", []string{"agents[3].phone", "desk"}},
+		{"bad webrtc port", "language: en", "language: en\nmedia: {webrtc_port: 70000}", []string{"media.webrtc_port"}},
 		{"bad rtp sockets", "language: en", "language: en\nmedia: {rtp_sockets: pooled}", []string{"media.rtp_sockets", "pooled"}},
 		{"bad shared ports", "language: en", "language: en\nmedia: {shared_ports: -1}", []string{"media.shared_ports"}},
 		{"bad latch", "udp: 127.0.0.1:5060", "udp: 127.0.0.1:5060\n  rtp_latch: anyone", []string{"sip.rtp_latch", "anyone"}},

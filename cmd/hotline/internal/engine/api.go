@@ -28,7 +28,7 @@ func (e *Engine) buildAPI() error {
 		// other phone does: allow for the whole ring.
 		CallTimeout: e.cfg.ACD.RingTimeout.D() + 5*time.Second,
 		Queues:      p.queues, BreakReasons: p.breaks, NotReadyReasons: []string{"meeting", "training", "paperwork", "no answer"},
-		Logger: e.log, Metrics: e.metrics.reg, Guard: e.guard, Extensions: e.campaignExtensions(),
+		Logger: e.log, Metrics: e.metrics.reg, Guard: e.guard, Extensions: e.extensions(),
 		SessionKey: key, SessionState: filepath.Join(e.stateDir(), "sessions.json"),
 	}
 	e.desktopConfig(&cfg)

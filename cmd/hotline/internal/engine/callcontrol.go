@@ -41,6 +41,7 @@ func (e *Engine) buildCallControl(promptRoot string) error {
 		Outbound: live.Outbound, RingTimeout: cfg.ACD.RingTimeout.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
 		CustomerRing: live.CustomerRing,
 		FreeAgents:   func(queues []string) []string { return campaignEngine{e}.FreeAgents(queues) },
+		Browsers:     browserPhones{e},
 		Hooks: callctl.Hooks{
 			DigitLatency: func(d time.Duration) { m.digitLatency.Observe(d.Seconds()) },
 			LegEnded:     m.call.countLeg,

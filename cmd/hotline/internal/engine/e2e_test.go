@@ -123,8 +123,10 @@ type caller struct {
 	number string
 	// mediaEar keeps the caller's decoded audio.
 	mediaEar ear
-	seq      uint16
-	ts       uint32
+	// events are the RFC 4733 event codes the caller received (every packet).
+	events []byte
+	seq    uint16
+	ts     uint32
 }
 
 func (d *demo) call(t *testing.T, number string, ctx context.Context) *caller {
@@ -157,6 +159,9 @@ func (d *demo) dial(t *testing.T, ctx context.Context, number, to string, hangup
 			if pk.Unmarshal(buf[:n]) == nil {
 				c.mu.Lock()
 				c.pkts++
+				if pk.PayloadType == 101 && len(pk.Payload) >= 4 {
+					c.events = append(c.events, pk.Payload[0])
+				}
 				c.mu.Unlock()
 				if pk.PayloadType == 0 {
 					if pcm, err := media.PCMU.Decode(nil, pk.Payload); err == nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/hotlinecc/hotline/routing/crm"
 	"github.com/hotlinecc/hotline/sip"
 	"github.com/hotlinecc/hotline/sip/guard"
+	"github.com/hotlinecc/hotline/sip/webrtc"
 )
 
 // Engine is one running Hotline node.
@@ -64,6 +65,8 @@ type Engine struct {
 	// campaigns is the outbound dialler (campaigns.go); nil without
 	// campaigns.
 	campaigns *campaigns
+	// webrtc makes the browser phones' legs (browserphone.go).
+	webrtc *webrtc.Endpoint
 	// The edge (edge.go): guard, credentials, HTTPS certificates.
 	guard       *guard.Guard
 	creds       map[string]credential
@@ -211,6 +214,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		if e.httpLn, err = e.listenHTTP(); err != nil {
 			return nil, err
 		}
+	}
+	if err := e.buildWebRTC(mediaIP, codecs); err != nil {
+		if e.httpLn != nil {
+			_ = e.httpLn.Close()
+		}
+		return nil, err
 	}
 	return e, nil
 }
@@ -443,7 +452,7 @@ func (e *Engine) Run(parent context.Context) error {
 		}()
 	}
 	close(e.ready)
-	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "sip_tls", e.sip.TLSAddr(), "http", e.HTTPAddr(), "https", e.httpCerts != nil)
+	e.log.Info("hotline serving", "sip_udp", e.sip.UDPAddr(), "sip_tcp", e.sip.TCPAddr(), "sip_tls", e.sip.TLSAddr(), "http", e.HTTPAddr(), "https", e.httpCerts != nil, "webrtc", e.webrtc.Addr().String())
 	err := e.waitStop(parent, errc)
 	acdClosed := false
 	if err == nil {
@@ -465,6 +474,7 @@ func (e *Engine) Run(parent context.Context) error {
 	wg.Wait()
 	e.saveState()
 	e.ctl.Close()
+	e.webrtc.Close()
 	_ = e.api.Close()
 	// Calls are gone: close their recordings, then stop the flusher.
 	e.recorder.Close()

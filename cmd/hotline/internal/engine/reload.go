@@ -14,20 +14,21 @@ import (
 
 // Hot reload (SIGHUP, POST /admin/reload). The configuration file and the
 // flows are read again and everything that can change without dropping a
-// call changes at once: agents (added, removed, skills and levels,
-// passwords or their hashes and HA1s, SRTP policies), queues (with their
-// callback tries and wrap-up codes), tiers and their targets, the tier
-// policy, wrap-up and ring times, break reasons and limits, access numbers,
-// their languages and flows, trunks (sources, TLS names, SRTP policies,
-// and the guard's exemptions), media.srtp, recording policies, the
-// desktop's card attributes and languages. Calls in progress keep what
-// they started with (their flow, their agent, their recording). Only new
-// or changed clear passwords are hashed. Everything is checked before
-// anything changes: a bad file or flow changes nothing and the error says
-// where (file:line, or file and key). Keys that need a restart — addresses
-// and ports, TLS, the store and Redis, directories, prompts and language,
-// the customer source, the guard's limits, the campaigns — are reported as
-// such and take effect at the next start.
+// call changes at once: agents (added, removed, skills and levels, passwords
+// or their hashes and HA1s, SRTP policies, phone: sip, browser or auto),
+// queues (with their callback tries and wrap-up codes), tiers and their
+// targets, the tier policy, wrap-up and ring times, break reasons and
+// limits, access numbers, their languages and flows, trunks (sources, TLS
+// names, SRTP policies, and the guard's exemptions), media.srtp,
+// media.webrtc_grace, recording policies, the desktop's card attributes and
+// languages. Calls in progress keep what they started with (their flow,
+// their agent, their recording). Only new or changed clear passwords are
+// hashed. Everything is checked before anything changes: a bad file or flow
+// changes nothing and the error says where (file:line, or file and key).
+// Keys that need a restart — addresses and ports (media.webrtc_port too),
+// TLS, the store and Redis, directories, prompts and language, the customer
+// source, the guard's limits, the campaigns — are reported as such and take
+// effect at the next start.
 
 // ReloadResult says what a reload did.
 type ReloadResult struct {
@@ -138,6 +139,9 @@ func (e *Engine) reload() (ReloadResult, error) {
 	e.plan.Store(p)
 	e.sip.SetTrunks(p.trunks)
 	e.guard.SetExempt(p.exempt)
+	// Browser phones: each agent's phone setting is read from the plan at
+	// every ring; the re-attach grace applies to pages that go from now on.
+	e.webrtc.SetGrace(cfg.Media.WebRTCGrace.D())
 	e.pres.SetAgents(p.phone)
 	e.metrics.zeroLabels(p)
 	e.zeroFlows()
@@ -178,6 +182,8 @@ func restartKeys(was, now *config.Config) []string {
 		// (the trunks it exempts follow a reload).
 		"security":  {was.Security, now.Security},
 		"campaigns": {was.Campaigns, now.Campaigns},
+		// The browser phones' shared ICE socket is bound at start.
+		"media.webrtc_port": {was.Media.WebRTCPort, now.Media.WebRTCPort},
 		// The customer card's history depth sizes the history at start.
 		"desktop.history": {was.Desktop.History, now.Desktop.History},
 	} {
