@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Any sequence of frames gets exactly one reply per frame and never
@@ -35,14 +36,21 @@ func FuzzFrames(f *testing.F) {
 		for _, fr := range frames {
 			c.handle(fr)
 		}
+		// A monitor is answered off the reader (asyncRequests): its reply
+		// may come after handle returned.
 		replies := 0
-		for _, m := range c.take(nil) {
-			var r struct{ Type string }
-			if err := json.Unmarshal(m, &r); err != nil {
-				t.Fatalf("server sent invalid JSON %q: %v", m, err)
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			for _, m := range c.take(nil) {
+				var r struct{ Type string }
+				if err := json.Unmarshal(m, &r); err != nil {
+					t.Fatalf("server sent invalid JSON %q: %v", m, err)
+				}
+				if r.Type == "reply" {
+					replies++
+				}
 			}
-			if r.Type == "reply" {
-				replies++
+			if replies >= len(frames) || time.Now().After(deadline) || isClosed(c.stop) {
+				break
 			}
 		}
 		select {
@@ -54,6 +62,15 @@ func FuzzFrames(f *testing.F) {
 			t.Fatalf("%d frames, %d replies", len(frames), replies)
 		}
 	})
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // The protocol document covers every request type and error code.
