@@ -18,7 +18,8 @@ type player struct {
 	pi, off   int  // prompt, frame within it
 	first     bool
 	st        emitterState
-	completed bool // every frame was sent
+	completed bool      // every frame was sent
+	lastDue   time.Time // when the last frame sent was due
 	done      chan struct{}
 	err       error
 }
@@ -53,7 +54,7 @@ func (pl *player) emit(due time.Time, tx *txBatch) bool {
 	enc := pl.prompts[pl.pi].encoded(cfg)
 	frame := enc[pl.off*FrameSamples : (pl.off+1)*FrameSamples]
 	pl.off++
-	s.lastDue = due
+	s.lastDue, pl.lastDue = due, due
 	if fn := dueProbe.Load(); fn != nil {
 		(*fn)(s, due)
 	}
@@ -166,9 +167,21 @@ func (s *Session) play(ctx context.Context, op string, prompts []*Prompt, loop b
 		pl.cancel()
 	}
 	s.sendMu.Lock()
-	err, completed := pl.err, pl.completed
+	err, completed, lastDue := pl.err, pl.completed, pl.lastDue
 	s.sendMu.Unlock()
 	if completed {
+		// The prompt has been played when its last frame's 20 ms are
+		// over, not when that frame left: a hang-up right after Play
+		// would otherwise reach the phone before the end of "goodbye".
+		if d := time.Until(lastDue.Add(FrameDuration)); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			case <-s.done:
+			}
+			t.Stop()
+		}
 		return nil
 	}
 	if err == nil {

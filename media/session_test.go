@@ -186,10 +186,16 @@ func TestPlaySendsPromptExactly(t *testing.T) {
 			s := newTestSession(t, a)
 			peer := newRawPeer(t)
 			s.SetRemote(peer.addr(), PCMU, 0)
+			start := time.Now()
 			if err := s.Play(context.Background(), tc.prompts...); err != nil {
 				t.Fatalf("Play: %v", err)
 			}
 			wantPackets := len(tc.want) / FrameSamples
+			// Played means heard to the end: the last frame's 20 ms are
+			// over before Play returns (a hang-up may follow at once).
+			if took, least := time.Since(start), time.Duration(wantPackets)*FrameDuration; took < least {
+				t.Fatalf("Play of %d frames returned after %v, before they could be heard (%v)", wantPackets, took, least)
+			}
 			var payload []byte
 			var prevSeq uint16
 			var prevTS uint32
