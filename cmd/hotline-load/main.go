@@ -1,6 +1,7 @@
 // Command hotline-load measures a Hotline engine under SIPp load on this
-// machine: call set-up rate, concurrent playing calls with RTP pacing, and
-// IVR digit → next prompt latency. It starts the engine itself on free
+// machine: call set-up rate, concurrent playing calls with RTP pacing,
+// bridged calls with forwarding delay (some recorded), IVR digit → next
+// prompt latency, and two nodes on Redis against one. It starts the engine itself on free
 // loopback ports (testdata/load/hotline-load.yaml), drives SIPp with the
 // scenarios in testdata/sipp, receives the engine's RTP on its own sockets
 // (kernel receive timestamps) and prints a results table. Every run is
@@ -9,6 +10,7 @@
 //	go run ./cmd/hotline-load -scenario setup                  # 50…400 calls/s, 20 s each
 //	go run ./cmd/hotline-load -scenario setup -rate 300 -calls 6000
 //	go run ./cmd/hotline-load -scenario concurrent -concurrent 500,1000
+//	go run ./cmd/hotline-load -scenario bridged -calls 1000 -recorded 250 -baseline f5e611d
 //	go run ./cmd/hotline-load -scenario ivr -calls 500
 //	go run ./cmd/hotline-load -scenario cluster -rates 20,40 -agents 60   # 1 node/memory vs 2 nodes/Redis
 //
