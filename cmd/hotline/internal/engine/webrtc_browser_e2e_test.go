@@ -101,6 +101,8 @@ func TestBrowserPhoneInChromium(t *testing.T) {
 
 	// A key on the page's keypad reaches the caller as RFC 4733 (the
 	// desktop's dtmf request, as with a SIP phone).
+	// The keypad is live only once the page shows the call retrieved.
+	agent.Until("keypad enabled", `!document.querySelector('#dtmf-pad [aria-label="DTMF 5"]').disabled`)
 	agent.Eval(`document.querySelector('#dtmf-pad [aria-label="DTMF 5"]').click(); true`)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		c.mu.Lock()
