@@ -1,7 +1,6 @@
 package media
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -296,7 +294,7 @@ func (ep *endpoint) dispatch(ms []udpbatch.Message, rx *rxScratch, tx *txBatch, 
 		m := &ms[i]
 		at := now
 		if kernelTime {
-			if ns, ok := kernelStamp(m.OOB[:m.NOOB]); ok {
+			if ns, ok := udpbatch.KernelStamp(m.OOB[:m.NOOB]); ok {
 				at = time.Unix(0, ns)
 			}
 		}
@@ -310,26 +308,6 @@ func (ep *endpoint) dispatch(ms []udpbatch.Message, rx *rxScratch, tx *txBatch, 
 		}
 		ep.current.Store(nil)
 	}
-}
-
-// kernelStamp reads an SCM_TIMESTAMPNS control message (64-bit Linux: a
-// 16-byte cmsghdr, then a struct timespec).
-func kernelStamp(oob []byte) (int64, bool) {
-	for len(oob) >= 16 {
-		l := int(binary.NativeEndian.Uint64(oob[0:]))
-		level := int32(binary.NativeEndian.Uint32(oob[8:]))
-		typ := int32(binary.NativeEndian.Uint32(oob[12:]))
-		if l < 16 || l > len(oob) {
-			return 0, false
-		}
-		if level == syscall.SOL_SOCKET && typ == syscall.SO_TIMESTAMPNS && l >= 32 {
-			sec := int64(binary.NativeEndian.Uint64(oob[16:]))
-			nsec := int64(binary.NativeEndian.Uint64(oob[24:]))
-			return sec*1e9 + nsec, true
-		}
-		oob = oob[(l+7)&^7:]
-	}
-	return 0, false
 }
 
 // lookupLocked finds the leg a datagram is for (nil: none, counted).

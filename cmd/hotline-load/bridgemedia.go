@@ -332,7 +332,7 @@ func (bm *bridgeMedia) receive(m *udpbatch.Message, delays *[]float64, received 
 		bm.relayedN.Add(1)
 	}
 	sentNs := bm.epoch.UnixNano() + int64(v>>24)*1000
-	at, ok := kernelStamp(m.OOB[:m.NOOB])
+	at, ok := udpbatch.KernelStamp(m.OOB[:m.NOOB])
 	if !ok {
 		at = time.Now().UnixNano()
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hotlinecc/hotline/media/udpbatch"
@@ -128,7 +127,7 @@ func (r *receiver) read() {
 				for i := range k {
 					m := &ms[i]
 					b := m.Buf[:m.N]
-					at, ok := kernelStamp(m.OOB[:m.NOOB])
+					at, ok := udpbatch.KernelStamp(m.OOB[:m.NOOB])
 					if !ok {
 						at = time.Now().UnixNano()
 					}
@@ -170,26 +169,6 @@ func (r *receiver) read() {
 		}
 		time.Sleep(pause)
 	}
-}
-
-// kernelStamp extracts an SCM_TIMESTAMPNS control message (Linux, 64-bit:
-// a 16-byte cmsghdr followed by a struct timespec).
-func kernelStamp(oob []byte) (int64, bool) {
-	for len(oob) >= 16 {
-		l := int(binary.NativeEndian.Uint64(oob[0:]))
-		level := int32(binary.NativeEndian.Uint32(oob[8:]))
-		typ := int32(binary.NativeEndian.Uint32(oob[12:]))
-		if l < 16 || l > len(oob) {
-			return 0, false
-		}
-		if level == syscall.SOL_SOCKET && typ == syscall.SO_TIMESTAMPNS && l >= 32 {
-			sec := int64(binary.NativeEndian.Uint64(oob[16:]))
-			nsec := int64(binary.NativeEndian.Uint64(oob[24:]))
-			return sec*1e9 + nsec, true
-		}
-		oob = oob[(l+7)&^7:]
-	}
-	return 0, false
 }
 
 // close stops the drain and closes the sockets.

@@ -202,23 +202,6 @@ func TestHistogram(t *testing.T) {
 	}
 }
 
-func TestKernelStamp(t *testing.T) {
-	// cmsghdr{len 32, SOL_SOCKET, SCM_TIMESTAMPNS} + timespec{5 s, 7 ns}
-	oob := make([]byte, 32)
-	oob[0] = 32
-	oob[8] = 1   // SOL_SOCKET
-	oob[12] = 35 // SO_TIMESTAMPNS
-	oob[16] = 5
-	oob[24] = 7
-	got, ok := kernelStamp(oob)
-	if !ok || got != 5_000_000_007 {
-		t.Errorf("stamp = %d, %v; want 5000000007, true", got, ok)
-	}
-	if _, ok := kernelStamp(oob[:20]); ok {
-		t.Error("a truncated control message must not parse")
-	}
-}
-
 func TestParseFlags(t *testing.T) {
 	if _, err := parseFlags([]string{}); err == nil {
 		t.Error("no -scenario must be an error")

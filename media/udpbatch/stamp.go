@@ -1,0 +1,28 @@
+package udpbatch
+
+import (
+	"encoding/binary"
+	"syscall"
+)
+
+// KernelStamp reads the arrival time, Unix nanoseconds, from a datagram's
+// SCM_TIMESTAMPNS control message (Message.OOB[:NOOB] of a socket with
+// SO_TIMESTAMPNS; 64-bit Linux: a 16-byte cmsghdr, then a struct
+// timespec). ok is false when the message carries none.
+func KernelStamp(oob []byte) (ns int64, ok bool) {
+	for len(oob) >= 16 {
+		l := int(binary.NativeEndian.Uint64(oob[0:]))
+		level := int32(binary.NativeEndian.Uint32(oob[8:]))
+		typ := int32(binary.NativeEndian.Uint32(oob[12:]))
+		if l < 16 || l > len(oob) {
+			return 0, false
+		}
+		if level == syscall.SOL_SOCKET && typ == syscall.SO_TIMESTAMPNS && l >= 32 {
+			sec := int64(binary.NativeEndian.Uint64(oob[16:]))
+			nsec := int64(binary.NativeEndian.Uint64(oob[24:]))
+			return sec*1e9 + nsec, true
+		}
+		oob = oob[(l+7)&^7:]
+	}
+	return 0, false
+}
