@@ -872,20 +872,29 @@ func (r *Runner) Stop() error {
 	return nil
 }
 
+// previewedLocked is the contact agentID is previewing, or why a dial or
+// skip of contactID is refused.
+func (r *Runner) previewedLocked(agentID, contactID string) (*contactEntry, error) {
+	e := r.byID[contactID]
+	if e == nil {
+		return nil, ErrUnknownContact
+	}
+	if e.p.State != Previewing || e.p.Agent != agentID || r.previews[agentID] != e {
+		return nil, ErrNotOffered
+	}
+	return e, nil
+}
+
 // DialPreview dials a contact an agent is previewing: the agent clicked
 // dial. The window and the do-not-call list are checked again (the
 // preview may have waited); on refusal the preview is withdrawn.
 func (r *Runner) DialPreview(agentID, contactID string) error {
 	now := r.m.now()
 	r.mu.Lock()
-	e := r.byID[contactID]
-	if e == nil {
+	e, err := r.previewedLocked(agentID, contactID)
+	if err != nil {
 		r.mu.Unlock()
-		return ErrUnknownContact
-	}
-	if e.p.State != Previewing || e.p.Agent != agentID || r.previews[agentID] != e {
-		r.mu.Unlock()
-		return ErrNotOffered
+		return err
 	}
 	ctx := r.ctx
 	var refuse error
@@ -931,14 +940,10 @@ func (r *Runner) DialPreview(agentID, contactID string) error {
 func (r *Runner) SkipPreview(agentID, contactID string) error {
 	now := r.m.now()
 	r.mu.Lock()
-	e := r.byID[contactID]
-	if e == nil {
+	e, err := r.previewedLocked(agentID, contactID)
+	if err != nil {
 		r.mu.Unlock()
-		return ErrUnknownContact
-	}
-	if e.p.State != Previewing || e.p.Agent != agentID || r.previews[agentID] != e {
-		r.mu.Unlock()
-		return ErrNotOffered
+		return err
 	}
 	delete(r.previews, agentID)
 	r.m.release(agentID, r.spec.Name)
