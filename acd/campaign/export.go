@@ -22,15 +22,7 @@ var (
 // seconds, wrap-up code and script answers; dnc is yes when the number is
 // on the do-not-call list. Times are RFC 3339 in the campaign's zone.
 func (r *Runner) ExportResults(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	header := append([]string(nil), resultColumns...)
-	for _, q := range r.spec.Script {
-		header = append(header, "q:"+q.ID)
-	}
-	header = append(header, "dnc")
-	if err := cw.Write(header); err != nil {
-		return fmt.Errorf("campaign %s: export: %w", r.spec.Name, err)
-	}
+	x := r.newExport(w, resultColumns)
 	for _, c := range r.Contacts() {
 		p := c.Progress
 		var last AttemptRecord
@@ -45,19 +37,9 @@ func (r *Runner) ExportResults(w io.Writer) error {
 		}
 		row := []string{c.ID, c.Number, c.Name, c.Region, c.Tier, string(p.State), strconv.Itoa(p.Attempts),
 			string(p.LastOutcome), p.LastCause, last.Agent, r.timeString(last.Answered), seconds(last.Talk), last.WrapUp}
-		for _, q := range r.spec.Script {
-			row = append(row, last.Answers[q.ID])
-		}
-		row = append(row, yesNo(c.DNC))
-		if err := cw.Write(row); err != nil {
-			return fmt.Errorf("campaign %s: export: %w", r.spec.Name, err)
-		}
+		x.row(row, last.Answers, c.DNC)
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("campaign %s: export: %w", r.spec.Name, err)
-	}
-	return nil
+	return x.done()
 }
 
 // ExportAttempts writes one CSV row per attempt, skipped preview and
@@ -65,32 +47,57 @@ func (r *Runner) ExportResults(w io.Writer) error {
 // and each contact's in time order; seq numbers a contact's rows, attempt
 // is the dial attempt it was (0 for no_agent).
 func (r *Runner) ExportAttempts(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	header := append([]string(nil), attemptColumns...)
-	for _, q := range r.spec.Script {
-		header = append(header, "q:"+q.ID)
-	}
-	header = append(header, "dnc")
-	if err := cw.Write(header); err != nil {
-		return fmt.Errorf("campaign %s: export: %w", r.spec.Name, err)
-	}
+	x := r.newExport(w, attemptColumns)
 	for _, c := range r.Contacts() {
 		for i, h := range c.Progress.History {
 			row := []string{r.spec.Name, c.ID, c.Number, strconv.Itoa(i + 1), strconv.Itoa(h.Attempt), h.CallID, h.Agent,
 				r.timeString(h.Started), r.timeString(h.Answered), r.timeString(h.Ended), string(h.Outcome), h.Cause,
 				seconds(h.Talk), h.WrapUp}
-			for _, q := range r.spec.Script {
-				row = append(row, h.Answers[q.ID])
-			}
-			row = append(row, yesNo(h.DNC))
-			if err := cw.Write(row); err != nil {
-				return fmt.Errorf("campaign %s: export: %w", r.spec.Name, err)
-			}
+			x.row(row, h.Answers, h.DNC)
 		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("campaign %s: export: %w", r.spec.Name, err)
+	return x.done()
+}
+
+// export writes one of the campaign's CSV exports: the given columns, then
+// a "q:<id>" column per script question and the dnc column, on every row.
+type export struct {
+	r   *Runner
+	cw  *csv.Writer
+	err error
+}
+
+func (r *Runner) newExport(w io.Writer, columns []string) *export {
+	x := &export{r: r, cw: csv.NewWriter(w)}
+	header := append([]string(nil), columns...)
+	for _, q := range r.spec.Script {
+		header = append(header, "q:"+q.ID)
+	}
+	x.write(append(header, "dnc"))
+	return x
+}
+
+// row writes fields followed by the script's answers and the dnc flag.
+func (x *export) row(fields []string, answers map[string]string, dnc bool) {
+	for _, q := range x.r.spec.Script {
+		fields = append(fields, answers[q.ID])
+	}
+	x.write(append(fields, yesNo(dnc)))
+}
+
+func (x *export) write(fields []string) {
+	if x.err == nil {
+		x.err = x.cw.Write(fields)
+	}
+}
+
+func (x *export) done() error {
+	x.cw.Flush()
+	if x.err == nil {
+		x.err = x.cw.Error()
+	}
+	if x.err != nil {
+		return fmt.Errorf("campaign %s: export: %w", x.r.spec.Name, x.err)
 	}
 	return nil
 }
