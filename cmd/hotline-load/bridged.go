@@ -47,56 +47,26 @@ nodes:
 // plain none), their access numbers and flows, and agents with both
 // skills.
 func writeBridgedConfig(o options, agents int) (string, error) {
-	src, err := os.ReadFile(o.config)
+	d, err := newDerivedConfig(o, "bridged")
 	if err != nil {
-		return "", fmt.Errorf("bridged config: %w", err)
+		return "", err
 	}
-	base, err := filepath.Abs(filepath.Dir(o.config))
-	if err != nil {
-		return "", fmt.Errorf("bridged config: %w", err)
-	}
-	dir := filepath.Join(o.workDir, "bridged-config")
-	flows := filepath.Join(dir, "flows")
-	if err := os.MkdirAll(flows, 0o755); err != nil {
-		return "", fmt.Errorf("bridged config: %w", err)
-	}
-	entries, err := os.ReadDir(filepath.Join(base, "flows"))
-	if err != nil {
-		return "", fmt.Errorf("bridged config: %w", err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(base, "flows", e.Name()))
-		if err != nil {
-			return "", fmt.Errorf("bridged config: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(flows, e.Name()), b, 0o644); err != nil {
-			return "", fmt.Errorf("bridged config: %w", err)
-		}
+	if err := d.copyFlows(); err != nil {
+		return "", err
 	}
 	for name, queue := range map[string]string{"bridged-rec": "rec", "bridged-plain": "plain"} {
-		if err := os.WriteFile(filepath.Join(flows, name+".yaml"), fmt.Appendf(nil, bridgedFlow, name, queue), 0o644); err != nil {
-			return "", fmt.Errorf("bridged config: %w", err)
+		if err := d.writeFlow(name+".yaml", fmt.Appendf(nil, bridgedFlow, name, queue)); err != nil {
+			return "", err
 		}
 	}
-	cfg := string(src)
-	i := strings.Index(cfg, "\nagents:\n")
-	if i < 0 {
-		return "", fmt.Errorf("bridged config: %s has no agents: section at its end", o.config)
-	}
-	cfg = cfg[:i+1]
-	for from, to := range map[string]string{
-		"flows: flows":               "flows: " + flows,
-		"prompts: ../prompts":        "prompts: " + filepath.Join(base, "..", "prompts"),
-		"file: ../crm/customers.csv": "file: " + filepath.Join(base, "..", "crm", "customers.csv"),
-		"ring_timeout: 15s":          "ring_timeout: 10s",
-		"realm: hotline":             "realm: hotline", // the HA1s below are for this realm
-		"access_numbers:\n":          fmt.Sprintf("access_numbers:\n  %q: bridged-rec\n  %q: bridged-plain\n", bridgedRecService, bridgedPlainService),
-		"queues:\n":                  "queues:\n  - {name: rec, wrap_up: 10ms, record: always}\n  - {name: plain, wrap_up: 10ms, record: never}\n",
-	} {
-		if !strings.Contains(cfg, from) {
-			return "", fmt.Errorf("bridged config: %s lacks %q", o.config, from)
-		}
-		cfg = strings.Replace(cfg, from, to, 1)
+	cfg, err := d.head(o, map[string]string{
+		"ring_timeout: 15s": "ring_timeout: 10s",
+		"realm: hotline":    "realm: hotline", // the HA1s below are for this realm
+		"access_numbers:\n": fmt.Sprintf("access_numbers:\n  %q: bridged-rec\n  %q: bridged-plain\n", bridgedRecService, bridgedPlainService),
+		"queues:\n":         "queues:\n  - {name: rec, wrap_up: 10ms, record: always}\n  - {name: plain, wrap_up: 10ms, record: never}\n",
+	})
+	if err != nil {
+		return "", err
 	}
 	// Thousands of agents: give them ready-made credentials (one cheap
 	// bcrypt hash for the desktop, which the run does not use, and each
@@ -113,11 +83,7 @@ func writeBridgedConfig(o options, agents int) (string, error) {
 		fmt.Fprintf(&b, "  - {id: %q, name: Agent %s, password_hash: %q, sip_ha1: %x, role: agent, skills: {rec: 1, plain: 1}}\n", id, id, hash, ha1)
 	}
 	b.WriteString("  - {id: \"9001\", name: Supervisor 9001, password: pass9001, role: supervisor}\n")
-	path := filepath.Join(dir, "hotline.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		return "", fmt.Errorf("bridged config: %w", err)
-	}
-	return path, nil
+	return d.write(b.String())
 }
 
 // bridgedRow is one engine's figures for N bridged calls.

@@ -133,48 +133,22 @@ func runCluster(ctx context.Context, o options, w io.Writer) error {
 // configuration: absolute paths, the one-queue flow, short wrap-up and
 // ring timeout, and -agents agents with the general skill.
 func writeClusterConfig(o options) (string, error) {
-	src, err := os.ReadFile(o.config)
+	d, err := newDerivedConfig(o, "cluster")
 	if err != nil {
-		return "", fmt.Errorf("cluster config: %w", err)
+		return "", err
 	}
-	base, err := filepath.Abs(filepath.Dir(o.config))
+	if err := d.copyFlows("prompt.yaml", "long.yaml"); err != nil {
+		return "", err
+	}
+	if err := d.writeFlow("main.yaml", []byte(clusterFlow)); err != nil {
+		return "", err
+	}
+	cfg, err := d.head(o, map[string]string{
+		"wrap_up: 5s":       "wrap_up: 10ms",
+		"ring_timeout: 15s": "ring_timeout: 4s",
+	})
 	if err != nil {
-		return "", fmt.Errorf("cluster config: %w", err)
-	}
-	dir := filepath.Join(o.workDir, "cluster-config")
-	flows := filepath.Join(dir, "flows")
-	if err := os.MkdirAll(flows, 0o755); err != nil {
-		return "", fmt.Errorf("cluster config: %w", err)
-	}
-	for _, f := range []string{"prompt.yaml", "long.yaml"} {
-		b, err := os.ReadFile(filepath.Join(base, "flows", f))
-		if err != nil {
-			return "", fmt.Errorf("cluster config: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(flows, f), b, 0o644); err != nil {
-			return "", fmt.Errorf("cluster config: %w", err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(flows, "main.yaml"), []byte(clusterFlow), 0o644); err != nil {
-		return "", fmt.Errorf("cluster config: %w", err)
-	}
-	cfg := string(src)
-	i := strings.Index(cfg, "\nagents:\n")
-	if i < 0 {
-		return "", fmt.Errorf("cluster config: %s has no agents: section at its end", o.config)
-	}
-	cfg = cfg[:i+1]
-	for from, to := range map[string]string{
-		"flows: flows":               "flows: " + flows,
-		"prompts: ../prompts":        "prompts: " + filepath.Join(base, "..", "prompts"),
-		"file: ../crm/customers.csv": "file: " + filepath.Join(base, "..", "crm", "customers.csv"),
-		"wrap_up: 5s":                "wrap_up: 10ms",
-		"ring_timeout: 15s":          "ring_timeout: 4s",
-	} {
-		if !strings.Contains(cfg, from) {
-			return "", fmt.Errorf("cluster config: %s lacks %q", o.config, from)
-		}
-		cfg = strings.ReplaceAll(cfg, from, to)
+		return "", err
 	}
 	var b strings.Builder
 	b.WriteString(cfg)
@@ -183,11 +157,7 @@ func writeClusterConfig(o options) (string, error) {
 		fmt.Fprintf(&b, "  - {id: %q, name: Agent %s, password: pass%s, role: agent, skills: {general: 1}}\n", id, id, id)
 	}
 	b.WriteString("  - {id: \"9001\", name: Supervisor 9001, password: pass9001, role: supervisor}\n")
-	path := filepath.Join(dir, "hotline.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		return "", fmt.Errorf("cluster config: %w", err)
-	}
-	return path, nil
+	return d.write(b.String())
 }
 
 func agentIDs(n int) []string {
