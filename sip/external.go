@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"time"
 
 	"github.com/hotlinecc/hotline/media"
 )
@@ -51,9 +50,9 @@ func (x *ExternalLeg) Leg() *Leg { return x.leg }
 func (x *ExternalLeg) SetAnswered(codec media.Codec, dtmfPT uint8) {
 	l := x.leg
 	l.mu.Lock()
-	l.answered, l.answeredAt = true, time.Now()
 	l.codec, l.dtmfPT = codec, dtmfPT
 	l.mu.Unlock()
+	l.markAnswered()
 }
 
 // End ends the leg from the far side (the browser hung up or vanished);

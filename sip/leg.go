@@ -36,10 +36,8 @@ type Leg struct {
 	cancel context.CancelFunc
 
 	mu         sync.Mutex
-	answered   bool
-	ended      bool
+	state      legState // leg_fsm.go
 	cause      string
-	byeSent    bool // Hangup sent our BYE: the dialog ending under it is our hang-up
 	codec      media.Codec
 	dtmfPT     uint8
 	remote     netip.AddrPort
@@ -49,7 +47,7 @@ type Leg struct {
 	sdpVersion uint64
 	closeOnce  sync.Once
 	started    time.Time
-	answeredAt time.Time
+	answeredAt time.Time // zero until the dialog is confirmed; kept after the end
 	// session is the RFC 4028 timer the caller asked for (nil: none);
 	// sessionHdrs go into our 2xx.
 	session     *sessionTimer
@@ -98,11 +96,24 @@ func (l *Leg) EndCause() string {
 	return l.cause
 }
 
-// Answered reports whether the leg was answered.
+// Answered reports whether the leg was answered (its dialog confirmed),
+// even if it has ended since.
 func (l *Leg) Answered() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.answered
+	return !l.answeredAt.IsZero()
+}
+
+// markAnswered confirms the dialog: the ACK for our 2xx came in, or we
+// ACKed the peer's. It reports false when the leg ended meanwhile.
+func (l *Leg) markAnswered() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.moveLocked(legAnswered); err != nil {
+		return false
+	}
+	l.answeredAt = time.Now()
+	return true
 }
 
 // RemoteHold reports whether the phone has put us on hold (sendonly/inactive).
@@ -135,12 +146,6 @@ func (l *Leg) Answer(ctx context.Context) error {
 	if !l.Inbound || l.dss == nil {
 		return errors.New("sip: answer on an outbound leg")
 	}
-	l.mu.Lock()
-	if l.ended {
-		l.mu.Unlock()
-		return fmt.Errorf("sip: answer: leg already ended (%s)", l.cause)
-	}
-	l.mu.Unlock()
 	dir := sdp.SendRecv
 	if l.RemoteHold() {
 		dir = sdp.RecvOnly
@@ -158,12 +163,27 @@ func (l *Leg) Answer(ctx context.Context) error {
 	for _, h := range l.sessionHdrs {
 		res.AppendHeader(h)
 	}
+	// From here a hang-up is a BYE: the 2xx may reach the phone whatever
+	// happens to this call.
+	l.mu.Lock()
+	if err := l.moveLocked(legAnswering); err != nil {
+		cause := l.cause
+		l.mu.Unlock()
+		return fmt.Errorf("sip: answer: leg already ended (%s): %w", cause, err)
+	}
+	l.mu.Unlock()
+	// WriteResponse retransmits the 2xx until the ACK (up to 64*T1); it
+	// returns at the latest when the transaction layer closes at shutdown.
 	errc := make(chan error, 1)
-	go func() { errc <- l.dss.WriteResponse(res) }()
+	l.srv.bg.Add(1)
+	go func() {
+		defer l.srv.bg.Done()
+		errc <- l.dss.WriteResponse(res)
+	}()
 	select {
 	case err := <-errc:
 		if err != nil {
-			l.end("answer failed")
+			_ = l.hangup(context.Background(), "answer failed")
 			return fmt.Errorf("sip: answer %s: %w", l.ID, err)
 		}
 	case <-ctx.Done():
@@ -172,17 +192,14 @@ func (l *Leg) Answer(ctx context.Context) error {
 	if l.lateOffer {
 		// The ACK carried the answer to the offer in our 200 OK.
 		if err := l.takeLateAnswer(); err != nil {
-			l.mu.Lock()
-			l.answered = true // so close() hangs up with a BYE
-			l.mu.Unlock()
-			l.end("late offer: " + err.Error())
+			l.markAnswered()
+			_ = l.hangup(context.Background(), "late offer: "+err.Error())
 			return fmt.Errorf("sip: answer %s: %w", l.ID, err)
 		}
 	}
-	l.mu.Lock()
-	l.answered = true
-	l.answeredAt = time.Now()
-	l.mu.Unlock()
+	if !l.markAnswered() {
+		return fmt.Errorf("sip: answer %s: leg ended before the ACK (%s)", l.ID, l.EndCause())
+	}
 	if l.session != nil {
 		l.srv.wg.Add(1)
 		go l.runSessionTimer()
@@ -195,8 +212,11 @@ func (l *Leg) Reject(code int, reason string) error {
 	if !l.Inbound || l.dss == nil {
 		return errors.New("sip: reject on an outbound leg")
 	}
-	if l.Answered() {
-		return errors.New("sip: reject on an answered leg")
+	l.mu.Lock()
+	state := l.state
+	l.mu.Unlock()
+	if state != legSetup {
+		return fmt.Errorf("sip: reject on a leg %s", state)
 	}
 	err := l.dss.Respond(code, reason, nil)
 	l.end(fmt.Sprintf("rejected %d", code))
@@ -206,44 +226,64 @@ func (l *Leg) Reject(code int, reason string) error {
 	return nil
 }
 
-// Hangup ends the leg from our side: BYE when answered, 480 when an inbound
-// leg was never answered. Without a deadline in ctx it waits at most
-// hangupTimeout, so a phone that vanished cannot hold the caller for a whole
-// SIP transaction timeout.
-func (l *Leg) Hangup(ctx context.Context) error {
+// Hangup ends the leg from our side: BYE when answered (or answering),
+// 480 when an inbound leg was never answered. Without a deadline in ctx it
+// waits at most hangupTimeout, so a phone that vanished cannot hold the
+// caller for a whole SIP transaction timeout.
+func (l *Leg) Hangup(ctx context.Context) error { return l.hangup(ctx, LocalHangup) }
+
+// hangup ends the leg with cause and tells the peer as its state requires.
+// The end comes first, in one move: when the BYE is answered the dialog's
+// own "ended" callback fires, and it must not pass for the peer hanging up.
+func (l *Leg) hangup(ctx context.Context, cause string) error {
+	from, ok := l.endFrom(cause)
+	if !ok {
+		return nil
+	}
+	return l.tellPeer(ctx, from)
+}
+
+// tellPeer ends the dialog of a leg we ended from state from: BYE once a
+// 2xx went either way, 480 for an inbound call never answered.
+func (l *Leg) tellPeer(ctx context.Context, from legState) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, hangupTimeout)
 		defer cancel()
 	}
-	l.mu.Lock()
-	if l.ended {
-		l.mu.Unlock()
-		return nil
-	}
-	answered := l.answered
-	// The dialog ends as soon as the BYE is answered, before Bye returns:
-	// the leg's end is still our hang-up, not the dialog's.
-	l.byeSent = true
-	l.mu.Unlock()
-	// The cause first: when the BYE is answered the dialog's own "ended"
-	// callback fires, and it must not pass for the peer hanging up.
-	if !l.end(LocalHangup) {
-		return nil
-	}
 	var err error
 	switch {
-	case answered && l.dss != nil:
+	case from != legSetup && l.dss != nil:
+		// In answering, sipgo holds the BYE until the ACK or ctx's end.
 		err = l.dss.Bye(ctx)
-	case answered && l.dcs != nil:
+	case from == legAnswered && l.dcs != nil:
 		err = l.dcs.Bye(ctx)
-	case l.Inbound && l.dss != nil:
-		err = l.dss.Respond(sipmsg.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+	case from == legSetup && l.Inbound && l.dss != nil:
+		err = l.respondBounded(ctx, sipmsg.StatusTemporarilyUnavailable, "Temporarily Unavailable")
 	}
 	if err != nil {
 		return fmt.Errorf("sip: hang up %s: %w", l.ID, err)
 	}
 	return nil
+}
+
+// respondBounded sends a final non-2xx response and waits for its ACK no
+// longer than ctx: sipgo waits for the ACK or the transaction's end (Timer
+// H, 32 s) with no context. The wait goes on aside until then, or until
+// the transaction layer closes at shutdown.
+func (l *Leg) respondBounded(ctx context.Context, code int, reason string) error {
+	errc := make(chan error, 1)
+	l.srv.bg.Add(1)
+	go func() {
+		defer l.srv.bg.Done()
+		errc <- l.dss.Respond(code, reason, nil)
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return nil // sent; the ACK is the transaction's business
+	}
 }
 
 func (l *Leg) matches(req *sipmsg.Request) bool {
@@ -365,18 +405,22 @@ func (l *Leg) remoteAddr() netip.AddrPort {
 // end marks the leg ended once and cancels its context; it reports
 // whether this call ended it.
 func (l *Leg) end(cause string) bool {
+	_, ok := l.endFrom(cause)
+	return ok
+}
+
+// endFrom is end that also says which state the leg ended from.
+func (l *Leg) endFrom(cause string) (legState, bool) {
 	l.mu.Lock()
-	if l.ended {
+	from := l.state
+	if err := l.moveLocked(legEnded); err != nil {
 		l.mu.Unlock()
-		return false
+		return from, false
 	}
-	if l.byeSent {
-		cause = LocalHangup
-	}
-	l.ended, l.cause = true, cause
+	l.cause = cause
 	l.mu.Unlock()
 	l.cancel()
-	return true
+	return from, true
 }
 
 // close releases everything the leg holds; safe to call more than once.
@@ -609,9 +653,12 @@ func (s *Server) dialOne(ctx context.Context, t dialTarget, dr DialRequest) (*Le
 	if err := dcs.Ack(context.Background()); err != nil {
 		s.log.Debug("sip: ack", "err", err)
 	}
-	leg.mu.Lock()
-	leg.answered, leg.answeredAt = true, time.Now()
-	leg.mu.Unlock()
+	if !leg.markAnswered() {
+		// Ended while the answer came in: the 2xx is ACKed, so BYE it.
+		s.releaseLateAnswer(dcs)
+		leg.close()
+		return nil, &DialError{Reason: "leg ended as it was answered: " + leg.EndCause()}
+	}
 	if err != nil {
 		leg.close()
 		return nil, &DialError{Status: 488, Reason: "answer SDP unusable: " + err.Error()}
@@ -671,8 +718,8 @@ func (s *Server) Legs() []LegInfo {
 	s.legs.Range(func(_, v any) bool {
 		l := v.(*Leg)
 		l.mu.Lock()
-		if !l.ended {
-			out = append(out, LegInfo{ID: l.ID, Inbound: l.Inbound, User: l.User, Answered: l.answered, Started: l.started})
+		if l.state != legEnded {
+			out = append(out, LegInfo{ID: l.ID, Inbound: l.Inbound, User: l.User, Answered: l.state == legAnswered, Started: l.started})
 		}
 		l.mu.Unlock()
 		return true

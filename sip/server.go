@@ -144,8 +144,12 @@ type Server struct {
 	active  atomic.Int64
 	running atomic.Bool
 	wg      sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// bg owns the waits sipgo makes with no context (a 2xx's retransmissions
+	// until the ACK, a final response's until its ACK); they end when the
+	// transaction layer closes, so Run waits for them after closing it.
+	bg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// drainRetry is the Retry-After (s) of drain mode, 0 when serving
 	// (drain.go); responses counts the responses sent (responses.go).
@@ -388,6 +392,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.srv.Close()
 	s.ua.Close()
 	s.closeListeners()
+	s.bg.Wait()
 	return err
 }
 

@@ -146,17 +146,13 @@ func (l *Leg) runSessionTimer() {
 // expire ends a leg whose session is gone: BYE (the peer may still be
 // there behind a broken path) and the cause says why.
 func (l *Leg) expire() {
-	l.mu.Lock()
-	answered := l.answered
-	l.mu.Unlock()
-	if !l.end(SessionExpired) { // the cause first, as in Hangup
+	from, ok := l.endFrom(SessionExpired) // the cause first, as in hangup
+	if !ok {
 		return
 	}
 	l.srv.Stats.SessionsExpired.Add(1)
-	if answered && l.dss != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
-		_ = l.dss.Bye(ctx)
-		cancel()
+	if err := l.tellPeer(context.Background(), from); err != nil {
+		l.srv.log.Debug("sip: bye of an expired session", "leg", l.ID, "err", err)
 	}
 }
 

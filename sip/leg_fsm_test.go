@@ -1,0 +1,117 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLegTransitions(t *testing.T) {
+	tests := []struct {
+		from, to legState
+		ok       bool
+	}{
+		{legSetup, legAnswering, true},
+		{legSetup, legAnswered, true}, // outbound: we ACK the peer's 2xx
+		{legSetup, legEnded, true},
+		{legAnswering, legAnswered, true},
+		{legAnswering, legEnded, true},
+		{legAnswering, legSetup, false},
+		{legAnswered, legEnded, true},
+		{legAnswered, legAnswering, false},
+		// An ACK or answer after the end never revives a leg.
+		{legEnded, legAnswered, false},
+		{legEnded, legEnded, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s-%s", tt.from, tt.to), func(t *testing.T) {
+			l := &Leg{ID: "x", state: tt.from}
+			err := l.moveLocked(tt.to)
+			if (err == nil) != tt.ok {
+				t.Fatalf("move %s → %s: err %v, want allowed=%v", tt.from, tt.to, err, tt.ok)
+			}
+			want := tt.from
+			if tt.ok {
+				want = tt.to
+			}
+			if l.state != want {
+				t.Fatalf("state %s after the move, want %s", l.state, want)
+			}
+		})
+	}
+}
+
+// impatientHandler answers but gives up waiting for the ACK after a short
+// while and hangs up: the engine ending a call (caller gone, shutdown)
+// while its 2xx is still unacknowledged.
+type impatientHandler struct{ hangingUp, ended chan string }
+
+func (h *impatientHandler) Admit(CallInfo) int { return 0 }
+
+func (h *impatientHandler) Serve(ctx context.Context, leg *Leg) {
+	actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err := leg.Answer(actx)
+	cancel()
+	if err == nil {
+		h.hangingUp <- "answered without an ACK"
+		return
+	}
+	h.hangingUp <- ""
+	_ = leg.Hangup(context.Background())
+	h.ended <- leg.EndCause()
+}
+
+// TestHangupWhileAnswerUnacknowledged: a hang-up after our 200 OK and
+// before its ACK is a BYE once the ACK is in (RFC 3261 §15), not a 480 the
+// INVITE transaction can no longer carry, which left the phone connected.
+func TestHangupWhileAnswerUnacknowledged(t *testing.T) {
+	h := &impatientHandler{hangingUp: make(chan string, 1), ended: make(chan string, 1)}
+	env := newTestEnv(t, nil, h)
+	u := dialUAC(t, env.addr)
+	r := u.send("INVITE", "", offerSDP(4000, "RTP/AVP", ""))
+	if !strings.HasPrefix(r, "SIP/2.0 200") {
+		t.Fatalf("INVITE: %q", r)
+	}
+	u.toTag = toTagRe.FindStringSubmatch(r)[1]
+	select {
+	case bad := <-h.hangingUp:
+		if bad != "" {
+			t.Fatal(bad)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler never hung up")
+	}
+	// The phone's ACK comes late (after the hang-up); the BYE must follow it.
+	time.Sleep(200 * time.Millisecond)
+	u.ack()
+	buf := make([]byte, 4096)
+	_ = u.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, err := u.c.Read(buf)
+		if err != nil {
+			t.Fatalf("no BYE after the ACK: %v", err)
+		}
+		msg := string(buf[:n])
+		if strings.HasPrefix(msg, "SIP/2.0 ") {
+			continue // our 200 OK retransmitted before the ACK got in
+		}
+		if !strings.HasPrefix(msg, "BYE ") {
+			t.Fatalf("got %q, want a BYE", firstLine(msg))
+		}
+		if !strings.Contains(msg, u.cid()) {
+			t.Fatalf("BYE for another call: %q", msg)
+		}
+		break
+	}
+	if cause := <-h.ended; cause != LocalHangup {
+		t.Fatalf("leg ended with %q, want %q", cause, LocalHangup)
+	}
+	waitUntil(t, "no leg left", func() bool { return env.srv.ActiveLegs() == 0 })
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\r\n")
+	return l
+}
