@@ -30,6 +30,14 @@ type Leg interface {
 	Hangup(ctx context.Context, reason string) error
 }
 
+// PlayStarter is a Leg that can also start prompts without blocking, so
+// the interpreter spends no goroutine per prompt while it listens for
+// keys. done is called exactly once, with what Play would have returned,
+// and must not block.
+type PlayStarter interface {
+	StartPlay(ctx context.Context, done func(error), files ...string)
+}
+
 // Prompts turns a prompt name used in a flow into a file the Leg can play.
 type Prompts interface {
 	Resolve(language, name string) (string, error)

@@ -343,13 +343,18 @@ func (r *run) startPlay(names []string) *playback {
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
 	pb := &playback{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(pb.done)
-		defer cancel()
-		if err := r.call.Leg.Play(ctx, files...); err != nil && ctx.Err() == nil {
+	finish := func(err error) {
+		if err != nil && ctx.Err() == nil {
 			pb.err = err
 		}
-	}()
+		cancel()
+		close(pb.done)
+	}
+	if ps, ok := r.call.Leg.(PlayStarter); ok {
+		ps.StartPlay(ctx, finish, files...)
+		return pb
+	}
+	go func() { finish(r.call.Leg.Play(ctx, files...)) }()
 	return pb
 }
 

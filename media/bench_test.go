@@ -73,7 +73,7 @@ func BenchmarkPlaySlot(b *testing.B) {
 	for i := range players {
 		s := newTestSession(b, alloc)
 		s.SetRemote(sink.addr(), PCMU, 0)
-		players[i] = &player{s: s, prompts: []*Prompt{prompt}, loop: true, first: true, done: make(chan struct{})}
+		players[i] = &player{s: s, prompts: []*Prompt{prompt}, loop: true, first: true, told: func() {}}
 	}
 	tx := newTxBatch(txBatchSize, pktRoom)
 	due := time.Now()

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"encoding/binary"
+	"sync"
 	"testing"
 	"time"
 )
@@ -203,5 +204,36 @@ func TestSendDTMFCancelled(t *testing.T) {
 	}
 	if p := peer.read(); p.PayloadType != 0 || !p.Marker {
 		t.Fatalf("audio after cancelled DTMF: %+v", p.Header)
+	}
+}
+
+// TestOnDTMFTakesDigits: with a handler, digits go to it (those already
+// queued first) and no longer to the channel; nil goes back to the channel.
+func TestOnDTMFTakesDigits(t *testing.T) {
+	a := newTestAlloc(t, 8)
+	s := newTestSession(t, a)
+	s.InjectDTMF('1') // before the handler: queued on the channel
+	var mu sync.Mutex
+	var got []rune
+	s.OnDTMF(func(d rune) { mu.Lock(); got = append(got, d); mu.Unlock() })
+	s.InjectDTMF('2')
+	s.InjectDTMF('#')
+	mu.Lock()
+	if string(got) != "12#" {
+		t.Fatalf("handler got %q, want \"12#\"", string(got))
+	}
+	mu.Unlock()
+	select {
+	case d := <-s.DTMF():
+		t.Fatalf("digit %q also on the channel", d)
+	default:
+	}
+	s.OnDTMF(nil)
+	s.InjectDTMF('5')
+	if d := collectDigits(t, s, 1); d != "5" {
+		t.Fatalf("after OnDTMF(nil) the channel got %q", d)
+	}
+	if st := s.Stats(); st.DTMFIn != 4 {
+		t.Fatalf("DTMFIn = %d, want 4", st.DTMFIn)
 	}
 }

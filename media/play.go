@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -20,8 +21,9 @@ type player struct {
 	st        emitterState
 	completed bool      // every frame was sent
 	lastDue   time.Time // when the last frame sent was due
-	done      chan struct{}
 	err       error
+	// told runs once, outside sendMu, when the player reaches emTold.
+	told func()
 }
 
 // emit sends the next frame (on the clock loop).
@@ -83,10 +85,11 @@ func (pl *player) finishLocked(err error) {
 
 func (pl *player) retired() {
 	pl.s.sendMu.Lock()
-	if pl.st.to(emTold) {
-		close(pl.done)
-	}
+	told := pl.st.to(emTold)
 	pl.s.sendMu.Unlock()
+	if told {
+		pl.told()
+	}
 }
 
 // current is the prompt being played, for errors.
@@ -103,10 +106,11 @@ func (pl *player) cancel() {
 	if pl.st == emRunning {
 		s.barged = true
 	}
-	if pl.st.to(emTold) {
-		close(pl.done)
-	}
+	told := pl.st.to(emTold)
 	s.sendMu.Unlock()
+	if told {
+		pl.told()
+	}
 }
 
 // schedule puts an emitter of this leg on its clock loop. A prompt that
@@ -128,7 +132,7 @@ func (s *Session) schedule(e emitter) {
 // then advance by exactly 160 per packet. It returns nil when everything
 // was sent, ctx.Err() when cancelled and ErrClosed if the session closes.
 func (s *Session) Play(ctx context.Context, prompts ...*Prompt) error {
-	return s.play(ctx, "play", prompts, false)
+	return s.playWait(ctx, "play", prompts, false)
 }
 
 // PlayLoop repeats p (music on hold) until ctx is done, then returns
@@ -138,10 +142,26 @@ func (s *Session) PlayLoop(ctx context.Context, p *Prompt) error {
 	if p == nil || len(p.Samples) == 0 {
 		return fmt.Errorf("play loop: %w", ErrEmptyPrompt)
 	}
-	return s.play(ctx, "play loop", []*Prompt{p}, true)
+	return s.playWait(ctx, "play loop", []*Prompt{p}, true)
 }
 
-func (s *Session) play(ctx context.Context, op string, prompts []*Prompt, loop bool) error {
+// StartPlay is Play without the wait: it returns at once and calls done,
+// exactly once, with what Play would have returned. No goroutine waits
+// for the prompts meanwhile (the clock, a timer and ctx tell done), which
+// is what an IVR that plays while it listens for keys needs at thousands
+// of calls. done runs on the clock's or a timer's goroutine, or on the
+// caller's if nothing is to be played: it must not block.
+func (s *Session) StartPlay(ctx context.Context, done func(error), prompts ...*Prompt) {
+	s.startPlay(ctx, "play", prompts, false, done)
+}
+
+func (s *Session) playWait(ctx context.Context, op string, prompts []*Prompt, loop bool) error {
+	res := make(chan error, 1)
+	s.startPlay(ctx, op, prompts, loop, func(err error) { res <- err })
+	return <-res
+}
+
+func (s *Session) startPlay(ctx context.Context, op string, prompts []*Prompt, loop bool, done func(error)) {
 	list := make([]*Prompt, 0, len(prompts))
 	for _, p := range prompts {
 		if p != nil && len(p.Samples) > 0 {
@@ -149,53 +169,85 @@ func (s *Session) play(ctx context.Context, op string, prompts []*Prompt, loop b
 		}
 	}
 	if len(list) == 0 {
-		return nil
+		done(nil)
+		return
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		done(err)
+		return
 	}
 	if s.closed.Load() {
-		return playErr(ctx, op, list[0], ErrClosed)
+		done(playErr(ctx, op, list[0], ErrClosed))
+		return
 	}
-	pl := &player{s: s, prompts: list, loop: loop, first: true, done: make(chan struct{})}
-	s.schedule(pl)
-	select {
-	case <-pl.done:
-	case <-ctx.Done():
-		pl.cancel()
-	case <-s.done:
-		pl.cancel()
-	}
-	s.sendMu.Lock()
-	err, completed, lastDue := pl.err, pl.completed, pl.lastDue
-	s.sendMu.Unlock()
-	if completed {
-		// The prompt has been played when its last frame's 20 ms are
-		// over, not when that frame left: a hang-up right after Play
-		// would otherwise reach the phone before the end of "goodbye".
-		if d := time.Until(lastDue.Add(FrameDuration)); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-			case <-s.done:
+	// finish tells done once and unhooks ctx; the hook may be set after
+	// the player has already finished (stopCtx is then called at once).
+	var (
+		once     sync.Once
+		mu       sync.Mutex
+		stopCtx  func() bool
+		finished bool
+	)
+	finish := func(err error) {
+		once.Do(func() {
+			mu.Lock()
+			stop := stopCtx
+			finished = true
+			mu.Unlock()
+			if stop != nil {
+				stop()
 			}
-			t.Stop()
+			done(err)
+		})
+	}
+	pl := &player{s: s, prompts: list, loop: loop, first: true}
+	pl.told = func() {
+		s.sendMu.Lock()
+		err, completed, lastDue := pl.err, pl.completed, pl.lastDue
+		s.sendMu.Unlock()
+		if completed {
+			// The prompt has been played when its last frame's 20 ms are
+			// over, not when that frame left: a hang-up right after Play
+			// would otherwise reach the phone before the end of "goodbye".
+			// A cancel meanwhile ends the wait (ctx's callback below).
+			if d := time.Until(lastDue.Add(FrameDuration)); d > 0 && ctx.Err() == nil && !s.closed.Load() {
+				time.AfterFunc(d, func() { finish(nil) })
+				return
+			}
+			finish(nil)
+			return
 		}
-		return nil
-	}
-	if err == nil {
-		switch {
-		case ctx.Err() != nil:
-			err = ctx.Err()
-		case s.closed.Load():
-			err = ErrClosed
+		if err == nil {
+			switch {
+			case ctx.Err() != nil:
+				err = ctx.Err()
+			case s.closed.Load():
+				err = ErrClosed
+			}
 		}
+		if err != nil {
+			err = playErr(ctx, op, pl.current(), err)
+		}
+		finish(err)
 	}
-	if err == nil {
-		return nil
+	s.schedule(pl)
+	stop := context.AfterFunc(ctx, func() {
+		pl.cancel()
+		s.sendMu.Lock()
+		completed := pl.completed
+		s.sendMu.Unlock()
+		if completed {
+			finish(nil) // cancelled in the last frame's tail: it was played
+		}
+	})
+	mu.Lock()
+	if finished {
+		mu.Unlock()
+		stop()
+		return
 	}
-	return playErr(ctx, op, pl.current(), err)
+	stopCtx = stop
+	mu.Unlock()
 }
 
 // playErr returns a cancellation as ctx.Err() itself so callers may compare

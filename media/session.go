@@ -84,6 +84,8 @@ type Session struct {
 	recv   atomic.Pointer[receiver]
 	dir    atomic.Uint32 // Direction
 	dtmf   chan rune
+	// onDTMF, when set, takes digits instead of dtmf (OnDTMF).
+	onDTMF atomic.Pointer[func(rune)]
 
 	latchTimeout atomic.Int64 // nanoseconds; tests shorten it
 
@@ -510,6 +512,26 @@ func (s *Session) removeReceiver(r *receiver) {
 // InjectDTMF, one per key press.
 func (s *Session) DTMF() <-chan rune { return s.dtmf }
 
+// OnDTMF hands every digit to fn, on the receive goroutine, instead of
+// the DTMF channel; digits already waiting there go to fn first. It spares
+// a reader goroutine per leg (the IVR stamps and queues keys in fn). fn
+// must not block. nil goes back to the channel.
+func (s *Session) OnDTMF(fn func(rune)) {
+	if fn == nil {
+		s.onDTMF.Store(nil)
+		return
+	}
+	s.onDTMF.Store(&fn)
+	for {
+		select {
+		case d := <-s.dtmf:
+			fn(d)
+		default:
+			return
+		}
+	}
+}
+
 // InjectDTMF delivers a digit that arrived by signalling (SIP INFO) on the
 // same channel as RFC 4733 digits. Invalid digits are ignored.
 func (s *Session) InjectDTMF(d rune) {
@@ -521,6 +543,11 @@ func (s *Session) InjectDTMF(d rune) {
 }
 
 func (s *Session) deliverDigit(d rune) {
+	if fn := s.onDTMF.Load(); fn != nil {
+		(*fn)(d)
+		s.st.dtmfIn.Add(1)
+		return
+	}
 	select {
 	case s.dtmf <- d:
 		s.st.dtmfIn.Add(1)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -414,5 +415,84 @@ func TestSendErrorsDoNotStopPlayback(t *testing.T) {
 	}
 	if got := s.Stats().SendErrors; got != 6 {
 		t.Fatalf("SendErrors = %d, want 6", got)
+	}
+}
+
+// TestStartPlayTellsOnce: StartPlay returns at once and calls done exactly
+// once with what Play would return — nil after the last frame's 20 ms,
+// ctx.Err() when cancelled, ErrClosed when the session closes — with no
+// goroutine of its own waiting meanwhile.
+func TestStartPlayTellsOnce(t *testing.T) {
+	a := newTestAlloc(t, 8)
+	s := newTestSession(t, a)
+	peer := newRawPeer(t)
+	s.SetRemote(peer.addr(), PCMU, 0)
+	start := func(ctx context.Context, p ...*Prompt) (<-chan error, *atomic.Int32) {
+		var calls atomic.Int32
+		res := make(chan error, 2)
+		s.StartPlay(ctx, func(err error) { calls.Add(1); res <- err }, p...)
+		return res, &calls
+	}
+	wait := func(res <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-res:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatal("done never called")
+			return nil
+		}
+	}
+
+	// Played to the end: every frame on the wire, done after their time.
+	tone := Tone(500, 5*FrameDuration, 8000)
+	began := time.Now()
+	res, calls := start(context.Background(), tone)
+	if err := wait(res); err != nil {
+		t.Fatalf("done(%v), want nil", err)
+	}
+	if took := time.Since(began); took < 5*FrameDuration {
+		t.Fatalf("done after %v, before the 5 frames could be heard", took)
+	}
+	for range 5 {
+		peer.read()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("done called %d times", n)
+	}
+
+	// Nothing to play: done(nil) at once.
+	res, _ = start(context.Background())
+	if err := wait(res); err != nil {
+		t.Fatalf("empty: done(%v)", err)
+	}
+
+	// Cancelled mid-prompt: ctx.Err(), and no frame after the cancel.
+	ctx, cancel := context.WithCancel(context.Background())
+	res, calls = start(ctx, Tone(500, 10*time.Second, 8000))
+	peer.read()
+	cancel()
+	if err := wait(res); err != context.Canceled {
+		t.Fatalf("cancelled: done(%v), want context.Canceled", err)
+	}
+	for {
+		if _, ok := peer.tryRead(60 * time.Millisecond); !ok {
+			break
+		}
+	}
+	if _, ok := peer.tryRead(100 * time.Millisecond); ok {
+		t.Fatal("a frame after the cancel was told")
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("done called %d times after a cancel", n)
+	}
+
+	// The session closes under it: ErrClosed.
+	res, _ = start(context.Background(), Tone(500, 10*time.Second, 8000))
+	peer.read()
+	_ = s.Close()
+	if err := wait(res); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed: done(%v), want ErrClosed", err)
 	}
 }

@@ -33,22 +33,18 @@ type callerLeg struct {
 func newCallerLeg(ctx context.Context, leg *sip.Leg, pc *PromptCache, recDir string, log *slog.Logger, latency func(time.Duration)) *callerLeg {
 	c := &callerLeg{leg: leg, prompts: pc, recDir: recDir, log: log, digits: make(chan rune, 32), latency: latency}
 	// Stamp each key as the engine receives it: the digit → next prompt
-	// clock starts here, not when the IVR gets round to reading it.
-	go func() {
-		src := leg.Media().DTMF()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case d := <-src:
-				c.lastDigit.Store(time.Now().UnixNano())
-				select {
-				case c.digits <- d:
-				default: // 32 keys ahead of the IVR: the oldest intent is kept
-				}
-			}
+	// clock starts here, not when the IVR gets round to reading it. Done on
+	// the media receive goroutine (no reader goroutine per call).
+	leg.Media().OnDTMF(func(d rune) {
+		if ctx.Err() != nil {
+			return
 		}
-	}()
+		c.lastDigit.Store(time.Now().UnixNano())
+		select {
+		case c.digits <- d:
+		default: // 32 keys ahead of the IVR: the oldest intent is kept
+		}
+	})
 	return c
 }
 
@@ -60,20 +56,39 @@ func (c *callerLeg) Hangup(ctx context.Context, reason string) error {
 }
 
 func (c *callerLeg) Play(ctx context.Context, files ...string) error {
+	ps, err := c.promptsFor(files)
+	if err != nil {
+		return err
+	}
+	return c.leg.Media().Play(ctx, ps...)
+}
+
+// StartPlay is Play for an interpreter that listens for keys meanwhile:
+// the media clock plays and tells done, no goroutine waits.
+func (c *callerLeg) StartPlay(ctx context.Context, done func(error), files ...string) {
+	ps, err := c.promptsFor(files)
+	if err != nil {
+		done(err)
+		return
+	}
+	c.leg.Media().StartPlay(ctx, done, ps...)
+}
+
+// promptsFor loads the files; the prompt's first packet leaves as play
+// starts, so this closes the clock of the key that led here.
+func (c *callerLeg) promptsFor(files []string) ([]*media.Prompt, error) {
 	ps := make([]*media.Prompt, 0, len(files))
 	for _, f := range files {
 		p, err := c.prompts.Get(f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ps = append(ps, p)
 	}
-	// The prompt's first packet leaves as Play starts: close the clock of
-	// the key that led here.
 	if at := c.lastDigit.Swap(0); at != 0 && c.latency != nil {
 		c.latency(time.Since(time.Unix(0, at)))
 	}
-	return c.leg.Media().Play(ctx, ps...)
+	return ps, nil
 }
 
 // Record keeps the caller's audio (voicemail, complaints) until maxLen,
