@@ -64,9 +64,10 @@ const (
 )
 
 // Call is one caller's time in the engine, from INVITE to hang-up. Its
-// state belongs to one goroutine (run); everything else reaches it as an
-// event through post, so a race — a BYE and a 200 OK in the same
-// millisecond — is decided by the order the events are read, in one place.
+// state belongs to its owner (drain: one goroutine at a time, started when
+// events arrive, mailbox_fsm.go); everything else reaches it as an event
+// through post, so a race — a BYE and a 200 OK in the same millisecond —
+// is decided by the order the events are read, in one place.
 type Call struct {
 	id     string
 	ctl    *Control
@@ -77,12 +78,16 @@ type Call struct {
 
 	// Mailbox: unbounded so that posting never blocks (the ACD posts with
 	// its goroutines; a full channel would tie them to a slow call).
-	mu     sync.Mutex
-	queue  []*event
-	closed bool
-	wake   chan struct{}
-	done   chan struct{} // closed when the owner has ended the call
-	wg     sync.WaitGroup
+	mu    sync.Mutex
+	queue []*event
+	box   mailboxState
+	// owner is drain, reached through a field: the event table's handlers
+	// post, and a direct call would make the table's initialisation refer
+	// to itself.
+	owner func()
+	watch *time.Timer   // posts evWatch while the call lives
+	done  chan struct{} // closed when the owner has ended the call
+	wg    sync.WaitGroup
 
 	// view is what desktops see, published by the owner after each event.
 	view     viewState
@@ -95,7 +100,7 @@ type Call struct {
 	silent    bool // the agent side never sent RTP (one-way audio)
 	endedBy   string
 
-	// Owned by the run goroutine only.
+	// Owned by the owner (drain) only.
 	state   State
 	wait    *queuedCall // the flow's current queue wait
 	ticket  *acd.Ticket // the ACD ticket of the caller's current queue or transfer
@@ -135,46 +140,55 @@ type viewState struct {
 
 func newCall(ctl *Control, id string, leg *sip.Leg) *Call {
 	ctx, stop := context.WithCancel(context.Background())
-	c := &Call{id: id, ctl: ctl, caller: leg, ctx: ctx, stop: stop, wake: make(chan struct{}, 1), done: make(chan struct{}),
+	c := &Call{id: id, ctl: ctl, caller: leg, ctx: ctx, stop: stop, done: make(chan struct{}),
 		log: ctl.log.With("call", id, "caller", leg.Info.Caller, "dialled", leg.Info.Dialled)}
 	c.view.legs = []string{leg.ID}
+	c.owner = c.drain
 	return c
 }
 
-// post hands ev to the owner. It reports false when the call has ended:
-// the event was not taken and its sender still owns what it carries.
+// post hands ev to the owner, starting one if none runs. It reports
+// false when the call has ended: the event was not taken and its sender
+// still owns what it carries.
 func (c *Call) post(ev *event) bool {
 	c.mu.Lock()
-	if c.closed {
+	if c.box == boxClosed {
 		c.mu.Unlock()
 		return false
 	}
 	c.queue = append(c.queue, ev)
+	start := c.box.to(boxOwned)
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if start {
+		go c.owner()
 	}
 	return true
 }
 
-// run is the owner: it reads events until the call has ended, then
-// refuses whatever is still queued.
-func (c *Call) run() {
-	defer close(c.done)
-	watch := time.NewTicker(c.ctl.watchEvery())
-	defer watch.Stop()
+// start opens the call: the caller's hang-up and the media watch will
+// reach the owner as events.
+func (c *Call) start() {
+	if c.ctl.cfg.RTPTimeout > 0 { // else watchMedia has nothing to look for
+		c.mu.Lock()
+		c.watch = time.AfterFunc(c.ctl.watchEvery(), func() { c.post(&event{kind: evWatch}) })
+		c.mu.Unlock()
+	}
 	context.AfterFunc(c.caller.Context(), func() { c.post(&event{kind: evCallerGone}) })
-	for c.state != Ended {
-		select {
-		case <-c.wake:
-		case <-watch.C:
-			c.watchMedia()
-			continue
-		}
+}
+
+// drain is the owner: it handles queued events until none is left (the
+// mailbox goes idle and the goroutine ends) or the call has ended (it
+// closes the mailbox and refuses whatever is still queued).
+func (c *Call) drain() {
+	for {
 		c.mu.Lock()
 		batch := c.queue
 		c.queue = nil
+		if len(batch) == 0 {
+			c.box.to(boxIdle)
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
 		for i, ev := range batch {
 			if c.state == Ended {
@@ -183,18 +197,38 @@ func (c *Call) run() {
 				c.mu.Unlock()
 				break
 			}
+			if ev.kind == evWatch {
+				c.watchMedia()
+				if c.state != Ended {
+					c.watch.Reset(c.ctl.watchEvery())
+				}
+				continue
+			}
 			c.dispatch(ev)
 		}
+		if c.state == Ended {
+			c.close()
+			return
+		}
 	}
+}
+
+// close ends the owner's life: no event is taken after it.
+func (c *Call) close() {
 	c.mu.Lock()
-	c.closed = true
+	c.box.to(boxClosed)
 	rest := c.queue
 	c.queue = nil
+	watch := c.watch
 	c.mu.Unlock()
+	if watch != nil {
+		watch.Stop()
+	}
 	for _, ev := range rest {
 		c.unhandled(ev)
 	}
 	c.stop()
+	close(c.done)
 }
 
 func (c *Call) dispatch(ev *event) {
@@ -225,7 +259,7 @@ func (c *Call) unhandled(ev *event) {
 		ev.replyBridge <- ivr.BridgeResult{End: ivr.EndCallerHangup}
 	case evAction:
 		ev.replyErr <- fmt.Errorf("%s on call %s (%s): %w", ev.action.Op, c.id, c.state, c.stateErr())
-	case evLegGone, evPhoneHold, evOutcome, evReleaseAnswered, evInactive, evLeave, evFlowDone, evCallerGone, evShutdown:
+	case evLegGone, evPhoneHold, evOutcome, evReleaseAnswered, evInactive, evLeave, evFlowDone, evCallerGone, evShutdown, evWatch:
 		// Nothing of ours: a leg already released, an outcome already settled.
 	}
 }

@@ -125,11 +125,12 @@ const (
 	evShutdown                         // the engine stops: end the call now (shutdown.go)
 	evKeepPlace                        // the flow's callback digit: keep the place as a callback
 	evRequestCallback                  // the flow's callback node, reached outside a queue
+	evWatch                            // time to look at the legs' media (watch.go); the owner's own
 )
 
 var eventNames = [...]string{"caller-gone", "flow-done", "enqueue", "leave", "bridge", "agent-answered",
 	"release-answered", "outcome", "leg-gone", "phone-hold", "dialed", "inactive", "action", "shutdown",
-	"keep-place", "request-callback"}
+	"keep-place", "request-callback", "watch"}
 
 func (k eventKind) String() string {
 	if int(k) < len(eventNames) {

@@ -111,3 +111,27 @@ func TestBaseCallID(t *testing.T) {
 		}
 	}
 }
+
+func TestMailboxTransitions(t *testing.T) {
+	tests := []struct {
+		from, to mailboxState
+		ok       bool
+	}{
+		{boxIdle, boxOwned, true},
+		{boxIdle, boxClosed, false}, // only the owner closes
+		{boxOwned, boxIdle, true},
+		{boxOwned, boxClosed, true},
+		{boxOwned, boxOwned, false}, // never two owners
+		{boxClosed, boxOwned, false},
+		{boxClosed, boxIdle, false},
+	}
+	for _, tt := range tests {
+		s := tt.from
+		if got := s.to(tt.to); got != tt.ok {
+			t.Errorf("%s → %s: moved %v, want %v", tt.from, tt.to, got, tt.ok)
+		}
+		if want := map[bool]mailboxState{true: tt.to, false: tt.from}[tt.ok]; s != want {
+			t.Errorf("%s → %s: state %s, want %s", tt.from, tt.to, s, want)
+		}
+	}
+}

@@ -212,7 +212,7 @@ func (ctl *Control) Serve(ctx context.Context, leg *sip.Leg) {
 		ctl.finishRecord(c, End{CallID: c.id, EndedBy: "caller"}, false)
 		return
 	}
-	go c.run()
+	c.start()
 	// The access number may run its flow in another prompt language (10011:
 	// main in Mandarin); a transfer keeps it.
 	lang := ctl.cfg.Flows.LanguageForNumber(leg.Info.Dialled)

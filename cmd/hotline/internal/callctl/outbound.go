@@ -144,7 +144,7 @@ func (ctl *Control) serveCustomer(c *Call, flow func() (*ivr.Flow, error), in iv
 	ctl.mu.Lock()
 	ctl.calls[c.id] = c
 	ctl.mu.Unlock()
-	go c.run()
+	c.start()
 	ctl.wg.Add(1)
 	go func() {
 		defer ctl.wg.Done()

@@ -1,0 +1,49 @@
+package callctl
+
+import "fmt"
+
+// mailboxState is who holds a call's mailbox. The owner is a goroutine
+// started when an event arrives at an idle mailbox and ending when the
+// mailbox is empty again, so a call that waits (a prompt playing, a caller
+// queued, a conversation going on) costs no goroutine; only one owner
+// runs at a time, so the call's state still has exactly one writer. Moves
+// are made under Call.mu.
+//
+//	idle ──(post)──▶ owned ──(queue empty)──▶ idle
+//	owned ──(call ended)──▶ closed
+type mailboxState uint8
+
+const (
+	boxIdle   mailboxState = iota // no owner running; the next post starts one
+	boxOwned                      // an owner drains the queue
+	boxClosed                     // the call has ended; posts are refused
+)
+
+var mailboxTransitions = [...][]mailboxState{
+	boxIdle:   {boxOwned},
+	boxOwned:  {boxIdle, boxClosed},
+	boxClosed: nil,
+}
+
+func (s mailboxState) String() string {
+	switch s {
+	case boxIdle:
+		return "idle"
+	case boxOwned:
+		return "owned"
+	case boxClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("mailboxState(%d)", uint8(s))
+}
+
+// to moves to next if the table allows it and reports whether it moved.
+func (s *mailboxState) to(next mailboxState) bool {
+	for _, n := range mailboxTransitions[*s] {
+		if n == next {
+			*s = next
+			return true
+		}
+	}
+	return false
+}
