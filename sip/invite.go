@@ -180,8 +180,22 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		leg.end("dialog ended")
 	})
 	sess.Start()
-	defer leg.close()
-	s.handler.Serve(leg.ctx, leg)
+	// The call is served on a goroutine of its own: sipgo's request
+	// goroutine is needed only until the INVITE transaction is settled
+	// (answered and ACKed, or ended), and a call that lasts minutes then
+	// keeps only its own frames on its stack, not the SIP stack's — small
+	// enough for the runtime to shrink it. The leg owns the goroutine
+	// (leg.close ends its share of s.wg).
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		defer leg.close()
+		s.handler.Serve(leg.ctx, leg)
+	}()
+	select {
+	case <-leg.settled:
+	case <-served:
+	}
 }
 
 func (s *Server) formats() []sdp.Format {

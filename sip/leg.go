@@ -36,7 +36,8 @@ type Leg struct {
 	cancel context.CancelFunc
 
 	mu         sync.Mutex
-	state      legState // leg_fsm.go
+	state      legState      // leg_fsm.go
+	settled    chan struct{} // closed when the leg leaves setup and answering
 	cause      string
 	codec      media.Codec
 	dtmfPT     uint8
@@ -65,7 +66,7 @@ func (s *Server) newLeg(id string, inbound bool, info CallInfo, sess *media.Sess
 	ctx, cancel := context.WithCancel(s.ctx)
 	l := &Leg{
 		ID: id, Inbound: inbound, Info: info, srv: s, media: sess, ctx: ctx, cancel: cancel,
-		sessID: rand.Uint64() >> 1, sdpVersion: 1, started: time.Now(),
+		sessID: rand.Uint64() >> 1, sdpVersion: 1, started: time.Now(), settled: make(chan struct{}),
 	}
 	s.active.Add(1)
 	s.wg.Add(1)

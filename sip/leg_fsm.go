@@ -60,6 +60,10 @@ func (l *Leg) moveLocked(to legState) error {
 	if !l.state.canMove(to) {
 		return fmt.Errorf("sip: leg %s: no move from %s to %s", l.ID, l.state, to)
 	}
+	from := l.state
 	l.state = to
+	if (from == legSetup || from == legAnswering) && (to == legAnswered || to == legEnded) {
+		close(l.settled) // once: neither answered nor ended leads back
+	}
 	return nil
 }

@@ -27,7 +27,7 @@ func TestLegTransitions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s-%s", tt.from, tt.to), func(t *testing.T) {
-			l := &Leg{ID: "x", state: tt.from}
+			l := &Leg{ID: "x", state: tt.from, settled: make(chan struct{})}
 			err := l.moveLocked(tt.to)
 			if (err == nil) != tt.ok {
 				t.Fatalf("move %s → %s: err %v, want allowed=%v", tt.from, tt.to, err, tt.ok)
