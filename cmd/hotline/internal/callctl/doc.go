@@ -1,6 +1,7 @@
 // Package callctl is call control: it owns every call from the first
 // INVITE to the last record. A caller's call is one Call with one owner
-// goroutine and an explicit state machine (call_fsm.go); SIP legs, the IVR,
+// (a goroutine that runs while events are queued, mailbox_fsm.go) and an
+// explicit state machine (call_fsm.go); SIP legs, the IVR,
 // the ACD's offers and answers, desktop and supervisor actions, RTP
 // inactivity and shutdown reach it only as events on its mailbox, so every
 // race (a BYE crossing an answer, a transfer crossing a hang-up) is decided
