@@ -85,7 +85,6 @@ type Call struct {
 	// post, and a direct call would make the table's initialisation refer
 	// to itself.
 	owner func()
-	watch *time.Timer   // posts evWatch while the call lives
 	done  chan struct{} // closed when the owner has ended the call
 	wg    sync.WaitGroup
 
@@ -101,6 +100,7 @@ type Call struct {
 	endedBy   string
 
 	// Owned by the owner (drain) only.
+	watch   *time.Timer // posts evWatch while a conversation goes on (armWatch)
 	state   State
 	wait    *queuedCall // the flow's current queue wait
 	ticket  *acd.Ticket // the ACD ticket of the caller's current queue or transfer
@@ -168,11 +168,6 @@ func (c *Call) post(ev *event) bool {
 // start opens the call: the caller's hang-up and the media watch will
 // reach the owner as events.
 func (c *Call) start() {
-	if c.ctl.cfg.RTPTimeout > 0 { // else watchMedia has nothing to look for
-		c.mu.Lock()
-		c.watch = time.AfterFunc(c.ctl.watchEvery(), func() { c.post(&event{kind: evWatch}) })
-		c.mu.Unlock()
-	}
 	context.AfterFunc(c.caller.Context(), func() { c.post(&event{kind: evCallerGone}) })
 }
 
@@ -199,9 +194,7 @@ func (c *Call) drain() {
 			}
 			if ev.kind == evWatch {
 				c.watchMedia()
-				if c.state != Ended {
-					c.watch.Reset(c.ctl.watchEvery())
-				}
+				c.armWatch()
 				continue
 			}
 			c.dispatch(ev)
@@ -213,16 +206,29 @@ func (c *Call) drain() {
 	}
 }
 
+// armWatch (owner only) has the media watch look at the legs again in a
+// while, as long as a conversation goes on: watchMedia looks at nothing
+// else, so a call in the flow or the queue is not woken for it.
+func (c *Call) armWatch() {
+	if c.ctl.cfg.RTPTimeout <= 0 || c.conv == nil || c.state == Ended {
+		return
+	}
+	if c.watch == nil {
+		c.watch = time.AfterFunc(c.ctl.watchEvery(), func() { c.post(&event{kind: evWatch}) })
+		return
+	}
+	c.watch.Reset(c.ctl.watchEvery())
+}
+
 // close ends the owner's life: no event is taken after it.
 func (c *Call) close() {
 	c.mu.Lock()
 	c.box.to(boxClosed)
 	rest := c.queue
 	c.queue = nil
-	watch := c.watch
 	c.mu.Unlock()
-	if watch != nil {
-		watch.Stop()
+	if c.watch != nil {
+		c.watch.Stop()
 	}
 	for _, ev := range rest {
 		c.unhandled(ev)

@@ -138,6 +138,7 @@ func (c *Call) queueOutcome(ev *event) {
 			return
 		}
 		c.conv = &conversation{agentID: o.AgentID, party: o.AgentID, leg: p.leg, queue: c.wait.queue, tier: c.wait.tier, started: time.Now()}
+		c.armWatch()
 		c.move(Announcing, "ACD connected "+o.AgentID)
 		c.finishWait(ivr.QueueOutcome{AgentID: o.AgentID})
 	case acd.Overflowed:
