@@ -147,7 +147,8 @@ func newCall(ctl *Control, id string, leg *sip.Leg) *Call {
 	return c
 }
 
-// post hands ev to the owner, starting one if none runs. It reports
+// post hands ev to the owner, starting one if none runs (and the call has
+// started). It reports
 // false when the call has ended: the event was not taken and its sender
 // still owns what it carries.
 func (c *Call) post(ev *event) bool {
@@ -157,7 +158,7 @@ func (c *Call) post(ev *event) bool {
 		return false
 	}
 	c.queue = append(c.queue, ev)
-	start := c.box.to(boxOwned)
+	start := c.box == boxIdle && c.box.to(boxOwned)
 	c.mu.Unlock()
 	if start {
 		go c.owner()
@@ -169,6 +170,16 @@ func (c *Call) post(ev *event) bool {
 // reach the owner as events.
 func (c *Call) start() {
 	context.AfterFunc(c.caller.Context(), func() { c.post(&event{kind: evCallerGone}) })
+	c.mu.Lock()
+	next := boxIdle
+	if len(c.queue) > 0 {
+		next = boxOwned // what came while the call was answered
+	}
+	c.box.to(next)
+	c.mu.Unlock()
+	if next == boxOwned {
+		go c.owner()
+	}
 }
 
 // drain is the owner: it handles queued events until none is left (the

@@ -117,6 +117,10 @@ func TestMailboxTransitions(t *testing.T) {
 		from, to mailboxState
 		ok       bool
 	}{
+		{boxNew, boxIdle, true},
+		{boxNew, boxOwned, true},
+		{boxNew, boxClosed, false}, // a call never started has no owner to close it
+		{boxIdle, boxNew, false},
 		{boxIdle, boxOwned, true},
 		{boxIdle, boxClosed, false}, // only the owner closes
 		{boxOwned, boxIdle, true},

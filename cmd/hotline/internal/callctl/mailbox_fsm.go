@@ -9,17 +9,23 @@ import "fmt"
 // runs at a time, so the call's state still has exactly one writer. Moves
 // are made under Call.mu.
 //
-//	idle ──(post)──▶ owned ──(queue empty)──▶ idle
-//	owned ──(call ended)──▶ closed
+//	new ──(start, queue empty)──▶ idle ──(post)──▶ owned ──(queue empty)──▶ idle
+//	new ──(start, events queued)──▶ owned ──(call ended)──▶ closed
+//
+// new: the call is not open yet (its INVITE is being answered); events
+// posted meanwhile wait, as they must not decide anything before the
+// caller is on the line.
 type mailboxState uint8
 
 const (
-	boxIdle   mailboxState = iota // no owner running; the next post starts one
+	boxNew    mailboxState = iota // not started: posts queue, no owner runs
+	boxIdle                       // no owner running; the next post starts one
 	boxOwned                      // an owner drains the queue
 	boxClosed                     // the call has ended; posts are refused
 )
 
 var mailboxTransitions = [...][]mailboxState{
+	boxNew:    {boxIdle, boxOwned},
 	boxIdle:   {boxOwned},
 	boxOwned:  {boxIdle, boxClosed},
 	boxClosed: nil,
@@ -27,6 +33,8 @@ var mailboxTransitions = [...][]mailboxState{
 
 func (s mailboxState) String() string {
 	switch s {
+	case boxNew:
+		return "new"
 	case boxIdle:
 		return "idle"
 	case boxOwned:
