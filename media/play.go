@@ -181,24 +181,25 @@ func (s *Session) startPlay(ctx context.Context, op string, prompts []*Prompt, l
 		return
 	}
 	// finish tells done once and unhooks ctx; the hook may be set after
-	// the player has already finished (stopCtx is then called at once).
+	// the player has already finished (it is then unhooked at once).
 	var (
-		once     sync.Once
 		mu       sync.Mutex
 		stopCtx  func() bool
 		finished bool
 	)
 	finish := func(err error) {
-		once.Do(func() {
-			mu.Lock()
-			stop := stopCtx
-			finished = true
+		mu.Lock()
+		if finished {
 			mu.Unlock()
-			if stop != nil {
-				stop()
-			}
-			done(err)
-		})
+			return
+		}
+		finished = true
+		stop := stopCtx
+		mu.Unlock()
+		if stop != nil {
+			stop()
+		}
+		done(err)
 	}
 	pl := &player{s: s, prompts: list, loop: loop, first: true}
 	pl.told = func() {

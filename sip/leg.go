@@ -173,22 +173,14 @@ func (l *Leg) Answer(ctx context.Context) error {
 		return fmt.Errorf("sip: answer: leg already ended (%s): %w", cause, err)
 	}
 	l.mu.Unlock()
-	// WriteResponse retransmits the 2xx until the ACK (up to 64*T1); it
-	// returns at the latest when the transaction layer closes at shutdown.
-	errc := make(chan error, 1)
-	l.srv.bg.Add(1)
-	go func() {
-		defer l.srv.bg.Done()
-		errc <- l.dss.WriteResponse(res)
-	}()
-	select {
-	case err := <-errc:
-		if err != nil {
-			_ = l.hangup(context.Background(), "answer failed")
-			return fmt.Errorf("sip: answer %s: %w", l.ID, err)
-		}
-	case <-ctx.Done():
+	// WriteResponse retransmits the 2xx until the ACK (up to 64*T1).
+	finished, err := l.srv.aside(ctx, func() error { return l.dss.WriteResponse(res) })
+	if !finished {
 		return fmt.Errorf("sip: answer %s: %w", l.ID, ctx.Err())
+	}
+	if err != nil {
+		_ = l.hangup(context.Background(), "answer failed")
+		return fmt.Errorf("sip: answer %s: %w", l.ID, err)
 	}
 	if l.lateOffer {
 		// The ACK carried the answer to the offer in our 200 OK.
@@ -269,21 +261,30 @@ func (l *Leg) tellPeer(ctx context.Context, from legState) error {
 }
 
 // respondBounded sends a final non-2xx response and waits for its ACK no
-// longer than ctx: sipgo waits for the ACK or the transaction's end (Timer
-// H, 32 s) with no context. The wait goes on aside until then, or until
-// the transaction layer closes at shutdown.
+// longer than ctx (sipgo would wait up to Timer H, 32 s); after that the
+// ACK is the transaction's business.
 func (l *Leg) respondBounded(ctx context.Context, code int, reason string) error {
+	_, err := l.srv.aside(ctx, func() error { return l.dss.Respond(code, reason, nil) })
+	return err
+}
+
+// aside runs one of sipgo's waits that take no context (a 2xx retransmitted
+// until its ACK, a final response waiting for its ACK) on a goroutine the
+// server owns, and waits for it no longer than ctx: finished is false when
+// ctx ended first. Such waits end at the latest when the transaction layer
+// closes, which Run waits for.
+func (s *Server) aside(ctx context.Context, wait func() error) (finished bool, err error) {
 	errc := make(chan error, 1)
-	l.srv.bg.Add(1)
+	s.bg.Add(1)
 	go func() {
-		defer l.srv.bg.Done()
-		errc <- l.dss.Respond(code, reason, nil)
+		defer s.bg.Done()
+		errc <- wait()
 	}()
 	select {
 	case err := <-errc:
-		return err
+		return true, err
 	case <-ctx.Done():
-		return nil // sent; the ACK is the transaction's business
+		return false, nil
 	}
 }
 
@@ -656,7 +657,9 @@ func (s *Server) dialOne(ctx context.Context, t dialTarget, dr DialRequest) (*Le
 	}
 	if !leg.markAnswered() {
 		// Ended while the answer came in: the 2xx is ACKed, so BYE it.
-		s.releaseLateAnswer(dcs)
+		bctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
+		_ = dcs.Bye(bctx)
+		cancel()
 		leg.close()
 		return nil, &DialError{Reason: "leg ended as it was answered: " + leg.EndCause()}
 	}

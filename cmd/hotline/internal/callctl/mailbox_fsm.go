@@ -31,16 +31,11 @@ var mailboxTransitions = [...][]mailboxState{
 	boxClosed: nil,
 }
 
+var mailboxNames = [...]string{"new", "idle", "owned", "closed"}
+
 func (s mailboxState) String() string {
-	switch s {
-	case boxNew:
-		return "new"
-	case boxIdle:
-		return "idle"
-	case boxOwned:
-		return "owned"
-	case boxClosed:
-		return "closed"
+	if int(s) < len(mailboxNames) {
+		return mailboxNames[s]
 	}
 	return fmt.Sprintf("mailboxState(%d)", uint8(s))
 }
