@@ -238,12 +238,20 @@ func (l *Leg) hangup(ctx context.Context, cause string) error {
 
 // tellPeer ends the dialog of a leg we ended from state from: BYE once a
 // 2xx went either way, 480 for an inbound call never answered.
+//
+// Once the leg has ended, the request is a transaction of its own: it
+// runs to its answer (retransmitted over UDP) within ctx's deadline or
+// hangupTimeout, whichever is sooner, whatever becomes of ctx otherwise.
+// The caller's context is often the leg's own, which ending the leg has
+// just cancelled; abandoning the BYE then would stop its retransmissions,
+// and a BYE lost on the way would leave the peer's channel up.
 func (l *Leg) tellPeer(ctx context.Context, from legState) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, hangupTimeout)
-		defer cancel()
+	deadline := time.Now().Add(hangupTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
 	var err error
 	switch {
 	case from != legSetup && l.dss != nil:

@@ -115,3 +115,79 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\r\n")
 	return l
 }
+
+// ownContextHandler answers, then hangs up with the leg's own context, as
+// a flow's hangup node does: the context the hang-up itself ends.
+type ownContextHandler struct{ hungUp chan error }
+
+func (h *ownContextHandler) Admit(CallInfo) int { return 0 }
+
+func (h *ownContextHandler) Serve(ctx context.Context, leg *Leg) {
+	if err := leg.Answer(ctx); err != nil {
+		h.hungUp <- fmt.Errorf("answer: %w", err)
+		return
+	}
+	h.hungUp <- leg.Hangup(ctx)
+}
+
+// TestHangupWithTheLegsOwnContext: our BYE is a transaction of its own
+// once sent: ending the leg (which ends its context) must not abandon it.
+// The phone ignores the first BYE (lost on the way); the engine sends it
+// again and the hang-up returns nil once the 200 OK is in. Round two's
+// engine gave up at once ("context canceled", a warning per call under
+// load) and never retransmitted: a lost BYE left the trunk's channel busy.
+func TestHangupWithTheLegsOwnContext(t *testing.T) {
+	h := &ownContextHandler{hungUp: make(chan error, 1)}
+	env := newTestEnv(t, nil, h)
+	u := dialUAC(t, env.addr)
+	r := u.send("INVITE", "", offerSDP(4000, "RTP/AVP", ""))
+	if !strings.HasPrefix(r, "SIP/2.0 200") {
+		t.Fatalf("INVITE: %q", r)
+	}
+	u.toTag = toTagRe.FindStringSubmatch(r)[1]
+	u.ack()
+	buf := make([]byte, 4096)
+	byes := 0
+	_ = u.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for byes < 2 {
+		n, err := u.c.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d BYEs: %v (the BYE was not sent again)", byes, err)
+		}
+		msg := string(buf[:n])
+		if !strings.HasPrefix(msg, "BYE ") {
+			continue // our 200 OK retransmitted before the ACK got in
+		}
+		byes++
+		if byes == 2 {
+			u.respond(msg, "200 OK")
+		}
+	}
+	select {
+	case err := <-h.hungUp:
+		if err != nil {
+			t.Fatalf("hang-up: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hang-up never returned")
+	}
+	waitUntil(t, "no leg left", func() bool { return env.srv.ActiveLegs() == 0 })
+}
+
+// respond answers an in-dialog request from the engine with status
+// ("200 OK"), echoing its Via, From, To, Call-ID and CSeq.
+func (u *uac) respond(req, status string) {
+	u.t.Helper()
+	var hdrs []string
+	for _, line := range strings.Split(req, "\r\n")[1:] {
+		name, _, _ := strings.Cut(line, ":")
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq":
+			hdrs = append(hdrs, line)
+		}
+	}
+	msg := "SIP/2.0 " + status + "\r\n" + strings.Join(hdrs, "\r\n") + "\r\nContent-Length: 0\r\n\r\n"
+	if _, err := u.c.Write([]byte(msg)); err != nil {
+		u.t.Fatal(err)
+	}
+}
