@@ -251,6 +251,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 			return nil, fmt.Errorf("sip: listen udp %s: %w", cfg.UDPAddr, err)
 		}
 		s.udp = pc
+		growBuffers(pc, udpBuffer)
 		ap := netip.MustParseAddrPort(pc.LocalAddr().String())
 		host, port = ap.Addr().String(), int(ap.Port())
 	}

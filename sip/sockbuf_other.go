@@ -1,0 +1,5 @@
+//go:build !linux
+
+package sip
+
+func forceBuffers(fd uintptr, size int) {}
