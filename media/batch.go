@@ -17,7 +17,7 @@ const (
 	pktRoom = 256
 	// txBatchSize is how many packets a clock loop or a shared socket's
 	// reader collects before one sendmmsg per socket.
-	txBatchSize = 64
+	txBatchSize = 256
 )
 
 // txBatch collects outgoing packets of one goroutine (a clock loop, a
@@ -36,6 +36,7 @@ type txBatch struct {
 	grp  []udpbatch.Message
 	idx  []int
 	io   *udpbatch.IO
+	tr   *trainer
 	// now is when the batch's work started (the receive time of the
 	// packets being relayed, or the clock's tick).
 	now time.Time
@@ -51,7 +52,7 @@ func newTxBatch(size, room int) *txBatch {
 		room: room, buf: make([]byte, size*room),
 		ms: make([]udpbatch.Message, size), eps: make([]*endpoint, size), legs: make([]*Session, size),
 		due: make([]int64, size), sent: make([]bool, size), res: make([]uint8, size), grp: make([]udpbatch.Message, 0, size), idx: make([]int, 0, size),
-		io: udpbatch.NewIO(size),
+		io: udpbatch.NewIO(size), tr: newTrainer(size),
 	}
 }
 
@@ -102,7 +103,7 @@ func (tx *txBatch) flush() {
 				tx.idx = append(tx.idx, j)
 			}
 		}
-		_, err := ep.send(tx.io, tx.grp)
+		err := tx.tr.send(ep, tx.io, tx.grp)
 		if err != nil && tx.firstErr == nil {
 			tx.firstErr = err
 		}

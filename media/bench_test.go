@@ -62,34 +62,44 @@ func BenchmarkBridgeForward(b *testing.B) {
 
 // BenchmarkPlaySlot is one clock slot's work per playing leg: next frame
 // of a pre-encoded prompt, RTP header, queue, and the slot's sendmmsg
-// (64 legs per slot on shared sockets).
+// (64 legs per slot on shared sockets), for legs sending to one peer
+// address (a gateway taking many calls on one port: the slot's packets
+// leave as trains, train.go) and for legs with a peer address each.
 func BenchmarkPlaySlot(b *testing.B) {
-	const legs = 64
-	alloc := newTestAlloc(b, 16)
-	_ = alloc.ShareSockets(2)
-	sink := newRawPeer(b)
-	prompt := Tone(440, 2*time.Second, 8000)
-	players := make([]*player, legs)
-	for i := range players {
-		s := newTestSession(b, alloc)
-		s.SetRemote(sink.addr(), PCMU, 0)
-		players[i] = &player{s: s, prompts: []*Prompt{prompt}, loop: true, first: true, told: func() {}}
-	}
-	tx := newTxBatch(txBatchSize, pktRoom)
-	due := time.Now()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		tx.now = time.Now()
-		for _, p := range players {
-			if !p.emit(due, tx) {
-				b.Fatal("player stopped")
+	for _, peers := range []string{"one-peer-address", "address-per-leg"} {
+		b.Run(peers, func(b *testing.B) {
+			const legs = 64
+			alloc := newTestAlloc(b, 16)
+			_ = alloc.ShareSockets(2)
+			sink := newRawPeer(b)
+			prompt := Tone(440, 2*time.Second, 8000)
+			players := make([]*player, legs)
+			for i := range players {
+				s := newTestSession(b, alloc)
+				to := sink
+				if peers == "address-per-leg" {
+					to = newRawPeer(b)
+				}
+				s.SetRemote(to.addr(), PCMU, 0)
+				players[i] = &player{s: s, prompts: []*Prompt{prompt}, loop: true, first: true, told: func() {}}
 			}
-		}
-		tx.flush()
-		due = due.Add(FrameDuration)
+			tx := newTxBatch(txBatchSize, pktRoom)
+			due := time.Now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				tx.now = time.Now()
+				for _, p := range players {
+					if !p.emit(due, tx) {
+						b.Fatal("player stopped")
+					}
+				}
+				tx.flush()
+				due = due.Add(FrameDuration)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*legs), "ns/frame")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*legs), "ns/frame")
 }
 
 // BenchmarkMixer3Legs is one 20 ms mixer tick for a barge (three legs,

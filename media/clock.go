@@ -1,6 +1,7 @@
 package media
 
 import (
+	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
@@ -16,6 +17,14 @@ import (
 // epoch + (k0 + 20n) ms: drift-free, and the legs' send instants spread
 // over the frame instead of bursting together. All packets of one slot
 // leave in one batch (sendmmsg per socket).
+//
+// A leg starting to play takes the slot its destination hashes to, or
+// the next one that has fewer than trainCap of that destination's legs
+// on this loop: legs sending to one address (a peer taking many calls on
+// one port) fill slots trainCap at a time, so that their packets leave
+// as long trains (train.go) while the peer never gets more than trainCap
+// of them from a loop in one millisecond; legs with addresses of their
+// own spread over the frame by their hash.
 
 const (
 	wheelSlots = 20
@@ -26,6 +35,9 @@ const (
 	// schedule: a stall costs its own frames, not a lasting delay on every
 	// later one.
 	maxLag = time.Second
+	// trainCap is how many legs of one destination a loop puts in one
+	// slot: a full train.
+	trainCap = 64
 )
 
 // emitter is anything the clock drives every 20 ms.
@@ -67,10 +79,12 @@ func (c *clock) pick(i int) *loop {
 
 // loop is one pacing goroutine with its wheel.
 type loop struct {
-	mu      sync.Mutex
-	epoch   time.Time // slot k is due at epoch + k×slotDur
-	wheel   [wheelSlots][]emitter
-	count   int
+	mu    sync.Mutex
+	epoch time.Time // slot k is due at epoch + k×slotDur
+	wheel [wheelSlots][]slotEntry
+	count int
+	// byDst is how many legs of each destination sit in each slot.
+	byDst   map[netip.AddrPort]*dstLoad
 	cur     int64 // the last slot processed
 	sleep   int64 // the slot the loop is waiting for
 	running bool
@@ -78,10 +92,23 @@ type loop struct {
 
 	// Owned by the loop goroutine.
 	tx      *txBatch
-	visit   []emitter
+	visit   []slotEntry
 	retired []emitter
 
 	ticks atomic.Uint64
+}
+
+// slotEntry is an emitter in the wheel and the destination it was
+// counted under (invalid: none).
+type slotEntry struct {
+	e   emitter
+	dst netip.AddrPort
+}
+
+// dstLoad is one destination's legs per slot on a loop.
+type dstLoad struct {
+	n    int
+	slot [wheelSlots]uint16
 }
 
 // slotAt is the first slot due at or after t.
@@ -95,16 +122,37 @@ func (l *loop) slotAt(t time.Time) int64 {
 }
 
 // add schedules e, its first frame due at first (or as soon as possible
-// if that is past), and returns the time its first frame is due.
-func (l *loop) add(e emitter, first time.Time) time.Time {
+// if that is past), and returns the time its first frame is due. With
+// choose, a leg starting afresh, it goes to the slot its destination dst
+// takes (see above), at most 19 ms later; otherwise in the first slot
+// due (a prompt following another keeps its rhythm). dst is counted
+// either way, when valid.
+func (l *loop) add(e emitter, first time.Time, dst netip.AddrPort, choose bool) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.running {
 		l.cur = l.slotAt(time.Now()) - 1
 	}
 	k := max(l.slotAt(first), l.cur+1)
+	var d *dstLoad
+	if dst.IsValid() {
+		if l.byDst == nil {
+			l.byDst = make(map[netip.AddrPort]*dstLoad)
+		}
+		if d = l.byDst[dst]; d == nil {
+			d = &dstLoad{}
+			l.byDst[dst] = d
+		}
+		if choose {
+			k += (int64(d.pick(dst)) - k%wheelSlots + wheelSlots) % wheelSlots
+		}
+	}
 	k = min(k, l.cur+wheelSlots)
-	l.wheel[k%wheelSlots] = append(l.wheel[k%wheelSlots], e)
+	if d != nil {
+		d.n++
+		d.slot[k%wheelSlots]++
+	}
+	l.wheel[k%wheelSlots] = append(l.wheel[k%wheelSlots], slotEntry{e: e, dst: dst})
 	l.count++
 	if !l.running {
 		l.running = true
@@ -119,6 +167,38 @@ func (l *loop) add(e emitter, first time.Time) time.Time {
 		}
 	}
 	return l.epoch.Add(time.Duration(k) * slotDur)
+}
+
+// pick is the slot for one more leg of dst: its hash's, or the next with
+// room for it in a train, or else the least loaded.
+func (d *dstLoad) pick(dst netip.AddrPort) int {
+	p0 := int(trainHash(dst, 0) % wheelSlots)
+	best := p0
+	for i := range wheelSlots {
+		p := (p0 + i) % wheelSlots
+		if d.slot[p] < trainCap {
+			return p
+		}
+		if d.slot[p] < d.slot[best] {
+			best = p
+		}
+	}
+	return best
+}
+
+// leave uncounts an entry removed from slot k (l.mu held).
+func (l *loop) leave(en slotEntry, k int64) {
+	if !en.dst.IsValid() {
+		return
+	}
+	d := l.byDst[en.dst]
+	if d == nil {
+		return
+	}
+	d.slot[k%wheelSlots]--
+	if d.n--; d.n == 0 {
+		delete(l.byDst, en.dst)
+	}
 }
 
 // run visits the wheel slot by slot until nothing is left to pace.
@@ -168,9 +248,9 @@ func (l *loop) run() {
 		tx := l.tx
 		tx.now, tx.tickDue = now, due
 		l.retired = l.retired[:0]
-		for _, e := range l.visit {
-			if !e.emit(due, tx) {
-				l.retired = append(l.retired, e)
+		for _, en := range l.visit {
+			if !en.e.emit(due, tx) {
+				l.retired = append(l.retired, en.e)
 			}
 		}
 		tx.flush()
@@ -182,9 +262,11 @@ func (l *loop) run() {
 			l.mu.Lock()
 			slot := l.wheel[k%wheelSlots]
 			kept := slot[:0]
-			for _, e := range slot {
-				if !slices.Contains(l.retired, e) {
-					kept = append(kept, e)
+			for _, en := range slot {
+				if slices.Contains(l.retired, en.e) {
+					l.leave(en, k)
+				} else {
+					kept = append(kept, en)
 				}
 			}
 			clear(slot[len(kept):])

@@ -44,6 +44,11 @@ type endpoint struct {
 	// Close can wait until its last callback returns.
 	current atomic.Pointer[Session]
 
+	// noTrains is set once the kernel refused a train (train.go);
+	// trained counts the datagrams that left in trains.
+	noTrains atomic.Bool
+	trained  atomic.Uint64
+
 	// Packets no leg could be given (shared sockets only).
 	foreign, ambiguous, junk atomic.Uint64
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -199,7 +200,7 @@ func (m *Mixer) Run(ctx context.Context) error {
 	m.tickMu.Lock()
 	m.stopped = false
 	m.tickMu.Unlock()
-	theClock.pick(-1).add(mixerTicker{m}, time.Now())
+	theClock.pick(-1).add(mixerTicker{m}, time.Now(), netip.AddrPort{}, false)
 	<-ctx.Done()
 	m.tickMu.Lock()
 	m.stopped = true

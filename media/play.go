@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -115,16 +116,24 @@ func (pl *player) cancel() {
 
 // schedule puts an emitter of this leg on its clock loop. A prompt that
 // follows another without a pause keeps the 20 ms rhythm (its first frame
-// is due one frame after the last one's); anything else starts at once.
+// is due one frame after the last one's); anything else starts within
+// the next 20 ms, in the slot the clock gives its destination (clock.go).
 func (s *Session) schedule(e emitter) {
 	s.sendMu.Lock()
 	first := time.Now()
+	var dst netip.AddrPort
+	if cfg := s.cfg.Load(); cfg != nil {
+		if d, ok := s.dest(cfg); ok {
+			dst = d
+		}
+	}
+	choose := true
 	if next := s.lastDue.Add(FrameDuration); !s.barged && next.After(first) {
-		first = next
+		first, choose = next, false
 	}
 	s.barged = false
 	s.sendMu.Unlock()
-	s.loop.add(e, first)
+	s.loop.add(e, first, dst, choose)
 }
 
 // Play sends the prompts one after another in 20 ms packets on the media

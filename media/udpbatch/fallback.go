@@ -24,12 +24,20 @@ func (io *IO) Write(c *Conn, ms []Message) (failed int, err error) {
 	for i := range ms {
 		m := &ms[i]
 		m.Failed = false
-		if _, werr := c.uc.WriteToUDPAddrPort(m.Buf, m.Addr); werr != nil {
-			m.Failed = true
-			failed++
-			if err == nil {
-				err = werr
+		bufs := m.Segs
+		if len(bufs) == 0 {
+			bufs = [][]byte{m.Buf}
+		}
+		for _, b := range bufs {
+			if _, werr := c.uc.WriteToUDPAddrPort(b, m.Addr); werr != nil {
+				m.Failed = true
+				if err == nil {
+					err = werr
+				}
 			}
+		}
+		if m.Failed {
+			failed++
 		}
 	}
 	return failed, err
@@ -63,6 +71,9 @@ func (p *Polled) LocalAddr() netip.AddrPort { return netip.AddrPort{} }
 
 // Close closes the socket.
 func (p *Polled) Close() error { return nil }
+
+// Control is not available on this platform.
+func (p *Polled) Control(f func(fd uintptr)) error { return errors.New("udpbatch: no polled sockets") }
 
 // SetGSO is not available on this platform.
 func (p *Polled) SetGSO(size int) error { return errors.New("udpbatch: no polled sockets") }

@@ -26,6 +26,8 @@ type IO struct {
 	hs    []mmsghdr
 	iov   []syscall.Iovec
 	names []syscall.RawSockaddrInet6
+	// ctl is one UDP_SEGMENT control message per header, for trains.
+	ctl []byte
 
 	// The call in progress, for the RawConn callbacks below (built once:
 	// a closure per call would allocate).
@@ -40,7 +42,7 @@ type IO struct {
 // NewIO returns scratch space for batches of up to n messages.
 func NewIO(n int) *IO {
 	n = max(n, 1)
-	io := &IO{hs: make([]mmsghdr, n), iov: make([]syscall.Iovec, n), names: make([]syscall.RawSockaddrInet6, n)}
+	io := &IO{hs: make([]mmsghdr, n), iov: make([]syscall.Iovec, n), names: make([]syscall.RawSockaddrInet6, n), ctl: make([]byte, n*segCtlSpace)}
 	io.readFn = io.recv
 	io.writeFn = io.send
 	return io
@@ -82,21 +84,64 @@ func (io *IO) Write(c *Conn, ms []Message) (failed int, err error) {
 	return failed, err
 }
 
+// segCtlSpace is CMSG_SPACE(sizeof(uint16)): a control message header
+// (length, level, type) and the segment size, padded to 8 bytes.
+const segCtlSpace = 24
+
+const (
+	solUDP     = 17  // SOL_UDP
+	udpSegment = 103 // UDP_SEGMENT
+)
+
 // prepareWrite fills the kernel headers for sending ms.
 func (io *IO) prepareWrite(ms []Message, v6 bool) {
+	// A train takes an I/O vector per datagram: grow the vectors once to
+	// the batch's need (trains are few and short, so this settles early).
+	need := 0
+	for i := range ms {
+		need += max(len(ms[i].Segs), 1)
+	}
+	if need > len(io.iov) {
+		io.iov = make([]syscall.Iovec, need)
+	}
+	v := 0
 	for i := range ms {
 		m := &ms[i]
 		m.Failed = false
 		h := &io.hs[i]
 		h.hdr = syscall.Msghdr{}
-		if len(m.Buf) > 0 {
-			io.iov[i].Base = &m.Buf[0]
+		iov := io.iov[v:]
+		if len(m.Segs) > 1 {
+			for k, seg := range m.Segs {
+				iov[k] = syscall.Iovec{}
+				if len(seg) > 0 {
+					iov[k].Base = &seg[0]
+				}
+				iov[k].SetLen(len(seg))
+			}
+			h.hdr.Iovlen = uint64(len(m.Segs))
+			c := io.ctl[i*segCtlSpace : (i+1)*segCtlSpace]
+			clear(c)
+			ch := (*syscall.Cmsghdr)(unsafe.Pointer(&c[0]))
+			ch.Level, ch.Type = solUDP, udpSegment
+			ch.SetLen(syscall.CmsgLen(2))
+			*(*uint16)(unsafe.Pointer(&c[syscall.CmsgLen(0)])) = uint16(len(m.Segs[0]))
+			h.hdr.Control = &c[0]
+			h.hdr.SetControllen(segCtlSpace)
 		} else {
-			io.iov[i].Base = nil
+			buf := m.Buf
+			if len(m.Segs) == 1 {
+				buf = m.Segs[0]
+			}
+			iov[0] = syscall.Iovec{}
+			if len(buf) > 0 {
+				iov[0].Base = &buf[0]
+			}
+			iov[0].SetLen(len(buf))
+			h.hdr.Iovlen = 1
 		}
-		io.iov[i].SetLen(len(m.Buf))
-		h.hdr.Iov = &io.iov[i]
-		h.hdr.Iovlen = 1
+		h.hdr.Iov = &iov[0]
+		v += max(len(m.Segs), 1)
 		h.hdr.Name = (*byte)(unsafe.Pointer(&io.names[i]))
 		h.hdr.Namelen = encodeAddr(&io.names[i], m.Addr, v6)
 	}

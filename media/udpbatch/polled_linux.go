@@ -96,6 +96,18 @@ func (p *Polled) SetGSO(size int) error {
 	return nil
 }
 
+// Control calls f with the socket's descriptor (for options this package
+// does not set), unless the socket is closed.
+func (p *Polled) Control(f func(fd uintptr)) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return net.ErrClosed
+	}
+	f(uintptr(p.fd))
+	return nil
+}
+
 // Close closes the socket once the calls in progress are done.
 func (p *Polled) Close() error {
 	p.mu.Lock()

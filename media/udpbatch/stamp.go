@@ -1,8 +1,13 @@
 package udpbatch
 
-import (
-	"encoding/binary"
-	"syscall"
+import "encoding/binary"
+
+// SOL_SOCKET and SO_TIMESTAMPNS (SCM_TIMESTAMPNS) on Linux, spelled out so
+// that the package builds where package syscall has no such names (the
+// fallback's sockets carry no stamps there; KernelStamp then finds none).
+const (
+	solSocket     = 1
+	soTimestampNS = 35
 )
 
 // KernelStamp reads the arrival time, Unix nanoseconds, from a datagram's
@@ -17,7 +22,7 @@ func KernelStamp(oob []byte) (ns int64, ok bool) {
 		if l < 16 || l > len(oob) {
 			return 0, false
 		}
-		if level == syscall.SOL_SOCKET && typ == syscall.SO_TIMESTAMPNS && l >= 32 {
+		if level == solSocket && typ == soTimestampNS && l >= 32 {
 			sec := int64(binary.NativeEndian.Uint64(oob[16:]))
 			nsec := int64(binary.NativeEndian.Uint64(oob[24:]))
 			return sec*1e9 + nsec, true

@@ -12,6 +12,15 @@ import (
 type Message struct {
 	// Buf is the datagram to send, or the room to receive into.
 	Buf []byte
+	// Segs, when it has more than one buffer, is sent instead of Buf as a
+	// train: datagrams Segs[0], Segs[1], … to Addr for one trip through
+	// the network stack (UDP generic segmentation offload, UDP_SEGMENT).
+	// Every buffer but the last must be len(Segs[0]) bytes, and there are
+	// at most MaxSegments. A kernel or device without segmentation
+	// offload refuses the train as a whole (the message is Failed): the
+	// caller then sends the datagrams one by one. Where the platform has
+	// no offload the datagrams go one per call.
+	Segs [][]byte
 	// Addr is the destination when sending, the source after receiving.
 	Addr netip.AddrPort
 	// N is the received datagram's length (at most len(Buf)).
@@ -60,6 +69,10 @@ func NewConn(uc *net.UDPConn) (*Conn, error) {
 
 // UDPConn is the wrapped socket.
 func (c *Conn) UDPConn() *net.UDPConn { return c.uc }
+
+// MaxSegments is the most datagrams one train (Message.Segs) carries: the
+// kernel's UDP_MAX_SEGMENTS before Linux 6.9 (newer kernels take 128).
+const MaxSegments = 64
 
 // ErrEmpty is returned by Read when given no messages.
 var ErrEmpty = errors.New("udpbatch: no messages to read into")

@@ -177,3 +177,74 @@ func TestWriteRefusedMessageSkipped(t *testing.T) {
 		t.Fatalf("received %q, want \"ac\"", got)
 	}
 }
+
+// TestWriteTrains: a batch mixing trains (Segs) and single datagrams to
+// two destinations arrives as separate datagrams, each train's in order
+// and of the sizes sent (the last one shorter).
+func TestWriteTrains(t *testing.T) {
+	_, tx := listen(t, "127.0.0.1:0")
+	rx1uc, rx1 := listen(t, "127.0.0.1:0")
+	rx2uc, rx2 := listen(t, "127.0.0.1:0")
+	seg := func(id, k byte, n int) []byte {
+		b := bytes.Repeat([]byte{'.'}, n)
+		b[0], b[1] = id, k
+		return b
+	}
+	var train1, train2 [][]byte
+	for k := range 5 {
+		n := 172
+		if k == 4 {
+			n = 40
+		}
+		train1 = append(train1, seg(1, byte(k), n))
+	}
+	for k := range MaxSegments {
+		train2 = append(train2, seg(2, byte(k), 172))
+	}
+	ms := []Message{
+		{Segs: train1, Addr: local(rx1uc)},
+		{Buf: seg(3, 0, 16), Addr: local(rx2uc)},
+		{Segs: train2, Addr: local(rx2uc)},
+		{Segs: [][]byte{seg(4, 0, 20)}, Addr: local(rx1uc)}, // a train of one
+	}
+	if failed, err := NewIO(4).Write(tx, ms); failed != 0 || err != nil {
+		t.Fatalf("Write: %d failed, %v", failed, err)
+	}
+	read := func(uc *net.UDPConn, c *Conn, want int) [][]byte {
+		t.Helper()
+		var got [][]byte
+		in := make([]Message, 16)
+		for i := range in {
+			in[i].Buf = make([]byte, 256)
+		}
+		_ = uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for len(got) < want {
+			n, err := NewIO(16).Read(c, in)
+			if err != nil {
+				t.Fatalf("read after %d of %d datagrams: %v", len(got), want, err)
+			}
+			for _, m := range in[:n] {
+				got = append(got, bytes.Clone(m.Buf[:m.N]))
+			}
+		}
+		return got
+	}
+	got1 := read(rx1uc, rx1, 6)
+	for k, d := range got1[:5] {
+		if !bytes.Equal(d, train1[k]) {
+			t.Fatalf("train 1 datagram %d: %d bytes %v…, want %d bytes %v…", k, len(d), d[:2], len(train1[k]), train1[k][:2])
+		}
+	}
+	if got1[5][0] != 4 || len(got1[5]) != 20 {
+		t.Fatalf("one-datagram train: %v", got1[5])
+	}
+	got2 := read(rx2uc, rx2, 1+MaxSegments)
+	if got2[0][0] != 3 || len(got2[0]) != 16 {
+		t.Fatalf("single datagram: %v", got2[0][:2])
+	}
+	for k, d := range got2[1:] {
+		if !bytes.Equal(d, train2[k]) {
+			t.Fatalf("train 2 datagram %d: %v…", k, d[:2])
+		}
+	}
+}

@@ -53,6 +53,8 @@ var (
 		"How long after its due instant each paced frame left (the media clock; send side).", nil, nil)
 	unmatchedDesc = prometheus.NewDesc("hotline_rtp_unmatched_packets_total",
 		"Packets reaching a shared RTP port that no leg could take: foreign (nobody expects the source), ambiguous (several legs could), junk (not RTP).", []string{"reason"}, nil)
+	trainsDesc = prometheus.NewDesc("hotline_rtp_train_datagrams_total",
+		"RTP datagrams sent in segmentation-offload trains: several packets of one socket to one address (a peer taking many calls on one port) in one trip through the network stack.", nil, nil)
 	shiftsDesc = prometheus.NewDesc("hotline_media_clock_shifts_total",
 		"Times a pacing loop fell more than a second behind (machine stall or overload) and moved its schedule instead of catching up.", nil, nil)
 )
@@ -61,6 +63,7 @@ func (c *mediaCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lateDesc
 	ch <- unmatchedDesc
 	ch <- shiftsDesc
+	ch <- trainsDesc
 }
 
 func (c *mediaCollector) Collect(ch chan<- prometheus.Metric) {
@@ -77,4 +80,5 @@ func (c *mediaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(unmatchedDesc, prometheus.CounterValue, float64(d.Ambiguous), "ambiguous")
 	ch <- prometheus.MustNewConstMetric(unmatchedDesc, prometheus.CounterValue, float64(d.Junk), "junk")
 	ch <- prometheus.MustNewConstMetric(shiftsDesc, prometheus.CounterValue, float64(media.ClockShifts()))
+	ch <- prometheus.MustNewConstMetric(trainsDesc, prometheus.CounterValue, float64(media.TrainedDatagrams()))
 }
