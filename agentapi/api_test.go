@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1230,4 +1231,51 @@ func tierRows(stats msg) int {
 		}
 	}
 	return n
+}
+
+// finderCalls is the fake engine with a by-id lookup (CallFinder), as the
+// real engine has; it counts full listings.
+type finderCalls struct {
+	*fakeCalls
+	listed atomic.Int64
+}
+
+func (f *finderCalls) Calls() []CallInfo {
+	f.listed.Add(1)
+	return f.fakeCalls.Calls()
+}
+
+func (f *finderCalls) Call(id string) (CallInfo, bool) {
+	for _, c := range f.fakeCalls.Calls() {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return CallInfo{}, false
+}
+
+// TestOfferLooksUpOneCall: with an engine that finds a call by id, the
+// offer event carries the ACD's and the engine's view of the call without
+// listing every call in progress (which, per offer, made the event path's
+// cost grow with the square of the traffic).
+func TestOfferLooksUpOneCall(t *testing.T) {
+	var fc *finderCalls
+	e := newEnv(t, func(c *Config) {
+		fc = &finderCalls{fakeCalls: c.Calls.(*fakeCalls)}
+		c.Calls = fc
+	})
+	c, _ := e.login(t, "1001")
+	fc.mu.Lock()
+	fc.calls = append(fc.calls, CallInfo{ID: "f1", Direction: "inbound", State: "ringing", Caller: "13800000042", Callee: "10010"})
+	fc.mu.Unlock()
+	before := fc.listed.Load()
+	e.enqueue(t, "f1", "general", "normal")
+	ev := c.event("offer", isEvent("call.offered", "call_id", "f1"))
+	call := ev.obj("call")
+	if call.str("queue") != "general" || call.str("callee") != "10010" {
+		t.Fatalf("offered call = %v, want the ACD's queue and the engine's callee", call)
+	}
+	if n := fc.listed.Load() - before; n != 0 {
+		t.Fatalf("the offer listed every call %d times", n)
+	}
 }

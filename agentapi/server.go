@@ -629,16 +629,22 @@ func (s *Server) nameOf(id string) string {
 	return ""
 }
 
-// callView is one call's merged ACD + engine view.
+// callView is one call's merged ACD + engine view. It looks the call up
+// by id (ACD.Call, CallFinder) rather than listing every call: it runs
+// for every offer, and a snapshot of thousands of calls per offer made
+// the event path cost grow with the square of the traffic.
 func (s *Server) callView(callID string) (CallView, bool) {
-	now := s.now()
 	var v CallView
 	found := false
-	for _, c := range s.acd.Calls() {
-		if c.Call.ID == callID {
-			v, found = callViewACD(c, now), true
-			break
+	if c, ok := s.acd.Call(callID); ok {
+		v, found = callViewACD(c, s.now()), true
+	}
+	if f, ok := s.calls.(CallFinder); ok {
+		if ci, ok := f.Call(callID); ok {
+			v.merge(ci)
+			found = true
 		}
+		return v, found
 	}
 	for _, ci := range s.calls.Calls() {
 		if ci.ID == callID {

@@ -125,6 +125,13 @@ type CallControl interface {
 	Calls() []CallInfo
 }
 
+// CallFinder is what a CallControl may add: one live call by id, without
+// listing them all. The event path (a call offered to an agent) uses it
+// when there, so that its cost does not grow with the calls in progress.
+type CallFinder interface {
+	Call(id string) (CallInfo, bool)
+}
+
 // Errors a CallControl wraps.
 var (
 	ErrUnknownCall = errors.New("no such call for this agent")

@@ -341,17 +341,42 @@ func (ctl *Control) Calls() []agentapi.CallInfo {
 	ctl.mu.Unlock()
 	out := ctl.directCalls()
 	for _, c := range calls {
-		v := c.snapshot()
-		state := v.desktopState()
-		if state == "" {
-			continue
+		if ci, ok := c.info(); ok {
+			out = append(out, ci)
 		}
-		out = append(out, agentapi.CallInfo{
-			ID: c.id, AgentID: v.agent, Direction: "inbound", Caller: c.caller.Info.Caller, Callee: c.caller.Info.Dialled,
-			Queue: v.queue, Tier: v.tier, State: state, Held: v.held, Muted: v.muted, Started: v.started, Monitors: v.monitors,
-		})
 	}
 	return out
+}
+
+var _ agentapi.CallFinder = (*Control)(nil)
+
+// Call is one live call by id (agentapi.CallFinder): the desktop's view
+// of a call offered, without listing every call.
+func (ctl *Control) Call(id string) (agentapi.CallInfo, bool) {
+	ctl.mu.Lock()
+	c, dc := ctl.calls[id], ctl.direct[id]
+	ctl.mu.Unlock()
+	if c != nil {
+		return c.info()
+	}
+	if dc != nil {
+		return dc.info(), true
+	}
+	return agentapi.CallInfo{}, false
+}
+
+// info is the call as desktops see it; false while it has nothing to show
+// them (still in its flow).
+func (c *Call) info() (agentapi.CallInfo, bool) {
+	v := c.snapshot()
+	state := v.desktopState()
+	if state == "" {
+		return agentapi.CallInfo{}, false
+	}
+	return agentapi.CallInfo{
+		ID: c.id, AgentID: v.agent, Direction: "inbound", Caller: c.caller.Info.Caller, Callee: c.caller.Info.Dialled,
+		Queue: v.queue, Tier: v.tier, State: state, Held: v.held, Muted: v.muted, Started: v.started, Monitors: v.monitors,
+	}, true
 }
 
 // violation reports a broken invariant found at run time.

@@ -207,17 +207,22 @@ func (ctl *Control) directCalls() []agentapi.CallInfo {
 	ctl.mu.Unlock()
 	out := make([]agentapi.CallInfo, 0, len(dcs))
 	for _, dc := range dcs {
-		dc.mu.Lock()
-		state := "ringing"
-		switch dc.state {
-		case directTalking:
-			state = "talking"
-		case directHeld:
-			state = "held"
-		}
-		out = append(out, agentapi.CallInfo{ID: dc.id, AgentID: dc.agent, Direction: dc.direction, Caller: dc.agent, Callee: dc.callee,
-			State: state, Held: dc.state == directHeld, Muted: dc.muted, Started: dc.started})
-		dc.mu.Unlock()
+		out = append(out, dc.info())
 	}
 	return out
+}
+
+// info is the direct call as desktops see it.
+func (dc *directCall) info() agentapi.CallInfo {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	state := "ringing"
+	switch dc.state {
+	case directTalking:
+		state = "talking"
+	case directHeld:
+		state = "held"
+	}
+	return agentapi.CallInfo{ID: dc.id, AgentID: dc.agent, Direction: dc.direction, Caller: dc.agent, Callee: dc.callee,
+		State: state, Held: dc.state == directHeld, Muted: dc.muted, Started: dc.started}
 }
