@@ -357,6 +357,48 @@ type bsender struct {
 	add  chan int
 	stop chan struct{}
 	mu   sync.Mutex // guards streams' dst against follow
+
+	// load[sock, dst][k]: streams of one driver socket to one engine
+	// address in wheel slot k (the sender's goroutine only).
+	load map[sendPath]*[20]int
+}
+
+type sendPath struct {
+	sock int
+	dst  netip.AddrPort
+}
+
+// slotFor is the wheel slot a new stream sends in: with the other streams
+// of its socket to the same engine address, gsoMax of them per slot, so
+// that the driver's frames leave in long GSO trains (it must stay cheap
+// beside the engine on the same cores); the first slot with room after
+// next, where the stream's first frame is due.
+func (s *bsender) slotFor(id int, next int64) int {
+	st := &s.bm.streams[id]
+	s.mu.Lock()
+	p := sendPath{st.sock, st.dst}
+	s.mu.Unlock()
+	if s.load == nil {
+		s.load = map[sendPath]*[20]int{}
+	}
+	l := s.load[p]
+	if l == nil {
+		l = new([20]int)
+		s.load[p] = l
+	}
+	best := int(next % 20)
+	for i := range 20 {
+		k := int((next + int64(i)) % 20)
+		if l[k] < gsoMax {
+			best = k
+			break
+		}
+		if l[k] < l[best] {
+			best = k
+		}
+	}
+	l[best]++
+	return best
 }
 
 func (s *bsender) run() {
@@ -379,7 +421,8 @@ func (s *bsender) run() {
 		for more := true; more; {
 			select {
 			case id := <-s.add:
-				wheel[(slot+1)%20] = append(wheel[(slot+1)%20], id)
+				k := s.slotFor(id, slot+1)
+				wheel[k] = append(wheel[k], id)
 			default:
 				more = false
 			}
@@ -394,7 +437,8 @@ func (s *bsender) run() {
 			case <-timer.C:
 			case id := <-s.add:
 				timer.Stop()
-				wheel[slot%20] = append(wheel[slot%20], id)
+				k := s.slotFor(id, slot)
+				wheel[k] = append(wheel[k], id)
 				slot--
 				continue
 			}

@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,7 @@ import (
 
 type options struct {
 	scenario   string
+	cpuProfile string
 	rates      []float64
 	duration   time.Duration
 	calls      int
@@ -92,6 +94,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err := reniceSelf(o.nice); err != nil {
 			return err
 		}
+	}
+	if o.cpuProfile != "" {
+		// The driver's own CPU profile, to see where its share of the
+		// machine goes (the engine's is at its /debug/pprof).
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if o.workDir == "" {
 		if o.workDir, err = os.MkdirTemp("", "hotline-load-"); err != nil {
@@ -210,6 +225,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.logLevel, "engine-log-level", "info", "engine -log-level")
 	fs.DurationVar(&o.tolerance, "tolerance", 5*time.Millisecond, "RTP pacing tolerance around the ideal 20 ms schedule")
 	fs.DurationVar(&o.maxTime, "max-time", 15*time.Minute, "hard limit for the whole run")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the driver's own CPU profile to this file")
 	fs.IntVar(&o.nice, "nice", 0, "run the engine, SIPp and this driver at this nice level (-20..19; below 0 needs root): on a shared machine, -10 keeps other tenants' work from stalling the measurement")
 	if err := fs.Parse(args); err != nil {
 		return o, err
