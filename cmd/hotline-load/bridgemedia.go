@@ -358,9 +358,14 @@ type bsender struct {
 	stop chan struct{}
 	mu   sync.Mutex // guards streams' dst against follow
 
-	// load[sock, dst][k]: streams of one driver socket to one engine
-	// address in wheel slot k (the sender's goroutine only).
-	load map[sendPath]*[20]int
+	// load[sock, dst]: streams of one driver socket to one engine address
+	// per wheel slot (the sender's goroutine only).
+	load map[sendPath]*pathLoad
+}
+
+type pathLoad struct {
+	base  int // the slot of the path's first stream, where the search starts
+	slots [20]int
 }
 
 type sendPath struct {
@@ -371,33 +376,33 @@ type sendPath struct {
 // slotFor is the wheel slot a new stream sends in: with the other streams
 // of its socket to the same engine address, gsoMax of them per slot, so
 // that the driver's frames leave in long GSO trains (it must stay cheap
-// beside the engine on the same cores); the first slot with room after
-// next, where the stream's first frame is due.
+// beside the engine on the same cores). A path's first stream takes the
+// slot due next; later ones join it, or the next slot with room.
 func (s *bsender) slotFor(id int, next int64) int {
 	st := &s.bm.streams[id]
 	s.mu.Lock()
 	p := sendPath{st.sock, st.dst}
 	s.mu.Unlock()
 	if s.load == nil {
-		s.load = map[sendPath]*[20]int{}
+		s.load = map[sendPath]*pathLoad{}
 	}
 	l := s.load[p]
 	if l == nil {
-		l = new([20]int)
+		l = &pathLoad{base: int(next % 20)}
 		s.load[p] = l
 	}
-	best := int(next % 20)
+	best := l.base
 	for i := range 20 {
-		k := int((next + int64(i)) % 20)
-		if l[k] < gsoMax {
+		k := (l.base + i) % 20
+		if l.slots[k] < gsoMax {
 			best = k
 			break
 		}
-		if l[k] < l[best] {
+		if l.slots[k] < l.slots[best] {
 			best = k
 		}
 	}
-	l[best]++
+	l.slots[best]++
 	return best
 }
 
