@@ -295,6 +295,9 @@ func bridgedStep(ctx context.Context, o options, cfg string, n, rec, agents int)
 	case <-ctx.Done():
 	case <-time.After(time.Until(until)):
 	}
+	// Whose buffers overflowed, read while every socket is still open
+	// (the engine's shared ports close with their last call).
+	mine, others := udpSocketDrops(bm.ports())
 	bm.stopSending()
 	wg.Wait()
 	c := cpu
@@ -357,7 +360,7 @@ func bridgedStep(ctx context.Context, o options, cfg string, n, rec, agents int)
 		row.notes = append(row.notes, fmt.Sprintf("engine: %.0f packets ambiguous on shared ports", v))
 	}
 	if c.RcvbufErr > 0 {
-		row.notes = append(row.notes, fmt.Sprintf("the kernel dropped %d UDP datagrams on full receive buffers during the run", c.RcvbufErr))
+		row.notes = append(row.notes, fmt.Sprintf("the kernel dropped %d UDP datagrams on full receive buffers during the run: %d at the driver's own sockets and %d at the engine's and others' by the end of the window", c.RcvbufErr, mine, others))
 	}
 	return row, nil
 }

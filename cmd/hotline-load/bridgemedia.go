@@ -52,7 +52,7 @@ type bridgeMedia struct {
 	delays   []float64 // ms
 	received uint64
 	// perSecond[unix second of the send] = frames judged, frames over 5 ms
-	// (reader only until close).
+	// (the readers add theirs under mu).
 	perSecond map[int64][2]int
 
 	closeOnce, stopOnce sync.Once
@@ -106,6 +106,15 @@ func newBridgeMedia(sockets, streams int) (*bridgeMedia, error) {
 	return bm, nil
 }
 
+// ports are the driver's socket ports.
+func (bm *bridgeMedia) ports() map[uint16]bool {
+	m := make(map[uint16]bool, len(bm.conns))
+	for _, c := range bm.conns {
+		m[c.LocalAddr().Port()] = true
+	}
+	return m
+}
+
 // injection is the SIPp injection file for streams first…first+n-1:
 // "port;ssrc;" per call.
 func (bm *bridgeMedia) injection(first, n int) string {
@@ -118,10 +127,20 @@ func (bm *bridgeMedia) injection(first, n int) string {
 	return b.String()
 }
 
-// start launches the reader and the senders.
+// start launches the readers (one per CPU, each draining some of the
+// sockets: a single one could not keep up with 200,000 frames a second
+// beside the engine, and the frames it left in the buffers were counted
+// as lost) and the senders.
 func (bm *bridgeMedia) start() {
-	bm.wg.Add(1)
-	go func() { defer bm.wg.Done(); bm.read() }()
+	n := min(runtime.NumCPU(), len(bm.conns))
+	for g := range n {
+		var conns []*udpbatch.Polled
+		for i := g; i < len(bm.conns); i += n {
+			conns = append(conns, bm.conns[i])
+		}
+		bm.wg.Add(1)
+		go func() { defer bm.wg.Done(); bm.read(conns) }()
+	}
 	for _, s := range bm.senders {
 		bm.wg.Add(1)
 		go func() { defer bm.wg.Done(); s.run() }()
@@ -263,9 +282,9 @@ func unstamp(p []byte) (id int, frame uint32, ok bool) {
 	return int(p[1])*127 + int(p[2]), uint32(p[3])*127 + uint32(p[4]), true
 }
 
-// read drains the sockets every millisecond and records each relayed
-// frame's delay.
-func (bm *bridgeMedia) read() {
+// read drains conns every millisecond and records each relayed frame's
+// delay.
+func (bm *bridgeMedia) read(conns []*udpbatch.Polled) {
 	io := udpbatch.NewIO(rxBatch)
 	ms := make([]udpbatch.Message, rxBatch)
 	for k := range ms {
@@ -274,12 +293,20 @@ func (bm *bridgeMedia) read() {
 	}
 	var delays []float64
 	var received uint64
+	perSecond := map[int64][2]int{}
 	flush := func() {
 		bm.mu.Lock()
 		bm.delays = append(bm.delays, delays...)
 		bm.received += received
+		for sec, c := range perSecond {
+			t := bm.perSecond[sec]
+			t[0] += c[0]
+			t[1] += c[1]
+			bm.perSecond[sec] = t
+		}
 		bm.mu.Unlock()
 		delays, received = delays[:0], 0
+		clear(perSecond)
 	}
 	defer flush()
 	for {
@@ -288,14 +315,14 @@ func (bm *bridgeMedia) read() {
 			return
 		default:
 		}
-		for _, c := range bm.conns {
+		for _, c := range conns {
 			for {
 				k, err := io.Drain(c, ms)
 				if err != nil || k == 0 {
 					break
 				}
 				for j := range k {
-					bm.receive(&ms[j], &delays, &received)
+					bm.receive(&ms[j], &delays, &received, perSecond)
 				}
 				if k < len(ms) {
 					break
@@ -309,7 +336,7 @@ func (bm *bridgeMedia) read() {
 	}
 }
 
-func (bm *bridgeMedia) receive(m *udpbatch.Message, delays *[]float64, received *uint64) {
+func (bm *bridgeMedia) receive(m *udpbatch.Message, delays *[]float64, received *uint64, perSecond map[int64][2]int) {
 	b := m.Buf[:m.N]
 	if len(b) < 12 || b[0]>>6 != 2 || b[1]&0x7f != 0 {
 		return
@@ -340,12 +367,12 @@ func (bm *bridgeMedia) receive(m *udpbatch.Message, delays *[]float64, received 
 		d := float64(at-sentNs) / 1e6
 		*delays = append(*delays, d)
 		*received++
-		c := bm.perSecond[sentNs/1e9]
+		c := perSecond[sentNs/1e9]
 		c[0]++
 		if d > 5 {
 			c[1]++
 		}
-		bm.perSecond[sentNs/1e9] = c
+		perSecond[sentNs/1e9] = c
 	}
 }
 
@@ -361,6 +388,11 @@ type bsender struct {
 	// load[sock, dst]: streams of one driver socket to one engine address
 	// per wheel slot (the sender's goroutine only).
 	load map[sendPath]*pathLoad
+	// total is the sender's streams per slot: a new path starts in the
+	// emptiest, so that the engine gets the frames spread over the 20 ms
+	// (as from independent phones) rather than several paths' bursts in
+	// one millisecond.
+	total [20]int
 }
 
 type pathLoad struct {
@@ -377,7 +409,7 @@ type sendPath struct {
 // of its socket to the same engine address, gsoMax of them per slot, so
 // that the driver's frames leave in long GSO trains (it must stay cheap
 // beside the engine on the same cores). A path's first stream takes the
-// slot due next; later ones join it, or the next slot with room.
+// emptiest slot; later ones join it, or the next slot with room.
 func (s *bsender) slotFor(id int, next int64) int {
 	st := &s.bm.streams[id]
 	s.mu.Lock()
@@ -388,7 +420,13 @@ func (s *bsender) slotFor(id int, next int64) int {
 	}
 	l := s.load[p]
 	if l == nil {
-		l = &pathLoad{base: int(next % 20)}
+		base := int(next % 20)
+		for i := range 20 {
+			if k := (int(next) + i) % 20; s.total[k] < s.total[base] {
+				base = k
+			}
+		}
+		l = &pathLoad{base: base}
 		s.load[p] = l
 	}
 	best := l.base
@@ -403,6 +441,7 @@ func (s *bsender) slotFor(id int, next int64) int {
 		}
 	}
 	l.slots[best]++
+	s.total[best]++
 	return best
 }
 

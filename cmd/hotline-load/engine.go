@@ -238,6 +238,39 @@ func udpRcvbufErrors() int64 {
 	return -1
 }
 
+// udpSocketDrops sums the per-socket drop counters of /proc/net/udp and
+// udp6 (datagrams a full receive buffer refused, over each open socket's
+// life): those of sockets bound to one of ports, and the rest.
+func udpSocketDrops(ports map[uint16]bool) (ours, rest uint64) {
+	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 13 {
+				continue
+			}
+			_, portHex, ok := strings.Cut(fs[1], ":")
+			if !ok {
+				continue
+			}
+			port, err1 := strconv.ParseUint(portHex, 16, 16)
+			drops, err2 := strconv.ParseUint(fs[len(fs)-1], 10, 64)
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			if ports[uint16(port)] {
+				ours += drops
+			} else {
+				rest += drops
+			}
+		}
+	}
+	return ours, rest
+}
+
 func tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
