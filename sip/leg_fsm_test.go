@@ -191,3 +191,73 @@ func (u *uac) respond(req, status string) {
 		u.t.Fatal(err)
 	}
 }
+
+// ackWaitHandler answers with the leg's own context and reports how the
+// answer and the leg ended.
+type ackWaitHandler struct{ answered, ended chan string }
+
+func (h *ackWaitHandler) Admit(CallInfo) int { return 0 }
+
+func (h *ackWaitHandler) Serve(ctx context.Context, leg *Leg) {
+	err := leg.Answer(ctx)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	h.answered <- msg
+	<-leg.Context().Done()
+	h.ended <- leg.EndCause()
+}
+
+// TestCallerNeverAcks: a caller that never ACKs our 200 OK gets it
+// retransmitted until the INVITE transaction gives up (64×T1, 32 s),
+// then a BYE (RFC 3261 §13.3.1.4: the session is ended); the answer
+// fails and the leg ends, so no call and no port stay behind.
+func TestCallerNeverAcks(t *testing.T) {
+	h := &ackWaitHandler{answered: make(chan string, 1), ended: make(chan string, 1)}
+	env := newTestEnv(t, nil, h)
+	u := dialUAC(t, env.addr)
+	r := u.send("INVITE", "", offerSDP(4000, "RTP/AVP", ""))
+	if !strings.HasPrefix(r, "SIP/2.0 200") {
+		t.Fatalf("INVITE: %q", r)
+	}
+	start := time.Now()
+	buf := make([]byte, 4096)
+	oks := 1
+	_ = u.c.SetReadDeadline(time.Now().Add(45 * time.Second))
+	for {
+		n, err := u.c.Read(buf)
+		if err != nil {
+			t.Fatalf("no BYE %s after the 200 OK (%d 200 OKs seen): %v", time.Since(start).Round(time.Second), oks, err)
+		}
+		msg := string(buf[:n])
+		if strings.HasPrefix(msg, "SIP/2.0 200") {
+			oks++
+			continue
+		}
+		if strings.HasPrefix(msg, "BYE ") {
+			u.respond(msg, "200 OK")
+			break
+		}
+	}
+	if oks < 5 {
+		t.Errorf("the 200 OK was sent %d times before the BYE; want it retransmitted until the ACK timeout", oks)
+	}
+	if took := time.Since(start); took < 20*time.Second {
+		t.Errorf("BYE after %s: the engine gave up on the ACK before the INVITE transaction's timeout", took)
+	}
+	select {
+	case msg := <-h.answered:
+		if msg == "" {
+			t.Fatal("Answer succeeded without an ACK")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Answer never returned")
+	}
+	select {
+	case <-h.ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the leg never ended")
+	}
+	waitUntil(t, "no leg left", func() bool { return env.srv.ActiveLegs() == 0 })
+}
