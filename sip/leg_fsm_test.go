@@ -68,13 +68,7 @@ func (h *impatientHandler) Serve(ctx context.Context, leg *Leg) {
 // INVITE transaction can no longer carry, which left the phone connected.
 func TestHangupWhileAnswerUnacknowledged(t *testing.T) {
 	h := &impatientHandler{hangingUp: make(chan string, 1), ended: make(chan string, 1)}
-	env := newTestEnv(t, nil, h)
-	u := dialUAC(t, env.addr)
-	r := u.send("INVITE", "", offerSDP(4000, "RTP/AVP", ""))
-	if !strings.HasPrefix(r, "SIP/2.0 200") {
-		t.Fatalf("INVITE: %q", r)
-	}
-	u.toTag = toTagRe.FindStringSubmatch(r)[1]
+	env, u := answeredCall(t, h)
 	select {
 	case bad := <-h.hangingUp:
 		if bad != "" {
@@ -86,29 +80,52 @@ func TestHangupWhileAnswerUnacknowledged(t *testing.T) {
 	// The phone's ACK comes late (after the hang-up); the BYE must follow it.
 	time.Sleep(200 * time.Millisecond)
 	u.ack()
-	buf := make([]byte, 4096)
-	_ = u.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		n, err := u.c.Read(buf)
-		if err != nil {
-			t.Fatalf("no BYE after the ACK: %v", err)
-		}
-		msg := string(buf[:n])
-		if strings.HasPrefix(msg, "SIP/2.0 ") {
-			continue // our 200 OK retransmitted before the ACK got in
-		}
-		if !strings.HasPrefix(msg, "BYE ") {
-			t.Fatalf("got %q, want a BYE", firstLine(msg))
-		}
-		if !strings.Contains(msg, u.cid()) {
-			t.Fatalf("BYE for another call: %q", msg)
-		}
-		break
-	}
+	u.nextBye(5 * time.Second) // our 200 OK may come again before the ACK got in
 	if cause := <-h.ended; cause != LocalHangup {
 		t.Fatalf("leg ended with %q, want %q", cause, LocalHangup)
 	}
 	waitUntil(t, "no leg left", func() bool { return env.srv.ActiveLegs() == 0 })
+}
+
+// answeredCall starts a test server with h and calls it; the engine's
+// 200 OK is in (not ACKed), its To tag noted.
+func answeredCall(t *testing.T, h Handler) (*testEnv, *uac) {
+	t.Helper()
+	env := newTestEnv(t, nil, h)
+	u := dialUAC(t, env.addr)
+	r := u.send("INVITE", "", offerSDP(4000, "RTP/AVP", ""))
+	if !strings.HasPrefix(r, "SIP/2.0 200") {
+		t.Fatalf("INVITE: %q", r)
+	}
+	u.toTag = toTagRe.FindStringSubmatch(r)[1]
+	return env, u
+}
+
+// nextBye reads until the engine's BYE for this call, within wait, and
+// returns it with how many 200 OKs (retransmissions of our answer) came
+// before it; any other request fails the test.
+func (u *uac) nextBye(wait time.Duration) (bye string, oks int) {
+	u.t.Helper()
+	buf := make([]byte, 4096)
+	_ = u.c.SetReadDeadline(time.Now().Add(wait))
+	for {
+		n, err := u.c.Read(buf)
+		if err != nil {
+			u.t.Fatalf("no BYE within %s (%d 200 OKs seen): %v", wait, oks, err)
+		}
+		msg := string(buf[:n])
+		switch {
+		case strings.HasPrefix(msg, "SIP/2.0 200"):
+			oks++
+		case strings.HasPrefix(msg, "SIP/2.0 "):
+		case !strings.HasPrefix(msg, "BYE "):
+			u.t.Fatalf("got %q, want a BYE", firstLine(msg))
+		case !strings.Contains(msg, u.cid()):
+			u.t.Fatalf("BYE for another call: %q", msg)
+		default:
+			return msg, oks
+		}
+	}
 }
 
 func firstLine(s string) string {
@@ -138,31 +155,11 @@ func (h *ownContextHandler) Serve(ctx context.Context, leg *Leg) {
 // load) and never retransmitted: a lost BYE left the trunk's channel busy.
 func TestHangupWithTheLegsOwnContext(t *testing.T) {
 	h := &ownContextHandler{hungUp: make(chan error, 1)}
-	env := newTestEnv(t, nil, h)
-	u := dialUAC(t, env.addr)
-	r := u.send("INVITE", "", offerSDP(4000, "RTP/AVP", ""))
-	if !strings.HasPrefix(r, "SIP/2.0 200") {
-		t.Fatalf("INVITE: %q", r)
-	}
-	u.toTag = toTagRe.FindStringSubmatch(r)[1]
+	env, u := answeredCall(t, h)
 	u.ack()
-	buf := make([]byte, 4096)
-	byes := 0
-	_ = u.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for byes < 2 {
-		n, err := u.c.Read(buf)
-		if err != nil {
-			t.Fatalf("after %d BYEs: %v (the BYE was not sent again)", byes, err)
-		}
-		msg := string(buf[:n])
-		if !strings.HasPrefix(msg, "BYE ") {
-			continue // our 200 OK retransmitted before the ACK got in
-		}
-		byes++
-		if byes == 2 {
-			u.respond(msg, "200 OK")
-		}
-	}
+	u.nextBye(5 * time.Second) // lost on the way: not answered
+	bye, _ := u.nextBye(5 * time.Second)
+	u.respond(bye, "200 OK")
 	select {
 	case err := <-h.hungUp:
 		if err != nil {
@@ -215,31 +212,11 @@ func (h *ackWaitHandler) Serve(ctx context.Context, leg *Leg) {
 // fails and the leg ends, so no call and no port stay behind.
 func TestCallerNeverAcks(t *testing.T) {
 	h := &ackWaitHandler{answered: make(chan string, 1), ended: make(chan string, 1)}
-	env := newTestEnv(t, nil, h)
-	u := dialUAC(t, env.addr)
-	r := u.send("INVITE", "", offerSDP(4000, "RTP/AVP", ""))
-	if !strings.HasPrefix(r, "SIP/2.0 200") {
-		t.Fatalf("INVITE: %q", r)
-	}
+	env, u := answeredCall(t, h)
 	start := time.Now()
-	buf := make([]byte, 4096)
-	oks := 1
-	_ = u.c.SetReadDeadline(time.Now().Add(45 * time.Second))
-	for {
-		n, err := u.c.Read(buf)
-		if err != nil {
-			t.Fatalf("no BYE %s after the 200 OK (%d 200 OKs seen): %v", time.Since(start).Round(time.Second), oks, err)
-		}
-		msg := string(buf[:n])
-		if strings.HasPrefix(msg, "SIP/2.0 200") {
-			oks++
-			continue
-		}
-		if strings.HasPrefix(msg, "BYE ") {
-			u.respond(msg, "200 OK")
-			break
-		}
-	}
+	bye, again := u.nextBye(45 * time.Second)
+	u.respond(bye, "200 OK")
+	oks := 1 + again
 	if oks < 5 {
 		t.Errorf("the 200 OK was sent %d times before the BYE; want it retransmitted until the ACK timeout", oks)
 	}
