@@ -73,6 +73,10 @@ func (t *trainer) send(ep *endpoint, io *udpbatch.IO, ms []udpbatch.Message) err
 		return err
 	}
 	t.build(ms)
+	defer func() {
+		clear(t.out[:cap(t.out)])
+		clear(t.segs)
+	}()
 	if len(t.out) == len(ms) {
 		// No two packets share a destination: as before.
 		_, err := ep.send(io, ms)
@@ -80,13 +84,12 @@ func (t *trainer) send(ep *endpoint, io *udpbatch.IO, ms []udpbatch.Message) err
 	}
 	_, err := ep.send(io, t.out)
 	for i := range t.trains {
-		if tr := &t.trains[i]; t.out[i].Failed && tr.n > 1 {
+		switch tr := &t.trains[i]; {
+		case tr.n == 1:
+		case t.out[i].Failed:
 			tr.retried = true
 			t.retry(ep, io, ms, i)
-		}
-	}
-	for i := range t.trains {
-		if tr := &t.trains[i]; tr.n > 1 && !t.out[i].Failed {
+		default:
 			ep.trained.Add(uint64(tr.n))
 			trainedDatagrams.Add(uint64(tr.n))
 		}
@@ -98,8 +101,6 @@ func (t *trainer) send(ep *endpoint, io *udpbatch.IO, ms []udpbatch.Message) err
 		}
 		failed = failed || ms[j].Failed
 	}
-	clear(t.out[:cap(t.out)])
-	clear(t.segs)
 	if !failed {
 		return nil
 	}
